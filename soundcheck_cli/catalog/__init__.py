@@ -1,0 +1,1 @@
+"""Backstage catalog entities: loading files/folders/Locations, entity refs, filters."""

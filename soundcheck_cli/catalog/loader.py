@@ -1,0 +1,443 @@
+"""Load Backstage catalog entities from files, folders, globs and the ``kind: Location`` entities they contain.
+
+Behaviour (Backstage's file-based catalog, ``FileReaderProcessor`` + ``LocationEntityProcessor``):
+
+- A path is a file, a folder (every ``*.yaml``/``*.yml`` below it, sorted, hidden entries and ``node_modules``
+  skipped) or a glob (``glob.glob(recursive=True)``; matched folders are walked, matched files are loaded when they
+  end in ``.yaml``/``.yml``/``.json``). A path matching nothing is a warning.
+- Each file may hold several YAML documents (``---``); empty ones are skipped. YAML is read as YAML 1.2 (as the
+  ``yaml`` package Backstage uses does), timestamps and unknown tags stay strings, every node keeps its position.
+- Malformed YAML skips that file with a located warning; an invalid entity (see ``validation``) or a document that
+  cannot be converted (duplicate key, alias expansion over ``MAX_NODES`` nodes, nesting over ``MAX_DEPTH``) skips
+  that document. Everything else goes on.
+- ``kind: Location`` entities are kept and followed: ``spec.target`` / ``spec.targets`` are files or globs relative
+  to the Location's own file; ``http(s)`` URLs are not fetched (a warning). Each file is loaded at most once; a
+  Location pointing back at a file that is being loaded is a cycle (a warning naming it; glob matches of an
+  ancestor are skipped silently, e.g. ``./*.yaml`` matching the Location's own file).
+- Duplicate entity refs (compared case-insensitively) keep the first entity, with a warning naming both places.
+- Entities come back in load order: depth-first, a file's own entities before those of the Locations it holds.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.constructor import SafeConstructor
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from soundcheck_cli.catalog.model import Entity
+from soundcheck_cli.catalog.validation import entity_label, show, validate_entity
+from soundcheck_cli.config.nodes import LocatedDict, LocatedList, loc_of, to_plain
+from soundcheck_cli.errors import Location, Problems
+
+# Limits that keep hostile or accidental input from exhausting memory or the stack.
+MAX_NODES = 100_000  # nodes one document may expand to (YAML aliases can multiply a small file: "billion laughs")
+MAX_DEPTH = 100  # nesting depth of one document (ruamel's composer is recursive; entities are shallow)
+MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_LOCATION_DEPTH = 32  # Locations pointing to Locations pointing to ...
+
+YAML_SUFFIXES = (".yaml", ".yml")
+GLOB_SUFFIXES = (".yaml", ".yml", ".json")
+SKIPPED_DIRS = frozenset({"node_modules"})
+
+_STR = "tag:yaml.org,2002:str"
+_MERGE = "tag:yaml.org,2002:merge"
+# Only these are turned into Python values; timestamps, binary and unknown local tags (``!Ref``) keep their text,
+# so every entity stays plain JSON (Backstage's YAML 1.2 core schema has no timestamp type either).
+_TYPED = frozenset({"tag:yaml.org,2002:null", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"})
+_URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+# ruamel's scanner is quadratic in flow nesting ("[[[[..." takes seconds before the composer's RecursionError), so
+# the obvious nesting bomb, a run of opening brackets, is refused before parsing. No catalog has one legitimately.
+_BRACKET_RUN_RE = re.compile(r"[\[{](?:\s*[\[{]){%d}" % MAX_DEPTH)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# YAML -> LocatedDict / LocatedList
+
+
+class _DocumentError(Exception):
+    """A document cannot be converted; it is skipped with this message and location."""
+
+    def __init__(self, message: str, location: Location | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.location = location
+
+
+@dataclass(frozen=True, slots=True)
+class YamlDocument:
+    """One non-empty YAML document of a file: its located content and where it starts."""
+
+    content: Any
+    location: Location
+
+
+class _Converter:
+    """Turns composed ruamel nodes into located plain containers, expanding aliases within a node budget."""
+
+    def __init__(self, path: str, constructor: SafeConstructor) -> None:
+        self.path = path
+        self.constructor = constructor
+        self.budget = MAX_NODES
+
+    def loc(self, node: Node) -> Location:
+        mark = node.start_mark
+        return Location(self.path, mark.line + 1, mark.column + 1)
+
+    def convert(self, node: Node, depth: int = 0) -> Any:
+        self.budget -= 1
+        if self.budget < 0:
+            raise _DocumentError(
+                f"document expands to more than {MAX_NODES} YAML nodes (through aliases?); skipped", self.loc(node)
+            )
+        if depth > MAX_DEPTH:
+            raise _DocumentError(f"document is nested more than {MAX_DEPTH} levels deep; skipped", self.loc(node))
+        if isinstance(node, ScalarNode):
+            return self.scalar(node)
+        if isinstance(node, SequenceNode):
+            out = LocatedList(loc=self.loc(node))
+            for item in node.value:
+                out.append(self.convert(item, depth + 1))
+                out.item_locs.append(self.loc(item))
+            return out
+        if isinstance(node, MappingNode):
+            return self.mapping(node, depth)
+        raise _DocumentError(f"unsupported YAML node {type(node).__name__}", self.loc(node))
+
+    def scalar(self, node: ScalarNode) -> Any:
+        if node.tag in _TYPED:
+            try:
+                return SafeConstructor.yaml_constructors[node.tag](self.constructor, node)
+            except Exception:  # noqa: BLE001 - a scalar that does not parse as its tag keeps its text
+                return node.value
+        return node.value
+
+    def key(self, node: Node) -> str:
+        if not isinstance(node, ScalarNode):
+            raise _DocumentError("mapping keys must be plain scalars, found a nested mapping or list", self.loc(node))
+        value = self.scalar(node)
+        if isinstance(value, str):
+            return value
+        # Entities are JSON: object keys are strings (``200: ok`` reads as "200", ``true: x`` as "true").
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return "null" if value is None else str(value)
+
+    def mapping(self, node: MappingNode, depth: int) -> LocatedDict:
+        out = LocatedDict(loc=self.loc(node))
+        merges: list[Node] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                merges.append(value_node)
+                continue
+            key = self.key(key_node)
+            if key in out:
+                first = out.key_locs.get(key)
+                where = f" (first at line {first.line})" if first and first.line else ""
+                raise _DocumentError(f"duplicate key {show(key)}{where}; document skipped", self.loc(key_node))
+            out[key] = self.convert(value_node, depth + 1)
+            out.key_locs[key] = self.loc(key_node)
+            # An empty value (``namespace:``) has no text of its own; ruamel marks it where the next token starts,
+            # often on the next line, so point at the key instead.
+            empty = isinstance(value_node, ScalarNode) and value_node.value == "" and out[key] is None
+            out.value_locs[key] = out.key_locs[key] if empty else self.loc(value_node)
+        # YAML merge keys (``<<: *defaults``): explicit keys win, then earlier merged mappings win.
+        for merge in merges:
+            sources = merge.value if isinstance(merge, SequenceNode) else [merge]
+            for source in sources:
+                if not isinstance(source, MappingNode):
+                    raise _DocumentError("'<<' (merge) must refer to a mapping or a list of mappings", self.loc(source))
+                merged = self.mapping(source, depth + 1)
+                for key, value in merged.items():
+                    if key not in out:
+                        out[key] = value
+                        out.key_locs[key] = merged.key_locs[key]
+                        out.value_locs[key] = merged.value_locs[key]
+        return out
+
+
+def _is_empty_document(node: Node | None) -> bool:
+    return node is None or (isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null")
+
+
+def parse_documents(text: str, path: str, problems: Problems) -> list[YamlDocument] | None:
+    """All non-empty documents of ``text`` as located containers; ``None`` (and a warning) if the YAML is malformed.
+
+    A document that cannot be converted (duplicate key, alias bomb, too deep) is reported and left out; the
+    others are returned. Exposed for tests and for any other reader of user YAML that needs positions.
+    """
+    run = _BRACKET_RUN_RE.search(text)
+    if run:
+        line = text.count("\n", 0, run.start()) + 1
+        column = run.start() - text.rfind("\n", 0, run.start())
+        problems.warning(f"YAML is nested more than {MAX_DEPTH} levels deep; file skipped", Location(path, line, column))
+        return None
+    yaml = YAML(typ="safe", pure=True)
+    try:
+        roots = list(yaml.compose_all(text))
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        detail = exc.problem or "syntax error"
+        if exc.context:
+            detail = f"{detail} ({exc.context})"
+        location = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
+        problems.warning(f"malformed YAML: {detail}; file skipped", location)
+        return None
+    except RecursionError:
+        problems.warning(f"YAML is nested more than {MAX_DEPTH} levels deep; file skipped", Location(path))
+        return None
+    except YAMLError as exc:  # e.g. ReaderError: control characters in the text
+        problems.warning(f"malformed YAML: {str(exc).strip().splitlines()[0]}; file skipped", Location(path))
+        return None
+
+    documents: list[YamlDocument] = []
+    for root in roots:
+        if _is_empty_document(root):
+            continue
+        converter = _Converter(path, yaml.constructor)
+        try:
+            content = converter.convert(root)
+        except _DocumentError as exc:
+            problems.warning(exc.message, exc.location)
+            continue
+        except RecursionError:
+            problems.warning(f"document is nested more than {MAX_DEPTH} levels deep; skipped", converter.loc(root))
+            continue
+        documents.append(YamlDocument(content, converter.loc(root)))
+    return documents
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Paths
+
+
+def _display(path: str) -> str:
+    return os.path.normpath(path)
+
+
+def _walk_folder(folder: str) -> list[str]:
+    """Every ``*.yaml``/``*.yml`` under ``folder``, in a stable order: a folder's files, then its sub-folders."""
+    found: list[str] = []
+    for root, dirs, files in os.walk(folder):
+        # Pruning in place stops os.walk from descending into .git, .github, node_modules and friends.
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIPPED_DIRS)
+        for name in sorted(files):
+            if not name.startswith(".") and name.lower().endswith(YAML_SUFFIXES):
+                found.append(os.path.join(root, name))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Expansion:
+    files: list[str]
+    from_glob: bool
+    problem: str | None = None  # why nothing was found
+
+
+def _expand(path: str, base_dir: str | None) -> _Expansion:
+    """The files a catalog path stands for (display paths, in load order)."""
+    full = path if os.path.isabs(path) or base_dir is None else os.path.join(base_dir, path)
+    full = _display(full)
+    if os.path.isfile(full):
+        return _Expansion([full], False)
+    if os.path.isdir(full):
+        files = _walk_folder(full)
+        return _Expansion(files, False, None if files else "contains no .yaml or .yml files")
+    if glob.has_magic(path):
+        # root_dir keeps special characters in base_dir from being read as a pattern.
+        root = None if os.path.isabs(path) else base_dir
+        files = []
+        for match in sorted(glob.glob(path, root_dir=root, recursive=True)):
+            match_path = _display(os.path.join(root, match) if root else match)
+            if os.path.isdir(match_path):
+                files.extend(_walk_folder(match_path))
+            elif match_path.lower().endswith(GLOB_SUFFIXES):
+                files.append(match_path)
+        return _Expansion(files, True, None if files else "matches no .yaml or .yml files")
+    return _Expansion([], False, "does not exist")
+
+
+def default_catalog_paths(settings_catalog_files: tuple[str, ...], cwd: str) -> list[str]:
+    """Catalog paths to use when ``--catalog`` is not given.
+
+    The file targets of ``catalog.locations`` in the app-config (``Settings.catalog_files``, already absolute),
+    else ``./catalog-info.yaml`` if it exists (Backstage's conventional file name), else nothing: the CLI then
+    says that no catalog was found.
+    """
+    if settings_catalog_files:
+        return list(settings_catalog_files)
+    candidate = os.path.join(cwd, "catalog-info.yaml")
+    return [candidate] if os.path.isfile(candidate) else []
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Loading
+
+
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    """One file on the chain of Locations currently being followed (for cycle detection and messages)."""
+
+    real: str
+    display: str
+
+
+class _CatalogLoader:
+    def __init__(self, problems: Problems) -> None:
+        self.problems = problems
+        self.entities: list[Entity] = []
+        self.by_key: dict[str, Entity] = {}
+        self.loaded: set[str] = set()
+
+    # -- entry points ------------------------------------------------------------------------------------------
+    def load_path(self, path: str, base_dir: str | None) -> None:
+        if not isinstance(path, str) or not path.strip():
+            self.problems.warning(f"catalog path {show(path)} is empty; ignored")
+            return
+        expansion = _expand(path, base_dir)
+        if expansion.problem:
+            self.problems.warning(f"catalog path {show(path)} {expansion.problem}")
+        for file in expansion.files:
+            real = os.path.realpath(file)
+            if real not in self.loaded:
+                self.load_file(file, (_Frame(real, file),))
+
+    # -- one file ----------------------------------------------------------------------------------------------
+    def load_file(self, path: str, chain: tuple[_Frame, ...]) -> None:
+        self.loaded.add(chain[-1].real)
+        text = self._read(path)
+        if text is None:
+            return
+        documents = parse_documents(text, path, self.problems)
+        if documents is None:
+            return
+        locations: list[LocatedDict] = []
+        for document in documents:
+            entity = self._entity(document)
+            if entity is None:
+                continue
+            if entity.kind.lower() == "location":
+                locations.append(document.content)
+        for location in locations:
+            self._follow(location, chain)
+
+    def _read(self, path: str) -> str | None:
+        try:
+            size = os.path.getsize(path)
+            if size > MAX_FILE_BYTES:
+                self.problems.warning(
+                    f"catalog file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; skipped", Location(path)
+                )
+                return None
+            with open(path, "rb") as handle:
+                raw = handle.read()
+        except OSError as exc:
+            self.problems.warning(f"cannot read catalog file: {exc.strerror or exc}; skipped", Location(path))
+            return None
+        try:
+            return raw.decode("utf-8-sig")  # -sig: tolerate a byte-order mark written by some editors
+        except UnicodeDecodeError as exc:
+            self.problems.warning(f"catalog file is not UTF-8 text (byte {exc.start}); skipped", Location(path))
+            return None
+
+    def _entity(self, document: YamlDocument) -> Entity | None:
+        content = document.content
+        issues = validate_entity(content, document.location)
+        if issues:
+            label = entity_label(content)
+            for issue in issues:
+                self.problems.warning(f"{label} skipped: {issue.message}", issue.location or document.location)
+            return None
+        entity = Entity.from_data(to_plain(content), document.location)
+        first = self.by_key.get(entity.ref.key)
+        if first is not None:
+            self.problems.warning(
+                f"duplicate entity {entity.ref}: already loaded from {first.source}; this one is ignored",
+                entity.source,
+            )
+            return None
+        self.by_key[entity.ref.key] = entity
+        self.entities.append(entity)
+        return entity
+
+    # -- Location entities -------------------------------------------------------------------------------------
+    def _follow(self, doc: LocatedDict, chain: tuple[_Frame, ...]) -> None:
+        label = entity_label(doc)
+        spec = doc.get("spec")
+        if not isinstance(spec, dict):
+            self.problems.warning(f"{label} has no spec.target or spec.targets; nothing to follow", loc_of(doc))
+            return
+        targets: list[tuple[Any, Location | None]] = []
+        if "target" not in spec and "targets" not in spec:
+            self.problems.warning(f"{label} has no spec.target or spec.targets; nothing to follow", loc_of(spec) or loc_of(doc))
+            return
+        if "target" in spec:
+            targets.append((spec["target"], loc_of(spec, "target")))
+        if "targets" in spec:
+            items = spec["targets"]
+            if isinstance(items, list):
+                targets.extend((item, loc_of(items, i)) for i, item in enumerate(items))
+            else:
+                self.problems.warning(f"{label}: spec.targets must be a list of paths; ignored", loc_of(spec, "targets"))
+        kind = spec.get("type")
+        # Backstage: a Location without type inherits its parent's (here always a file); ``url`` targets are
+        # fetched by UrlReaderProcessor, which an offline tool does not do; other types need integrations.
+        if kind is not None and kind not in ("file", "url"):
+            self.problems.warning(
+                f"{label}: Location type {show(kind)} is not supported (only file and url); its targets are skipped",
+                loc_of(spec, "type"),
+            )
+            return
+        base = os.path.dirname(chain[-1].display)
+        for target, where in targets:
+            if not isinstance(target, str) or not target.strip():
+                self.problems.warning(f"{label}: target must be a path, found {show(target)}; ignored", where)
+                continue
+            if _URL_RE.match(target):
+                self.problems.warning(
+                    f"{label}: URL target {show(target)} is skipped (only file targets are loaded, nothing is fetched)",
+                    where,
+                )
+                continue
+            self._load_target(label, target.strip(), base, where, chain)
+
+    def _load_target(self, label: str, target: str, base: str, where: Location | None, chain: tuple[_Frame, ...]) -> None:
+        if len(chain) > MAX_LOCATION_DEPTH:
+            self.problems.warning(
+                f"{label}: Locations are nested more than {MAX_LOCATION_DEPTH} deep; {show(target)} is not followed",
+                where,
+            )
+            return
+        expansion = _expand(target, base or None)
+        if expansion.problem:
+            resolved = _display(os.path.join(base, target)) if base and not os.path.isabs(target) else target
+            self.problems.warning(f"{label}: target {show(target)} ({resolved}) {expansion.problem}", where)
+        for file in expansion.files:
+            real = os.path.realpath(file)
+            on_chain = [i for i, frame in enumerate(chain) if frame.real == real]
+            if on_chain:
+                if not expansion.from_glob:
+                    cycle = " -> ".join([frame.display for frame in chain[on_chain[0] :]] + [file])
+                    self.problems.warning(f"Location cycle: {cycle}; not followed", where)
+                continue
+            if real in self.loaded:
+                continue  # reached before by another path: loaded once, no warning (not a cycle)
+            self.load_file(file, chain + (_Frame(real, file),))
+
+
+def load_catalog(paths: list[str], problems: Problems, *, base_dir: str | None = None) -> list[Entity]:
+    """Load every entity reachable from ``paths`` (files, folders, globs; relative to ``base_dir`` or the cwd).
+
+    Never raises for bad input: unreadable files, malformed YAML, invalid entities, unresolvable Location targets
+    and duplicates become warnings in ``problems`` (with ``file:line:col``) and are skipped.
+    """
+    loader = _CatalogLoader(problems)
+    for path in paths:
+        loader.load_path(path, base_dir)
+    return loader.entities

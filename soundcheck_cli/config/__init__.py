@@ -1,0 +1,1 @@
+"""Loading the app-config: files, ``${ENV}`` substitution, ``$include``/``$file``/``$env``, merge, validation."""

@@ -1,0 +1,1 @@
+"""Facts: references (``source:scope/name``), the ``Fact`` value, and the on-disk store."""

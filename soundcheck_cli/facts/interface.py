@@ -1,0 +1,75 @@
+"""The fact store interface. ``facts.store.DiskFactStore`` (diskcache) is the embedded implementation.
+
+Semantics every implementation keeps:
+- facts are keyed by (entity ref, fact ref); entity refs compare case-insensitively (keys are lower-cased);
+- a fact is written whole or not at all, and only ``put`` replaces it: a failed collection never calls ``put``,
+  so an earlier fact survives any error;
+- expiry is data (``Fact.expires_at``), not deletion: an expired fact stays readable so that a check can say
+  "expired" rather than "never collected";
+- ``meta`` is a small key/value area for the runtime (ETags, run history, locks, pending events).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from soundcheck_cli.facts.model import Fact, FactRef
+
+
+def entity_key(entity_ref: str) -> str:
+    """Normalised entity ref used as the store key (refs compare case-insensitively)."""
+    return entity_ref.strip().lower()
+
+
+class FactStore(ABC):
+    @abstractmethod
+    def get(self, entity_ref: str, fact_ref: FactRef) -> Fact | None: ...
+
+    @abstractmethod
+    def put(self, fact: Fact) -> None: ...
+
+    def put_many(self, facts: Iterable[Fact]) -> int:
+        count = 0
+        for fact in facts:
+            self.put(fact)
+            count += 1
+        return count
+
+    @abstractmethod
+    def facts(self, entity_ref: str | None = None, fact_ref: FactRef | None = None) -> Iterator[Fact]:
+        """All stored facts, optionally only those of one entity and/or one fact ref."""
+
+    def load_all(self) -> dict[tuple[str, FactRef], Fact]:
+        """Every fact keyed by ``(entity_key(entity_ref), fact_ref)``: the evaluation's one bulk read."""
+        return {(entity_key(f.entity_ref), f.fact_ref): f for f in self.facts()}
+
+    @abstractmethod
+    def delete(self, entity_ref: str | None = None, fact_ref: FactRef | None = None) -> int:
+        """Delete matching facts (all with no arguments); returns how many."""
+
+    @abstractmethod
+    def get_meta(self, key: str, default: Any = None) -> Any: ...
+
+    @abstractmethod
+    def set_meta(self, key: str, value: Any) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @contextmanager
+    def lock(self, name: str, expire_seconds: float = 300.0) -> Iterator[bool]:
+        """Try to claim ``name`` for this process; yields whether the claim succeeded (never blocks).
+
+        The claim is released on exit and lapses by itself after ``expire_seconds`` (a killed process cannot
+        hold it forever). This default claims nothing across processes; ``DiskFactStore`` overrides it.
+        """
+        yield True
+
+    def __enter__(self) -> FactStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""Checks and their rules: operators, JSONPath access, and the pure evaluation engine."""

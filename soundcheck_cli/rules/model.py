@@ -1,0 +1,103 @@
+"""Values for rules and checks, as parsed from the ``soundcheck.checks`` config.
+
+A rule is a tree: ``Condition`` leaves (``{factRef, path, operator, value}``) under ``AllOf`` / ``AnyOf`` / ``Not``.
+Every node keeps the ``Location`` it was written at, for located error messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Union
+
+from soundcheck_cli.errors import Location
+from soundcheck_cli.facts.model import FactRef
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    fact_ref: FactRef
+    path: str | None
+    operator: str
+    value: Any
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    rules: tuple[Rule, ...]
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    rules: tuple[Rule, ...]
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    rule: Rule
+    location: Location | None = field(default=None, compare=False)
+
+
+Rule = Union[Condition, AllOf, AnyOf, Not]
+
+
+def rule_fact_refs(rule: Rule) -> set[FactRef]:
+    """Every fact ref a rule reads (used for dependency order and not-reported messages)."""
+    if isinstance(rule, Condition):
+        return {rule.fact_ref}
+    if isinstance(rule, Not):
+        return rule_fact_refs(rule.rule)
+    out: set[FactRef] = set()
+    for child in rule.rules:
+        out |= rule_fact_refs(child)
+    return out
+
+
+class CheckState(str, Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    WARNING = "warning"
+    NOT_APPLICABLE = "not-applicable"
+    NOT_REPORTED = "not-reported"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    id: str
+    rule: Rule
+    name: str | None = None
+    description: str | None = None
+    owner_entity_ref: str | None = None
+    applicable: Rule | None = None
+    filter: Any = None  # catalog.filters.EntityFilter | None
+    exclude: Any = None  # catalog.filters.EntityFilter | None
+    warning: bool = False
+    passed_message: str | None = None
+    failed_message: str | None = None
+    not_applicable_message: str | None = None
+    schedule: Any = None
+    location: Location | None = field(default=None, compare=False)
+
+    @property
+    def title(self) -> str:
+        return self.name or self.id
+
+    def fact_refs(self) -> set[FactRef]:
+        refs = rule_fact_refs(self.rule)
+        if self.applicable is not None:
+            refs |= rule_fact_refs(self.applicable)
+        return refs
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    check_id: str
+    entity_ref: str
+    state: CheckState
+    message: str = ""
+    # fact refs that were missing/expired when state is NOT_REPORTED, as strings with the reason
+    missing_facts: tuple[str, ...] = ()

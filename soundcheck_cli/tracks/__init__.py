@@ -1,0 +1,1 @@
+"""Tracks (and their legacy name, programs): ordered levels of checks, and certification."""
