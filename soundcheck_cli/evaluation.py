@@ -1,0 +1,354 @@
+"""One evaluation run: select checks, tracks and entities, evaluate in dependency order, build a ``RunReport``.
+
+``evaluate(settings, entities, facts, ...)`` is pure (no store, no clock unless ``now`` is omitted):
+
+- **Selection.** No ids: every track and every check. ``track_ids``: those tracks and the checks of their
+  levels. ``check_ids``: those checks. Both may be combined. Unknown ids (and unknown ``entity_refs``) raise
+  ``UsageError`` naming the valid ones. ``entity_refs`` limits the entities considered (a ref without a kind is
+  read as a Component, as Backstage does).
+- **Dependencies.** A check whose rule reads ``soundcheck:default/track/<X>`` (``program/<X>`` for legacy
+  programs) depends on track X, which depends on the checks of its levels. Nodes run in topological order; after
+  a track is certified its facts are put into the run's fact tables (in memory, replacing any stored copy), so a
+  dependent check sees this run's certification. A cycle is a ``ConfigError`` located at the condition that
+  reads the track. Dependencies are evaluated even when not selected, but only selected checks and tracks are
+  reported.
+- **Cost.** Each (check, entity) pair is evaluated once. Facts are re-indexed once per run into per-fact-ref
+  tables; each distinct ``filter``/``exclude`` is applied once per entity, whatever the number of checks
+  sharing it.
+- Tracks whose ``filter``/``exclude`` does not select an entity give no ``TrackResult`` for it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from itertools import chain
+from typing import Any
+
+from soundcheck_cli.catalog.filters import selects
+from soundcheck_cli.catalog.model import Entity, EntityRef
+from soundcheck_cli.config.model import Settings
+from soundcheck_cli.errors import ConfigError, Location, Problems, UsageError
+from soundcheck_cli.facts.interface import entity_key
+from soundcheck_cli.facts.model import Fact, FactRef, utcnow
+from soundcheck_cli.results import RunReport
+from soundcheck_cli.rules.engine import build_tables, compile_check, paused_gc
+from soundcheck_cli.rules.model import Check, CheckResult, Condition, Not, Rule
+from soundcheck_cli.tracks.certification import certify_many, parse_track_fact_ref, track_fact_data, track_fact_ref
+from soundcheck_cli.tracks.model import Track, TrackResult
+
+EntityInfo = tuple[Entity, str, str]  # (entity, entity ref as written in results, store key)
+
+
+# --- selection ---------------------------------------------------------------------------------------------
+def _valid_list(kind: str, ids: Iterable[str]) -> str:
+    ids = list(ids)
+    if not ids:
+        return f"no {kind}s are defined"
+    return f"valid {kind}s: " + ", ".join(ids)
+
+
+def _select(settings: Settings, track_ids: Sequence[str], check_ids: Sequence[str],
+            problems: Problems) -> tuple[list[Track], list[Check]]:
+    known_tracks = [t.id for t in settings.tracks]
+    known_checks = [c.id for c in settings.checks]
+    for tid in dict.fromkeys(track_ids):
+        if tid not in known_tracks:
+            problems.error(f"unknown track {tid!r}; {_valid_list('track', known_tracks)}")
+    for cid in dict.fromkeys(check_ids):
+        if cid not in known_checks:
+            problems.error(f"unknown check {cid!r}; {_valid_list('check', known_checks)}")
+    if not track_ids and not check_ids:
+        return list(settings.tracks), list(settings.checks)
+    wanted_tracks = set(track_ids)
+    tracks = [t for t in settings.tracks if t.id in wanted_tracks]
+    wanted_checks = set(check_ids)
+    for track in tracks:
+        for level in track.levels:
+            wanted_checks.update(lc.id for lc in level.checks)
+    checks = [c for c in settings.checks if c.id in wanted_checks]
+    return tracks, checks
+
+
+def _select_entities(entities: Sequence[Entity], entity_refs: Sequence[str], problems: Problems) -> list[Entity]:
+    if not entity_refs:
+        return list(entities)
+    by_key: dict[str, Entity] = {}
+    for entity in entities:
+        by_key.setdefault(entity.ref.key, entity)
+    chosen: dict[str, Entity] = {}
+    for text in entity_refs:
+        try:
+            key = EntityRef.parse(text, default_kind="component").key
+        except ValueError as exc:
+            problems.error(str(exc))
+            continue
+        entity = by_key.get(key)
+        if entity is None:
+            close = difflib.get_close_matches(key, list(by_key), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            problems.error(
+                f"unknown entity {text!r} ({len(by_key)} entities loaded; `soundcheck entities` lists them){hint}")
+            continue
+        chosen.setdefault(key, entity)
+    return [e for e in entities if e.ref.key in chosen and chosen[e.ref.key] is e]
+
+
+# --- dependencies ------------------------------------------------------------------------------------------
+Node = tuple[str, Any]  # ("check", Check) or ("track", Track)
+
+
+def _condition_reading(rule: Rule | None, ref: FactRef) -> Condition | None:
+    if rule is None:
+        return None
+    if isinstance(rule, Condition):
+        return rule if rule.fact_ref == ref else None
+    if isinstance(rule, Not):
+        return _condition_reading(rule.rule, ref)
+    for child in rule.rules:
+        found = _condition_reading(child, ref)
+        if found is not None:
+            return found
+    return None
+
+
+def _reading_location(check: Check, ref: FactRef) -> Location | None:
+    condition = _condition_reading(check.rule, ref) or _condition_reading(check.applicable, ref)
+    if condition is not None and condition.location is not None:
+        return condition.location
+    return check.location
+
+
+class _Graph:
+    """Checks and tracks with their edges; ``order`` is a dependency-first order of what ``roots`` need."""
+
+    def __init__(self, settings: Settings, warnings: Problems) -> None:
+        self.checks = {c.id: c for c in settings.checks}
+        self.tracks = {(t.kind, t.id): t for t in settings.tracks}
+        self.warnings = warnings
+        self._check_deps: dict[str, list[tuple[FactRef, Track]]] = {}
+
+    def check_deps(self, check: Check) -> list[tuple[FactRef, Track]]:
+        deps = self._check_deps.get(check.id)
+        if deps is None:
+            deps = []
+            for ref in sorted(check.fact_refs(), key=str):
+                parsed = parse_track_fact_ref(ref)
+                if parsed is None:
+                    continue
+                track = self.tracks.get(parsed)
+                if track is None:
+                    self.warnings.warning(
+                        f"check {check.id!r} reads {ref} but no {parsed[0]} {parsed[1]!r} is defined; "
+                        "only a stored fact can answer it", _reading_location(check, ref))
+                    continue
+                deps.append((ref, track))
+            self._check_deps[check.id] = deps
+        return deps
+
+    def track_deps(self, track: Track) -> list[Check]:
+        out: list[Check] = []
+        for level in track.levels:
+            for lc in level.checks:
+                check = self.checks.get(lc.id)
+                if check is not None and check not in out:
+                    out.append(check)
+        return out
+
+    def order(self, roots: Iterable[Node]) -> list[Node]:
+        done: set[tuple[str, str]] = set()
+        order: list[Node] = []
+        stack: list[tuple[Node, FactRef | None]] = []  # the DFS path, with the fact ref that led to each track
+        on_stack: set[tuple[str, str]] = set()
+
+        def key(node: Node) -> tuple[str, str]:
+            kind, value = node
+            return (kind, value.id) if kind == "check" else ("track:" + value.kind, value.id)
+
+        def visit(node: Node, via: FactRef | None) -> None:
+            k = key(node)
+            if k in done:
+                return
+            if k in on_stack:
+                raise self._cycle(stack, node, via)
+            on_stack.add(k)
+            stack.append((node, via))
+            kind, value = node
+            if kind == "check":
+                for ref, track in self.check_deps(value):
+                    visit(("track", track), ref)
+            else:
+                for check in self.track_deps(value):
+                    visit(("check", check), None)
+            stack.pop()
+            on_stack.discard(k)
+            done.add(k)
+            order.append(node)
+
+        for root in roots:
+            visit(root, None)
+        return order
+
+    @staticmethod
+    def _cycle(stack: list[tuple[Node, FactRef | None]], node: Node, via: FactRef | None) -> ConfigError:
+        start = next(i for i, (n, _) in enumerate(stack) if n[0] == node[0] and n[1] is node[1])
+        path = stack[start:] + [(node, via)]
+        names = " -> ".join(f"{n[0]} {n[1].id!r}" for n, _ in path)
+        # Locate the error at the condition where a check reads a track of the cycle.
+        for i in range(len(path) - 1):
+            (kind, value), _ = path[i]
+            next_node, next_via = path[i + 1]
+            if kind == "check" and next_via is not None:
+                track = next_node[1]
+                message = (f"check {value.id!r} reads {next_via}, but track {track.id!r} depends on it: "
+                           f"dependency cycle {names}")
+                return ConfigError(message, _reading_location(value, next_via))
+        return ConfigError(f"dependency cycle {names}")  # pragma: no cover - every cycle goes through a check
+
+
+# --- the run -----------------------------------------------------------------------------------------------
+def _filter_key(filter: Any, exclude: Any) -> Any:
+    try:
+        hash((filter, exclude))
+        return (filter, exclude)
+    except TypeError:  # an unhashable filter object: share nothing
+        return (id(filter), id(exclude))
+
+
+class _Masks:
+    """``selects(entity, filter, exclude)`` for every entity, computed once per distinct filter pair."""
+
+    def __init__(self, entities: Sequence[Entity]) -> None:
+        self.entities = entities
+        self.all = [True] * len(entities)
+        self._memo: dict[Any, list[bool]] = {}
+
+    def get(self, filter: Any, exclude: Any) -> list[bool]:
+        if filter is None and exclude is None:
+            return self.all
+        key = _filter_key(filter, exclude)
+        mask = self._memo.get(key)
+        if mask is None:
+            mask = [selects(e, filter, exclude) for e in self.entities]
+            self._memo[key] = mask
+        return mask
+
+
+def evaluate(
+    settings: Settings,
+    entities: list[Entity],
+    facts: Mapping[tuple[str, FactRef], Fact],
+    *,
+    track_ids: Sequence[str] = (),
+    check_ids: Sequence[str] = (),
+    entity_refs: Sequence[str] = (),
+    now: datetime | None = None,
+) -> RunReport:
+    """Evaluate the selected checks and tracks over ``entities`` with ``facts`` (keyed by
+    ``(entity_key(entity ref), FactRef)``, as ``FactStore.load_all()`` returns them)."""
+    with paused_gc():
+        return _evaluate(settings, entities, facts, track_ids, check_ids, entity_refs, now or utcnow())
+
+
+def _evaluate(settings: Settings, entities: list[Entity], facts: Mapping[tuple[str, FactRef], Fact],
+              track_ids: Sequence[str], check_ids: Sequence[str], entity_refs: Sequence[str],
+              now: datetime) -> RunReport:
+    problems = Problems()
+    tracks, checks = _select(settings, track_ids, check_ids, problems)
+    considered = _select_entities(entities, entity_refs, problems)
+    if problems.errors:
+        raise UsageError(problems.errors)
+
+    warnings = Problems()
+    graph = _Graph(settings, warnings)
+    roots: list[Node] = [("check", c) for c in checks] + [("track", t) for t in tracks]
+    order = graph.order(roots)
+
+    # Fact tables: stored facts for what the checks read; in-memory tables for the tracks this run certifies.
+    needed: set[FactRef] = set()
+    for kind, value in order:
+        if kind == "check":
+            needed.update(compile_check(value).refs)
+    computed: dict[FactRef, Track] = {}
+    for kind, value in order:
+        if kind == "track":
+            ref = track_fact_ref(value.id, value.kind)
+            if ref in needed:
+                computed[ref] = value
+    tables: dict[FactRef, dict[str, Any]] = build_tables(facts, needed - computed.keys(), now)
+    absent_reasons: dict[FactRef, str] = {}
+    for ref, track in computed.items():
+        tables[ref] = {}
+        absent_reasons[ref] = f"{track.kind} {track.id!r} does not apply to this entity"
+
+    infos: list[EntityInfo] = []
+    for entity in considered:
+        ref_text = str(entity.ref)
+        infos.append((entity, ref_text, entity_key(ref_text)))
+    masks = _Masks(considered)
+
+    check_results: dict[str, list[CheckResult]] = {}
+    track_results: dict[tuple[str, str], list[TrackResult]] = {}
+    for kind, value in order:
+        if kind == "check":
+            bound = compile_check(value).bind(tables, absent_reasons)
+            mask = masks.get(value.filter, value.exclude)
+            check_results[value.id] = bound.run(infos, None if mask is masks.all else mask)
+        else:
+            track_results[(value.kind, value.id)] = _certify_all(
+                value, infos, masks.get(value.filter, value.exclude), masks, check_results,
+                tables.get(track_fact_ref(value.id, value.kind)))
+
+    return RunReport(
+        generated_at=now,
+        entities=tuple(considered),
+        checks=tuple(checks),
+        tracks=tuple(tracks),
+        check_results=tuple(chain.from_iterable(
+            _in_population(check_results[c.id], _population(settings, c, masks)) for c in checks)),
+        track_results=tuple(chain.from_iterable(track_results[(t.kind, t.id)] for t in tracks)),
+        problems=tuple(warnings.items),
+    )
+
+
+def _population(settings: Settings, check: Check, masks: _Masks) -> list[bool] | None:
+    """Which entities a check is reported for, as in Soundcheck: a check that belongs to tracks is run for the
+    entities those tracks select (whichever tracks this run reports); a check in no track, for every entity.
+    Inside that population, the check's own filter/exclude decides not-applicable. ``None`` means everyone."""
+    containing = [t for t in settings.tracks if any(lc.id == check.id for lv in t.levels for lc in lv.checks)]
+    if not containing:
+        return None
+    track_masks = [masks.get(t.filter, t.exclude) for t in containing]
+    if any(m is masks.all for m in track_masks):
+        return None
+    return [any(column) for column in zip(*track_masks)]
+
+
+def _in_population(results: list[CheckResult], population: list[bool] | None) -> list[CheckResult]:
+    if population is None:
+        return results
+    return [r for r, keep in zip(results, population) if keep]
+
+
+def _certify_all(track: Track, infos: Sequence[EntityInfo], mask: Sequence[bool], masks: _Masks,
+                 check_results: Mapping[str, list[CheckResult]], table: dict[str, Any] | None) -> list[TrackResult]:
+    chosen = [i for i, selected in enumerate(mask) if selected]
+    if len(chosen) == len(infos):
+        entities = [e for e, _r, _k in infos]
+        columns: Mapping[str, Sequence[CheckResult]] = check_results
+        selected = masks.get
+    else:  # only the entities the track's filter selects
+        entities = [infos[i][0] for i in chosen]
+        wanted = {lc.id for level in track.levels for lc in level.checks}
+        columns = {cid: [column[i] for i in chosen] for cid, column in check_results.items() if cid in wanted}
+
+        def selected(filter: Any, exclude: Any) -> list[bool]:
+            full = masks.get(filter, exclude)
+            return [full[i] for i in chosen]
+
+    results = certify_many(track, entities, columns, selected)
+    if table is not None:
+        for result, i in zip(results, chosen):
+            table[infos[i][2]] = track_fact_data(result)
+    return results
