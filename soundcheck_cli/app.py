@@ -1,0 +1,199 @@
+"""Orchestration: config → catalog → (collect) → evaluate → report. Usable from Python without the CLI.
+
+Every command of the CLI is one function here taking an options object; the CLI only parses options, calls
+these, renders, and maps errors to exit codes. ``exit_code_for_report`` is the one place that decides whether a
+``check`` run failed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from soundcheck_cli.catalog.model import Entity, EntityRef
+from soundcheck_cli.config.model import Settings
+from soundcheck_cli.errors import ExitCode, Problem, Problems, UsageError
+from soundcheck_cli.facts.interface import FactStore, entity_key
+from soundcheck_cli.facts.model import Fact, FactRef, utcnow
+from soundcheck_cli.results import RunReport
+from soundcheck_cli.rules.model import CheckState
+
+DEFAULT_CONFIG = "app-config.yaml"
+LOCAL_CONFIG = "app-config.local.yaml"
+CATALOG_FACT = FactRef("catalog", "default", "entity_descriptor")
+
+
+@dataclass(frozen=True)
+class CommonOptions:
+    """Options every command takes: where the config, the catalog and the fact store are."""
+
+    config_paths: tuple[str, ...] = ()
+    catalog_paths: tuple[str, ...] = ()
+    store_path: str | None = None
+    cwd: str = field(default_factory=os.getcwd)
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+@dataclass
+class Workspace:
+    """What was loaded for one command: settings, entities and every warning met on the way."""
+
+    options: CommonOptions
+    settings: Settings
+    entities: list[Entity]
+    warnings: list[Problem]
+
+    def store_path(self) -> str:
+        from soundcheck_cli.facts.store import default_store_path
+
+        return default_store_path(self.options.store_path, list(self.settings.files), self.options.cwd, self.options.environ)
+
+    def open_store(self) -> FactStore:
+        from soundcheck_cli.facts.store import open_store
+
+        return open_store(self.store_path())
+
+
+def resolve_config_paths(options: CommonOptions) -> list[str]:
+    """``-c`` files as given; else ``./app-config.yaml`` (plus ``./app-config.local.yaml``, as Backstage does)."""
+    if options.config_paths:
+        return [str(Path(options.cwd, p)) for p in options.config_paths]
+    default = Path(options.cwd, DEFAULT_CONFIG)
+    if not default.is_file():
+        raise UsageError(
+            f"no config found: {DEFAULT_CONFIG} does not exist in {options.cwd}. "
+            "Pass one with -c/--config FILE (repeatable), e.g. -c sample-config/app-config.yaml"
+        )
+    paths = [str(default)]
+    local = Path(options.cwd, LOCAL_CONFIG)
+    if local.is_file():
+        paths.append(str(local))
+    return paths
+
+
+def load_settings(options: CommonOptions) -> tuple[Settings, list[Problem]]:
+    from soundcheck_cli.config.settings import load_settings as _load
+
+    return _load(resolve_config_paths(options), environ=options.environ)
+
+
+def load_workspace(options: CommonOptions, *, need_catalog: bool = True) -> Workspace:
+    """Load config and catalog; raise ``ConfigError``/``UsageError`` on errors, collect warnings."""
+    settings, warnings = load_settings(options)
+    warnings = list(warnings)
+    entities: list[Entity] = []
+    if need_catalog:
+        from soundcheck_cli.catalog.loader import default_catalog_paths, load_catalog
+
+        if options.catalog_paths:
+            paths = list(options.catalog_paths)  # relative to cwd (base_dir), so warnings show them as typed
+        else:
+            paths = default_catalog_paths(settings.catalog_files, options.cwd)
+        if not paths:
+            raise UsageError(
+                "no catalog found: pass --catalog PATH (file, folder or glob; repeatable), "
+                "list file locations under catalog.locations in the app-config, or create ./catalog-info.yaml"
+            )
+        problems = Problems()
+        entities = load_catalog(paths, problems, base_dir=options.cwd)
+        warnings.extend(problems.items)
+    return Workspace(options, settings, entities, warnings)
+
+
+def select_entities(entities: Sequence[Entity], refs: Sequence[str]) -> list[Entity]:
+    """Entities named by ``--entity`` (``[kind:][namespace/]name``, kind defaulting to component)."""
+    if not refs:
+        return list(entities)
+    by_key = {e.ref.key: e for e in entities}
+    chosen: list[Entity] = []
+    unknown: list[str] = []
+    for text in refs:
+        try:
+            ref = EntityRef.parse(text, default_kind="component")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        entity = by_key.get(ref.key)
+        if entity is None:
+            unknown.append(text)
+        elif entity not in chosen:
+            chosen.append(entity)
+    if unknown:
+        raise UsageError(f"unknown entity: {', '.join(unknown)} (see `soundcheck entities` for what was loaded)")
+    return chosen
+
+
+def catalog_facts(entities: Sequence[Entity], now: datetime | None = None) -> list[Fact]:
+    """The built-in catalog collector's facts, computed from the catalog as loaded now."""
+    from soundcheck_cli.collectors.catalog import CatalogCollector
+
+    return CatalogCollector.facts_for(entities, now=now)
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    track_ids: tuple[str, ...] = ()
+    check_ids: tuple[str, ...] = ()
+    entity_refs: tuple[str, ...] = ()
+
+
+def check(workspace: Workspace, options: CheckOptions, *, now: datetime | None = None) -> RunReport:
+    """Evaluate checks and tracks from the store (it does not collect).
+
+    Catalog facts are always taken from the catalog as loaded for this run, so that a CI step sees the
+    catalog-info.yaml it is running on; every other fact comes from the store.
+    """
+    from soundcheck_cli.evaluation import evaluate
+
+    now = now or utcnow()
+    entities = select_entities(workspace.entities, options.entity_refs)
+    with workspace.open_store() as store:
+        facts: dict[tuple[str, FactRef], Fact] = store.load_all()
+    for fact in catalog_facts(workspace.entities, now):
+        facts[(entity_key(fact.entity_ref), fact.fact_ref)] = fact
+    report = evaluate(
+        workspace.settings,
+        entities,
+        facts,
+        track_ids=options.track_ids,
+        check_ids=options.check_ids,
+        now=now,
+    )
+    if workspace.warnings:
+        report = RunReport(
+            generated_at=report.generated_at,
+            entities=report.entities,
+            checks=report.checks,
+            tracks=report.tracks,
+            check_results=report.check_results,
+            track_results=report.track_results,
+            problems=tuple(workspace.warnings) + tuple(report.problems),
+        )
+    return report
+
+
+FAILING_STATES = frozenset({CheckState.FAILED, CheckState.NOT_REPORTED, CheckState.ERROR})
+
+
+def exit_code_for_report(report: RunReport) -> ExitCode:
+    """0 when every evaluated check passed (warnings and not-applicable allowed) and every track's entities
+    reached its top level; 1 otherwise. The only place that decides a ``check`` run's exit code."""
+    if any(r.state in FAILING_STATES for r in report.check_results):
+        return ExitCode.CHECKS_FAILED
+    top = {t.id: (t.levels[-1].ordinal if t.levels else None) for t in report.tracks}
+    for tr in report.track_results:
+        wanted = top.get(tr.track_id)
+        if wanted is not None and (tr.highest_level is None or tr.highest_level.ordinal < wanted):
+            return ExitCode.CHECKS_FAILED
+    return ExitCode.OK
+
+
+def summarize(report: RunReport) -> dict[str, Any]:
+    """Counts by state, for the summary line and the JSON output."""
+    counts = {state.value: 0 for state in CheckState}
+    for r in report.check_results:
+        counts[r.state.value] += 1
+    return counts

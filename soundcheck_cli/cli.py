@@ -1,0 +1,565 @@
+"""The command-line shell: Typer commands only. Each command builds an options object, calls ``app``, renders,
+and returns an exit code; ``main`` is the one place that turns errors into exit codes:
+
+  0  every evaluated check passed (warnings and not-applicable allowed); for ``collect``: every due fact collected
+  1  some check failed, was not reported or errored, or a track level was not reached; for ``collect``: some
+     facts could not be collected (the facts collected earlier are kept)
+  2  usage or configuration error (bad option, malformed config or catalog, unknown id)
+  3  internal error (a bug: please report it; set SOUNDCHECK_DEBUG=1 for the traceback)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from soundcheck_cli import __version__
+from soundcheck_cli.errors import ExitCode, Problem, SoundcheckError, UsageError
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 all evaluated checks passed (warnings allowed); 1 a check failed, was not reported or errored, "
+    "or a track level was not reached; 2 usage or configuration error."
+)
+
+app = typer.Typer(
+    name="soundcheck",
+    help="Spotify Soundcheck-style tech-health checks over a Backstage catalog, from the command line.\n\n"
+    "Typical use: `soundcheck collect` (cron) then `soundcheck check --track ID` (CI gate), or `soundcheck run` "
+    "for both at once.\n\n" + EXIT_CODES_HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+facts_app = typer.Typer(help="Inspect, push and clear the facts in the store.", no_args_is_help=True)
+app.add_typer(facts_app, name="facts")
+
+# Options shared by every command.
+ConfigOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--config",
+        "-c",
+        help="app-config file (repeatable; later files override earlier ones). "
+        "Default: ./app-config.yaml (+ ./app-config.local.yaml).",
+        show_default=False,
+    ),
+]
+CatalogOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--catalog",
+        help="Catalog file, folder or glob (repeatable). Default: the file locations under catalog.locations "
+        "in the app-config, else ./catalog-info.yaml.",
+        show_default=False,
+    ),
+]
+StoreOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--store",
+        help="Fact store folder. Default: $SOUNDCHECK_STORE, else .soundcheck/ beside the first config file.",
+        show_default=False,
+    ),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only results and errors (no warnings, no progress).")]
+EntityOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--entity", "-e", help="Only this entity ([kind:][namespace/]name; kind defaults to component). Repeatable."),
+]
+TrackOpt = Annotated[Optional[list[str]], typer.Option("--track", "-t", help="Only this track (repeatable).")]
+CheckOpt = Annotated[Optional[list[str]], typer.Option("--check", help="Only this check (repeatable).")]
+FormatOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--format", "-f", help="Output format: table or json (repeatable, paired in order with --output)."),
+]
+OutputOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--output", "-o", help="Write the matching --format to this file instead of stdout (repeatable)."),
+]
+CollectorOpt = Annotated[Optional[list[str]], typer.Option("--collector", help="Only this collector id (repeatable).")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Collect every fact, even those still fresh.")]
+RefreshOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--refresh", help="Bypass collector caches for this fact ref (repeatable), e.g. pagerduty:default/service."),
+]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log each HTTP request (secrets redacted).")]
+
+
+def _common(config: list[str] | None, catalog: list[str] | None, store: str | None) -> Any:
+    from soundcheck_cli.app import CommonOptions
+
+    return CommonOptions(config_paths=tuple(config or ()), catalog_paths=tuple(catalog or ()), store_path=store)
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
+def _print_warnings(problems: list[Problem], quiet: bool) -> None:
+    if quiet:
+        return
+    for p in problems:
+        _err(f"warning: {p}")
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"soundcheck {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Spotify Soundcheck-style tech-health checks from the command line."""
+
+
+def _emit_report(report: Any, formats: list[str] | None, outputs: list[str] | None) -> None:
+    from soundcheck_cli import reporters
+
+    formats = list(formats or ["table"])
+    outputs = list(outputs or [])
+    if len(outputs) > len(formats):
+        if len(formats) == 1 and len(outputs) == 1:
+            pass
+        else:
+            raise UsageError("more --output than --format: give one --format before each --output")
+    for index, name in enumerate(formats):
+        render = reporters.get(name)
+        target = outputs[index] if index < len(outputs) else None
+        if target is None:
+            tty = sys.stdout.isatty()
+            width = None
+            if tty:
+                import shutil
+
+                width = shutil.get_terminal_size((120, 24)).columns
+            text = render(report, color=tty and not os.environ.get("NO_COLOR"), width=width)
+            sys.stdout.write(text)
+        else:
+            text = render(report, color=False, width=120)
+            try:
+                Path(target).parent.mkdir(parents=True, exist_ok=True)
+                Path(target).write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
+
+
+def _do_check(common: Any, track: list[str] | None, check_ids: list[str] | None, entity: list[str] | None,
+              fmt: list[str] | None, output: list[str] | None, quiet: bool, workspace: Any = None) -> int:
+    from soundcheck_cli import app as core
+
+    if workspace is None:
+        workspace = core.load_workspace(common)
+        _print_warnings(workspace.warnings, quiet)
+    report = core.check(
+        workspace,
+        core.CheckOptions(track_ids=tuple(track or ()), check_ids=tuple(check_ids or ()), entity_refs=tuple(entity or ())),
+    )
+    _emit_report(report, fmt, output)
+    return int(core.exit_code_for_report(report))
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def check(
+    track: TrackOpt = None,
+    check: CheckOpt = None,
+    entity: EntityOpt = None,
+    format: FormatOpt = None,
+    output: OutputOpt = None,
+    config: ConfigOpt = None,
+    catalog: CatalogOpt = None,
+    store: StoreOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Evaluate checks and tracks against the facts in the store (it does not collect).
+
+    With no --track/--check, every track and check is evaluated. Catalog facts come from the catalog as loaded now.
+    """
+    raise typer.Exit(_do_check(_common(config, catalog, store), track, check, entity, format, output, quiet))
+
+
+def _do_collect(workspace: Any, collector: list[str] | None, entity: list[str] | None, force: bool,
+                refresh: list[str] | None, quiet: bool, verbose: bool) -> int:
+    from soundcheck_cli import app as core
+    from soundcheck_cli.collectors.runner import run_collection
+    from soundcheck_cli.facts.model import FactRef
+
+    refresh_refs = []
+    for text in refresh or ():
+        try:
+            refresh_refs.append(FactRef.parse(text))
+        except ValueError as exc:
+            raise UsageError(f"--refresh: {exc}") from None
+    listener = _collect_listener(quiet, verbose)
+    with workspace.open_store() as store:
+        summary = run_collection(
+            workspace.settings,
+            workspace.entities,
+            store,
+            collector_ids=tuple(collector or ()),
+            entity_refs=tuple(entity or ()),
+            force=force,
+            refresh=tuple(refresh_refs),
+            listener=listener,
+            verbose=verbose,
+        )
+    if hasattr(listener, "close"):
+        listener.close()
+    if not quiet:
+        _err(summary.render())
+    return int(ExitCode.OK if summary.ok else ExitCode.CHECKS_FAILED)
+
+
+def _collect_listener(quiet: bool, verbose: bool) -> Any:
+    from soundcheck_cli.cli_progress import make_listener
+
+    return make_listener(quiet=quiet, verbose=verbose)
+
+
+@app.command(epilog="Exit codes: 0 every due fact was collected; 1 some facts could not be collected "
+             "(earlier facts are kept); 2 usage or configuration error.")
+def collect(
+    collector: CollectorOpt = None,
+    entity: EntityOpt = None,
+    force: ForceOpt = False,
+    refresh: RefreshOpt = None,
+    config: ConfigOpt = None,
+    catalog: CatalogOpt = None,
+    store: StoreOpt = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run the configured fact collectors once and store the facts they collect.
+
+    Only facts that are due (missing, or older than their collector's frequency) are fetched, unless --force.
+    """
+    from soundcheck_cli import app as core
+
+    workspace = core.load_workspace(_common(config, catalog, store))
+    _print_warnings(workspace.warnings, quiet)
+    raise typer.Exit(_do_collect(workspace, collector, entity, force, refresh, quiet, verbose))
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def run(
+    track: TrackOpt = None,
+    check: CheckOpt = None,
+    entity: EntityOpt = None,
+    format: FormatOpt = None,
+    output: OutputOpt = None,
+    collector: CollectorOpt = None,
+    force: ForceOpt = False,
+    refresh: RefreshOpt = None,
+    config: ConfigOpt = None,
+    catalog: CatalogOpt = None,
+    store: StoreOpt = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Collect, then check: one step for CI. The exit code is the check's (collection problems are reported)."""
+    from soundcheck_cli import app as core
+
+    common = _common(config, catalog, store)
+    workspace = core.load_workspace(common)
+    _print_warnings(workspace.warnings, quiet)
+    _do_collect(workspace, collector, entity, force, refresh, quiet, verbose)
+    raise typer.Exit(_do_check(common, track, check, entity, format, output, quiet, workspace=workspace))
+
+
+@app.command()
+def validate(
+    config: ConfigOpt = None,
+    catalog: CatalogOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Load the config and the catalog and list every problem with its file:line:column.
+
+    Exit code 0 when there is no error (warnings are listed but allowed), 2 otherwise.
+    """
+    from soundcheck_cli import app as core
+
+    workspace = core.load_workspace(_common(config, catalog, store))
+    for p in workspace.warnings:
+        typer.echo(f"warning: {p}")
+    s = workspace.settings
+    typer.echo(
+        f"ok: {len(s.files)} config file(s), {len(s.checks)} checks, {len(s.tracks)} tracks, "
+        f"{len(s.collectors)} collectors, {len(workspace.entities)} entities, {len(workspace.warnings)} warnings"
+    )
+
+
+@app.command()
+def entities(
+    filter: Annotated[
+        Optional[list[str]],
+        typer.Option("--filter", help="Only entities where KEY=VALUE (dot path, case-insensitive; repeatable, all must match)."),
+    ] = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="table or json")] = "table",
+    config: ConfigOpt = None,
+    catalog: CatalogOpt = None,
+    store: StoreOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """List the catalog entities that were loaded (with where each came from)."""
+    import json
+
+    from soundcheck_cli import app as core
+    from soundcheck_cli.catalog.filters import EntityFilter, select
+    from soundcheck_cli.errors import Problems
+
+    workspace = core.load_workspace(_common(config, catalog, store))
+    _print_warnings(workspace.warnings, quiet)
+    chosen = workspace.entities
+    if filter:
+        node: dict[str, str] = {}
+        for item in filter:
+            if "=" not in item:
+                raise UsageError(f"--filter {item!r}: expected KEY=VALUE, e.g. spec.lifecycle=production")
+            key, value = item.split("=", 1)
+            node[key.strip()] = value.strip()
+        problems = Problems()
+        parsed = EntityFilter.parse(node, problems, "--filter")
+        problems.raise_if_errors(UsageError)
+        chosen = select(chosen, parsed)
+    if format == "json":
+        typer.echo(json.dumps([{"entityRef": str(e.ref), "source": str(e.source) if e.source else None,
+                                "entity": e.data} for e in chosen], indent=2))
+        return
+    if format != "table":
+        raise UsageError(f"unknown format {format!r}; choose table or json")
+    for e in chosen:
+        typer.echo(f"{str(e.ref):<50} {e.source or ''}")
+    typer.echo(f"{len(chosen)} entities")
+
+
+@app.command()
+def checks(
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """List the checks defined in the config."""
+    from soundcheck_cli import app as core
+    from soundcheck_cli.rules.model import rule_fact_refs
+
+    settings, warnings = core.load_settings(_common(config, None, store))
+    _print_warnings(warnings, False)
+    for c in settings.checks:
+        facts = ", ".join(sorted(str(f) for f in rule_fact_refs(c.rule)))
+        flag = " (warning)" if c.warning else ""
+        typer.echo(f"{c.id}{flag}: {c.name or ''}  [{facts}]  {c.location or ''}")
+    typer.echo(f"{len(settings.checks)} checks")
+
+
+@app.command()
+def tracks(
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """List the tracks (and legacy programs) defined in the config, with their levels and checks."""
+    from soundcheck_cli import app as core
+
+    settings, warnings = core.load_settings(_common(config, None, store))
+    _print_warnings(warnings, False)
+    for t in settings.tracks:
+        kind = " (program)" if t.kind == "program" else ""
+        typer.echo(f"{t.id}{kind}: {t.name or ''}  {t.location or ''}")
+        for lv in t.levels:
+            typer.echo(f"  {lv.ordinal}. {lv.title}: {', '.join(lc.id for lc in lv.checks)}")
+    typer.echo(f"{len(settings.tracks)} tracks")
+
+
+# --- facts ---------------------------------------------------------------------------------------------------
+
+def _store_workspace(config: list[str] | None, store: str | None) -> Any:
+    """Open the store without needing a catalog (the config only locates the default store folder)."""
+    from soundcheck_cli import app as core
+    from soundcheck_cli.facts.store import default_store_path, open_store
+
+    common = _common(config, None, store)
+    if store or common.environ.get("SOUNDCHECK_STORE"):
+        files: list[str] = []
+        try:
+            files = core.resolve_config_paths(common)
+        except UsageError:
+            pass
+        return open_store(default_store_path(store, files, common.cwd, common.environ))
+    settings, _ = core.load_settings(common)
+    return open_store(default_store_path(store, list(settings.files), common.cwd, common.environ))
+
+
+@facts_app.command("list")
+def facts_list(
+    entity: Annotated[Optional[str], typer.Option("--entity", "-e", help="Only facts of this entity ref.")] = None,
+    fact: Annotated[Optional[str], typer.Option("--fact", help="Only this fact ref.")] = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """List stored facts: entity, fact ref, timestamp, and whether it has expired."""
+    from soundcheck_cli.facts.model import FactRef, format_timestamp
+
+    fact_ref = _parse_fact_ref(fact) if fact else None
+    with _store_workspace(config, store) as st:
+        count = 0
+        for f in sorted(st.facts(entity_ref=_norm_entity(entity) if entity else None, fact_ref=fact_ref),
+                        key=lambda f: (f.entity_ref, str(f.fact_ref))):
+            expired = "  (expired)" if f.is_expired() else ""
+            typer.echo(f"{f.entity_ref:<45} {str(f.fact_ref):<45} {format_timestamp(f.timestamp)}{expired}")
+            count += 1
+        typer.echo(f"{count} facts")
+    _ = FactRef
+
+
+def _parse_fact_ref(text: str) -> Any:
+    from soundcheck_cli.facts.model import FactRef
+
+    try:
+        return FactRef.parse(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _norm_entity(text: str) -> str:
+    from soundcheck_cli.catalog.model import EntityRef
+
+    try:
+        return str(EntityRef.parse(text, default_kind="component"))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+@facts_app.command("show")
+def facts_show(
+    entity: Annotated[str, typer.Argument(help="Entity ref, e.g. component:default/payments-api")],
+    fact: Annotated[Optional[str], typer.Argument(help="Fact ref, e.g. pagerduty:default/service")] = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Print the stored facts of an entity (all, or one fact ref) as JSON."""
+    import json
+
+    ref = _norm_entity(entity)
+    fact_ref = _parse_fact_ref(fact) if fact else None
+    with _store_workspace(config, store) as st:
+        found = [f.to_json() for f in st.facts(entity_ref=ref, fact_ref=fact_ref)]
+    if not found:
+        what = f"fact {fact_ref} " if fact_ref else "facts "
+        raise UsageError(f"no {what}stored for {ref} (run `soundcheck collect`, or push one with `soundcheck facts push`)")
+    typer.echo(json.dumps(found if len(found) > 1 or fact_ref is None else found[0], indent=2, ensure_ascii=False))
+
+
+@facts_app.command("clear")
+def facts_clear(
+    entity: Annotated[Optional[str], typer.Option("--entity", "-e", help="Only facts of this entity ref.")] = None,
+    fact: Annotated[Optional[str], typer.Option("--fact", help="Only this fact ref.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Delete stored facts (all of them, or those of one entity and/or fact ref)."""
+    fact_ref = _parse_fact_ref(fact) if fact else None
+    ref = _norm_entity(entity) if entity else None
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("facts clear deletes facts: pass --yes to confirm when not on a terminal")
+        if not typer.confirm("Delete the matching facts?"):
+            raise typer.Exit(0)
+    with _store_workspace(config, store) as st:
+        count = st.delete(entity_ref=ref, fact_ref=fact_ref)
+    typer.echo(f"deleted {count} facts")
+
+
+@facts_app.command("push")
+def facts_push(
+    files: Annotated[list[str], typer.Argument(help="JSON or YAML files with a fact or a list of facts ('-' for stdin).")],
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Store facts produced elsewhere (e.g. a CI job's test results), for checks to read.
+
+    A fact is {factRef: "source:scope/name" or {source, scope, name}, entityRef, data, timestamp?}. Nothing is
+    written if any fact is invalid.
+    """
+    from soundcheck_cli.errors import ConfigError, Problems
+    from soundcheck_cli.facts.io import read_fact_files
+
+    problems = Problems()
+    facts = read_fact_files(list(files), problems)
+    problems.raise_if_errors(ConfigError)
+    with _store_workspace(config, store) as st:
+        count = st.put_many(facts)
+    typer.echo(f"stored {count} facts")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``soundcheck`` console script: run the app and exit with the documented code."""
+    sys.exit(run_cli(argv))
+
+
+GLOBAL_VALUE_OPTIONS = ("-c", "--config", "--catalog", "--store")
+
+
+def hoist_common_options(argv: list[str]) -> list[str]:
+    """Let the common options come before the command too (``soundcheck -c app.yaml check``), as users type
+    them: options written before the first command word are moved after the whole command line."""
+    leading: list[str] = []
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg in GLOBAL_VALUE_OPTIONS and index + 1 < len(argv):
+            leading += argv[index : index + 2]
+            index += 2
+        elif any(arg.startswith(opt + "=") for opt in GLOBAL_VALUE_OPTIONS if opt.startswith("--")):
+            leading.append(arg)
+            index += 1
+        else:
+            break
+    rest = argv[index:]
+    if not leading or not rest or rest[0].startswith("-"):
+        return argv
+    return rest + leading
+
+
+def _click_exceptions() -> Any:
+    """typer >= 0.20 vendors click as ``typer._click``; older releases use the ``click`` package."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # pragma: no cover - depends on the installed typer
+        from click import exceptions  # type: ignore[no-redef]
+    return exceptions
+
+
+def run_cli(argv: list[str] | None = None) -> int:
+    click = _click_exceptions()
+    argv = hoist_common_options(list(sys.argv[1:] if argv is None else argv))
+    try:
+        result = app(args=argv, standalone_mode=False, prog_name="soundcheck")
+        return int(result or 0)
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except click.ClickException as exc:
+        exc.show()
+        return int(ExitCode.USAGE)
+    except typer.Abort:
+        _err("aborted")
+        return 130
+    except SoundcheckError as exc:
+        for problem in exc.problems:
+            _err(f"error: {problem}")
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except Exception as exc:  # a bug: say so briefly; the traceback only on request
+        if os.environ.get("SOUNDCHECK_DEBUG"):
+            raise
+        _err(f"internal error: {type(exc).__name__}: {exc} (this is a bug; set SOUNDCHECK_DEBUG=1 for the traceback)")
+        return 3
