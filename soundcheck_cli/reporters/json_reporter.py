@@ -87,5 +87,22 @@ def to_document(report: RunReport) -> dict[str, Any]:
     }
 
 
+def dumps_lines(doc: dict[str, Any]) -> str:
+    """Readable and fast: one top-level key per line and one list item per line, each item encoded compactly.
+
+    ``json.dumps(indent=...)`` falls back to the pure-Python encoder (15 s for 200,000 results); encoding
+    item by item keeps the C encoder and still gives a diffable, greppable file.
+    """
+    parts: list[str] = []
+    for key, value in doc.items():
+        head = f"  {json.dumps(key)}: "
+        if isinstance(value, list) and value:
+            items = ",\n".join("    " + json.dumps(item, ensure_ascii=False) for item in value)
+            parts.append(f"{head}[\n{items}\n  ]")
+        else:
+            parts.append(head + json.dumps(value, ensure_ascii=False))
+    return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
 def render(report: RunReport, **_: Any) -> str:
-    return json.dumps(to_document(report), indent=2, ensure_ascii=False) + "\n"
+    return dumps_lines(to_document(report))
