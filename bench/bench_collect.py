@@ -1,0 +1,160 @@
+"""Collection throughput against a local PagerDuty-like server (issue 3 / issue 7: within 1.2x of the ideal).
+
+A server on 127.0.0.1 (in its own process, so it does not compete with the collector for the GIL) answers
+``GET /services/{id}`` after ``--latency-ms``; the real ``pagerduty`` collector and ``run_collection`` collect
+``Service`` for ``--n`` entities at ``--concurrency`` into a fresh fact store, then run again: the second (warm)
+run must make 0 requests because every fact is fresh. Prints the wall times against the ideal
+N * latency / concurrency and the request counts (as counted by the server).
+
+Run from the repository root::
+
+    python bench/bench_collect.py --n 2000 --latency-ms 50 --concurrency 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import platform
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from soundcheck_cli.catalog.model import Entity  # noqa: E402
+from soundcheck_cli.collectors.runner import run_collection  # noqa: E402
+from soundcheck_cli.config.model import CollectorSettings, Settings  # noqa: E402
+from soundcheck_cli.facts.store import open_store  # noqa: E402
+
+
+def _serve(latency: float, ready: multiprocessing.Queue, counter: multiprocessing.Value) -> None:  # type: ignore[type-arg]
+    """A minimal HTTP/1.1 keep-alive server: every request is answered after ``latency`` seconds."""
+
+    class Protocol(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport  # type: ignore[assignment]
+            self.buffer = b""
+
+        def data_received(self, data: bytes) -> None:
+            self.buffer += data
+            while b"\r\n\r\n" in self.buffer:
+                head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+                path = head.split(b" ", 2)[1].split(b"?")[0].decode()
+                if path == "/__count":
+                    self._reply(json.dumps({"requests": counter.value}).encode(), 0)
+                    continue
+                with counter.get_lock():
+                    counter.value += 1
+                sid = path.rsplit("/", 1)[-1]
+                body = json.dumps({"service": {"id": sid, "name": f"Service {sid}", "status": "active"}}).encode()
+                self._reply(body, latency)
+
+        def _reply(self, body: bytes, delay: float) -> None:
+            response = (
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\n\r\n"
+                + body
+            )
+            loop = asyncio.get_running_loop()
+            if delay:
+                loop.call_later(delay, self._write, response)
+            else:
+                self._write(response)
+
+        def _write(self, response: bytes) -> None:
+            if not self.transport.is_closing():
+                self.transport.write(response)  # type: ignore[attr-defined]
+
+    async def main() -> None:
+        server = await asyncio.get_running_loop().create_server(Protocol, "127.0.0.1", 0, backlog=1024)
+        ready.put(server.sockets[0].getsockname()[1])
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def _entities(n: int) -> list[Entity]:
+    return [
+        Entity.from_data(
+            {
+                "apiVersion": "backstage.io/v1alpha1",
+                "kind": "Component",
+                "metadata": {"name": f"service-{i}", "annotations": {"pagerduty.com/service-id": f"P{i:06d}"}},
+                "spec": {"type": "service", "lifecycle": "production", "owner": "team-a"},
+            }
+        )
+        for i in range(n)
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=2000, help="entities (default 2000)")
+    parser.add_argument("--latency-ms", type=float, default=50.0, help="server latency per request (default 50)")
+    parser.add_argument("--concurrency", type=int, default=32, help="collector concurrency (default 32)")
+    parser.add_argument("--batch-size", type=int, default=None, help="collector batchSize (default: the runtime's)")
+    args = parser.parse_args()
+
+    ready: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    counter = multiprocessing.Value("l", 0)
+    server = multiprocessing.Process(target=_serve, args=(args.latency_ms / 1000, ready, counter), daemon=True)
+    server.start()
+    port = ready.get(timeout=10)
+    block: dict = {
+        "token": "bench-token",
+        "server": f"http://127.0.0.1:{port}",
+        "concurrency": args.concurrency,
+        "frequency": {"hours": 1},
+        "collects": [{"type": "Service"}],
+    }
+    if args.batch_size:
+        block["batchSize"] = args.batch_size
+    settings = Settings(
+        files=(),
+        collectors=(CollectorSettings("pagerduty", block),),
+        app_config={"soundcheck": {"collectors": {"pagerduty": block}}},
+    )
+    entities = _entities(args.n)
+    # Import what the first run would import lazily (httpcore, jsonschema, the collector), so that the timing is
+    # the collection itself; process start-up is measured on its own (issue 7, ``soundcheck --help``).
+    started = time.perf_counter()
+    import httpcore  # noqa: F401
+    import jsonschema  # noqa: F401
+
+    import soundcheck_cli.collectors.pagerduty  # noqa: F401
+    imports = time.perf_counter() - started
+    ideal = args.n * (args.latency_ms / 1000) / args.concurrency
+    rows = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp, open_store(os.path.join(tmp, "store")) as store:
+            for label in ("cold", "warm"):
+                before = counter.value
+                started = time.perf_counter()
+                cpu0 = time.process_time()
+                summary = run_collection(settings, entities, store, collector_ids=["pagerduty"])
+                wall = time.perf_counter() - started
+                cpu = time.process_time() - cpu0
+                pd = summary.collector("pagerduty")
+                rows.append((label, wall, cpu, counter.value - before, pd.collected, pd.fresh, pd.failed))
+    finally:
+        server.terminate()
+
+    print(f"collection benchmark: {platform.python_implementation()} {platform.python_version()}, "
+          f"{os.cpu_count()} CPUs, N={args.n}, latency={args.latency_ms:g} ms, concurrency={args.concurrency}")
+    print(f"ideal N*latency/concurrency = {ideal:.3f} s (first-use imports, not timed: {imports:.3f} s)")
+    print(f"{'run':<6}{'wall s':>9}{'x ideal':>9}{'CPU s':>8}{'requests':>10}{'collected':>11}{'fresh':>7}{'failed':>8}")
+    for label, wall, cpu, requests, collected, fresh, failed in rows:
+        ratio = f"{wall / ideal:.2f}" if label == "cold" else "-"
+        print(f"{label:<6}{wall:>9.3f}{ratio:>9}{cpu:>8.2f}{requests:>10}{collected:>11}{fresh:>7}{failed:>8}")
+    cold, warm = rows
+    ok = cold[1] <= 1.2 * ideal and warm[3] == 0
+    print(f"target: cold within 1.2x of ideal and 0 warm requests -> {'met' if ok else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

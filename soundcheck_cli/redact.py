@@ -1,0 +1,162 @@
+"""Masking secrets in everything the tool prints, logs or exports.
+
+A ``Redactor`` knows every secret value of a run (collector ``token``/``apiKey``/``password``... values, the
+HTTP collector's ``secrets:`` values, anything registered by a plugin) and replaces each occurrence in a string,
+also in its URL-encoded forms, with ``***``. Independently of the known values it masks what is a secret by
+position: the value of an ``Authorization`` header, ``Token token=...`` / ``Bearer ...`` credentials, and the
+value of URL query parameters with a secret-sounding name (``?api_key=...``, ``&token=...``), so that a secret
+the redactor was never told about still does not leak through a URL or a header dump.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+MASK = "***"
+# Shorter values are not masked: masking "1" or "on" everywhere would garble every message and protect nothing.
+MIN_SECRET_LENGTH = 4
+
+# Config keys whose values are secrets (compared case-insensitively, ignoring ``_`` and ``-``).
+SECRET_KEYS = frozenset(
+    {
+        "token",
+        "apikey",
+        "apitoken",
+        "accesstoken",
+        "authtoken",
+        "password",
+        "secret",
+        "clientsecret",
+        "privatekey",
+        "authorization",
+        "webhooksecret",
+        "routingkey",
+        "integrationkey",
+    }
+)
+
+_QUERY_NAME = r"(?:api[_-]?key|apikey|access[_-]?token|auth[_-]?token|token|password|secret|client[_-]?secret|sig|signature|key)"
+_QUERY_RE = re.compile(rf"([?&;]{_QUERY_NAME}=)([^&#\s]+)", re.IGNORECASE)
+# ``Authorization: <anything>`` in a header dump, and credential schemes wherever they appear.
+_AUTH_HEADER_RE = re.compile(r"((?:proxy-)?authorization['\"]?\s*[:=]\s*['\"]?)([^'\"\r\n,}]+)", re.IGNORECASE)
+# 12+ characters: real credentials are long, and prose such as "a Bearer token" must stay readable.
+_SCHEME_RE = re.compile(r"\b(Token token=|Bearer |Basic )([A-Za-z0-9._~+/=\-]{12,})", re.IGNORECASE)
+
+
+def _norm_key(key: Any) -> str:
+    return str(key).replace("_", "").replace("-", "").lower()
+
+
+def is_secret_key(key: Any) -> bool:
+    """True for config keys that hold secrets (``token``, ``apiKey``, ``client_secret``...)."""
+    return _norm_key(key) in SECRET_KEYS
+
+
+class Redactor:
+    """Knows the secret values of a run and masks them in any text."""
+
+    def __init__(self, secrets: Iterable[Any] = ()) -> None:
+        self._values: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        for value in secrets:
+            self.add(value)
+
+    def add(self, value: Any) -> None:
+        """Register one secret value (ignored when empty or shorter than ``MIN_SECRET_LENGTH``)."""
+        if value is None or isinstance(value, (bool, dict, list)):
+            return
+        text = str(value).strip()
+        if len(text) < MIN_SECRET_LENGTH:
+            return
+        # The forms a value takes in a URL or a form body, so a secret in a query string is masked too.
+        forms = {text, quote(text, safe=""), quote_plus(text), quote(text)}
+        new = forms - self._values
+        if new:
+            self._values |= new
+            self._pattern = None
+
+    def add_from_config(self, node: Any) -> None:
+        """Register every secret in a config tree: values under secret keys and the HTTP collector's ``secrets``."""
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                if _norm_key(key) == "secrets":
+                    self._add_secrets_node(value)
+                elif is_secret_key(key) and not isinstance(value, (Mapping, list)):
+                    self.add(value)
+                else:
+                    self.add_from_config(value)
+        elif isinstance(node, list):
+            for item in node:
+                self.add_from_config(item)
+
+    def _add_secrets_node(self, node: Any) -> None:
+        # ``secrets: [{key, value}]`` (Soundcheck's HTTP integration) or ``secrets: {name: value}``.
+        if isinstance(node, list):
+            for item in node:
+                if isinstance(item, Mapping) and "value" in item:
+                    self.add(item.get("value"))
+                else:
+                    self._add_secrets_node(item)
+        elif isinstance(node, Mapping):
+            for value in node.values():
+                self._add_secrets_node(value)
+        else:
+            self.add(node)
+
+    @classmethod
+    def from_config(cls, app_config: Any) -> Redactor:
+        redactor = cls()
+        redactor.add_from_config(app_config)
+        return redactor
+
+    @property
+    def values(self) -> frozenset[str]:
+        return frozenset(self._values)
+
+    def _compiled(self) -> re.Pattern[str] | None:
+        if self._pattern is None and self._values:
+            # Longest first so that a secret containing another secret is masked whole.
+            alternatives = sorted(self._values, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(v) for v in alternatives))
+        return self._pattern
+
+    def redact(self, text: Any) -> str:
+        """``text`` with every known secret, credential and secret query value replaced by ``***``."""
+        out = str(text)
+        pattern = self._compiled()
+        if pattern is not None:
+            out = pattern.sub(MASK, out)
+        out = _QUERY_RE.sub(lambda m: m.group(1) + MASK, out)
+        out = _AUTH_HEADER_RE.sub(lambda m: m.group(1) + MASK, out)
+        out = _SCHEME_RE.sub(lambda m: m.group(1) + MASK, out)
+        return out
+
+    __call__ = redact
+
+    def redact_headers(self, headers: Mapping[str, Any]) -> dict[str, str]:
+        """A copy of ``headers`` for logging: credentials masked by name, known secrets masked anywhere."""
+        out: dict[str, str] = {}
+        for name, value in headers.items():
+            lowered = str(name).lower()
+            bare = lowered.removeprefix("x-")  # X-Api-Key, X-Auth-Token...
+            if lowered in {"authorization", "proxy-authorization", "cookie", "set-cookie"} or is_secret_key(bare):
+                out[str(name)] = MASK
+            else:
+                out[str(name)] = self.redact(value)
+        return out
+
+    def redact_data(self, data: Any) -> Any:
+        """A deep copy of JSON-like ``data`` with secrets masked in every string (for exports)."""
+        if isinstance(data, Mapping):
+            return {k: (MASK if is_secret_key(k) and isinstance(v, str) else self.redact_data(v)) for k, v in data.items()}
+        if isinstance(data, list):
+            return [self.redact_data(v) for v in data]
+        if isinstance(data, str):
+            return self.redact(data)
+        return data
+
+
+NULL_REDACTOR = Redactor()
