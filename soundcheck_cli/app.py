@@ -77,8 +77,11 @@ def resolve_config_paths(options: CommonOptions) -> list[str]:
 
 def load_settings(options: CommonOptions) -> tuple[Settings, list[Problem]]:
     from soundcheck_cli.config.settings import load_settings as _load
+    from soundcheck_cli.redact import GLOBAL
 
-    return _load(resolve_config_paths(options), environ=options.environ)
+    settings, warnings = _load(resolve_config_paths(options), environ=options.environ)
+    GLOBAL.add_from_config(settings.app_config)
+    return settings, warnings
 
 
 def load_workspace(options: CommonOptions, *, need_catalog: bool = True) -> Workspace:

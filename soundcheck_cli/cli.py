@@ -97,7 +97,9 @@ def _common(config: list[str] | None, catalog: list[str] | None, store: str | No
 
 
 def _err(text: str) -> None:
-    sys.stderr.write(text + "\n")
+    from soundcheck_cli.redact import GLOBAL
+
+    sys.stderr.write(GLOBAL.redact(text) + "\n")
 
 
 def _print_warnings(problems: list[Problem], quiet: bool) -> None:
@@ -124,6 +126,7 @@ def _root(
 
 def _emit_report(report: Any, formats: list[str] | None, outputs: list[str] | None) -> None:
     from soundcheck_cli import reporters
+    from soundcheck_cli.redact import GLOBAL
 
     formats = list(formats or ["table"])
     outputs = list(outputs or [])
@@ -143,9 +146,9 @@ def _emit_report(report: Any, formats: list[str] | None, outputs: list[str] | No
 
                 width = shutil.get_terminal_size((120, 24)).columns
             text = render(report, color=tty and not os.environ.get("NO_COLOR"), width=width)
-            sys.stdout.write(text)
+            sys.stdout.write(GLOBAL.redact_known(text))
         else:
-            text = render(report, color=False, width=120)
+            text = GLOBAL.redact_known(render(report, color=False, width=120))
             try:
                 Path(target).parent.mkdir(parents=True, exist_ok=True)
                 Path(target).write_text(text, encoding="utf-8")
@@ -286,10 +289,11 @@ def validate(
     Exit code 0 when there is no error (warnings are listed but allowed), 2 otherwise.
     """
     from soundcheck_cli import app as core
+    from soundcheck_cli.redact import GLOBAL
 
     workspace = core.load_workspace(_common(config, catalog, store))
     for p in workspace.warnings:
-        typer.echo(f"warning: {p}")
+        typer.echo(GLOBAL.redact(f"warning: {p}"))
     s = workspace.settings
     typer.echo(
         f"ok: {len(s.files)} config file(s), {len(s.checks)} checks, {len(s.tracks)} tracks, "

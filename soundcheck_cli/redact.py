@@ -136,6 +136,11 @@ class Redactor:
 
     __call__ = redact
 
+    def redact_known(self, text: str) -> str:
+        """Only the known secret values (fast on a large report; no positional patterns)."""
+        pattern = self._compiled()
+        return pattern.sub(MASK, text) if pattern is not None else text
+
     def redact_headers(self, headers: Mapping[str, Any]) -> dict[str, str]:
         """A copy of ``headers`` for logging: credentials masked by name, known secrets masked anywhere."""
         out: dict[str, str] = {}
@@ -160,3 +165,8 @@ class Redactor:
 
 
 NULL_REDACTOR = Redactor()
+
+
+# The process-wide redactor: every config loaded registers its secrets here (``app.load_settings``), and the
+# CLI masks with it whatever it prints -- reports, warnings and error messages alike.
+GLOBAL = Redactor()

@@ -223,3 +223,25 @@ def test_console_script_subprocess(tmp_path):
 def test_common_options_may_come_before_the_command(capsys, tmp_path):
     code, out, _ = cli(capsys, "-c", SAMPLE, "--store", str(tmp_path / "s"), "tracks")
     assert code == 0 and "pagerduty_track" in out
+
+
+def test_tokens_never_reach_reports_or_errors(capsys, tmp_path, monkeypatch):
+    secret = "tok-SECRET-1234567"
+    monkeypatch.setenv("PAGERDUTY_TOKEN", secret)
+    (tmp_path / "catalog-info.yaml").write_text(
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: leaky\n"
+        f"  annotations:\n    leak: {secret}\nspec:\n  owner: x\n"
+    )
+    (tmp_path / "app-config.yaml").write_text(
+        "soundcheck:\n  collectors:\n    pagerduty:\n      token: ${PAGERDUTY_TOKEN}\n"
+        "  checks:\n    - id: leak\n      rule:\n        factRef: catalog:default/entity_descriptor\n"
+        "        path: $.spec.owner\n        operator: equal\n        value: nobody\n"
+        "      failedMessage: 'annotation says {{ entity.metadata.annotations.leak }}'\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli(capsys, "check", "-f", "json", "-f", "table", "--store", str(tmp_path / "s"))
+    assert code == 1
+    assert secret not in out + err
+    assert "annotation says ***" in out
+    code, out, err = cli(capsys, "check", "--entity", secret, "--store", str(tmp_path / "s"))
+    assert code == 2 and "unknown entity" in err and secret not in err

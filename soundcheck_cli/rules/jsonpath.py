@@ -111,10 +111,10 @@ def parse_simple_path(path: str) -> tuple[str | int, ...] | None:
 
 
 def step(value: Any, key: str | int) -> Any:
-    """One step of a simple path: a key of a mapping, or an index of a list/string; else ``MISSING``."""
+    """One step of a simple path: a key of a mapping, or an index of a list; else ``MISSING``."""
     if type(key) is int:
-        # jsonpath-ng's Index: lists and strings are indexable; anything else matches nothing.
-        if isinstance(value, (list, str)) and key < len(value):
+        # RFC 9535 and jsonpath-ng >= 1.16: only arrays are indexable; a string or mapping matches nothing.
+        if isinstance(value, list) and key < len(value):
             return value[key]
         return MISSING
     if isinstance(value, dict):
