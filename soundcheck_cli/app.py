@@ -107,6 +107,17 @@ def load_workspace(options: CommonOptions, *, need_catalog: bool = True) -> Work
     return Workspace(options, settings, entities, warnings)
 
 
+def validate_collectors(workspace: Workspace) -> list[Problem]:
+    """Create every configured collector as ``collect`` would (plugin discovery, config schema validation),
+    without collecting: the problems ``soundcheck validate`` adds to those of loading."""
+    from soundcheck_cli.collectors.registry import Registry
+
+    problems = Problems()
+    registry = Registry.discover(problems)
+    registry.create_all(workspace.settings.collectors, problems)
+    return problems.items
+
+
 def select_entities(entities: Sequence[Entity], refs: Sequence[str]) -> list[Entity]:
     """Entities named by ``--entity`` (``[kind:][namespace/]name``, kind defaulting to component)."""
     if not refs:

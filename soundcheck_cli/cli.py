@@ -289,15 +289,21 @@ def validate(
     Exit code 0 when there is no error (warnings are listed but allowed), 2 otherwise.
     """
     from soundcheck_cli import app as core
+    from soundcheck_cli.errors import ConfigError, Severity
     from soundcheck_cli.redact import GLOBAL
 
     workspace = core.load_workspace(_common(config, catalog, store))
-    for p in workspace.warnings:
+    collector_problems = core.validate_collectors(workspace)
+    warnings = workspace.warnings + [p for p in collector_problems if p.severity is Severity.WARNING]
+    for p in warnings:
         typer.echo(GLOBAL.redact(f"warning: {p}"))
+    errors = [p for p in collector_problems if p.severity is Severity.ERROR]
+    if errors:
+        raise ConfigError(errors)
     s = workspace.settings
     typer.echo(
         f"ok: {len(s.files)} config file(s), {len(s.checks)} checks, {len(s.tracks)} tracks, "
-        f"{len(s.collectors)} collectors, {len(workspace.entities)} entities, {len(workspace.warnings)} warnings"
+        f"{len(s.collectors)} collectors, {len(workspace.entities)} entities, {len(warnings)} warnings"
     )
 
 

@@ -245,3 +245,13 @@ def test_tokens_never_reach_reports_or_errors(capsys, tmp_path, monkeypatch):
     assert "annotation says ***" in out
     code, out, err = cli(capsys, "check", "--entity", secret, "--store", str(tmp_path / "s"))
     assert code == 2 and "unknown entity" in err and secret not in err
+
+
+def test_validate_reports_collector_config_errors_with_location(capsys, tmp_path):
+    cfg = tmp_path / "app-config.yaml"
+    cfg.write_text("soundcheck:\n  collectors:\n    pagerduty:\n      token: abc\n      collects: 12\n")
+    (tmp_path / "catalog-info.yaml").write_text(
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: a\nspec: {}\n")
+    code, out, err = cli(capsys, "validate", "-c", str(cfg), "--catalog", str(tmp_path / "catalog-info.yaml"))
+    assert code == 2
+    assert f"{cfg}:5:" in err and "pagerduty" in err

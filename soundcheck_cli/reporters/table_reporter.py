@@ -49,7 +49,8 @@ def render(report: RunReport, *, color: bool = False, width: int | None = None, 
         table = Table(title=title, title_justify="left", show_lines=False)
         table.add_column("Entity", no_wrap=True)
         for level in track.levels:
-            table.add_column(f"{level.ordinal}. {level.title}", justify="center")
+            header = f"{level.ordinal}. {level.name}" if level.name else f"Level {level.ordinal}"
+            table.add_column(header, justify="center")
             in_tracks.update(lc.id for lc in level.checks)
         table.add_column("Level reached")
         for tr in rows:
