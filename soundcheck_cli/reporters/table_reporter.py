@@ -18,6 +18,7 @@ STATE_STYLE = {
     CheckState.NOT_APPLICABLE: ("not-applicable", "dim"),
     CheckState.NOT_REPORTED: ("not-reported", "magenta"),
     CheckState.ERROR: ("error", "bold red"),
+    CheckState.EXEMPT: ("exempt", "cyan"),
 }
 NOT_PASSING = (CheckState.FAILED, CheckState.ERROR, CheckState.NOT_REPORTED, CheckState.WARNING)
 

@@ -63,6 +63,7 @@ class CheckState(str, Enum):
     NOT_APPLICABLE = "not-applicable"
     NOT_REPORTED = "not-reported"
     ERROR = "error"
+    EXEMPT = "exempt"  # soundcheck.exemptions: counts as passing for certification, shown with its reason
 
 
 @dataclass(frozen=True, slots=True)
