@@ -24,6 +24,8 @@ SECRET_KEYS = frozenset(
     {
         "token",
         "apikey",
+        "appkey",  # Datadog's application key (``appKey``, header DD-APPLICATION-KEY)
+        "applicationkey",
         "apitoken",
         "accesstoken",
         "authtoken",

@@ -447,10 +447,10 @@ def test_two_overlapping_runs_do_not_redo_each_others_work(tmp_path):
 
 
 def test_configured_but_not_installed_is_a_warning(store):
-    summary = run_collection(settings_for(github={"token": "x"}), entities(1), store)
-    gh = summary.collector("github")
+    summary = run_collection(settings_for(jira={"token": "x"}), entities(1), store)
+    gh = summary.collector("jira")
     assert gh.status is CollectorStatus.NOT_INSTALLED and summary.ok
-    assert any("github is configured but not installed" in w.message for w in summary.warnings)
+    assert any("jira is configured but not installed" in w.message for w in summary.warnings)
 
 
 def test_unknown_collector_option_is_a_usage_error(store):

@@ -435,7 +435,7 @@ class HttpClient:
         finally:
             await response.aclose()
         response.request = request
-        if response.is_redirect:
+        if response.has_redirect_location:  # not ``is_redirect``: that is any 3xx, so a 304 would be sent twice
             return await self._shards[shard].send(request)  # let httpx follow it (and drop credentials cross-origin)
         return response
 
@@ -494,6 +494,10 @@ class HttpClient:
             reset = float(response.headers.get("x-ratelimit-reset", ""))
         except ValueError:
             return None
+        if reset < 1_000_000_000:
+            # Datadog sends the seconds left until the reset (docs.datadoghq.com/api/latest/rate-limits), not an
+            # epoch time as GitHub does; no epoch time is this small (it would be before 2001-09-09).
+            return max(0.0, reset) + 1.0
         return max(0.0, reset - self.options.wall_clock()) + 1.0  # +1 s: the reset second itself may still be limited
 
     def _judge(self, response: httpx.Response, request: httpx.Request, decode_json: bool) -> tuple[httpx.Response, Any]:

@@ -325,6 +325,7 @@ async def collect_async(
     http: HttpOptions | None = None,
     now: Callable[[], datetime] | None = None,
     claim_poll: float = CLAIM_POLL_SECONDS,
+    extra: dict[str, Any] | None = None,
 ) -> CollectionSummary:
     """The async body of ``run_collection`` (use it directly inside a running event loop)."""
     started = time.monotonic()
@@ -368,7 +369,8 @@ async def collect_async(
         summary.collectors.append(plan.summary)
         if cid not in configured and cid not in ALWAYS_ON:
             problems.warning(f"collector {cid} is not configured (soundcheck.collectors.{cid}); it has nothing to collect")
-        context = CollectorContext(store=store, app_config=app_config, extra={"http": options})
+        # ``extra``: run-wide values for collectors, e.g. ``scm_root`` from ``--scm-root`` (the scm collector).
+        context = CollectorContext(store=store, app_config=app_config, extra={**(extra or {}), "http": options})
         created_problems = Problems()
         collector = registry.create(cid, configured.get(cid), created_problems, context)
         if created_problems.errors:
@@ -445,6 +447,7 @@ def run_collection(
     verbose: bool = False,
     http: HttpOptions | None = None,
     now: Callable[[], datetime] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> CollectionSummary:
     """Run the configured collectors once and store what they collect (synchronous wrapper over asyncio).
 
@@ -477,6 +480,7 @@ def run_collection(
                 verbose=verbose,
                 http=http,
                 now=now,
+                extra=extra,
             )
         finally:
             if handled:
