@@ -65,9 +65,12 @@ class FactCollector(ABC):
         self.context = context
 
     @property
-    def logger(self) -> logging.Logger:
-        """A logger scoped to this collector (the seed's ``logger.child({target: id})``)."""
-        return self.context.logger
+    def logger(self) -> logging.LoggerAdapter:  # type: ignore[type-arg]
+        """A logger scoped to this collector (the seed's ``logger.child({target: id})``): during a run its lines
+        go to the run's output, prefixed ``collector <id>:`` and redacted (see ``collectors/api.py``)."""
+        from soundcheck_cli.collectors.api import collector_logger
+
+        return collector_logger(self)
 
     @abstractmethod
     async def collect(

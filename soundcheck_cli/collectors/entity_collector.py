@@ -49,6 +49,7 @@ def collector_config_schema(
     entry_properties: Mapping[str, Any],
     entry_required: tuple[str, ...] = (),
     defs: Mapping[str, Any] | None = None,
+    block_required: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The JSON schema of a Soundcheck-style collector config: one block or a list of blocks, each with its own
     keys, the common collection settings, the HTTP client settings and ``collects`` (one entry or a list).
@@ -67,6 +68,7 @@ def collector_config_schema(
             **COMMON_ENTRY_PROPERTIES,
             **CLIENT_SCHEMA_PROPERTIES,
         },
+        "required": list(block_required),  # e.g. ("token",): "token is required" at the block's location
         "additionalProperties": False,
     }
     return {
