@@ -30,6 +30,7 @@ from soundcheck_cli.catalog.filters import selects
 from soundcheck_cli.catalog.model import Entity, EntityRef
 from soundcheck_cli.config.model import Settings
 from soundcheck_cli.errors import ConfigError, Location, Problems, UsageError
+from soundcheck_cli.exemptions import apply_exemptions, index_by_check
 from soundcheck_cli.facts.interface import entity_key
 from soundcheck_cli.facts.model import Fact, FactRef, utcnow
 from soundcheck_cli.results import RunReport
@@ -288,6 +289,7 @@ def _evaluate(settings: Settings, entities: list[Entity], facts: Mapping[tuple[s
         infos.append((entity, ref_text, entity_key(ref_text)))
     masks = _Masks(considered)
 
+    exempted = index_by_check(getattr(settings, "exemptions", ()))
     check_results: dict[str, list[CheckResult]] = {}
     track_results: dict[tuple[str, str], list[TrackResult]] = {}
     for kind, value in order:
@@ -295,6 +297,8 @@ def _evaluate(settings: Settings, entities: list[Entity], facts: Mapping[tuple[s
             bound = compile_check(value).bind(tables, absent_reasons)
             mask = masks.get(value.filter, value.exclude)
             check_results[value.id] = bound.run(infos, None if mask is masks.all else mask)
+            if value.id in exempted:  # before any track certifies with these results (soundcheck.exemptions)
+                check_results[value.id] = apply_exemptions(check_results[value.id], exempted[value.id], now, warnings)
         else:
             track_results[(value.kind, value.id)] = _certify_all(
                 value, infos, masks.get(value.filter, value.exclude), masks, check_results,

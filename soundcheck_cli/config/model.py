@@ -28,6 +28,9 @@ class Settings:
     catalog_files: tuple[str, ...] = ()  # absolute paths of file targets of ``catalog.locations``
     app_config: dict[str, Any] = field(default_factory=dict)  # the whole merged config (LocatedDict)
     soundcheck: dict[str, Any] = field(default_factory=dict)  # the ``soundcheck:`` node (LocatedDict)
+    exemptions: tuple[Any, ...] = ()  # exemptions.Exemption values (``soundcheck.exemptions``)
+    history: Any = None  # history.config.HistorySettings (None: the defaults)
+    events: Any = None  # events.config.EventsSettings (None: events disabled)
 
     def check(self, check_id: str) -> Check | None:
         for c in self.checks:

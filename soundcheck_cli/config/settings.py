@@ -64,6 +64,15 @@ def build_settings(tree: LocatedDict, files: Sequence[str], problems: Problems) 
     tracks += parse_tracks(fields.raw("programs"), "program", problems, check_ids, seen, fields.value_loc("programs"))
     collectors = parse_collectors(fields.raw("collectors"), problems, fields.value_loc("collectors"))
     catalog_files = parse_catalog_locations(tree.get("catalog"), problems, loc_of(tree, "catalog") or root_loc)
+    # issue 6: exemptions, history and events parse their own sub-sections.
+    from soundcheck_cli.events.config import parse_events
+    from soundcheck_cli.exemptions import parse_exemptions
+    from soundcheck_cli.history.config import parse_history
+
+    exemptions = parse_exemptions(fields.raw("exemptions"), problems, fields.value_loc("exemptions"),
+                                  [c.id for c in checks])
+    history = parse_history(fields.raw("history"), problems, fields.value_loc("history"))
+    events = parse_events(fields.raw("events"), problems, fields.value_loc("events"))
     fields.warn_unknown(SOUNDCHECK_KEYS)
 
     return Settings(
@@ -74,6 +83,9 @@ def build_settings(tree: LocatedDict, files: Sequence[str], problems: Problems) 
         catalog_files=tuple(catalog_files),
         app_config=tree,
         soundcheck=section,
+        exemptions=exemptions,
+        history=history,
+        events=events,
     )
 
 

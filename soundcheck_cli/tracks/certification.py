@@ -2,8 +2,9 @@
 
 Rules (issue 2, "Tracks"; Soundcheck's tracks documentation):
 
-- A level is *certified* for an entity when every applicable check in it is ``passed``. ``warning`` and
-  ``not-applicable`` do not block; ``failed``, ``not-reported`` and ``error`` do. A check the run did not
+- A level is *certified* for an entity when every applicable check in it is ``passed``. ``warning``,
+  ``not-applicable`` and ``exempt`` (``soundcheck.exemptions``: "considered to be passing") do not block;
+  ``failed``, ``not-reported`` and ``error`` do. A check the run did not
   evaluate counts as ``not-reported`` (it blocks, and says so).
 - A level check with its own ``filter``/``exclude`` that does not select the entity is ``not-applicable`` at
   that level, whatever the check's own result.
@@ -36,8 +37,8 @@ from soundcheck_cli.tracks.model import LevelResult, Track, TrackResult
 SOUNDCHECK_SOURCE = "soundcheck"
 SOUNDCHECK_SCOPE = "default"
 
-# States that let a level be certified (issue 2: warning and not-applicable do not block).
-NON_BLOCKING = frozenset({CheckState.PASSED, CheckState.WARNING, CheckState.NOT_APPLICABLE})
+# States that let a level be certified (issue 2: warning and not-applicable do not block; issue 6: nor exempt).
+NON_BLOCKING = frozenset({CheckState.PASSED, CheckState.WARNING, CheckState.NOT_APPLICABLE, CheckState.EXEMPT})
 
 
 def track_fact_ref(track_id: str, kind: str = "track") -> FactRef:
@@ -58,6 +59,7 @@ def parse_track_fact_ref(ref: FactRef) -> tuple[str, str] | None:
 
 _PASSED, _WARNING, _NOT_APPLICABLE, _NOT_REPORTED = (CheckState.PASSED, CheckState.WARNING,
                                                       CheckState.NOT_APPLICABLE, CheckState.NOT_REPORTED)
+_EXEMPT = CheckState.EXEMPT
 Selects = Callable[[Any, Any], Sequence[bool]]  # (filter, exclude) -> selected, aligned with the entities
 
 
@@ -107,7 +109,7 @@ def certify_many(track: Track, entities: Sequence[Entity], columns: Mapping[str,
                     result = column[i]
                     state = result.state
                     # identity tests: an Enum member hashes in Python code (a set lookup would cost more)
-                    if not (state is _PASSED or state is _WARNING or state is _NOT_APPLICABLE):
+                    if not (state is _PASSED or state is _WARNING or state is _NOT_APPLICABLE or state is _EXEMPT):
                         certified = False
                 checks.append(result)
             level_result = LevelResult(ordinal, name, certified, tuple(checks))

@@ -1,0 +1,96 @@
+"""What changed between a recorded state and a run: check state changes, level changes, highest-level changes.
+
+Only what the run evaluated is compared (a run with ``--track`` or ``--entity`` says nothing about the rest). A key
+with no earlier state is a change with ``previous=None`` (the first time it is seen), as Soundcheck's events leave
+``previousState`` undefined "if there was no prior check status".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from soundcheck_cli.history.codec import CHAR_STATES, LEVEL_STATES, States, cumulative, highest
+
+FAILING = frozenset({"failed", "not-reported", "error"})
+
+
+@dataclass(frozen=True)
+class CheckChange:
+    check_id: str
+    entity_ref: str
+    previous: str | None  # a CheckState value, None when there was no prior state
+    current: str
+
+    @property
+    def kind(self) -> str:
+        """``new-failure``, ``fixed`` or ``changed`` (the groups ``soundcheck diff`` shows)."""
+        was_failing = self.previous in FAILING
+        if self.current in FAILING and not was_failing:
+            return "new-failure"
+        if was_failing and self.current not in FAILING:
+            return "fixed"
+        return "changed"
+
+
+@dataclass(frozen=True)
+class LevelChange:
+    """One level of one track for one entity: its own state and its cumulative state (``passed``/``failed``)."""
+
+    track_id: str
+    entity_ref: str
+    ordinal: int
+    previous: str | None
+    current: str
+    previous_cumulative: str | None
+    current_cumulative: str
+
+
+@dataclass(frozen=True)
+class HighestChange:
+    track_id: str
+    entity_ref: str
+    previous: int | None  # highest ordinal reached before (None: none)
+    current: int | None
+    first: bool = False  # no earlier certification of this entity in this track
+
+
+@dataclass
+class Changes:
+    checks: list[CheckChange] = field(default_factory=list)
+    levels: list[LevelChange] = field(default_factory=list)
+    highest: list[HighestChange] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.checks or self.levels or self.highest)
+
+
+def compare(before: States, run: States) -> Changes:
+    out = Changes()
+    old_checks = before.checks
+    refs = run.refs
+    for (check_id, key), char in run.checks.items():
+        prev = old_checks.get((check_id, key))
+        if prev != char:
+            out.checks.append(CheckChange(check_id, refs.get(key, key), CHAR_STATES.get(prev) if prev else None,
+                                          CHAR_STATES[char]))
+    old_tracks = before.track_entities()
+    for (track, key), levels in run.track_entities().items():
+        ref = refs.get(key, key)
+        prev_levels = old_tracks.get((track, key))
+        cum = cumulative(levels)
+        prev_cum = cumulative(prev_levels) if prev_levels else {}
+        for ordinal in sorted(levels):
+            state, cstate = LEVEL_STATES[levels[ordinal]], LEVEL_STATES[cum[ordinal]]
+            p = prev_levels.get(ordinal) if prev_levels else None
+            pstate = LEVEL_STATES[p] if p else None
+            pcum = LEVEL_STATES[prev_cum[ordinal]] if p else None
+            if (pstate, pcum) != (state, cstate):
+                out.levels.append(LevelChange(track, ref, ordinal, pstate, state, pcum, cstate))
+        now_high = highest(levels)
+        if prev_levels is None:
+            out.highest.append(HighestChange(track, ref, None, now_high, first=True))
+        else:
+            was = highest(prev_levels)
+            if was != now_high:
+                out.highest.append(HighestChange(track, ref, was, now_high))
+    return out

@@ -1,0 +1,109 @@
+"""After a ``check`` run: compare with the last recorded state, record the run, emit the change events.
+
+Order matters for "exactly once": the changes are computed against ``history:state`` and the new state is saved
+before any event is delivered; undelivered events live on in the sinks' outboxes (``events.dispatch``), never as
+a state left unsaved. So a second run with nothing changed emits nothing, and a change is emitted by the one run
+that saw it.
+
+Runs are serialised by a store lock (``FactStore.lock``), since two ``check`` processes recording at once would
+both compare against the same old state. A run that cannot get the lock within ``LOCK_WAIT`` seconds records
+nothing and says so (its report and exit code are unaffected).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from soundcheck_cli.errors import Problem, Problems, SoundcheckError
+from soundcheck_cli.events.config import EventsSettings
+from soundcheck_cli.facts.interface import FactStore, entity_key
+from soundcheck_cli.history.changes import Changes, compare
+from soundcheck_cli.history.codec import from_report
+from soundcheck_cli.history.config import HistorySettings
+from soundcheck_cli.history.store import History, RunInfo, run_id
+from soundcheck_cli.results import RunReport
+from soundcheck_cli.rules.model import CheckState
+
+LOCK_NAME = "history"
+LOCK_WAIT = 30.0
+KEEP_MESSAGES = frozenset({CheckState.FAILED, CheckState.WARNING, CheckState.ERROR, CheckState.NOT_REPORTED,
+                           CheckState.EXEMPT})
+
+
+@dataclass
+class RunOutcome:
+    run_id: str | None = None
+    changes: Changes = field(default_factory=Changes)
+    events: int = 0
+    publish: Any = None  # events.dispatch.PublishSummary when events are enabled
+    warnings: list[Problem] = field(default_factory=list)
+
+
+def _selection(report: RunReport, settings: Any) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    if len(report.tracks) != len(settings.tracks):
+        out["tracks"] = [t.id for t in report.tracks]
+    if len(report.checks) != len(settings.checks):
+        out["checks"] = [c.id for c in report.checks]
+    return out
+
+
+def record_and_publish(store: FactStore, settings: Any, report: RunReport, *, out: Callable[[str, str], None] | None = None,
+                       http_options: Any = None, bus: Any = None, sleep: Callable[[float], None] = time.sleep) -> RunOutcome:
+    history_settings: HistorySettings = getattr(settings, "history", None) or HistorySettings()
+    events_settings: EventsSettings = getattr(settings, "events", None) or EventsSettings()
+    outcome = RunOutcome()
+    problems = Problems()
+    if not history_settings.enabled and not events_settings.enabled:
+        return outcome
+    waited = 0.0
+    while True:
+        with store.lock(LOCK_NAME, expire_seconds=120) as acquired:
+            if acquired:
+                try:
+                    _record(store, settings, report, history_settings, events_settings, outcome)
+                except SoundcheckError as exc:  # a store problem: report it, never fail the check run for it
+                    for p in exc.problems:
+                        problems.warning(f"history not recorded: {p.message}", p.location)
+                    outcome.warnings = problems.items
+                    return outcome
+                break
+        if waited >= LOCK_WAIT:
+            problems.warning(f"history not recorded: another soundcheck process held the store for {LOCK_WAIT:g}s")
+            outcome.warnings = problems.items
+            return outcome
+        sleep(0.2)
+        waited += 0.2
+    if events_settings.enabled:
+        from soundcheck_cli.events.dispatch import publish
+        from soundcheck_cli.events.model import events_for
+
+        events = events_for(outcome.changes, report.generated_at)
+        outcome.events = len(events)
+        outcome.publish = publish(store, events_settings, events, problems, out=out, http_options=http_options,
+                                  bus=bus)
+    outcome.warnings = problems.items
+    return outcome
+
+
+def _record(store: FactStore, settings: Any, report: RunReport, history_settings: HistorySettings,
+            events_settings: EventsSettings, outcome: RunOutcome) -> None:
+    history = History(store)
+    before = history.state()
+    current = from_report(report.check_results, report.track_results, report.tracks)
+    outcome.changes = compare(before, current)
+    if history_settings.enabled:
+        runs = history.runs()
+        rid = run_id(report.generated_at, {r.id for r in runs})
+        counts: dict[str, int] = {}
+        for r in report.check_results:
+            counts[r.state.value] = counts.get(r.state.value, 0) + 1
+        messages = {(r.check_id, entity_key(r.entity_ref)): r.message
+                    for r in report.check_results if r.state in KEEP_MESSAGES and r.message}
+        info = RunInfo(rid, report.generated_at, _selection(report, settings), counts, len(report.entities))
+        history.add(info, current, messages, history_settings.keep)
+        outcome.run_id = rid
+    history.save_state(before.merged(current))

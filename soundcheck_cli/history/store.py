@@ -1,0 +1,116 @@
+"""The run history in the fact store's meta area (``FactStore.get_meta/set_meta``).
+
+Keys:
+
+- ``history:index``: the recorded runs, oldest first: ``[{id, ts, selection, counts, entities}]`` (small);
+- ``history:run:<id>``: one run's states and failure messages (``codec.encode`` + ``messages``, zlib-packed);
+- ``history:state``: the latest known state of every check/level result ever recorded (packed). Change events
+  compare against it, so it outlives the runs that ``keep`` drops.
+
+Run ids sort by time: ``<UTC yyyymmddThhmmss.fffZ>-<n>`` (``n`` separates runs recorded in the same millisecond).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from soundcheck_cli.facts.interface import FactStore, entity_key
+from soundcheck_cli.facts.model import format_timestamp, parse_timestamp
+from soundcheck_cli.history.codec import States, decode, encode, pack, unpack
+
+INDEX_KEY = "history:index"
+RUN_PREFIX = "history:run:"
+STATE_KEY = "history:state"
+MESSAGE_LIMIT = 300  # characters of a failure message kept in the history
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: str
+    timestamp: datetime
+    selection: dict[str, list[str]] = field(default_factory=dict)  # tracks/checks/entities the run was limited to
+    counts: dict[str, int] = field(default_factory=dict)  # results by state
+    entities: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "ts": format_timestamp(self.timestamp), "selection": self.selection,
+                "counts": self.counts, "entities": self.entities}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> RunInfo:
+        return cls(doc["id"], parse_timestamp(doc["ts"]), doc.get("selection") or {}, doc.get("counts") or {},
+                   int(doc.get("entities") or 0))
+
+
+@dataclass
+class RunRecord:
+    info: RunInfo
+    states: States
+    messages: dict[tuple[str, str], str]  # (check id, entity key) -> message of a non-passing result
+
+
+def run_id(timestamp: datetime, taken: set[str]) -> str:
+    base = format_timestamp(timestamp).replace("-", "").replace(":", "")
+    n = 0
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+class History:
+    """Read and write the history of one store."""
+
+    def __init__(self, store: FactStore) -> None:
+        self.store = store
+
+    def runs(self) -> list[RunInfo]:
+        return [RunInfo.from_json(d) for d in self.store.get_meta(INDEX_KEY, []) or []]
+
+    def state(self) -> States:
+        return decode(unpack(self.store.get_meta(STATE_KEY)))
+
+    def save_state(self, states: States) -> None:
+        self.store.set_meta(STATE_KEY, pack(encode(states)))
+
+    def load(self, info: RunInfo) -> RunRecord:
+        doc = unpack(self.store.get_meta(RUN_PREFIX + info.id)) or {}
+        states = decode(doc)
+        refs = doc.get("entities") or []
+        messages = {(check_id, entity_key(refs[int(i)])): text
+                    for check_id, by_entity in (doc.get("messages") or {}).items() for i, text in by_entity.items()}
+        return RunRecord(info, states, messages)
+
+    def add(self, info: RunInfo, states: States, messages: dict[tuple[str, str], str], keep: int) -> list[str]:
+        """Record a run, then drop the oldest beyond ``keep``; returns the dropped run ids."""
+        doc = encode(states)
+        slots = {states.refs.get(k, k): i for i, k in enumerate(doc["entities"])}
+        index_of = {entity_key(ref): i for ref, i in slots.items()}
+        packed_messages: dict[str, dict[str, str]] = {}
+        for (check_id, key), text in messages.items():
+            i = index_of.get(key)
+            if i is not None and text:
+                packed_messages.setdefault(check_id, {})[str(i)] = text[:MESSAGE_LIMIT]
+        doc["messages"] = packed_messages
+        self.store.set_meta(RUN_PREFIX + info.id, pack(doc))
+        index = [r.to_json() for r in self.runs()] + [info.to_json()]
+        dropped = [d["id"] for d in index[: max(0, len(index) - keep)]]
+        index = index[len(dropped):]
+        self.store.set_meta(INDEX_KEY, index)
+        delete = getattr(self.store, "delete_meta", None)
+        for old in dropped:
+            if delete is not None:
+                delete(RUN_PREFIX + old)
+            else:  # a store without delete_meta: overwrite with nothing
+                self.store.set_meta(RUN_PREFIX + old, None)
+        return dropped
+
+    def replay(self) -> Iterator[tuple[RunRecord, States]]:
+        """Each recorded run (oldest first) with the state known just before it (from the kept runs only)."""
+        known = States()
+        for info in self.runs():
+            record = self.load(info)
+            yield record, known
+            known = known.merged(record.states)
