@@ -1,6 +1,8 @@
 """Reporters: one module per output format, each a pure ``render(report, **options) -> str``.
 
 ``get(name)`` returns the render function of a format; ``FORMATS`` lists the ids (a closed set, as a str Enum).
+Every format is documented in ``docs/output-formats.md``. Options a reporter does not know are ignored, so
+callers may pass ``color``, ``width`` and ``root`` (the repository root, for relative file paths) to any.
 """
 
 from __future__ import annotations
@@ -13,8 +15,14 @@ from soundcheck_cli.errors import UsageError
 
 
 class Format(str, Enum):
-    TABLE = "table"
-    JSON = "json"
+    TABLE = "table"  # for people, on a terminal
+    JSON = "json"  # docs/json-output.md (versioned)
+    JUNIT = "junit"  # JUnit XML (Jenkins junit-10.xsd)
+    MARKDOWN = "markdown"  # GitHub step summary / PR comment
+    SARIF = "sarif"  # SARIF 2.1.0, e.g. GitHub code scanning
+    HTML = "html"  # one self-contained page
+    CSV = "csv"  # one row per entity x check
+    GITHUB = "github"  # GitHub Actions workflow commands (::error file=...::)
 
 
 FORMATS = tuple(f.value for f in Format)

@@ -1,0 +1,167 @@
+"""What several reporters need to read from a ``RunReport``: entity lookup, owners, track membership, level
+distributions, source paths, and text cleaning. Pure functions; no reporter-specific formatting.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from soundcheck_cli.catalog.model import Entity, EntityRef
+from soundcheck_cli.results import RunReport
+from soundcheck_cli.rules.model import Check, CheckResult, CheckState
+from soundcheck_cli.tracks.model import Track, TrackResult
+
+# The states that stop a check run (see ``app.FAILING_STATES``) and those shown as "did not pass".
+FAILING = (CheckState.FAILED, CheckState.ERROR, CheckState.NOT_REPORTED)
+NOT_PASSING = (CheckState.FAILED, CheckState.ERROR, CheckState.NOT_REPORTED, CheckState.WARNING)
+# not-applicable and exempt are "skipped" in every format (JUnit <skipped>, no SARIF failure, ...).
+SKIPPED = (CheckState.NOT_APPLICABLE, CheckState.EXEMPT)
+
+NO_OWNER = "(no owner)"
+NO_LEVEL = "none"
+
+# XML 1.0 forbids most C0 controls even as character references; HTML treats them as parse errors.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+
+
+def clean_text(text: object) -> str:
+    """``text`` as a string without the control characters XML 1.0 cannot carry (tab, LF and CR kept)."""
+    return _CONTROL.sub("\ufffd", "" if text is None else str(text))
+
+
+def level_label(ordinal: int, name: str | None) -> str:
+    return f"{ordinal}. {name}" if name else f"Level {ordinal}"
+
+
+@dataclass(frozen=True)
+class Index:
+    """Lookups built once per render."""
+
+    entities: dict[str, Entity]  # by entity ref as written in results, and by its lower-case key
+    checks: dict[str, Check]
+    tracks_of_check: dict[str, tuple[str, ...]]  # check id -> ids of the reported tracks that contain it
+
+    def entity(self, ref: str) -> Entity | None:
+        return self.entities.get(ref) or self.entities.get(ref.lower())
+
+    def check(self, check_id: str) -> Check | None:
+        return self.checks.get(check_id)
+
+
+def build_index(report: RunReport) -> Index:
+    entities: dict[str, Entity] = {}
+    for e in report.entities:
+        entities.setdefault(str(e.ref), e)
+        entities.setdefault(e.ref.key, e)
+    tracks_of: dict[str, list[str]] = defaultdict(list)
+    for track in report.tracks:
+        for level in track.levels:
+            for lc in level.checks:
+                if track.id not in tracks_of[lc.id]:
+                    tracks_of[lc.id].append(track.id)
+    return Index(entities, {c.id: c for c in report.checks}, {k: tuple(v) for k, v in tracks_of.items()})
+
+
+def standalone_checks(report: RunReport, index: Index) -> list[Check]:
+    """Checks evaluated in this run that belong to none of the reported tracks."""
+    return [c for c in report.checks if c.id not in index.tracks_of_check]
+
+
+def owner_of(check: Check | None, entity: Entity | None) -> str:
+    """Who should fix a failing check: the check's ``ownerEntityRef``, else the entity's ``spec.owner``
+    (a bare name is a Group, as Backstage reads ``spec.owner``), else ``(no owner)``."""
+    if check is not None and check.owner_entity_ref:
+        return check.owner_entity_ref
+    owner = entity.spec.get("owner") if entity is not None else None
+    if isinstance(owner, str) and owner.strip():
+        try:
+            return str(EntityRef.parse(owner, default_kind="group"))
+        except ValueError:
+            return owner.strip()
+    return NO_OWNER
+
+
+def results_by_entity(report: RunReport) -> dict[str, list[CheckResult]]:
+    out: dict[str, list[CheckResult]] = defaultdict(list)
+    for r in report.check_results:
+        out[r.entity_ref].append(r)
+    return out
+
+
+def track_rows(report: RunReport, track: Track) -> list[TrackResult]:
+    return [tr for tr in report.track_results if tr.track_id == track.id]
+
+
+def level_distribution(track: Track, rows: Iterable[TrackResult]) -> list[tuple[str, int]]:
+    """``[("none", n0), ("1. Bronze", n1), ...]``: how many entities reached each level as their highest."""
+    counts = {NO_LEVEL: 0}
+    for lv in track.levels:
+        counts[level_label(lv.ordinal, lv.name)] = 0
+    labels = {lv.ordinal: level_label(lv.ordinal, lv.name) for lv in track.levels}
+    for tr in rows:
+        reached = tr.highest_level
+        label = NO_LEVEL if reached is None else labels.get(reached.ordinal, level_label(reached.ordinal, reached.name))
+        counts[label] = counts.get(label, 0) + 1
+    return list(counts.items())
+
+
+def reached_label(tr: TrackResult) -> str:
+    return NO_LEVEL if tr.highest_level is None else level_label(tr.highest_level.ordinal, tr.highest_level.name)
+
+
+def state_counts(results: Iterable[CheckResult]) -> dict[CheckState, int]:
+    counts = {s: 0 for s in CheckState}
+    for r in results:
+        counts[r.state] += 1
+    return counts
+
+
+def summary_line(report: RunReport) -> str:
+    """``63 results for 9 entities: 42 passed, 9 failed, ...`` (the table format's closing line)."""
+    counts = state_counts(report.check_results)
+    parts = [f"{n} {s.value}" for s, n in counts.items() if n]
+    entities = len({r.entity_ref for r in report.check_results})
+    return f"{len(report.check_results)} results for {entities} entities: " + (
+        ", ".join(parts) if parts else "nothing evaluated")
+
+
+def message_of(result: CheckResult, check: Check | None) -> str:
+    """The result's message, or a sentence naming the check and state when the message is empty."""
+    if result.message:
+        return result.message
+    title = check.title if check is not None else result.check_id
+    return f"{title}: {result.state.value}"
+
+
+@dataclass(frozen=True)
+class SourcePath:
+    path: str  # relative to ``root`` with forward slashes when under it, else absolute as loaded
+    relative: bool
+    line: int | None
+    column: int | None
+
+
+def source_of(entity: Entity | None, root: str | None = None) -> SourcePath | None:
+    """Where an entity was read (its catalog file, line and column), relative to ``root`` when it lies
+    under it: GitHub annotations and SARIF want paths relative to the repository root."""
+    if entity is None or entity.source is None or not entity.source.path:
+        return None
+    loc = entity.source
+    path = loc.path
+    relative = not os.path.isabs(path)
+    if root and os.path.isabs(path):
+        try:
+            rel = os.path.relpath(path, root)
+        except ValueError:  # another drive on Windows
+            rel = None
+        if rel is not None and rel != os.pardir and not rel.startswith(os.pardir + os.sep):
+            path, relative = rel, True
+    if relative:
+        path = path.replace(os.sep, "/")
+        while path.startswith("./"):
+            path = path[2:]
+    return SourcePath(path, relative, loc.line, loc.column)

@@ -1,0 +1,56 @@
+"""The ``csv`` format: one row per entity × check evaluated (RFC 4180: comma-separated, CRLF line ends, fields
+quoted when needed, written with the ``csv`` module), with a header row. Columns (documented in
+``docs/output-formats.md``):
+
+``entityRef, entityKind, entityName, owner, checkId, checkName, state, message, tracks, sourceFile, sourceLine,
+missingFacts``
+
+``tracks`` and ``missingFacts`` join their values with ``; ``. With ``spreadsheet_safe`` (the default), a text
+cell that starts with ``=``, ``+``, ``-``, ``@``, tab or CR gets a leading ``'`` so that a spreadsheet does not
+run it as a formula (OWASP "CSV injection").
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from soundcheck_cli.reporters.common import build_index, clean_text, owner_of, source_of
+from soundcheck_cli.results import RunReport
+
+COLUMNS = ("entityRef", "entityKind", "entityName", "owner", "checkId", "checkName", "state", "message", "tracks",
+           "sourceFile", "sourceLine", "missingFacts")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _safe(value: str, enabled: bool) -> str:
+    return "'" + value if enabled and value.startswith(_FORMULA_START) else value
+
+
+def render(report: RunReport, *, root: str | None = None, spreadsheet_safe: bool = True, **_: Any) -> str:
+    index = build_index(report)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for r in report.check_results:
+        entity = index.entity(r.entity_ref)
+        check = index.check(r.check_id)
+        source = source_of(entity, root)
+        text = [
+            r.entity_ref,
+            entity.kind if entity else r.entity_ref.split(":", 1)[0],
+            entity.name if entity else r.entity_ref.rsplit("/", 1)[-1],
+            owner_of(check, entity),
+            r.check_id,
+            (check.name or "") if check else "",
+            r.state.value,
+            r.message,
+            "; ".join(index.tracks_of_check.get(r.check_id, ())),
+            source.path if source else "",
+        ]
+        row = [_safe(clean_text(v), spreadsheet_safe) for v in text]
+        row.append("" if source is None or source.line is None else str(source.line))
+        row.append(_safe(clean_text("; ".join(r.missing_facts)), spreadsheet_safe))
+        writer.writerow(row)
+    return buffer.getvalue()
