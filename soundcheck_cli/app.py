@@ -192,17 +192,22 @@ def check(workspace: Workspace, options: CheckOptions, *, now: datetime | None =
 FAILING_STATES = frozenset({CheckState.FAILED, CheckState.NOT_REPORTED, CheckState.ERROR})
 
 
-def exit_code_for_report(report: RunReport) -> ExitCode:
-    """0 when every evaluated check passed (warnings and not-applicable allowed) and every track's entities
-    reached its top level; 1 otherwise. The only place that decides a ``check`` run's exit code."""
-    if any(r.state in FAILING_STATES for r in report.check_results):
-        return ExitCode.CHECKS_FAILED
-    top = {t.id: (t.levels[-1].ordinal if t.levels else None) for t in report.tracks}
-    for tr in report.track_results:
-        wanted = top.get(tr.track_id)
-        if wanted is not None and (tr.highest_level is None or tr.highest_level.ordinal < wanted):
-            return ExitCode.CHECKS_FAILED
-    return ExitCode.OK
+def exit_code_for_report(report: RunReport, gate: Any = None) -> ExitCode:
+    """0 when the CI gate passes, 1 otherwise; ``gate`` is a ``gate.GateOptions`` (default: fail on failed,
+    not-reported or error results, and on an entity below its track's top level). Decided by ``gate.exit_code``."""
+    from soundcheck_cli.gate import exit_code
+
+    return exit_code(report, gate)
+
+
+def record_run(workspace: Workspace, report: RunReport, *, out: Any = None, http_options: Any = None,
+               bus: Any = None) -> Any:
+    """After a ``check`` run: record it in the history, and emit change events to the configured sinks.
+    Returns a ``history.recorder.RunOutcome`` (its ``warnings`` are for the user; nothing here fails the run)."""
+    from soundcheck_cli.history.recorder import record_and_publish
+
+    with workspace.open_store() as store:
+        return record_and_publish(store, workspace.settings, report, out=out, http_options=http_options, bus=bus)
 
 
 def summarize(report: RunReport) -> dict[str, Any]:

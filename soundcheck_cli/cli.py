@@ -37,6 +37,14 @@ app = typer.Typer(
 )
 facts_app = typer.Typer(help="Inspect, push and clear the facts in the store.", no_args_is_help=True)
 app.add_typer(facts_app, name="facts")
+from soundcheck_cli.cli_collectors import collectors_app, facts_schema  # noqa: E402 - collectors list/show (issue 5)
+
+app.add_typer(collectors_app, name="collectors")
+from soundcheck_cli import cli_history  # noqa: E402 - history, diff, exemptions (issue 6)
+
+for _command in (cli_history.history, cli_history.diff, cli_history.exemptions):
+    app.command()(_command)
+facts_app.command("schema")(facts_schema)
 
 # Options shared by every command.
 ConfigOpt = Annotated[
@@ -75,8 +83,11 @@ TrackOpt = Annotated[Optional[list[str]], typer.Option("--track", "-t", help="On
 CheckOpt = Annotated[Optional[list[str]], typer.Option("--check", help="Only this check (repeatable).")]
 FormatOpt = Annotated[
     Optional[list[str]],
-    typer.Option("--format", "-f", help="Output format: table or json (repeatable, paired in order with --output)."),
+    typer.Option("--format", "-f", help="Output format: table, json, junit, markdown, sarif, html, csv or github "
+                 "(repeatable, paired in order with --output; see docs/output-formats.md)."),
 ]
+SummaryOpt = Annotated[bool, typer.Option(
+    "--summary", help="Also append a Markdown summary to $GITHUB_STEP_SUMMARY (GitHub Actions job summary).")]
 OutputOpt = Annotated[
     Optional[list[str]],
     typer.Option("--output", "-o", help="Write the matching --format to this file instead of stdout (repeatable)."),
@@ -88,6 +99,17 @@ RefreshOpt = Annotated[
     typer.Option("--refresh", help="Bypass collector caches for this fact ref (repeatable), e.g. pagerduty:default/service."),
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log each HTTP request (secrets redacted).")]
+# CI gate (issue 6; decided by soundcheck_cli.gate).
+FailOnOpt = Annotated[str, typer.Option("--fail-on", help="Exit 1 on: failed (failed/not-reported/error results, "
+                                        "or a track's top level not reached), warning (also warnings), or never.")]
+MinLevelOpt = Annotated[Optional[list[str]], typer.Option(
+    "--min-level", help="TRACK=ORDINAL: exit 1 when an entity of that track is certified below ORDINAL (repeatable).")]
+ExitZeroOpt = Annotated[bool, typer.Option("--exit-zero", help="Always exit 0 when the run completes (report only).")]
+ScmRootOpt = Annotated[
+    Optional[str],
+    typer.Option("--scm-root", help="Read the scm collector's files from this local checkout (e.g. . in a CI step).",
+                 show_default=False),
+]
 
 
 def _common(config: list[str] | None, catalog: list[str] | None, store: str | None) -> Any:
@@ -124,7 +146,7 @@ def _root(
     """Spotify Soundcheck-style tech-health checks from the command line."""
 
 
-def _emit_report(report: Any, formats: list[str] | None, outputs: list[str] | None) -> None:
+def _emit_report(report: Any, formats: list[str] | None, outputs: list[str] | None, summary: bool = False) -> None:
     from soundcheck_cli import reporters
     from soundcheck_cli.redact import GLOBAL
 
@@ -145,19 +167,46 @@ def _emit_report(report: Any, formats: list[str] | None, outputs: list[str] | No
                 import shutil
 
                 width = shutil.get_terminal_size((120, 24)).columns
-            text = render(report, color=tty and not os.environ.get("NO_COLOR"), width=width)
+            text = render(report, color=tty and not os.environ.get("NO_COLOR"), width=width, root=_repo_root())
             sys.stdout.write(GLOBAL.redact_known(text))
         else:
-            text = GLOBAL.redact_known(render(report, color=False, width=120))
+            text = GLOBAL.redact_known(render(report, color=False, width=120, root=_repo_root()))
             try:
                 Path(target).parent.mkdir(parents=True, exist_ok=True)
                 Path(target).write_text(text, encoding="utf-8")
             except OSError as exc:
                 raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
+    _emit_github(report, formats, outputs, summary)
+
+
+def _repo_root() -> str:
+    """Where relative paths in reports start (SARIF, annotations): the Actions workspace, else the cwd."""
+    return os.environ.get("GITHUB_WORKSPACE") or os.getcwd()
+
+
+def _emit_github(report: Any, formats: list[str], outputs: list[str], summary: bool) -> None:
+    """On GitHub Actions: annotations as workflow commands on stderr (stdout stays clean for machine formats),
+    unless ``-f github`` already prints them on stdout; with ``--summary``, Markdown appended to the job summary."""
+    from soundcheck_cli.redact import GLOBAL
+    from soundcheck_cli.reporters import github_reporter, markdown_reporter
+
+    if os.environ.get("GITHUB_ACTIONS") == "true" and "github" not in formats[len(outputs):]:
+        sys.stderr.write(GLOBAL.redact_known(github_reporter.render(report, root=_repo_root())))
+    if summary:
+        target = os.environ.get("GITHUB_STEP_SUMMARY")
+        if not target:
+            _err("warning: --summary: $GITHUB_STEP_SUMMARY is not set (it is on GitHub Actions); no summary written")
+            return
+        try:
+            with open(target, "a", encoding="utf-8") as handle:
+                handle.write(GLOBAL.redact_known(markdown_reporter.render(report)) + "\n")
+        except OSError as exc:
+            raise UsageError(f"--summary: cannot append to $GITHUB_STEP_SUMMARY ({target}): {exc.strerror or exc}") from None
 
 
 def _do_check(common: Any, track: list[str] | None, check_ids: list[str] | None, entity: list[str] | None,
-              fmt: list[str] | None, output: list[str] | None, quiet: bool, workspace: Any = None) -> int:
+              fmt: list[str] | None, output: list[str] | None, quiet: bool, workspace: Any = None,
+              gate: Any = None, summary: bool = False) -> int:
     from soundcheck_cli import app as core
 
     if workspace is None:
@@ -167,8 +216,22 @@ def _do_check(common: Any, track: list[str] | None, check_ids: list[str] | None,
         workspace,
         core.CheckOptions(track_ids=tuple(track or ()), check_ids=tuple(check_ids or ()), entity_refs=tuple(entity or ())),
     )
-    _emit_report(report, fmt, output)
-    return int(core.exit_code_for_report(report))
+    code = int(core.exit_code_for_report(report, gate))  # first: a bad --min-level is a usage error, before output
+    _emit_report(report, fmt, output, summary)
+    _print_warnings(core.record_run(workspace, report, out=_write_stream).warnings, quiet)  # history and events
+    return code
+
+
+def _gate(fail_on: str, min_level: list[str] | None, exit_zero: bool) -> Any:
+    from soundcheck_cli.gate import gate_options
+
+    return gate_options(fail_on, min_level or (), exit_zero)
+
+
+def _write_stream(stream: str, text: str) -> None:
+    from soundcheck_cli.redact import GLOBAL
+
+    (sys.stderr if stream == "stderr" else sys.stdout).write(GLOBAL.redact_known(text))
 
 
 @app.command(epilog=EXIT_CODES_HELP)
@@ -182,16 +245,22 @@ def check(
     catalog: CatalogOpt = None,
     store: StoreOpt = None,
     quiet: QuietOpt = False,
+    fail_on: FailOnOpt = "failed",
+    min_level: MinLevelOpt = None,
+    exit_zero: ExitZeroOpt = False,
+    summary: SummaryOpt = False,
 ) -> None:
     """Evaluate checks and tracks against the facts in the store (it does not collect).
 
     With no --track/--check, every track and check is evaluated. Catalog facts come from the catalog as loaded now.
     """
-    raise typer.Exit(_do_check(_common(config, catalog, store), track, check, entity, format, output, quiet))
+    gate = _gate(fail_on, min_level, exit_zero)
+    raise typer.Exit(_do_check(_common(config, catalog, store), track, check, entity, format, output, quiet, gate=gate,
+                               summary=summary))
 
 
 def _do_collect(workspace: Any, collector: list[str] | None, entity: list[str] | None, force: bool,
-                refresh: list[str] | None, quiet: bool, verbose: bool) -> int:
+                refresh: list[str] | None, quiet: bool, verbose: bool, scm_root: str | None = None) -> int:
     from soundcheck_cli import app as core
     from soundcheck_cli.collectors.runner import run_collection
     from soundcheck_cli.facts.model import FactRef
@@ -214,12 +283,22 @@ def _do_collect(workspace: Any, collector: list[str] | None, entity: list[str] |
             refresh=tuple(refresh_refs),
             listener=listener,
             verbose=verbose,
+            extra=_scm_extra(scm_root),
         )
     if hasattr(listener, "close"):
         listener.close()
     if not quiet:
         _err(summary.render())
     return int(ExitCode.OK if summary.ok else ExitCode.CHECKS_FAILED)
+
+
+def _scm_extra(scm_root: str | None) -> dict[str, Any] | None:
+    """``--scm-root DIR`` for the scm collector (``CollectorContext.extra['scm_root']``), checked to be a folder."""
+    if not scm_root:
+        return None
+    if not Path(scm_root).is_dir():
+        raise UsageError(f"--scm-root {scm_root}: not a directory")
+    return {"scm_root": str(Path(scm_root).resolve())}
 
 
 def _collect_listener(quiet: bool, verbose: bool) -> Any:
@@ -240,6 +319,7 @@ def collect(
     store: StoreOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
+    scm_root: ScmRootOpt = None,
 ) -> None:
     """Run the configured fact collectors once and store the facts they collect.
 
@@ -249,7 +329,7 @@ def collect(
 
     workspace = core.load_workspace(_common(config, catalog, store))
     _print_warnings(workspace.warnings, quiet)
-    raise typer.Exit(_do_collect(workspace, collector, entity, force, refresh, quiet, verbose))
+    raise typer.Exit(_do_collect(workspace, collector, entity, force, refresh, quiet, verbose, scm_root))
 
 
 @app.command(epilog=EXIT_CODES_HELP)
@@ -267,15 +347,22 @@ def run(
     store: StoreOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
+    scm_root: ScmRootOpt = None,
+    fail_on: FailOnOpt = "failed",
+    min_level: MinLevelOpt = None,
+    exit_zero: ExitZeroOpt = False,
+    summary: SummaryOpt = False,
 ) -> None:
     """Collect, then check: one step for CI. The exit code is the check's (collection problems are reported)."""
     from soundcheck_cli import app as core
 
+    gate = _gate(fail_on, min_level, exit_zero)
     common = _common(config, catalog, store)
     workspace = core.load_workspace(common)
     _print_warnings(workspace.warnings, quiet)
-    _do_collect(workspace, collector, entity, force, refresh, quiet, verbose)
-    raise typer.Exit(_do_check(common, track, check, entity, format, output, quiet, workspace=workspace))
+    _do_collect(workspace, collector, entity, force, refresh, quiet, verbose, scm_root)
+    raise typer.Exit(_do_check(common, track, check, entity, format, output, quiet, workspace=workspace, gate=gate,
+                               summary=summary))
 
 
 @app.command()

@@ -41,6 +41,10 @@ BUILTINS: dict[str, str] = {
     "catalog": "soundcheck_cli.collectors.catalog:CatalogCollector",
     "pagerduty": "soundcheck_cli.collectors.pagerduty:PagerDutyCollector",
     "http": "soundcheck_cli.collectors.http_collector:HttpCollector",
+    "github": "soundcheck_cli.collectors.github:GithubCollector",
+    "scm": "soundcheck_cli.collectors.scm:ScmCollector",
+    "datadog": "soundcheck_cli.collectors.datadog:DatadogCollector",
+    "sonarqube": "soundcheck_cli.collectors.sonarqube:SonarQubeCollector",
 }
 
 
@@ -339,8 +343,15 @@ def _describe(error: Any, root: Any) -> list[tuple[str, Location | None]]:
     prefix = f"{where}: " if where else ""
     kind = error.validator
     if kind == "required" and isinstance(error.instance, dict):
+        from soundcheck_cli.config.env import missing_env, unset_keys
+
         missing = [name for name in error.validator_value if name not in error.instance]
-        return [(f"{where + '.' if where else ''}{name} is required", location) for name in missing]
+        out = []
+        for name in missing:
+            unset = unset_keys(node).get(name)  # written as ${VAR} but VAR is not set: say so, where it is written
+            why = f" (environment variable {missing_env(node, name)} is not set)" if unset is not None else ""
+            out.append((f"{where + '.' if where else ''}{name} is required{why}", (unset.location if unset else None) or location))
+        return out
     if kind == "additionalProperties" and isinstance(error.instance, dict) and error.validator_value is False:
         import re
 
