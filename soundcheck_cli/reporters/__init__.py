@@ -17,7 +17,7 @@ from soundcheck_cli.errors import UsageError
 class Format(str, Enum):
     TABLE = "table"  # for people, on a terminal
     JSON = "json"  # docs/json-output.md (versioned)
-    JUNIT = "junit"  # JUnit XML (Jenkins junit-10.xsd)
+    JUNIT = "junit"  # JUnit XML (Ant/Surefire dialect)
     MARKDOWN = "markdown"  # GitHub step summary / PR comment
     SARIF = "sarif"  # SARIF 2.1.0, e.g. GitHub code scanning
     HTML = "html"  # one self-contained page

@@ -1,6 +1,6 @@
 """The ``junit`` format: JUnit XML as Jenkins, GitLab, Azure DevOps and GitHub test-report actions read it.
 
-Shape (valid against Jenkins xunit-plugin's ``junit-10.xsd``, the Ant/Surefire dialect CI servers accept):
+Shape (the Ant/Surefire dialect CI servers accept; tests validate it against ``tests/fixtures/reporters/junit.xsd``):
 
 - ``<testsuites>`` holds one ``<testsuite>`` per reported track (config order), plus one named
   ``checks not in a track`` for the checks that belong to no reported track;
