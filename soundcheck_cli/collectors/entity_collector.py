@@ -38,7 +38,7 @@ from soundcheck_cli.collectors.schedule import (
     one_or_many,
     parse_entries,
 )
-from soundcheck_cli.config.nodes import to_plain
+from soundcheck_cli.config.nodes import loc_of, to_plain
 from soundcheck_cli.errors import ConfigError, Location, Problem, Problems
 from soundcheck_cli.facts.model import Fact, FactRef, utcnow
 
@@ -99,6 +99,36 @@ class EntityCollector(ConfigurableFactCollector):
     ) -> list[FactRef] | None:
         """The fact refs one (merged) ``collects`` entry produces; ``None`` after reporting why it is invalid."""
         raise NotImplementedError
+
+    def typed_fact_ref(
+        self,
+        entry: Mapping[str, Any],
+        location: Location | None,
+        problems: Problems,
+        default_names: Mapping[str, str],
+        types: dict[FactRef, str],
+    ) -> tuple[FactRef, str] | None:
+        """The fact ref of a ``collects`` entry of the usual shape: ``type`` one of ``default_names`` (type ->
+        default fact name), ``factName`` overriding the name; recorded in ``types`` (fact ref -> type). ``None``
+        after a located error: unknown type, invalid factName, or one fact produced by two types."""
+        kind = entry.get("type")
+        if kind not in default_names:
+            problems.error(
+                f"collects: type must be one of {', '.join(default_names)} (got {kind!r})",
+                loc_of(entry, "type") or location,
+            )
+            return None
+        name = entry.get("factName") or default_names[kind]
+        try:
+            ref = FactRef.parse(f"{self.id}:default/{name}")
+        except ValueError as exc:
+            problems.error(f"collects: factName: {exc}", loc_of(entry, "factName") or location)
+            return None
+        if types.get(ref, kind) != kind:
+            problems.error(f"collects: fact {ref} is produced by both {types[ref]} and {kind}", location)
+            return None
+        types[ref] = kind
+        return ref, kind
 
     def validate_block(self, block: Mapping[str, Any], index: int, problems: Problems) -> None:
         """Check block-level settings (token, server...). The default validates the HTTP client settings."""

@@ -285,23 +285,10 @@ class PagerDutyCollector(EntityCollector):
     def entry_fact_refs(
         self, entry: Mapping[str, Any], block: Mapping[str, Any], location: Location | None, problems: Problems
     ) -> list[FactRef] | None:
-        kind = entry.get("type")
-        if kind not in DEFAULT_FACT_NAMES:
-            problems.error(
-                f"collects: type must be one of {', '.join(DEFAULT_FACT_NAMES)} (got {kind!r})",
-                loc_of(entry, "type") or location,
-            )
+        typed = self.typed_fact_ref(entry, location, problems, DEFAULT_FACT_NAMES, self._types)
+        if typed is None:
             return None
-        name = entry.get("factName") or DEFAULT_FACT_NAMES[kind]
-        try:
-            ref = FactRef.parse(f"{SOURCE}:default/{name}")
-        except ValueError as exc:
-            problems.error(f"collects: factName: {exc}", loc_of(entry, "factName") or location)
-            return None
-        if self._types.get(ref, kind) != kind:
-            problems.error(f"collects: fact {ref} is produced by both {self._types[ref]} and {kind}", location)
-            return None
-        self._types[ref] = kind
+        ref = typed[0]
         if entry.get("window") is not None:
             parse_duration(entry["window"], problems, "window", loc_of(entry, "window") or location)
         return [ref]
