@@ -39,7 +39,11 @@ _Y = "tag:yaml.org,2002:"
 
 
 class _TooBig(Exception):
-    pass
+    """A file too large or too deep once aliases are expanded; ``node`` is where it was noticed (for the line)."""
+
+    def __init__(self, message: str, node: Any = None) -> None:
+        super().__init__(message)
+        self.node = node
 
 
 def read_fact_files(paths: list[str], problems: Problems) -> list[Fact]:
@@ -114,7 +118,7 @@ def _parse(text: str, name: str, problems: Problems) -> list[Any] | None:
 
     if _flow_depth(text) > MAX_DEPTH:
         # ruamel's scanner is quadratic in flow nesting (900 levels take seconds): refuse before parsing.
-        problems.error(f"fact file is nested more than {MAX_DEPTH} levels deep", Location(name))
+        problems.error(f"fact file is nested more than {MAX_DEPTH} levels deep", _too_deep_at(text, name))
         return None
     is_json = name.lower().endswith(".json") or text.lstrip()[:1] in ("{", "[")
     json_value: Any = None
@@ -155,11 +159,12 @@ def _parse(text: str, name: str, problems: Problems) -> list[Any] | None:
         memo: dict[int, int] = {}
         total = sum(_expanded_size(node, memo, set(), 0) for node in nodes)
         if total > MAX_VALUES:
-            raise _TooBig(f"fact file is too large: more than {MAX_VALUES:,} values once YAML aliases are expanded")
+            raise _TooBig(f"fact file is too large: more than {MAX_VALUES:,} values once YAML aliases are expanded",
+                          nodes[0] if nodes else None)
         for node in nodes:
             documents.append(_convert(node, name, problems))
     except _TooBig as exc:
-        problems.error(str(exc), Location(name))
+        problems.error(str(exc), _mark(exc.node, name) if exc.node is not None else Location(name))
         return None
     return documents
 
@@ -174,16 +179,16 @@ def _expanded_size(node: Any, memo: dict[int, int], visiting: set[int], depth: i
     if key in memo:
         return memo[key]
     if key in visiting:
-        raise _TooBig("fact file contains a recursive YAML alias (a value that contains itself)")
+        raise _TooBig("fact file contains a recursive YAML alias (a value that contains itself)", node)
     if depth > MAX_DEPTH:
-        raise _TooBig(f"fact file is nested more than {MAX_DEPTH} levels deep")
+        raise _TooBig(f"fact file is nested more than {MAX_DEPTH} levels deep", node)
     visiting.add(key)
     children = [v for pair in node.value for v in pair] if isinstance(node, MappingNode) else node.value
     size = 1
     for child in children:
         size += _expanded_size(child, memo, visiting, depth + 1)
-        if size > MAX_VALUES:
-            break  # no need to count further
+        if size > MAX_VALUES:  # no need to count further; name the value that crossed the bound
+            raise _TooBig(f"fact file is too large: more than {MAX_VALUES:,} values once YAML aliases are expanded", node)
     visiting.discard(key)
     memo[key] = size
     return size
@@ -198,6 +203,18 @@ def _flow_depth(text: str) -> int:
     brackets), computed without a Python loop per character."""
     brackets = _NOT_BRACKET.sub("", _QUOTED.sub("", text))
     return max(accumulate(1 if c in "[{" else -1 for c in brackets), default=0)
+
+
+def _too_deep_at(text: str, name: str) -> Location:
+    """Where flow nesting first goes deeper than ``MAX_DEPTH`` (only called once ``_flow_depth`` said it does)."""
+    blanked = _QUOTED.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), text)  # same offsets, quotes ignored
+    depth = 0
+    for match in re.finditer(r"[\[\]{}]", blanked):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > MAX_DEPTH:
+            start = match.start()
+            return Location(name, text.count("\n", 0, start) + 1, start - text.rfind("\n", 0, start))
+    return Location(name)
 
 
 def _mark(node: Any, name: str) -> Location:
