@@ -23,7 +23,8 @@ Placeholders ``{{ entity.<path> }}``, ``{{ secrets.<key> }}`` and ``{{ config.<p
 ``['key']``, ``["key"]``, ``[0]``, the grammar of ``rules.messages``) are substituted in one pass over the template
 only: nothing is evaluated, and a value that itself looks like ``{{ ... }}`` stays literal text. Values from the
 catalog entity are percent-encoded in the URL (one path segment / query value each) and refused in headers when
-they contain a line break, so an annotation cannot change the request target or add a header. A placeholder
+they contain a line break (or a non-ASCII character, which HTTP headers cannot carry), so an annotation cannot
+change the request target or add a header. A placeholder
 with no value for an entity makes that entity not-applicable for the fact, with the reason.
 
 Responses: a JSON body becomes the fact's data (after ``path``, when given; no match → ``null``); any other body
@@ -287,6 +288,10 @@ class HttpCollector(EntityCollector):
                     text = path_segment(text)
                 elif where == "header" and ("\r" in text or "\n" in text):
                     raise Missing(f"{part.text} contains a line break; it cannot go into a header")
+                elif where == "header" and not text.isascii():
+                    # httpx sends header values as ASCII (RFC 9110 §5.5: other octets are obsolete); refusing here
+                    # makes the fact not applicable with a reason, as for a line break, not a failure every run.
+                    raise Missing(f"{part.text} contains non-ASCII characters; it cannot go into a header")
             out.append(text)
         return "".join(out)
 
