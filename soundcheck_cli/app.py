@@ -84,6 +84,16 @@ def load_settings(options: CommonOptions) -> tuple[Settings, list[Problem]]:
     return settings, warnings
 
 
+def _catalog_cache_path(options: CommonOptions, settings: Settings) -> str | None:
+    """The warm catalog cache (``catalog.cache``) lives in the fact store folder, when that folder exists:
+    loading a catalog never creates a store as a side effect."""
+    from soundcheck_cli.catalog.cache import CACHE_NAME
+    from soundcheck_cli.facts.store import default_store_path
+
+    folder = default_store_path(options.store_path, list(settings.files), options.cwd, options.environ)
+    return os.path.join(folder, CACHE_NAME) if os.path.isdir(folder) else None
+
+
 def load_workspace(options: CommonOptions, *, need_catalog: bool = True) -> Workspace:
     """Load config and catalog; raise ``ConfigError``/``UsageError`` on errors, collect warnings."""
     settings, warnings = load_settings(options)
@@ -102,7 +112,7 @@ def load_workspace(options: CommonOptions, *, need_catalog: bool = True) -> Work
                 "list file locations under catalog.locations in the app-config, or create ./catalog-info.yaml"
             )
         problems = Problems()
-        entities = load_catalog(paths, problems, base_dir=options.cwd)
+        entities = load_catalog(paths, problems, base_dir=options.cwd, cache_path=_catalog_cache_path(options, settings))
         warnings.extend(problems.items)
     return Workspace(options, settings, entities, warnings)
 
@@ -140,11 +150,12 @@ def select_entities(entities: Sequence[Entity], refs: Sequence[str]) -> list[Ent
     return chosen
 
 
-def catalog_facts(entities: Sequence[Entity], now: datetime | None = None) -> list[Fact]:
-    """The built-in catalog collector's facts, computed from the catalog as loaded now."""
+def catalog_facts(entities: Sequence[Entity], now: datetime | None = None, *, copy: bool = True) -> list[Fact]:
+    """The built-in catalog collector's facts, computed from the catalog as loaded now (``copy=False``: the facts
+    share the entities' data, for read-only use such as evaluation)."""
     from soundcheck_cli.collectors.catalog import CatalogCollector
 
-    return CatalogCollector.facts_for(entities, now=now)
+    return CatalogCollector.facts_for(entities, now=now, copy=copy)
 
 
 @dataclass(frozen=True)
@@ -166,7 +177,7 @@ def check(workspace: Workspace, options: CheckOptions, *, now: datetime | None =
     entities = select_entities(workspace.entities, options.entity_refs)
     with workspace.open_store() as store:
         facts: dict[tuple[str, FactRef], Fact] = store.load_all()
-    for fact in catalog_facts(workspace.entities, now):
+    for fact in catalog_facts(workspace.entities, now, copy=False):  # evaluation only reads them
         facts[(entity_key(fact.entity_ref), fact.fact_ref)] = fact
     report = evaluate(
         workspace.settings,

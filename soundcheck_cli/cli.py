@@ -207,6 +207,22 @@ def _emit_github(report: Any, formats: list[str], outputs: list[str], summary: b
 def _do_check(common: Any, track: list[str] | None, check_ids: list[str] | None, entity: list[str] | None,
               fmt: list[str] | None, output: list[str] | None, quiet: bool, workspace: Any = None,
               gate: Any = None, summary: bool = False) -> int:
+    import gc
+
+    # A check run builds hundreds of thousands of small acyclic objects (results, facts, report lines); the cyclic
+    # GC would walk the whole heap again and again for nothing (about a second at 10,000 entities x 20 checks).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _check_run(common, track, check_ids, entity, fmt, output, quiet, workspace, gate, summary)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _check_run(common: Any, track: list[str] | None, check_ids: list[str] | None, entity: list[str] | None,
+               fmt: list[str] | None, output: list[str] | None, quiet: bool, workspace: Any,
+               gate: Any, summary: bool) -> int:
     from soundcheck_cli import app as core
 
     if workspace is None:
@@ -637,6 +653,9 @@ def _click_exceptions() -> Any:
 def run_cli(argv: list[str] | None = None) -> int:
     click = _click_exceptions()
     argv = hoist_common_options(list(sys.argv[1:] if argv is None else argv))
+    if argv == ["--version"]:  # same output as the eager option, without building every command (~50 ms)
+        typer.echo(f"soundcheck {__version__}")
+        return 0
     try:
         result = app(args=argv, standalone_mode=False, prog_name="soundcheck")
         return int(result or 0)

@@ -249,7 +249,7 @@ def test_unreadable_and_non_utf8_files_are_skipped_with_warnings(tmp_path):
     write(tmp_path / "ok.yaml", ENTITY.format(name="ok"))
     refs, warnings = load([tmp_path])
     assert refs == ["component:default/ok"]
-    assert warnings == [f"{bad}: catalog file is not UTF-8 text (byte 21); skipped"]
+    assert warnings == [f"{bad}:2: catalog file is not UTF-8 text (byte 21); skipped"]
 
 
 def test_utf8_bom_is_tolerated(tmp_path):

@@ -31,6 +31,7 @@ from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from soundcheck_cli.catalog.cache import CatalogCache
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.catalog.validation import entity_label, show, validate_entity
 from soundcheck_cli.config.nodes import LocatedDict, LocatedList, loc_of, to_plain
@@ -300,8 +301,9 @@ class _Frame:
 
 
 class _CatalogLoader:
-    def __init__(self, problems: Problems) -> None:
+    def __init__(self, problems: Problems, cache: CatalogCache | None = None) -> None:
         self.problems = problems
+        self.cache = cache
         self.entities: list[Entity] = []
         self.by_key: dict[str, Entity] = {}
         self.loaded: set[str] = set()
@@ -321,7 +323,17 @@ class _CatalogLoader:
 
     # -- one file ----------------------------------------------------------------------------------------------
     def load_file(self, path: str, chain: tuple[_Frame, ...]) -> None:
-        self.loaded.add(chain[-1].real)
+        real = chain[-1].real
+        self.loaded.add(real)
+        cache = self.cache
+        if cache is not None:
+            cached = cache.get(real)
+            if cached is not None:
+                for data, line, column in cached:
+                    self._add(Entity.from_data(data, Location(path, line, column)))
+                return
+            stat = cache.stat(real)
+        warnings_before = len(self.problems.items)
         text = self._read(path)
         if text is None:
             return
@@ -329,12 +341,17 @@ class _CatalogLoader:
         if documents is None:
             return
         locations: list[LocatedDict] = []
+        loaded: list[Entity] = []
         for document in documents:
             entity = self._entity(document)
             if entity is None:
                 continue
+            loaded.append(entity)
             if entity.kind.lower() == "location":
                 locations.append(document.content)
+        if cache is not None and not locations and len(self.problems.items) == warnings_before:
+            # Clean file (see catalog.cache): entities only, no warning; cache plain data and document positions.
+            cache.put(real, stat, [(e.data, e.source.line, e.source.column) for e in loaded])
         for location in locations:
             self._follow(location, chain)
 
@@ -354,7 +371,8 @@ class _CatalogLoader:
         try:
             return raw.decode("utf-8-sig")  # -sig: tolerate a byte-order mark written by some editors
         except UnicodeDecodeError as exc:
-            self.problems.warning(f"catalog file is not UTF-8 text (byte {exc.start}); skipped", Location(path))
+            line = raw.count(b"\n", 0, exc.start) + 1  # the line of the bad byte, as the config loader reports it
+            self.problems.warning(f"catalog file is not UTF-8 text (byte {exc.start}); skipped", Location(path, line))
             return None
 
     def _entity(self, document: YamlDocument) -> Entity | None:
@@ -365,7 +383,9 @@ class _CatalogLoader:
             for issue in issues:
                 self.problems.warning(f"{label} skipped: {issue.message}", issue.location or document.location)
             return None
-        entity = Entity.from_data(to_plain(content), document.location)
+        return self._add(Entity.from_data(to_plain(content), document.location))
+
+    def _add(self, entity: Entity) -> Entity | None:
         first = self.by_key.get(entity.ref.key)
         if first is not None:
             self.problems.warning(
@@ -442,13 +462,24 @@ class _CatalogLoader:
             self.load_file(file, chain + (_Frame(real, file),))
 
 
-def load_catalog(paths: list[str], problems: Problems, *, base_dir: str | None = None) -> list[Entity]:
+def load_catalog(paths: list[str], problems: Problems, *, base_dir: str | None = None,
+                 cache_path: str | None = None) -> list[Entity]:
     """Load every entity reachable from ``paths`` (files, folders, globs; relative to ``base_dir`` or the cwd).
 
     Never raises for bad input: unreadable files, malformed YAML, invalid entities, unresolvable Location targets
     and duplicates become warnings in ``problems`` (with ``file:line:col``) and are skipped.
+
+    ``cache_path``: a ``catalog.cache`` file to read clean files from and to update (same entities, same warnings;
+    only faster when the files did not change).
     """
-    loader = _CatalogLoader(problems)
+    cache = None
+    if cache_path is not None:
+        from soundcheck_cli.catalog.cache import CatalogCache
+
+        cache = CatalogCache(cache_path)
+    loader = _CatalogLoader(problems, cache)
     for path in paths:
         loader.load_path(path, base_dir)
+    if cache is not None:
+        cache.save()
     return loader.entities

@@ -192,9 +192,12 @@ class CatalogCollector(ConfigurableFactCollector):
         return self.facts_for(entities)
 
     @staticmethod
-    def facts_for(entities: Iterable[Entity], now: datetime | None = None) -> list[Fact]:
+    def facts_for(entities: Iterable[Entity], now: datetime | None = None, *, copy: bool = True) -> list[Fact]:
         """The descriptor facts of ``entities``, synchronously (``soundcheck check`` computes them from the catalog
-        as loaded for the run, without going through the store)."""
+        as loaded for the run, without going through the store). ``copy=False`` shares the entity data (for a
+        caller that only reads the facts, as evaluation does: a deep copy of 10,000 entities costs ~0.3 s)."""
         stamp = now or utcnow()
         # to_plain: a deep copy, so the fact never shares (or later sees changes to) the loaded entity.
+        if not copy:
+            return [Fact(ENTITY_DESCRIPTOR, str(entity.ref), entity.data, stamp) for entity in entities]
         return [Fact(ENTITY_DESCRIPTOR, str(entity.ref), to_plain(entity.data), stamp) for entity in entities]

@@ -45,7 +45,7 @@ LEVEL_STATES = {LEVEL_PASSED: "passed", LEVEL_FAILED: "failed"}
 
 def pack(value: Any) -> dict[str, str]:
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-    return {"zlib": base64.b64encode(zlib.compress(text, 6)).decode("ascii")}
+    return {"zlib": base64.b64encode(zlib.compress(text, 1)).decode("ascii")}
 
 
 def unpack(stored: Any) -> Any:
@@ -109,22 +109,27 @@ def highest(levels: Mapping[int, str]) -> int | None:
 
 
 def encode(states: States) -> dict[str, Any]:
+    # Loops inlined (no helper call per entry): this runs over every result of a run, twice per ``check``.
     index: dict[str, int] = {}
     entities: list[str] = []
-
-    def slot(key: str) -> int:
+    refs = states.refs
+    columns: dict[str, dict[int, str]] = {}
+    for (check_id, key), char in states.checks.items():
         i = index.get(key)
         if i is None:
             i = index[key] = len(entities)
-            entities.append(states.refs.get(key, key))
-        return i
-
-    columns: dict[str, dict[int, str]] = {}
-    for (check_id, key), char in states.checks.items():
-        columns.setdefault(check_id, {})[slot(key)] = char
+            entities.append(refs.get(key, key))
+        column_of = columns.get(check_id)
+        if column_of is None:
+            column_of = columns[check_id] = {}
+        column_of[i] = char
     level_columns: dict[str, dict[int, dict[int, str]]] = {}
     for (track, key, ordinal), char in states.levels.items():
-        level_columns.setdefault(track, {}).setdefault(ordinal, {})[slot(key)] = char
+        i = index.get(key)
+        if i is None:
+            i = index[key] = len(entities)
+            entities.append(refs.get(key, key))
+        level_columns.setdefault(track, {}).setdefault(ordinal, {})[i] = char
     n = len(entities)
 
     def column(values: Mapping[int, str]) -> str:
@@ -170,16 +175,25 @@ def from_report(check_results: Iterable[Any], track_results: Iterable[Any], trac
     states = States()
     refs = states.refs
     checks = states.checks
-    chars = STATE_CHARS
+    levels_out = states.levels
+    # Keyed by the enum's value, read as ``_value_`` (no descriptor call per result); entity keys memoised by ref.
+    chars = {state.value: char for state, char in STATE_CHARS.items()}
+    keys: dict[str, str] = {}
     for r in check_results:
-        key = entity_key(r.entity_ref)
-        refs.setdefault(key, r.entity_ref)
-        checks[(r.check_id, key)] = chars[r.state]
+        ref = r.entity_ref
+        key = keys.get(ref)
+        if key is None:
+            key = keys[ref] = entity_key(ref)
+            refs.setdefault(key, ref)
+        checks[(r.check_id, key)] = chars[r.state._value_]
     for tr in track_results:
-        key = entity_key(tr.entity_ref)
-        refs.setdefault(key, tr.entity_ref)
+        ref = tr.entity_ref
+        key = keys.get(ref)
+        if key is None:
+            key = keys[ref] = entity_key(ref)
+            refs.setdefault(key, ref)
         for lv in tr.levels:
-            states.levels[(tr.track_id, key, lv.ordinal)] = LEVEL_PASSED if lv.certified else LEVEL_FAILED
+            levels_out[(tr.track_id, key, lv.ordinal)] = LEVEL_PASSED if lv.certified else LEVEL_FAILED
     for t in tracks:
         levels = sorted(t.levels, key=lambda lv: lv.ordinal)
         states.tracks[t.id] = TrackShape([lv.ordinal for lv in levels], [[lc.id for lc in lv.checks] for lv in levels])

@@ -21,7 +21,7 @@ from soundcheck_cli.errors import Problem, Problems, SoundcheckError
 from soundcheck_cli.events.config import EventsSettings
 from soundcheck_cli.facts.interface import FactStore, entity_key
 from soundcheck_cli.history.changes import Changes, compare
-from soundcheck_cli.history.codec import from_report
+from soundcheck_cli.history.codec import encode, from_report
 from soundcheck_cli.history.config import HistorySettings
 from soundcheck_cli.history.store import History, RunInfo, run_id
 from soundcheck_cli.results import RunReport
@@ -95,15 +95,29 @@ def _record(store: FactStore, settings: Any, report: RunReport, history_settings
     before = history.state()
     current = from_report(report.check_results, report.track_results, report.tracks)
     outcome.changes = compare(before, current)
+    encoded = encode(current)
     if history_settings.enabled:
         runs = history.runs()
         rid = run_id(report.generated_at, {r.id for r in runs})
         counts: dict[str, int] = {}
+        messages: dict[tuple[str, str], str] = {}
+        keep = {state.value for state in KEEP_MESSAGES}
+        keys: dict[str, str] = {}
         for r in report.check_results:
-            counts[r.state.value] = counts.get(r.state.value, 0) + 1
-        messages = {(r.check_id, entity_key(r.entity_ref)): r.message
-                    for r in report.check_results if r.state in KEEP_MESSAGES and r.message}
+            value = r.state._value_  # no descriptor call per result
+            counts[value] = counts.get(value, 0) + 1
+            if r.message and value in keep:
+                key = keys.get(r.entity_ref)
+                if key is None:
+                    key = keys[r.entity_ref] = entity_key(r.entity_ref)
+                messages[(r.check_id, key)] = r.message
         info = RunInfo(rid, report.generated_at, _selection(report, settings), counts, len(report.entities))
-        history.add(info, current, messages, history_settings.keep)
+        history.add(info, current, messages, history_settings.keep, encoded=encoded)
         outcome.run_id = rid
-    history.save_state(before.merged(current))
+    # A run that evaluated everything known before (the usual full run) leaves a state equal to its own: its
+    # encoding is reused instead of merging and encoding 200,000 results a second time.
+    if (before.checks.keys() <= current.checks.keys() and before.levels.keys() <= current.levels.keys()
+            and before.tracks.keys() <= current.tracks.keys()):
+        history.save_state(current, encoded=encoded)
+    else:
+        history.save_state(before.merged(current))

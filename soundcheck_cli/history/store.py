@@ -72,8 +72,9 @@ class History:
     def state(self) -> States:
         return decode(unpack(self.store.get_meta(STATE_KEY)))
 
-    def save_state(self, states: States) -> None:
-        self.store.set_meta(STATE_KEY, pack(encode(states)))
+    def save_state(self, states: States, *, encoded: dict[str, Any] | None = None) -> None:
+        """``encoded``: ``encode(states)`` when the caller already has it (saves a pass over every result)."""
+        self.store.set_meta(STATE_KEY, pack(encoded if encoded is not None else encode(states)))
 
     def load(self, info: RunInfo) -> RunRecord:
         doc = unpack(self.store.get_meta(RUN_PREFIX + info.id)) or {}
@@ -83,16 +84,22 @@ class History:
                     for check_id, by_entity in (doc.get("messages") or {}).items() for i, text in by_entity.items()}
         return RunRecord(info, states, messages)
 
-    def add(self, info: RunInfo, states: States, messages: dict[tuple[str, str], str], keep: int) -> list[str]:
-        """Record a run, then drop the oldest beyond ``keep``; returns the dropped run ids."""
-        doc = encode(states)
+    def add(self, info: RunInfo, states: States, messages: dict[tuple[str, str], str], keep: int, *,
+            encoded: dict[str, Any] | None = None) -> list[str]:
+        """Record a run, then drop the oldest beyond ``keep``; returns the dropped run ids.
+        ``encoded``: ``encode(states)`` when the caller already has it (it is not modified)."""
+        doc = dict(encoded) if encoded is not None else encode(states)
         slots = {states.refs.get(k, k): i for i, k in enumerate(doc["entities"])}
         index_of = {entity_key(ref): i for ref, i in slots.items()}
         packed_messages: dict[str, dict[str, str]] = {}
+        names = [str(i) for i in range(len(doc["entities"]))]  # the slot numbers as JSON object keys, made once
         for (check_id, key), text in messages.items():
             i = index_of.get(key)
             if i is not None and text:
-                packed_messages.setdefault(check_id, {})[str(i)] = text[:MESSAGE_LIMIT]
+                by_entity = packed_messages.get(check_id)
+                if by_entity is None:
+                    by_entity = packed_messages[check_id] = {}
+                by_entity[names[i]] = text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT]
         doc["messages"] = packed_messages
         self.store.set_meta(RUN_PREFIX + info.id, pack(doc))
         index = [r.to_json() for r in self.runs()] + [info.to_json()]

@@ -1,0 +1,117 @@
+"""The warm catalog cache (``catalog.cache``): same entities, sources and warnings as a fresh parse."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from soundcheck_cli.catalog.cache import CACHE_NAME
+from soundcheck_cli.catalog.loader import load_catalog
+from soundcheck_cli.errors import Problems
+
+GOOD = """\
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: a
+spec:
+  lifecycle: production
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: b
+  namespace: team
+spec:
+  lifecycle: experimental
+"""
+BAD = """\
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: c
+  annotations:
+    x: 12
+"""
+
+
+def _age(path: Path, seconds: float = 10.0) -> None:
+    """Move the file's mtime into the past: the cache ignores files modified in the last 2 s ("racy clean")."""
+    past = time.time() - seconds
+    os.utime(path, (past, past))
+
+
+def _load(paths: list[Path], cache: Path) -> tuple[list, list[str]]:
+    problems = Problems()
+    entities = load_catalog([str(p) for p in paths], problems, cache_path=str(cache))
+    return entities, [str(p) for p in problems.items]
+
+
+def test_a_clean_file_is_served_from_the_cache_with_the_same_entities_and_sources(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD)
+    _age(good)
+    cache = tmp_path / "store" / CACHE_NAME
+    cache.parent.mkdir()
+    first, warnings1 = _load([good], cache)
+    assert cache.is_file() and str(good.resolve()) in json.loads(cache.read_text())["files"]
+    # Prove the second load reads the cache: change the cached data without touching the YAML file.
+    doc = json.loads(cache.read_text())
+    doc["files"][str(good.resolve())][1][0][0]["spec"]["lifecycle"] = "from-cache"
+    cache.write_text(json.dumps(doc))
+    second, warnings2 = _load([good], cache)
+    assert [e.data["spec"]["lifecycle"] for e in second] == ["from-cache", "experimental"]
+    assert [str(e.ref) for e in second] == [str(e.ref) for e in first] == ["component:default/a", "component:team/b"]
+    assert [str(e.source) for e in second] == [str(e.source) for e in first]
+    assert (second[1].source.path, second[1].source.line) == (str(good), 8)
+    assert warnings1 == warnings2 == []
+
+
+def test_a_changed_file_is_parsed_again(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD)
+    _age(good, 20)
+    cache = tmp_path / CACHE_NAME
+    _load([good], cache)
+    good.write_text(GOOD.replace("name: a", "name: a2"))
+    _age(good, 10)
+    entities, _ = _load([good], cache)
+    assert [e.name for e in entities] == ["a2", "b"]
+
+
+def test_files_with_warnings_are_not_cached_and_warn_every_time(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD)
+    _age(bad)
+    cache = tmp_path / CACHE_NAME
+    _, first = _load([bad], cache)
+    _, second = _load([bad], cache)
+    assert first and first == second
+    assert f"{bad}:6" in first[0]
+    assert not cache.exists() or str(bad.resolve()) not in json.loads(cache.read_text())["files"]
+
+
+def test_duplicates_across_cached_files_still_warn(tmp_path: Path) -> None:
+    one, two = tmp_path / "1.yaml", tmp_path / "2.yaml"
+    one.write_text(GOOD)
+    two.write_text(GOOD.split("---")[0])
+    _age(one)
+    _age(two)
+    cache = tmp_path / CACHE_NAME
+    _load([one], cache)  # caches 1.yaml alone
+    entities, warnings = _load([one, two], cache)
+    assert [e.name for e in entities] == ["a", "b"]
+    assert len(warnings) == 1 and "duplicate entity component:default/a" in warnings[0]
+
+
+def test_a_recent_file_is_not_cached_and_a_broken_cache_is_ignored(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD)
+    cache = tmp_path / CACHE_NAME
+    _load([good], cache)
+    assert not cache.exists()
+    cache.write_text("{not json")
+    entities, warnings = _load([good], cache)
+    assert [e.name for e in entities] == ["a", "b"] and warnings == []
