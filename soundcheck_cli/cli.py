@@ -18,6 +18,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from soundcheck_cli import __version__
+from soundcheck_cli.cli_coercion import install as _install_coercion
+from soundcheck_cli.cli_help import PLAIN_HELP, SummaryGroup
 from soundcheck_cli.errors import ExitCode, Problem, SoundcheckError, UsageError
 
 EXIT_CODES_HELP = (
@@ -25,6 +27,7 @@ EXIT_CODES_HELP = (
     "or a track level was not reached; 2 usage or configuration error."
 )
 
+_install_coercion()  # str/bool/list[str] options without importing pydantic (~110 ms per command)
 app = typer.Typer(
     name="soundcheck",
     help="Spotify Soundcheck-style tech-health checks over a Backstage catalog, from the command line.\n\n"
@@ -34,8 +37,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    cls=SummaryGroup,
+    **PLAIN_HELP,  # click's plain help: rich's costs ~150 ms of start-up (see cli_help)
 )
-facts_app = typer.Typer(help="Inspect, push and clear the facts in the store.", no_args_is_help=True)
+facts_app = typer.Typer(help="Inspect, push and clear the facts in the store.", no_args_is_help=True,
+                        cls=SummaryGroup, **PLAIN_HELP)
 app.add_typer(facts_app, name="facts")
 from soundcheck_cli.cli_collectors import collectors_app, facts_schema  # noqa: E402 - collectors list/show (issue 5)
 

@@ -17,11 +17,14 @@ from typing import Annotated, Any
 
 import typer
 
+from soundcheck_cli.cli_help import PLAIN_HELP, SummaryGroup
 from soundcheck_cli.errors import Problem, UsageError
 
 collectors_app = typer.Typer(
     help="The installed collectors (built in and plugins), what they collect and how they are configured.",
     no_args_is_help=True,
+    cls=SummaryGroup,
+    **PLAIN_HELP,  # plain help, as the main app (cli_help)
 )
 
 ConfigOpt = Annotated[

@@ -255,3 +255,48 @@ def test_validate_reports_collector_config_errors_with_location(capsys, tmp_path
     code, out, err = cli(capsys, "validate", "-c", str(cfg), "--catalog", str(tmp_path / "catalog-info.yaml"))
     assert code == 2
     assert f"{cfg}:5:" in err and "pagerduty" in err
+
+
+def test_help_lists_each_command_with_its_whole_summary(capsys):
+    code, out, _ = cli(capsys, "--help")
+    assert code == 0
+    flat = " ".join(out.split())
+    # click alone would cut this one to its first sentence; the rich help showed it whole
+    assert "Collect, then check: one step for CI. The exit code is the check's (collection problems are reported)." in flat
+    code, out, _ = cli(capsys, "facts", "--help")
+    assert code == 0 and "push" in out and "clear" in out
+
+
+def test_plain_option_values_are_coerced_without_pydantic():
+    import subprocess
+    import sys
+
+    code = ("import sys; from soundcheck_cli.cli import run_cli; run_cli(['checks', '--help']); "
+            "print('pydantic' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("False")
+
+
+def test_direct_coercion_keeps_typer_results_and_errors():
+    from soundcheck_cli.cli_coercion import _Direct
+
+    class Info:
+        min = max = parser = None
+
+    class Descriptor:
+        def __init__(self, annotation):
+            self.annotation, self.parameter_info, self.file_annotation = annotation, Info(), None
+
+    class Param:
+        multiple, nargs = False, 1
+
+        def __init__(self, annotation):
+            self.type_descriptor = Descriptor(annotation)
+
+    lst = Param(list[str])
+    lst.multiple = True
+    assert _Direct(lst.type_descriptor).coerce(("a", "b"), lst, None) == ["a", "b"]
+    assert _Direct(lst.type_descriptor).coerce(None, lst, None) == ()
+    s = Param(str)
+    assert _Direct(s.type_descriptor).coerce("x", s, None) == "x"
+    assert _Direct(s.type_descriptor).coerce(b"x", s, None) == "x"  # not a str: Typer's own adapter decodes it

@@ -157,3 +157,85 @@ def test_encoding_round_trip_and_size(tmp_path):
     assert size < 200_000, size  # about 10 bytes per result before compression would be 400 KB
     again = decode(unpack(packed))
     assert again.checks == st.checks
+
+
+def _bench_like_report(refs, checks, flip, when, order="check-major"):
+    """A report shaped like evaluation's (check-major results, one track of 3 levels), with some states flipped."""
+    from dataclasses import replace
+
+    from soundcheck_cli.results import RunReport
+    from soundcheck_cli.rules.model import CheckResult, CheckState
+    from soundcheck_cli.tracks.certification import certify_many
+    from soundcheck_cli.tracks.model import Level, LevelCheck, Track
+
+    cycle = [CheckState.PASSED, CheckState.FAILED, CheckState.WARNING, CheckState.PASSED, CheckState.NOT_REPORTED]
+    columns = {}
+    for c, cid in enumerate(checks):
+        col = []
+        for i, ref in enumerate(refs):
+            state = cycle[(i * 3 + c + (1 if (i + c) % 7 < flip else 0)) % len(cycle)]
+            col.append(CheckResult(cid, ref, state, f"{cid} on {ref}" if state is not CheckState.PASSED else ""))
+        columns[cid] = col
+    track = Track("t", tuple(Level(o + 1, tuple(LevelCheck(c) for c in checks[o::3])) for o in range(3)))
+
+    class Ent:
+        def __init__(self, ref):
+            self.ref = ref
+
+    track_results = certify_many(track, [Ent(r) for r in refs], columns, lambda f, x: [True] * len(refs))
+    results = [r for cid in checks for r in columns[cid]]
+    if order == "entity-major":
+        results = [columns[cid][i] for i in range(len(refs)) for cid in checks]
+    report = RunReport(when, tuple(Ent(r) for r in refs), (), (track,), tuple(results), tuple(track_results))
+    return replace(report)
+
+
+def test_fast_recording_matches_the_general_path(tmp_path, monkeypatch):
+    """The one-pass recorder (codec.encode_run + changes.compare_encoded) stores and emits exactly what the
+    general path (from_report + compare + encode) does, over full, partial, re-ordered and growing runs."""
+    from datetime import UTC, datetime, timedelta
+
+    from soundcheck_cli.config.model import Settings
+    from soundcheck_cli.events.config import EventsSettings
+    from soundcheck_cli.facts.store import open_store
+    from soundcheck_cli.history import recorder
+    from soundcheck_cli.history.config import HistorySettings
+    from soundcheck_cli.history.store import INDEX_KEY, RUN_PREFIX, STATE_KEY
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    refs = [f"component:default/s{i}" for i in range(40)]
+    checks = [f"c{c}" for c in range(6)]
+    when = iter(t0 + timedelta(hours=h) for h in range(100))
+    reports = [
+        _bench_like_report(refs, checks, 0, next(when)),
+        _bench_like_report(refs, checks, 0, next(when)),  # nothing changed
+        _bench_like_report(refs, checks, 2, next(when)),  # some checks and levels changed
+        _bench_like_report(refs, checks[:2], 0, next(when)),  # a partial run (2 checks)
+        _bench_like_report(refs[::2], checks, 3, next(when)),  # fewer entities
+        _bench_like_report([r.upper() if r.endswith("3") else r for r in refs], checks, 0, next(when)),
+        _bench_like_report(refs, checks, 1, next(when), order="entity-major"),  # not check-major: general path
+        _bench_like_report(refs + ["component:default/new"], checks, 4, next(when)),  # a new entity
+        _bench_like_report(refs, checks, 4, next(when)),
+    ]
+    settings = Settings(files=(), history=HistorySettings(keep=3), events=EventsSettings(enabled=False))
+
+    def record_all(folder, general):
+        if general:
+            monkeypatch.setattr(recorder, "_record", lambda store, s, report, hs, outcome: recorder._record_general(
+                History(store), s, report, hs, outcome))
+        seen = []
+        with open_store(str(folder)) as store:
+            for report in reports:
+                outcome = recorder.record_and_publish(store, settings, report)
+                runs = store.get_meta(INDEX_KEY)
+                seen.append((outcome.changes, store.get_meta(STATE_KEY), runs,
+                             [store.get_meta(RUN_PREFIX + r["id"]) for r in runs]))
+        monkeypatch.undo()
+        return seen
+
+    fast = record_all(tmp_path / "fast", general=False)
+    general = record_all(tmp_path / "general", general=True)
+    assert [len(s[0].checks) for s in fast][:3] == [240, 0, len(general[2][0].checks)]
+    assert fast[2][0].checks and fast[2][0].levels  # the changed run did change something
+    for step, (a, b) in enumerate(zip(fast, general)):
+        assert a == b, step

@@ -7,9 +7,18 @@ with no earlier state is a change with ``previous=None`` (the first time it is s
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from soundcheck_cli.history.codec import CHAR_STATES, LEVEL_STATES, States, cumulative, highest
+from soundcheck_cli.history.codec import (
+    ABSENT,
+    CHAR_STATES,
+    LEVEL_STATES,
+    States,
+    cumulative,
+    highest,
+)
 
 FAILING = frozenset({"failed", "not-reported", "error"})
 
@@ -99,3 +108,41 @@ def compare(before: States, run: States) -> Changes:
             if was != now_high:
                 out.highest.append(HighestChange(track, ref, was, now_high))
     return out
+
+
+def compare_encoded(before: Mapping[str, Any] | None, run: Mapping[str, Any],
+                    before_states: Callable[[], States], run_states: Callable[[], States]) -> Changes:
+    """``compare(decode(before), <the run's States>)`` on encoded states (``codec.encode`` documents): a column that
+    is the same string in both is skipped whole, so a run that changed little costs a string comparison per check.
+    ``before_states``/``run_states`` give the decoded forms, used only when the entity tables differ or levels
+    changed (the general comparison then decides, with the same results and order)."""
+    entities = run["entities"]
+    old_entities = (before or {}).get("entities") or []
+    if entities[:len(old_entities)] != old_entities:
+        return compare(before_states(), run_states())
+    out = Changes()
+    old_checks = (before or {}).get("checks") or {}
+    for check_id, column in run["checks"].items():
+        old = old_checks.get(check_id, "")
+        if old == column:
+            continue
+        width = len(old)
+        for i, char in enumerate(column):
+            if char == ABSENT:
+                continue
+            prev = old[i] if i < width else ABSENT
+            if prev != char:
+                out.checks.append(CheckChange(check_id, entities[i], CHAR_STATES[prev] if prev != ABSENT else None,
+                                              CHAR_STATES[char]))
+    old_tracks = (before or {}).get("tracks") or {}
+    if run["tracks"] == old_tracks:  # same levels, same entity table prefix: no level changed
+        return out
+    # Levels changed (or the tracks differ): the general comparison, on levels only (checks already compared).
+    level_changes = compare(_levels_only(before_states()), _levels_only(run_states()))
+    out.levels = level_changes.levels
+    out.highest = level_changes.highest
+    return out
+
+
+def _levels_only(states: States) -> States:
+    return States({}, states.levels, states.refs, states.tracks)

@@ -20,8 +20,10 @@ from __future__ import annotations
 import base64
 import json
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import attrgetter
 from typing import Any
 
 from soundcheck_cli.facts.interface import entity_key
@@ -198,3 +200,132 @@ def from_report(check_results: Iterable[Any], track_results: Iterable[Any], trac
         levels = sorted(t.levels, key=lambda lv: lv.ordinal)
         states.tracks[t.id] = TrackShape([lv.ordinal for lv in levels], [[lc.id for lc in lv.checks] for lv in levels])
     return states
+
+
+# --- one pass over a run's results (the recorder's fast path) -----------------------------------------------
+_CHECK_ID = attrgetter("check_id")
+_ENTITY_REF = attrgetter("entity_ref")
+_STATE_VALUE = attrgetter("state._value_")  # the enum's value without a descriptor call per result
+_MESSAGE = attrgetter("message")
+_CHARS_BY_VALUE = {state.value: char for state, char in STATE_CHARS.items()}
+
+
+@dataclass
+class EncodedRun:
+    """One run encoded straight from its results: ``doc`` is what ``encode(from_report(...))`` gives, ``values``
+    the state value of each result (in result order), for counting and message selection."""
+
+    doc: dict[str, Any]
+    values: list[str]
+    slot_of: list[int]  # entity slot (index into doc["entities"]) of each result
+
+
+def encode_run(check_results: Sequence[Any], track_results: Iterable[Any], tracks: Iterable[Any]) -> EncodedRun | None:
+    """``encode(from_report(check_results, track_results, tracks))`` without building a key per result: the
+    results are read column-wise with C-level ``map``s. Returns None when the results are not check-major with each
+    check's entities in one increasing order (as ``evaluation`` makes them); the caller then takes the general path,
+    which keeps the same order of change events in every case."""
+    track_results = list(track_results)
+    ids = list(map(_CHECK_ID, check_results))
+    refs = list(map(_ENTITY_REF, check_results))
+    values = list(map(_STATE_VALUE, check_results))
+    chars = list(map(_CHARS_BY_VALUE.__getitem__, values))
+    unique = dict.fromkeys(refs)
+    unique.update(dict.fromkeys(map(_ENTITY_REF, track_results)))
+    index: dict[str, int] = {}
+    entities: list[str] = []
+    ref_slot: dict[str, int] = {}
+    for ref in unique:  # once per entity
+        key = entity_key(ref)
+        i = index.get(key)
+        if i is None:
+            i = index[key] = len(entities)
+            entities.append(ref)
+        ref_slot[ref] = i
+    slot_of = list(map(ref_slot.__getitem__, refs))
+    n = len(entities)
+    columns: dict[str, str] = {}
+    pos = 0
+    for check_id, group in groupby(ids):  # one group per check when results are check-major
+        size = len(list(group))
+        if check_id in columns:
+            return None
+        slots = slot_of[pos:pos + size]
+        column_chars = chars[pos:pos + size]
+        pos += size
+        if slots == list(range(size)):  # the usual case: every entity, in table order
+            columns[check_id] = "".join(column_chars)
+            continue
+        if slots != sorted(set(slots)):  # a repeated or out-of-order entity: the general path decides
+            return None
+        out = [ABSENT] * n
+        for i, c in zip(slots, column_chars):
+            out[i] = c
+        columns[check_id] = "".join(out).rstrip(ABSENT)
+    level_columns: dict[str, dict[int, dict[int, str]]] = {}
+    for tr in track_results:
+        i = ref_slot[tr.entity_ref]
+        by_level = level_columns.get(tr.track_id)
+        if by_level is None:
+            by_level = level_columns[tr.track_id] = {}
+        for lv in tr.levels:
+            column_of = by_level.get(lv.ordinal)
+            if column_of is None:
+                column_of = by_level[lv.ordinal] = {}
+            column_of[i] = LEVEL_PASSED if lv.certified else LEVEL_FAILED
+    shapes: dict[str, TrackShape] = {}
+    for t in tracks:
+        levels = sorted(t.levels, key=lambda lv: lv.ordinal)
+        shapes[t.id] = TrackShape([lv.ordinal for lv in levels], [[lc.id for lc in lv.checks] for lv in levels])
+
+    def column(values_at: Mapping[int, str]) -> str:
+        out = [ABSENT] * n
+        for i, c in values_at.items():
+            out[i] = c
+        return "".join(out).rstrip(ABSENT)
+
+    out_tracks: dict[str, Any] = {}
+    for track, by_level in level_columns.items():
+        shape = shapes.get(track)
+        ordinals = sorted(by_level)
+        checks = [shape.checks[shape.levels.index(o)] if shape and o in shape.levels else [] for o in ordinals]
+        out_tracks[track] = {"levels": ordinals, "checks": checks,
+                             "states": [column(by_level[o]) for o in ordinals]}
+    doc = {"v": FORMAT, "entities": entities, "checks": columns, "tracks": out_tracks}
+    return EncodedRun(doc, values, slot_of)
+
+
+def covers(doc: Mapping[str, Any], older: Mapping[str, Any] | None) -> bool | None:
+    """True when every check and level result of ``older`` (an encoded state) has a result in ``doc`` for the same
+    entity (so ``older`` merged with ``doc`` is ``doc``), False when not; None when the entity tables differ (the
+    caller then compares decoded states)."""
+    if not older:
+        return True
+    old_entities = older.get("entities") or []
+    if doc["entities"][:len(old_entities)] != old_entities:
+        return None
+
+    def covered(new: str | None, old: str) -> bool:
+        if new is None:
+            return not old.strip(ABSENT)
+        if len(new) >= len(old) and ABSENT not in new:
+            return True
+        new = new.ljust(len(old), ABSENT)
+        return all(n != ABSENT for n, o in zip(new, old) if o != ABSENT)
+
+    checks = doc["checks"]
+    for check_id, old in (older.get("checks") or {}).items():
+        if not covered(checks.get(check_id), old):
+            return False
+    tracks = doc["tracks"]
+    for track, info in (older.get("tracks") or {}).items():
+        now = tracks.get(track)
+        if now is None:
+            return False
+        for ordinal, old in zip(info.get("levels", []), info.get("states", [])):
+            new = None
+            if ordinal in now["levels"]:
+                new = now["states"][now["levels"].index(ordinal)]
+            if not covered(new, old):
+                return False
+    return True

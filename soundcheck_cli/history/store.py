@@ -70,7 +70,11 @@ class History:
         return [RunInfo.from_json(d) for d in self.store.get_meta(INDEX_KEY, []) or []]
 
     def state(self) -> States:
-        return decode(unpack(self.store.get_meta(STATE_KEY)))
+        return decode(self.state_doc())
+
+    def state_doc(self) -> dict[str, Any] | None:
+        """The latest-state snapshot as stored (``codec.encode`` form), not decoded."""
+        return unpack(self.store.get_meta(STATE_KEY))
 
     def save_state(self, states: States, *, encoded: dict[str, Any] | None = None) -> None:
         """``encoded``: ``encode(states)`` when the caller already has it (saves a pass over every result)."""
@@ -85,13 +89,19 @@ class History:
         return RunRecord(info, states, messages)
 
     def add(self, info: RunInfo, states: States, messages: dict[tuple[str, str], str], keep: int, *,
-            encoded: dict[str, Any] | None = None) -> list[str]:
+            encoded: dict[str, Any] | None = None,
+            packed_messages: dict[str, dict[str, str]] | None = None) -> list[str]:
         """Record a run, then drop the oldest beyond ``keep``; returns the dropped run ids.
-        ``encoded``: ``encode(states)`` when the caller already has it (it is not modified)."""
+        ``encoded``: ``encode(states)`` when the caller already has it (it is not modified).
+        ``packed_messages``: the messages already in stored form (``{check id: {entity slot: text}}``, cut to
+        ``MESSAGE_LIMIT``), used instead of ``messages``."""
         doc = dict(encoded) if encoded is not None else encode(states)
+        if packed_messages is not None:
+            doc["messages"] = packed_messages
+            return self._write(info, doc, keep)
         slots = {states.refs.get(k, k): i for i, k in enumerate(doc["entities"])}
         index_of = {entity_key(ref): i for ref, i in slots.items()}
-        packed_messages: dict[str, dict[str, str]] = {}
+        packed_messages = {}
         names = [str(i) for i in range(len(doc["entities"]))]  # the slot numbers as JSON object keys, made once
         for (check_id, key), text in messages.items():
             i = index_of.get(key)
@@ -101,6 +111,9 @@ class History:
                     by_entity = packed_messages[check_id] = {}
                 by_entity[names[i]] = text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT]
         doc["messages"] = packed_messages
+        return self._write(info, doc, keep)
+
+    def _write(self, info: RunInfo, doc: dict[str, Any], keep: int) -> list[str]:
         self.store.set_meta(RUN_PREFIX + info.id, pack(doc))
         index = [r.to_json() for r in self.runs()] + [info.to_json()]
         dropped = [d["id"] for d in index[: max(0, len(index) - keep)]]
