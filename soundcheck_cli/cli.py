@@ -43,14 +43,6 @@ app = typer.Typer(
 facts_app = typer.Typer(help="Inspect, push and clear the facts in the store.", no_args_is_help=True,
                         cls=SummaryGroup, **PLAIN_HELP)
 app.add_typer(facts_app, name="facts")
-from soundcheck_cli.cli_collectors import collectors_app, facts_schema  # noqa: E402 - collectors list/show (issue 5)
-
-app.add_typer(collectors_app, name="collectors")
-from soundcheck_cli import cli_history  # noqa: E402 - history, diff, exemptions (issue 6)
-
-for _command in (cli_history.history, cli_history.diff, cli_history.exemptions):
-    app.command()(_command)
-facts_app.command("schema")(facts_schema)
 
 # Options shared by every command.
 ConfigOpt = Annotated[
@@ -616,6 +608,17 @@ def facts_push(
     with _store_workspace(config, store) as st:
         count = st.put_many(facts)
     typer.echo(f"stored {count} facts")
+
+
+# Commands of other areas, registered last so that `--help` lists the main commands first.
+from soundcheck_cli.cli_collectors import collectors_app, facts_schema  # noqa: E402 - collectors list/show (issue 5)
+
+app.add_typer(collectors_app, name="collectors")
+from soundcheck_cli import cli_history  # noqa: E402 - history, diff, exemptions (issue 6)
+
+for _command in (cli_history.history, cli_history.diff, cli_history.exemptions):
+    app.command()(_command)
+facts_app.command("schema")(facts_schema)
 
 
 def main(argv: list[str] | None = None) -> None:
