@@ -260,6 +260,8 @@ class DatadogCollector(EntityCollector):
     id = "datadog"
     name = "Datadog"
     description = "Datadog service definitions and SLOs for entities annotated datadoghq.com/service-id."
+    default_fact_names = DEFAULT_FACT_NAMES
+    fact_schemas = SCHEMAS
 
     def __init__(self) -> None:
         super().__init__()
@@ -299,22 +301,6 @@ class DatadogCollector(EntityCollector):
             problems.error(f"{key} must be a Datadog site or an http(s) URL, not {value!r}", loc_of(block, key))
 
     # -- facts ----------------------------------------------------------------------------------------------------
-    def fact_type(self, fact_ref: FactRef | str) -> str | None:
-        try:
-            ref = FactRef.parse(fact_ref)
-        except ValueError:
-            return None
-        if ref in self._types:
-            return self._types[ref]
-        for kind, name in DEFAULT_FACT_NAMES.items():
-            if ref == FactRef(SOURCE, "default", name):
-                return kind
-        return None
-
-    def data_schema(self, fact_ref: FactRef) -> dict[str, Any] | None:
-        kind = self.fact_type(fact_ref)
-        return SCHEMAS.get(kind) if kind else None
-
     # -- credentials and HTTP -------------------------------------------------------------------------------------
     @staticmethod
     def _key(block: Mapping[str, Any], name: str) -> str | None:

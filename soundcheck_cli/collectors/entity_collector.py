@@ -86,6 +86,10 @@ class EntityCollector(ConfigurableFactCollector):
     ``entry_fact_refs`` and ``fetch``; they may override ``base_url``/``headers``/``disabled_reason``."""
 
     default_concurrency = DEFAULT_CONCURRENCY
+    #: For collectors whose ``collects`` entries have a ``type``: type -> default fact name, and type -> the JSON
+    #: schema of that fact's data (``fact_type``/``data_schema`` below answer from these).
+    default_fact_names: Mapping[str, str] = {}
+    fact_schemas: Mapping[str, dict[str, Any]] = {}
 
     def __init__(self) -> None:
         super().__init__()
@@ -99,6 +103,24 @@ class EntityCollector(ConfigurableFactCollector):
     ) -> list[FactRef] | None:
         """The fact refs one (merged) ``collects`` entry produces; ``None`` after reporting why it is invalid."""
         raise NotImplementedError
+
+    def fact_type(self, fact_ref: FactRef | str) -> str | None:
+        """The ``type`` that produces ``fact_ref`` (as configured, else by its default fact name), or ``None``."""
+        try:
+            ref = FactRef.parse(fact_ref)
+        except ValueError:
+            return None
+        configured = getattr(self, "_types", {})
+        if ref in configured:
+            return configured[ref]
+        for kind, name in self.default_fact_names.items():
+            if ref == FactRef(self.id, "default", name):
+                return kind
+        return None
+
+    def data_schema(self, fact_ref: FactRef) -> dict[str, Any] | None:
+        kind = self.fact_type(fact_ref)
+        return self.fact_schemas.get(kind) if kind else None
 
     def typed_fact_ref(
         self,

@@ -273,6 +273,8 @@ class PagerDutyCollector(EntityCollector):
     id = "pagerduty"
     name = "PagerDuty"
     description = "PagerDuty service details, incidents and standards scores for entities annotated pagerduty.com/service-id."
+    default_fact_names = DEFAULT_FACT_NAMES
+    fact_schemas = SCHEMAS
 
     def __init__(self) -> None:
         super().__init__()
@@ -306,22 +308,6 @@ class PagerDutyCollector(EntityCollector):
             problems.error(f"{key} must be a host name or an http(s) URL, not {server!r}", loc_of(block, key))
 
     # -- facts ----------------------------------------------------------------------------------------------------
-    def fact_type(self, fact_ref: FactRef | str) -> str | None:
-        try:
-            ref = FactRef.parse(fact_ref)
-        except ValueError:
-            return None
-        if ref in self._types:
-            return self._types[ref]
-        for kind, name in DEFAULT_FACT_NAMES.items():
-            if ref == FactRef(SOURCE, "default", name):
-                return kind
-        return None
-
-    def data_schema(self, fact_ref: FactRef) -> dict[str, Any] | None:
-        kind = self.fact_type(fact_ref)
-        return SCHEMAS.get(kind) if kind else None
-
     # -- HTTP -----------------------------------------------------------------------------------------------------
     def _token(self, block: Mapping[str, Any]) -> str | None:
         token = block.get("token")

@@ -238,6 +238,8 @@ class SonarQubeCollector(EntityCollector):
     id = "sonarqube"
     name = "SonarQube"
     description = "SonarQube / SonarCloud project tags, open issues and measures for entities annotated sonarqube.org/project-key."
+    default_fact_names = DEFAULT_FACT_NAMES
+    fact_schemas = SCHEMAS
 
     def __init__(self) -> None:
         super().__init__()
@@ -284,22 +286,6 @@ class SonarQubeCollector(EntityCollector):
                 problems.error(f"baseUrl must be an http(s) URL, not {value!r}", loc_of(block, "baseUrl"))
 
     # -- facts ----------------------------------------------------------------------------------------------------
-    def fact_type(self, fact_ref: FactRef | str) -> str | None:
-        try:
-            ref = FactRef.parse(fact_ref)
-        except ValueError:
-            return None
-        if ref in self._types:
-            return self._types[ref]
-        for kind, name in DEFAULT_FACT_NAMES.items():
-            if ref == FactRef(SOURCE, "default", name):
-                return kind
-        return None
-
-    def data_schema(self, fact_ref: FactRef) -> dict[str, Any] | None:
-        kind = self.fact_type(fact_ref)
-        return SCHEMAS.get(kind) if kind else None
-
     # -- credentials and HTTP -------------------------------------------------------------------------------------
     @staticmethod
     def _token(block: Mapping[str, Any]) -> str | None:
