@@ -61,7 +61,6 @@ from soundcheck_cli.config.nodes import loc_of
 from soundcheck_cli.errors import Location, Problems
 from soundcheck_cli.facts.model import FactRef
 
-SOURCE = "datadog"
 ANNOTATION = "datadoghq.com/service-id"
 DEFAULT_BASE_URL = "https://api.datadoghq.com"
 SERVICE_DEFINITION = "service-definition"

@@ -53,7 +53,6 @@ from soundcheck_cli.config.nodes import loc_of
 from soundcheck_cli.errors import Location, Problems
 from soundcheck_cli.facts.model import FactRef, format_timestamp, utcnow
 
-SOURCE = "pagerduty"
 ANNOTATION = "pagerduty.com/service-id"
 DEFAULT_BASE_URL = "https://api.pagerduty.com"
 ACCEPT = "application/vnd.pagerduty+json;version=2"

@@ -66,7 +66,6 @@ from soundcheck_cli.config.nodes import loc_of
 from soundcheck_cli.errors import Location, Problems
 from soundcheck_cli.facts.model import FactRef
 
-SOURCE = "sonarqube"
 ANNOTATION = "sonarqube.org/project-key"
 PROJECT_TAGS = "project-tags"
 ISSUES = "issues"
