@@ -264,7 +264,6 @@ class DatadogCollector(EntityCollector):
 
     def __init__(self) -> None:
         super().__init__()
-        self._types: dict[FactRef, str] = {}
         # (block index, type or None for every type) -> why the keys were rejected (stop asking)
         self._rejected: dict[tuple[int, str | None], str] = {}
 
@@ -274,14 +273,13 @@ class DatadogCollector(EntityCollector):
     def entry_fact_refs(
         self, entry: Mapping[str, Any], block: Mapping[str, Any], location: Location | None, problems: Problems
     ) -> list[FactRef] | None:
-        typed = self.typed_fact_ref(entry, location, problems, DEFAULT_FACT_NAMES, self._types)
+        typed = self.typed_fact_ref(entry, location, problems)
         if typed is None:
             return None
         ref = typed[0]
         return [ref]
 
     def set_config(self, config: Any) -> None:
-        self._types = {}
         self._rejected = {}
         super().set_config(config)
 
@@ -341,7 +339,7 @@ class DatadogCollector(EntityCollector):
         missing = self._missing_keys_reason(entry.block)
         if missing:
             return Outcome.not_applicable(ref, fact_ref, missing)
-        kind = self._types.get(fact_ref) or self.fact_type(fact_ref)
+        kind = self.fact_type(fact_ref)
         rejected = self._rejected.get((entry.block_index, None)) or self._rejected.get((entry.block_index, kind))
         if rejected:
             return Outcome.failed(ref, fact_ref, rejected)

@@ -96,6 +96,7 @@ class EntityCollector(ConfigurableFactCollector):
         self.entries: list[EntryConfig] = []
         self.config_warnings: list[Problem] = []
         self._clients: dict[int, HttpClient] = {}
+        self._types: dict[FactRef, str] = {}  # fact ref -> the ``type`` that produces it (typed_fact_ref)
 
     # --- configuration -------------------------------------------------------------------------------------
     def entry_fact_refs(
@@ -110,9 +111,8 @@ class EntityCollector(ConfigurableFactCollector):
             ref = FactRef.parse(fact_ref)
         except ValueError:
             return None
-        configured = getattr(self, "_types", {})
-        if ref in configured:
-            return configured[ref]
+        if ref in self._types:
+            return self._types[ref]
         for kind, name in self.default_fact_names.items():
             if ref == FactRef(self.id, "default", name):
                 return kind
@@ -127,12 +127,11 @@ class EntityCollector(ConfigurableFactCollector):
         entry: Mapping[str, Any],
         location: Location | None,
         problems: Problems,
-        default_names: Mapping[str, str],
-        types: dict[FactRef, str],
     ) -> tuple[FactRef, str] | None:
-        """The fact ref of a ``collects`` entry of the usual shape: ``type`` one of ``default_names`` (type ->
-        default fact name), ``factName`` overriding the name; recorded in ``types`` (fact ref -> type). ``None``
-        after a located error: unknown type, invalid factName, or one fact produced by two types."""
+        """The fact ref of a ``collects`` entry of the usual shape: ``type`` one of ``default_fact_names``,
+        ``factName`` overriding the name; recorded for ``fact_type``. ``None`` after a located error: unknown
+        type, invalid factName, or one fact produced by two types."""
+        default_names, types = self.default_fact_names, self._types
         kind = entry.get("type")
         if kind not in default_names:
             problems.error(
@@ -169,6 +168,7 @@ class EntityCollector(ConfigurableFactCollector):
 
     def set_config(self, config: Any) -> None:
         config = self.located_config(config)
+        self._types = {}
         super().set_config(config)
         problems = Problems()
         self.entries = parse_entries(

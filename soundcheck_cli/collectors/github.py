@@ -82,7 +82,6 @@ from soundcheck_cli.config.nodes import loc_of
 from soundcheck_cli.errors import Location, Problems
 from soundcheck_cli.facts.model import FactRef
 
-SOURCE = "github"
 API_VERSION = "2022-11-28"
 JSON_ACCEPT = "application/vnd.github+json"
 RAW_ACCEPT = "application/vnd.github.raw"
@@ -325,38 +324,19 @@ class GithubCollector(GithubApiCollector):
     id = "github"
     name = "GitHub"
     description = "GitHub repository details, branch protection, languages, rulesets and security alert counts."
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._types: dict[FactRef, str] = {}
+    default_fact_names = DEFAULT_FACT_NAMES
 
     def config_schema(self) -> dict[str, Any]:
         return CONFIG_SCHEMA
 
-    def set_config(self, config: Any) -> None:
-        self._types = {}
-        super().set_config(config)
-
     def entry_fact_refs(
         self, entry: Mapping[str, Any], block: Mapping[str, Any], location: Location | None, problems: Problems
     ) -> list[FactRef] | None:
-        typed = self.typed_fact_ref(entry, location, problems, DEFAULT_FACT_NAMES, self._types)
+        typed = self.typed_fact_ref(entry, location, problems)
         if typed is None:
             return None
         ref = typed[0]
         return [ref]
-
-    def fact_type(self, fact_ref: FactRef | str) -> str | None:
-        try:
-            ref = FactRef.parse(fact_ref)
-        except ValueError:
-            return None
-        if ref in self._types:
-            return self._types[ref]
-        for kind, name in DEFAULT_FACT_NAMES.items():
-            if ref == FactRef(SOURCE, "default", name):
-                return kind
-        return None
 
     def disabled_reason(self) -> str | None:
         return self.github_disabled_reason()

@@ -277,7 +277,6 @@ class PagerDutyCollector(EntityCollector):
 
     def __init__(self) -> None:
         super().__init__()
-        self._types: dict[FactRef, str] = {}
         self._rejected: dict[int, str] = {}  # block index -> why its token was rejected (stop asking)
 
     def config_schema(self) -> dict[str, Any]:
@@ -286,7 +285,7 @@ class PagerDutyCollector(EntityCollector):
     def entry_fact_refs(
         self, entry: Mapping[str, Any], block: Mapping[str, Any], location: Location | None, problems: Problems
     ) -> list[FactRef] | None:
-        typed = self.typed_fact_ref(entry, location, problems, DEFAULT_FACT_NAMES, self._types)
+        typed = self.typed_fact_ref(entry, location, problems)
         if typed is None:
             return None
         ref = typed[0]
@@ -295,7 +294,6 @@ class PagerDutyCollector(EntityCollector):
         return [ref]
 
     def set_config(self, config: Any) -> None:
-        self._types = {}
         self._rejected = {}
         super().set_config(config)
 
@@ -340,7 +338,7 @@ class PagerDutyCollector(EntityCollector):
         if rejected:
             return Outcome.failed(ref, fact_ref, rejected)
         client = self.client(entry)
-        kind = self._types.get(fact_ref) or self.fact_type(fact_ref)
+        kind = self.fact_type(fact_ref)
         try:
             if kind == "Service":
                 data = await self._service(client, service_id)

@@ -242,7 +242,6 @@ class SonarQubeCollector(EntityCollector):
 
     def __init__(self) -> None:
         super().__init__()
-        self._types: dict[FactRef, str] = {}
         self._rejected: dict[int, str] = {}  # block index -> why its token was rejected (stop asking)
 
     def config_schema(self) -> dict[str, Any]:
@@ -251,7 +250,7 @@ class SonarQubeCollector(EntityCollector):
     def entry_fact_refs(
         self, entry: Mapping[str, Any], block: Mapping[str, Any], location: Location | None, problems: Problems
     ) -> list[FactRef] | None:
-        typed = self.typed_fact_ref(entry, location, problems, DEFAULT_FACT_NAMES, self._types)
+        typed = self.typed_fact_ref(entry, location, problems)
         if typed is None:
             return None
         ref, kind = typed
@@ -272,7 +271,6 @@ class SonarQubeCollector(EntityCollector):
         return [ref]
 
     def set_config(self, config: Any) -> None:
-        self._types = {}
         self._rejected = {}
         super().set_config(config)
 
@@ -331,7 +329,7 @@ class SonarQubeCollector(EntityCollector):
         if rejected:
             return Outcome.failed(ref, fact_ref, rejected)
         client = self.client(entry)
-        kind = self._types.get(fact_ref) or self.fact_type(fact_ref)
+        kind = self.fact_type(fact_ref)
         try:
             if kind == PROJECT_TAGS:
                 data = await self._project_tags(client, key)
