@@ -20,7 +20,6 @@ from soundcheck_cli.errors import ExitCode, Problem, Problems, UsageError
 from soundcheck_cli.facts.interface import FactStore, entity_key
 from soundcheck_cli.facts.model import Fact, FactRef, utcnow
 from soundcheck_cli.results import RunReport
-from soundcheck_cli.rules.model import CheckState
 
 DEFAULT_CONFIG = "app-config.yaml"
 LOCAL_CONFIG = "app-config.local.yaml"
@@ -200,9 +199,6 @@ def check(workspace: Workspace, options: CheckOptions, *, now: datetime | None =
     return report
 
 
-FAILING_STATES = frozenset({CheckState.FAILED, CheckState.NOT_REPORTED, CheckState.ERROR})
-
-
 def exit_code_for_report(report: RunReport, gate: Any = None) -> ExitCode:
     """0 when the CI gate passes, 1 otherwise; ``gate`` is a ``gate.GateOptions`` (default: fail on failed,
     not-reported or error results, and on an entity below its track's top level). Decided by ``gate.exit_code``."""
@@ -220,10 +216,3 @@ def record_run(workspace: Workspace, report: RunReport, *, out: Any = None, http
     with workspace.open_store() as store:
         return record_and_publish(store, workspace.settings, report, out=out, http_options=http_options, bus=bus)
 
-
-def summarize(report: RunReport) -> dict[str, Any]:
-    """Counts by state, for the summary line and the JSON output."""
-    counts = {state.value: 0 for state in CheckState}
-    for r in report.check_results:
-        counts[r.state.value] += 1
-    return counts

@@ -15,7 +15,7 @@ from soundcheck_cli.results import RunReport
 from soundcheck_cli.rules.model import Check, CheckResult, CheckState
 from soundcheck_cli.tracks.model import Track, TrackResult
 
-# The states that stop a check run (see ``app.FAILING_STATES``) and those shown as "did not pass".
+# The states that fail the default gate (``gate.FAILING_STATES``) and those shown as "did not pass".
 FAILING = (CheckState.FAILED, CheckState.ERROR, CheckState.NOT_REPORTED)
 NOT_PASSING = (CheckState.FAILED, CheckState.ERROR, CheckState.NOT_REPORTED, CheckState.WARNING)
 # not-applicable and exempt are "skipped" in every format (JUnit <skipped>, no SARIF failure, ...).

@@ -20,6 +20,8 @@ from typing import Any
 from soundcheck_cli.facts.model import format_timestamp
 from soundcheck_cli.reporters.common import (
     NO_LEVEL,
+    NOT_PASSING,
+    SKIPPED,
     build_index,
     clean_text,
     level_distribution,
@@ -220,9 +222,8 @@ def render(report: RunReport, *, root: str | None = None, title: str = "Soundche
     for entity in shown:
         ref = str(entity.ref)
         counts = state_counts(by_entity.get(ref, []))
-        not_passing = sum(counts[s] for s in (CheckState.FAILED, CheckState.ERROR, CheckState.NOT_REPORTED,
-                                              CheckState.WARNING))
-        skipped = counts[CheckState.NOT_APPLICABLE] + counts[CheckState.EXEMPT]
+        not_passing = sum(counts[s] for s in NOT_PASSING)
+        skipped = sum(counts[s] for s in SKIPPED)
         cells = [f'<td data-sort="{esc(ref.lower())}"><a href="#{anchors[ref]}">{esc(ref)}</a></td>',
                  f"<td>{esc(entity.kind)}</td>", f"<td>{esc(owner_of(None, entity))}</td>"]
         for track in report.tracks:

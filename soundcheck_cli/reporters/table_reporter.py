@@ -8,6 +8,7 @@ import io
 from collections import defaultdict
 from typing import Any
 
+from soundcheck_cli.reporters.common import NOT_PASSING, state_counts, summary_line
 from soundcheck_cli.results import RunReport
 from soundcheck_cli.rules.model import CheckResult, CheckState
 
@@ -20,7 +21,6 @@ STATE_STYLE = {
     CheckState.ERROR: ("error", "bold red"),
     CheckState.EXEMPT: ("exempt", "cyan"),
 }
-NOT_PASSING = (CheckState.FAILED, CheckState.ERROR, CheckState.NOT_REPORTED, CheckState.WARNING)
 
 
 def render(report: RunReport, *, color: bool = False, width: int | None = None, **_: Any) -> str:
@@ -91,9 +91,7 @@ def render(report: RunReport, *, color: bool = False, width: int | None = None, 
         for state in CheckState:
             table.add_column(STATE_STYLE[state][0], justify="right")
         for c in standalone:
-            counts = {s: 0 for s in CheckState}
-            for r in results_by_check.get(c.id, []):
-                counts[r.state] += 1
+            counts = state_counts(results_by_check.get(c.id, []))
             table.add_row(c.id, *[str(counts[s]) if counts[s] else "" for s in CheckState])
         console.print(table)
         console.print()
@@ -112,12 +110,5 @@ def render(report: RunReport, *, color: bool = False, width: int | None = None, 
             table.add_row(Text(label, style=style), check.id if check else r.check_id, r.entity_ref, r.message)
         console.print(table)
 
-    counts = {s: 0 for s in CheckState}
-    for r in report.check_results:
-        counts[r.state] += 1
-    parts = [f"{counts[s]} {STATE_STYLE[s][0]}" for s in CheckState if counts[s]]
-    entities = len({r.entity_ref for r in report.check_results})
-    console.print(
-        f"{len(report.check_results)} results for {entities} entities: " + (", ".join(parts) if parts else "nothing evaluated")
-    )
+    console.print(summary_line(report))
     return buffer.getvalue()
