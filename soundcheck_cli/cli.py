@@ -151,10 +151,7 @@ def _emit_report(report: Any, formats: list[str] | None, outputs: list[str] | No
     formats = list(formats or ["table"])
     outputs = list(outputs or [])
     if len(outputs) > len(formats):
-        if len(formats) == 1 and len(outputs) == 1:
-            pass
-        else:
-            raise UsageError("more --output than --format: give one --format before each --output")
+        raise UsageError("more --output than --format: give one --format before each --output")
     for index, name in enumerate(formats):
         render = reporters.get(name)
         target = outputs[index] if index < len(outputs) else None
@@ -275,7 +272,6 @@ def check(
 
 def _do_collect(workspace: Any, collector: list[str] | None, entity: list[str] | None, force: bool,
                 refresh: list[str] | None, quiet: bool, verbose: bool, scm_root: str | None = None) -> int:
-    from soundcheck_cli import app as core
     from soundcheck_cli.collectors.runner import run_collection
     from soundcheck_cli.facts.model import FactRef
 
@@ -515,7 +511,7 @@ def facts_list(
     store: StoreOpt = None,
 ) -> None:
     """List stored facts: entity, fact ref, timestamp, and whether it has expired."""
-    from soundcheck_cli.facts.model import FactRef, format_timestamp
+    from soundcheck_cli.facts.model import format_timestamp
 
     fact_ref = _parse_fact_ref(fact) if fact else None
     with _store_workspace(config, store) as st:
@@ -526,7 +522,6 @@ def facts_list(
             typer.echo(f"{f.entity_ref:<45} {str(f.fact_ref):<45} {format_timestamp(f.timestamp)}{expired}")
             count += 1
         typer.echo(f"{count} facts")
-    _ = FactRef
 
 
 def _parse_fact_ref(text: str) -> Any:
