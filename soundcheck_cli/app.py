@@ -47,14 +47,21 @@ class Workspace:
     warnings: list[Problem]
 
     def store_path(self) -> str:
-        from soundcheck_cli.facts.store import default_store_path
-
-        return default_store_path(self.options.store_path, list(self.settings.files), self.options.cwd, self.options.environ)
+        """The store this command uses: an absolute folder path or a ``postgresql://`` URL (``facts.locate``)."""
+        return store_spec_for(self.options, self.settings)
 
     def open_store(self) -> FactStore:
-        from soundcheck_cli.facts.store import open_store
+        from soundcheck_cli.facts.locate import open_any
 
-        return open_store(self.store_path())
+        return open_any(self.store_path())
+
+
+def store_spec_for(options: CommonOptions, settings: Settings | None) -> str:
+    from soundcheck_cli.facts.locate import store_spec
+
+    configured = getattr(getattr(settings, "store", None), "url", None)
+    files = list(settings.files) if settings is not None else []
+    return store_spec(options.store_path, files, options.cwd, options.environ, configured)
 
 
 def resolve_config_paths(options: CommonOptions) -> list[str]:
@@ -87,9 +94,11 @@ def _catalog_cache_path(options: CommonOptions, settings: Settings) -> str | Non
     """The warm catalog cache (``catalog.cache``) lives in the fact store folder, when that folder exists:
     loading a catalog never creates a store as a side effect."""
     from soundcheck_cli.catalog.cache import CACHE_NAME
-    from soundcheck_cli.facts.store import default_store_path
+    from soundcheck_cli.facts.locate import is_url
 
-    folder = default_store_path(options.store_path, list(settings.files), options.cwd, options.environ)
+    folder = store_spec_for(options, settings)
+    if is_url(folder):
+        return None  # a shared database store: no local folder to keep the parse cache in
     return os.path.join(folder, CACHE_NAME) if os.path.isdir(folder) else None
 
 

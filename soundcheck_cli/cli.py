@@ -68,7 +68,8 @@ StoreOpt = Annotated[
     Optional[str],
     typer.Option(
         "--store",
-        help="Fact store folder. Default: $SOUNDCHECK_STORE, else .soundcheck/ beside the first config file.",
+        help="Fact store: a folder, or a postgresql://user@host/db URL (shared store). Default: $SOUNDCHECK_STORE, "
+        "else soundcheck.store.url in the config, else .soundcheck/ beside the first config file.",
         show_default=False,
     ),
 ]
@@ -489,7 +490,7 @@ def tracks(
 def _store_workspace(config: list[str] | None, store: str | None) -> Any:
     """Open the store without needing a catalog (the config only locates the default store folder)."""
     from soundcheck_cli import app as core
-    from soundcheck_cli.facts.store import default_store_path, open_store
+    from soundcheck_cli.facts.locate import open_any, store_spec
 
     common = _common(config, None, store)
     if store or common.environ.get("SOUNDCHECK_STORE"):
@@ -498,9 +499,9 @@ def _store_workspace(config: list[str] | None, store: str | None) -> Any:
             files = core.resolve_config_paths(common)
         except UsageError:
             pass
-        return open_store(default_store_path(store, files, common.cwd, common.environ))
+        return open_any(store_spec(store, files, common.cwd, common.environ))
     settings, _ = core.load_settings(common)
-    return open_store(default_store_path(store, list(settings.files), common.cwd, common.environ))
+    return open_any(core.store_spec_for(common, settings))
 
 
 @facts_app.command("list")

@@ -31,6 +31,7 @@ class Settings:
     exemptions: tuple[Any, ...] = ()  # exemptions.Exemption values (``soundcheck.exemptions``)
     history: Any = None  # history.config.HistorySettings (None: the defaults)
     events: Any = None  # events.config.EventsSettings (None: events disabled)
+    store: Any = None  # facts.locate.StoreSettings (``soundcheck.store``; None: the defaults)
 
     def check(self, check_id: str) -> Check | None:
         for c in self.checks:

@@ -73,6 +73,9 @@ def build_settings(tree: LocatedDict, files: Sequence[str], problems: Problems) 
                                   [c.id for c in checks])
     history = parse_history(fields.raw("history"), problems, fields.value_loc("history"))
     events = parse_events(fields.raw("events"), problems, fields.value_loc("events"))
+    from soundcheck_cli.facts.locate import parse_store_settings
+
+    store = parse_store_settings(fields.raw("store"), problems, fields.value_loc("store"))
     fields.warn_unknown(SOUNDCHECK_KEYS)
 
     return Settings(
@@ -86,6 +89,7 @@ def build_settings(tree: LocatedDict, files: Sequence[str], problems: Problems) 
         exemptions=exemptions,
         history=history,
         events=events,
+        store=store,
     )
 
 

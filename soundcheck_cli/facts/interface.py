@@ -1,5 +1,9 @@
 """The fact store interface. ``facts.store.DiskFactStore`` (diskcache) is the embedded implementation.
 
+Implementations: ``facts.store.DiskFactStore`` (diskcache, the embedded default) and ``facts.pg_store.PostgresFactStore``
+(PostgreSQL, shared between machines); ``facts.locate`` picks one from ``--store``. Both pass
+``tests/test_store_contract.py``.
+
 Semantics every implementation keeps:
 - facts are keyed by (entity ref, fact ref); entity refs compare case-insensitively (keys are lower-cased);
 - a fact is written whole or not at all, and only ``put`` replaces it: a failed collection never calls ``put``,
@@ -57,14 +61,26 @@ class FactStore(ABC):
     def set_meta(self, key: str, value: Any) -> None: ...
 
     @abstractmethod
+    def delete_meta(self, key: str) -> bool:
+        """Remove a meta key; returns whether it existed."""
+
+    @abstractmethod
+    def meta_keys(self, prefix: str = "") -> list[str]:
+        """Meta keys starting with ``prefix`` (e.g. every ``etag:`` entry), sorted."""
+
+    @abstractmethod
     def close(self) -> None: ...
+
+    def describe(self) -> str:
+        """Where the store is, as it may be shown to people (never with a password)."""
+        return repr(self)
 
     @contextmanager
     def lock(self, name: str, expire_seconds: float = 300.0) -> Iterator[bool]:
         """Try to claim ``name`` for this process; yields whether the claim succeeded (never blocks).
 
         The claim is released on exit and lapses by itself after ``expire_seconds`` (a killed process cannot
-        hold it forever). This default claims nothing across processes; ``DiskFactStore`` overrides it.
+        hold it forever). This default claims nothing across processes; both real stores override it.
         """
         yield True
 

@@ -318,6 +318,9 @@ class DiskFactStore(FactStore):
     def close(self) -> None:
         self._cache.close()
 
+    def describe(self) -> str:
+        return self.directory
+
     def __repr__(self) -> str:
         return f"DiskFactStore({self.directory!r})"
 
