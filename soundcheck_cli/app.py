@@ -33,6 +33,7 @@ class CommonOptions:
     config_paths: tuple[str, ...] = ()
     catalog_paths: tuple[str, ...] = ()
     store_path: str | None = None
+    catalog_url: str | None = None  # --catalog-url: entities from a running Backstage catalog (catalog/remote.py)
     cwd: str = field(default_factory=os.getcwd)
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 

@@ -64,6 +64,15 @@ CatalogOpt = Annotated[
         show_default=False,
     ),
 ]
+CatalogUrlOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--catalog-url",
+        help="Read the entities from a running Backstage catalog (its base URL, e.g. https://backstage.example.com) "
+        "instead of files; token from soundcheck.catalog.token or $BACKSTAGE_TOKEN. Default: soundcheck.catalog.url.",
+        show_default=False,
+    ),
+]
 StoreOpt = Annotated[
     Optional[str],
     typer.Option(
@@ -104,6 +113,15 @@ FailOnOpt = Annotated[str, typer.Option("--fail-on", help="Exit 1 on: failed (fa
 MinLevelOpt = Annotated[Optional[list[str]], typer.Option(
     "--min-level", help="TRACK=ORDINAL: exit 1 when an entity of that track is certified below ORDINAL (repeatable).")]
 ExitZeroOpt = Annotated[bool, typer.Option("--exit-zero", help="Always exit 0 when the run completes (report only).")]
+ShardOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--shard",
+        help="I/N: collect only this run's share (shard I of N, 1-based) of the entities, chosen by a stable hash "
+        "of each entity ref, so N cron hosts or CI matrix jobs split the work with no coordinator.",
+        show_default=False,
+    ),
+]
 ScmRootOpt = Annotated[
     Optional[str],
     typer.Option("--scm-root", help="Read the scm collector's files from this local checkout (e.g. . in a CI step).",
@@ -111,10 +129,12 @@ ScmRootOpt = Annotated[
 ]
 
 
-def _common(config: list[str] | None, catalog: list[str] | None, store: str | None) -> Any:
+def _common(config: list[str] | None, catalog: list[str] | None, store: str | None,
+            catalog_url: str | None = None) -> Any:
     from soundcheck_cli.app import CommonOptions
 
-    return CommonOptions(config_paths=tuple(config or ()), catalog_paths=tuple(catalog or ()), store_path=store)
+    return CommonOptions(config_paths=tuple(config or ()), catalog_paths=tuple(catalog or ()), store_path=store,
+                         catalog_url=catalog_url)
 
 
 def _err(text: str) -> None:
@@ -255,6 +275,7 @@ def check(
     output: OutputOpt = None,
     config: ConfigOpt = None,
     catalog: CatalogOpt = None,
+    catalog_url: CatalogUrlOpt = None,
     store: StoreOpt = None,
     quiet: QuietOpt = False,
     fail_on: FailOnOpt = "failed",
@@ -267,14 +288,18 @@ def check(
     With no --track/--check, every track and check is evaluated. Catalog facts come from the catalog as loaded now.
     """
     gate = _gate(fail_on, min_level, exit_zero)
-    raise typer.Exit(_do_check(_common(config, catalog, store), track, check, entity, format, output, quiet, gate=gate,
+    raise typer.Exit(_do_check(_common(config, catalog, store, catalog_url), track, check, entity, format, output, quiet, gate=gate,
                                summary=summary))
 
 
 def _do_collect(workspace: Any, collector: list[str] | None, entity: list[str] | None, force: bool,
-                refresh: list[str] | None, quiet: bool, verbose: bool, scm_root: str | None = None) -> int:
+                refresh: list[str] | None, quiet: bool, verbose: bool, scm_root: str | None = None,
+                shard: str | None = None) -> int:
     from soundcheck_cli.collectors.runner import run_collection
+    from soundcheck_cli.collectors.shard import Shard
     from soundcheck_cli.facts.model import FactRef
+
+    shard_share = Shard.parse(shard) if shard else None  # UsageError on a bad I/N, before anything is done
 
     refresh_refs = []
     for text in refresh or ():
@@ -295,6 +320,7 @@ def _do_collect(workspace: Any, collector: list[str] | None, entity: list[str] |
             listener=listener,
             verbose=verbose,
             extra=_scm_extra(scm_root),
+            shard=shard_share,
         )
     if hasattr(listener, "close"):
         listener.close()
@@ -327,10 +353,12 @@ def collect(
     refresh: RefreshOpt = None,
     config: ConfigOpt = None,
     catalog: CatalogOpt = None,
+    catalog_url: CatalogUrlOpt = None,
     store: StoreOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     scm_root: ScmRootOpt = None,
+    shard: ShardOpt = None,
 ) -> None:
     """Run the configured fact collectors once and store the facts they collect.
 
@@ -338,9 +366,9 @@ def collect(
     """
     from soundcheck_cli import app as core
 
-    workspace = core.load_workspace(_common(config, catalog, store))
+    workspace = core.load_workspace(_common(config, catalog, store, catalog_url))
     _print_warnings(workspace.warnings, quiet)
-    raise typer.Exit(_do_collect(workspace, collector, entity, force, refresh, quiet, verbose, scm_root))
+    raise typer.Exit(_do_collect(workspace, collector, entity, force, refresh, quiet, verbose, scm_root, shard))
 
 
 @app.command(epilog=EXIT_CODES_HELP)
@@ -355,10 +383,12 @@ def run(
     refresh: RefreshOpt = None,
     config: ConfigOpt = None,
     catalog: CatalogOpt = None,
+    catalog_url: CatalogUrlOpt = None,
     store: StoreOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     scm_root: ScmRootOpt = None,
+    shard: ShardOpt = None,
     fail_on: FailOnOpt = "failed",
     min_level: MinLevelOpt = None,
     exit_zero: ExitZeroOpt = False,
@@ -368,10 +398,10 @@ def run(
     from soundcheck_cli import app as core
 
     gate = _gate(fail_on, min_level, exit_zero)
-    common = _common(config, catalog, store)
+    common = _common(config, catalog, store, catalog_url)
     workspace = core.load_workspace(common)
     _print_warnings(workspace.warnings, quiet)
-    _do_collect(workspace, collector, entity, force, refresh, quiet, verbose, scm_root)
+    _do_collect(workspace, collector, entity, force, refresh, quiet, verbose, scm_root, shard)
     raise typer.Exit(_do_check(common, track, check, entity, format, output, quiet, workspace=workspace, gate=gate,
                                summary=summary))
 
@@ -380,6 +410,7 @@ def run(
 def validate(
     config: ConfigOpt = None,
     catalog: CatalogOpt = None,
+    catalog_url: CatalogUrlOpt = None,
     store: StoreOpt = None,
 ) -> None:
     """Load the config and the catalog and list every problem with its file:line:column.
@@ -390,7 +421,7 @@ def validate(
     from soundcheck_cli.errors import ConfigError, Severity
     from soundcheck_cli.redact import GLOBAL
 
-    workspace = core.load_workspace(_common(config, catalog, store))
+    workspace = core.load_workspace(_common(config, catalog, store, catalog_url))
     collector_problems = core.validate_collectors(workspace)
     warnings = workspace.warnings + [p for p in collector_problems if p.severity is Severity.WARNING]
     for p in warnings:
@@ -414,6 +445,7 @@ def entities(
     format: Annotated[str, typer.Option("--format", "-f", help="table or json")] = "table",
     config: ConfigOpt = None,
     catalog: CatalogOpt = None,
+    catalog_url: CatalogUrlOpt = None,
     store: StoreOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -424,7 +456,7 @@ def entities(
     from soundcheck_cli.catalog.filters import EntityFilter, select
     from soundcheck_cli.errors import Problems
 
-    workspace = core.load_workspace(_common(config, catalog, store))
+    workspace = core.load_workspace(_common(config, catalog, store, catalog_url))
     _print_warnings(workspace.warnings, quiet)
     chosen = workspace.entities
     if filter:
@@ -622,7 +654,7 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(run_cli(argv))
 
 
-GLOBAL_VALUE_OPTIONS = ("-c", "--config", "--catalog", "--store")
+GLOBAL_VALUE_OPTIONS = ("-c", "--config", "--catalog", "--catalog-url", "--store")
 
 
 def hoist_common_options(argv: list[str]) -> list[str]:

@@ -137,6 +137,7 @@ class CollectionSummary:
     warnings: list[Problem] = field(default_factory=list)
     interrupted: bool = False
     seconds: float = 0.0
+    shard: str | None = None  # "I/N" when the run collected one shard's share (``--shard``)
 
     @property
     def ok(self) -> bool:
@@ -157,7 +158,7 @@ class CollectionSummary:
 
     def render(self, max_details: int = 20) -> str:
         """Plain text: one line per collector, then why facts were not collected (grouped by reason)."""
-        lines = ["Collection summary:"]
+        lines = ["Collection summary" + (f" (shard {self.shard}):" if self.shard else ":")]
         if not self.collectors:
             lines.append("  no collectors configured (soundcheck.collectors in the app-config)")
         for summary in self.collectors:

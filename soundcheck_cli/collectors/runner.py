@@ -45,6 +45,7 @@ from soundcheck_cli.collectors.outcomes import (
 )
 from soundcheck_cli.collectors.progress import CollectionListener, NullListener, RedactingListener
 from soundcheck_cli.collectors.schedule import Frequency, cache_duration, is_due, parse_frequency
+from soundcheck_cli.collectors.shard import Shard
 from soundcheck_cli.config.nodes import to_plain
 from soundcheck_cli.errors import ConfigError, Problem, Problems, Severity, UsageError
 from soundcheck_cli.facts.interface import FactStore, entity_key
@@ -326,8 +327,12 @@ async def collect_async(
     now: Callable[[], datetime] | None = None,
     claim_poll: float = CLAIM_POLL_SECONDS,
     extra: dict[str, Any] | None = None,
+    shard: Shard | None = None,
 ) -> CollectionSummary:
-    """The async body of ``run_collection`` (use it directly inside a running event loop)."""
+    """The async body of ``run_collection`` (use it directly inside a running event loop).
+
+    ``shard``: collect only the entities that shard owns (``collectors/shard.py``), after ``--entity`` selection.
+    """
     started = time.monotonic()
     app_config = getattr(settings, "app_config", None) or {}
     redactor = Redactor.from_config(to_plain(app_config))
@@ -352,6 +357,9 @@ async def collect_async(
     else:
         ids = [cid for cid in ALWAYS_ON if cid in installed and cid not in configured] + list(configured)
     chosen = _select_entities(entities, entity_refs)
+    if shard is not None:
+        chosen = shard.select(chosen, lambda e: e.ref.key)
+        summary.shard = str(shard)
     try:
         refresh_refs = {FactRef.parse(r) for r in refresh}
     except ValueError as exc:
@@ -448,6 +456,7 @@ def run_collection(
     http: HttpOptions | None = None,
     now: Callable[[], datetime] | None = None,
     extra: dict[str, Any] | None = None,
+    shard: Shard | None = None,
 ) -> CollectionSummary:
     """Run the configured collectors once and store what they collect (synchronous wrapper over asyncio).
 
@@ -481,6 +490,7 @@ def run_collection(
                 http=http,
                 now=now,
                 extra=extra,
+                shard=shard,
             )
         finally:
             if handled:
