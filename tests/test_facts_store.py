@@ -1,5 +1,5 @@
-"""DiskFactStore: put/get/overwrite/delete, filters, load_all, meta, expiry as data, persistence, locks,
-concurrent writers, and the store path rules."""
+"""DiskFactStore specifics: the on-disk record format, side files, format versions, corrupt stores, concurrent
+writing processes, and the store path rules. What every store does is in ``test_store_contract.py``."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import json
 import multiprocessing
 import os
 import sqlite3
-import time
-from contextlib import ExitStack
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -43,152 +41,6 @@ def test_open_store_creates_directory_and_returns_a_fact_store(tmp_path: Path) -
         assert target.is_dir()
     finally:
         s.close()
-
-
-def test_put_get_and_missing(store: DiskFactStore) -> None:
-    f = fact("component:default/payments-api", SERVICE, {"status": "active", "n": [1, 2.5, None, True]})
-    store.put(f)
-    assert store.get("component:default/payments-api", SERVICE) == f
-    assert store.get("component:default/payments-api", REPO) is None
-    assert store.get("component:default/other", SERVICE) is None
-
-
-def test_entity_refs_are_case_insensitive_and_keep_their_spelling(store: DiskFactStore) -> None:
-    store.put(fact("component:Default/Payments-API", SERVICE, 1))
-    got = store.get("COMPONENT:default/payments-api", SERVICE)
-    assert got is not None and got.data == 1
-    assert got.entity_ref == "component:Default/Payments-API"
-    assert [f.data for f in store.facts(entity_ref="Component:DEFAULT/PAYMENTS-API")] == [1]
-    assert list(store.load_all()) == [("component:default/payments-api", SERVICE)]
-    # A differently-cased ref is the same key: it overwrites.
-    store.put(fact("component:default/payments-api", SERVICE, 2))
-    assert [f.data for f in store.facts()] == [2]
-
-
-def test_overwrite_replaces_the_whole_fact(store: DiskFactStore) -> None:
-    store.put(fact("component:default/x", SERVICE, {"a": 1, "b": 2}, expires=T0 + timedelta(hours=1)))
-    newer = fact("component:default/x", SERVICE, {"a": 3}, ts=T0 + timedelta(minutes=5))
-    store.put(newer)
-    assert store.get("component:default/x", SERVICE) == newer
-    assert len(list(store.facts())) == 1
-
-
-def test_names_with_slashes_are_distinct_facts(store: DiskFactStore) -> None:
-    store.put(fact("component:default/x", TRACK, {"highestLevel": {"ordinal": 1}}))
-    store.put(fact("component:default/x", FactRef.parse("soundcheck:default/track"), "other"))
-    assert store.get("component:default/x", TRACK).data == {"highestLevel": {"ordinal": 1}}
-    assert store.get("component:default/x", FactRef.parse("soundcheck:default/track")).data == "other"
-    assert [f.data for f in store.facts(fact_ref=TRACK)] == [{"highestLevel": {"ordinal": 1}}]
-
-
-def seed(store: DiskFactStore) -> None:
-    store.put_many(
-        [
-            fact("component:default/a", SERVICE, "a-service"),
-            fact("component:default/a", REPO, "a-repo"),
-            fact("component:default/ab", SERVICE, "ab-service"),  # a prefix of another entity's key
-            fact("component:default/b", REPO, "b-repo"),
-            fact("api:default/a", SERVICE, "api-a-service"),
-        ]
-    )
-
-
-def test_facts_filters(store: DiskFactStore) -> None:
-    seed(store)
-    assert sorted(f.data for f in store.facts()) == ["a-repo", "a-service", "ab-service", "api-a-service", "b-repo"]
-    assert sorted(f.data for f in store.facts(entity_ref="component:default/a")) == ["a-repo", "a-service"]
-    assert sorted(f.data for f in store.facts(fact_ref=SERVICE)) == ["a-service", "ab-service", "api-a-service"]
-    assert [f.data for f in store.facts(entity_ref="component:default/a", fact_ref=REPO)] == ["a-repo"]
-    assert list(store.facts(entity_ref="component:default/b", fact_ref=SERVICE)) == []
-    assert list(store.facts(entity_ref="component:default/none")) == []
-    # A fact ref that is a prefix/suffix of another one does not match it.
-    assert list(store.facts(fact_ref=FactRef.parse("pagerduty:default/vice"))) == []
-
-
-def test_load_all_keys_by_entity_key_and_fact_ref(store: DiskFactStore) -> None:
-    seed(store)
-    everything = store.load_all()
-    assert len(everything) == 5
-    assert everything[("component:default/ab", SERVICE)].data == "ab-service"
-    assert everything[("api:default/a", SERVICE)].data == "api-a-service"
-    # Same result as the interface's generic definition.
-    assert everything == FactStore.load_all(store)
-
-
-def test_delete_by_entity_by_fact_ref_and_all(store: DiskFactStore) -> None:
-    seed(store)
-    store.set_meta("etag:x", "W/1")
-    assert store.delete(entity_ref="Component:Default/A") == 2
-    assert store.delete(entity_ref="component:default/a") == 0
-    assert store.delete(fact_ref=SERVICE) == 2
-    assert [f.data for f in store.facts()] == ["b-repo"]
-    seed(store)
-    assert store.delete(entity_ref="component:default/b", fact_ref=REPO) == 1
-    assert store.delete() == 4  # "facts clear": every fact...
-    assert list(store.facts()) == [] and store.load_all() == {}
-    assert store.get_meta("etag:x") == "W/1"  # ...but not the runtime's meta data
-
-
-def test_put_many_returns_count_and_is_all_or_nothing(store: DiskFactStore) -> None:
-    assert store.put_many(fact(f"component:default/e{i}", SERVICE, i) for i in range(50)) == 50
-    assert len(store.load_all()) == 50
-    bad = [fact("component:default/new", SERVICE, 1), fact("component:default/bad", SERVICE, {1, 2})]
-    with pytest.raises(StoreError, match="not JSON"):
-        store.put_many(bad)
-    assert store.get("component:default/new", SERVICE) is None
-
-
-def test_a_failed_put_keeps_the_earlier_fact(store: DiskFactStore) -> None:
-    good = fact("component:default/x", SERVICE, "old")
-    store.put(good)
-    with pytest.raises(StoreError):
-        store.put(fact("component:default/x", SERVICE, object()))
-    assert store.get("component:default/x", SERVICE) == good
-
-
-def test_control_characters_in_refs_are_refused(store: DiskFactStore) -> None:
-    with pytest.raises(StoreError, match="control character"):
-        store.put(fact("component:default/a\x1fb", SERVICE, 1))
-    assert list(store.facts()) == []
-
-
-def test_expiry_is_data_not_deletion(store: DiskFactStore) -> None:
-    past = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=1)
-    expired = fact("component:default/x", SERVICE, "stale", ts=past - timedelta(hours=2), expires=past)
-    store.put(expired)
-    got = store.get("component:default/x", SERVICE)
-    assert got == expired
-    assert got.is_expired()
-    assert store.load_all()[("component:default/x", SERVICE)].expires_at == past
-    assert [f.expires_at for f in store.facts(fact_ref=SERVICE)] == [past]
-
-
-def test_meta_round_trips_json_values(store: DiskFactStore) -> None:
-    assert store.get_meta("missing") is None
-    assert store.get_meta("missing", {"d": 1}) == {"d": 1}
-    value = {"etag": 'W/"abc"', "runs": [1, 2], "ok": True, "none": None}
-    store.set_meta("etag:pagerduty:service/P123", value)
-    assert store.get_meta("etag:pagerduty:service/P123") == value
-    store.set_meta("counter", 0)
-    assert store.get_meta("counter", 99) == 0
-    assert store.meta_keys("etag:") == ["etag:pagerduty:service/P123"]
-    assert store.delete_meta("counter") is True
-    assert store.get_meta("counter") is None
-    with pytest.raises(StoreError, match="not JSON"):
-        store.set_meta("bad", object())
-    # Meta never shows up as facts.
-    assert list(store.facts()) == []
-
-
-def test_reopen_persists_facts_and_meta(tmp_path: Path) -> None:
-    path = str(tmp_path / "store")
-    f = fact("component:default/x", TRACK, {"levels": []}, expires=T0 + timedelta(days=1))
-    with open_store(path) as s:
-        s.put(f)
-        s.set_meta("last-run", "2026-01-05")
-    with open_store(path) as s:
-        assert s.get("component:default/x", TRACK) == f
-        assert s.get_meta("last-run") == "2026-01-05"
 
 
 def test_records_are_json_not_pickle(store: DiskFactStore) -> None:
@@ -242,35 +94,6 @@ def test_corrupt_database_is_a_store_error(tmp_path: Path) -> None:
     (path / "cache.db").write_bytes(b"this is not a sqlite database" * 100)
     with pytest.raises(StoreError, match="cannot open the fact store"):
         open_store(str(path))
-
-
-def test_lock_is_exclusive_and_released(tmp_path: Path) -> None:
-    path = str(tmp_path / "store")
-    with open_store(path) as first, open_store(path) as second:
-        with first.lock("collect:pagerduty", expire_seconds=60) as got:
-            assert got is True
-            with second.lock("collect:pagerduty", expire_seconds=60) as other:
-                assert other is False
-            with second.lock("collect:github", expire_seconds=60) as unrelated:
-                assert unrelated is True
-        with second.lock("collect:pagerduty", expire_seconds=60) as again:
-            assert again is True
-
-
-def test_lock_lapses_after_expiry_and_release_only_frees_own_claim(tmp_path: Path) -> None:
-    path = str(tmp_path / "store")
-    with open_store(path) as first, open_store(path) as second, ExitStack() as stack:
-        with first.lock("job", expire_seconds=0.01) as got:
-            assert got
-            time.sleep(0.05)  # the first holder "hangs" past its expiry
-            taken_over = stack.enter_context(second.lock("job", expire_seconds=60))
-            assert taken_over is True
-        # The first holder's exit must not have released the second holder's claim.
-        with first.lock("job", expire_seconds=60) as meanwhile:
-            assert meanwhile is False
-        stack.close()  # second releases
-        with first.lock("job", expire_seconds=60) as later:
-            assert later is True
 
 
 def _writer(path: str, worker: int, count: int) -> None:

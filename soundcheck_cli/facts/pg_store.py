@@ -1,0 +1,510 @@
+"""``PostgresFactStore``: the fact store in PostgreSQL (psycopg 3), shared by every machine that runs soundcheck.
+
+Open it with ``open_pg_store(url)`` (``facts.locate`` does, for a ``postgresql://`` store spec). The tables live in
+the first schema of the connection's ``search_path`` (``?options=-csearch_path%3Dmyschema`` in the URL picks one);
+``soundcheck store init`` creates them (``init_schema``), ``soundcheck store migrate`` upgrades them (``migrate``).
+
+Schema (version ``SCHEMA_VERSION``; every name starts with ``soundcheck_``)::
+
+    soundcheck_schema_version (version integer PRIMARY KEY, description text, applied_at timestamptz)
+        -- one row per applied migration; the schema's version is max(version)
+    soundcheck_facts (
+        entity_key  text NOT NULL,         -- entity_key(entity_ref): the ref lower-cased (refs compare that way)
+        fact_ref    text NOT NULL,         -- source:scope/name
+        entity_ref  text NOT NULL,         -- the ref as the collector wrote it
+        ts          timestamptz NOT NULL,  -- Fact.timestamp (microseconds)
+        expires_at  timestamptz,           -- Fact.expires_at; NULL: never expires
+        data        text NOT NULL,         -- Fact.data as JSON text, exactly as json.dumps wrote it
+        PRIMARY KEY (entity_key, fact_ref))
+        -- plus an index on fact_ref (facts(fact_ref=...), delete(fact_ref=...))
+    soundcheck_meta (key text PRIMARY KEY, value text NOT NULL)   -- the runtime's key/value area, JSON text
+    soundcheck_leases (name text PRIMARY KEY, token text NOT NULL, acquired_at timestamptz NOT NULL,
+                       expires_at timestamptz NOT NULL)           -- cross-process claims (``lock``)
+
+Why ``text`` for JSON: the disk store gives back exactly what ``json.dumps`` produced, and so does this one.
+``jsonb`` would reorder object keys and refuse ``\\u0000``; ``json`` keeps the text but refuses the ``NaN`` and
+``Infinity`` that Python writes for such floats, so a fact the disk store accepts would fail here. Query the data
+by hand with ``data::json`` (or ``::jsonb``).
+
+Semantics are those of ``DiskFactStore`` (``tests/test_store_contract.py`` runs on both): refs with control
+characters are refused; expiry is data, never deletion; ``put``/``put_many`` are upserts (the last write of a key
+wins; many processes writing at once never lose or duplicate a fact) and ``put_many`` is one transaction (a fact
+that cannot be stored means nothing is written). ``lock`` is a lease row claimed with one atomic
+``INSERT ... ON CONFLICT DO UPDATE ... WHERE <the existing lease has expired>`` on the server's clock, released on
+exit only if it is still ours; a killed process's lease lapses after ``expire_seconds``.
+
+Threads: one connection (autocommit), guarded by a lock held for each whole public operation, so explicit
+transactions of two threads never interleave (the collector runner reads and writes from executor threads). A
+connection the server dropped (restart, failover) is reopened and the operation run once more (all are idempotent).
+Timestamps are given back in UTC (the session's time zone is set to UTC), at PostgreSQL's microsecond precision.
+Errors are ``StoreError`` with the URL's password masked; the password is added to ``redact.GLOBAL`` on open.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import timezone
+from typing import Any, TypeVar
+from urllib.parse import quote, unquote, urlsplit
+
+import psycopg
+import psycopg.conninfo
+from psycopg import errors as pg_errors
+
+from soundcheck_cli import redact
+from soundcheck_cli.errors import StoreError
+from soundcheck_cli.facts.interface import FactStore, entity_key
+from soundcheck_cli.facts.locate import describe
+from soundcheck_cli.facts.model import Fact, FactRef
+from soundcheck_cli.facts.store import _check_ref, _gc_paused
+
+CONNECT_TIMEOUT = 15  # seconds; used unless the URL sets connect_timeout
+WRITE_CHUNK = 5000  # facts per INSERT statement in put_many (all chunks in one transaction)
+WRITE_RETRIES = 3  # put_many retries a transaction PostgreSQL aborted as a deadlock victim
+
+# Numbered migrations, applied in order; each runs in the transaction that records it in soundcheck_schema_version.
+# Never edit a released migration: append a new one.
+MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
+    (
+        1,
+        "facts, meta and leases",
+        (
+            """CREATE TABLE soundcheck_facts (
+                entity_key text NOT NULL,
+                fact_ref text NOT NULL,
+                entity_ref text NOT NULL,
+                ts timestamptz NOT NULL,
+                expires_at timestamptz,
+                data text NOT NULL,
+                PRIMARY KEY (entity_key, fact_ref)
+            )""",
+            "CREATE INDEX soundcheck_facts_fact_ref ON soundcheck_facts (fact_ref)",
+            "CREATE TABLE soundcheck_meta (key text PRIMARY KEY, value text NOT NULL)",
+            """CREATE TABLE soundcheck_leases (
+                name text PRIMARY KEY,
+                token text NOT NULL,
+                acquired_at timestamptz NOT NULL,
+                expires_at timestamptz NOT NULL
+            )""",
+        ),
+    ),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+_VERSION_TABLE = """CREATE TABLE soundcheck_schema_version (
+    version integer PRIMARY KEY,
+    description text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)"""
+# Serialises init/migrate of one schema between processes (released with the transaction).
+_SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('soundcheck_schema:' || coalesce(current_schema(), '')))"
+
+_FACT_COLUMNS = "entity_key, fact_ref, entity_ref, ts, expires_at, data"
+_UPSERT = f"""INSERT INTO soundcheck_facts ({_FACT_COLUMNS})
+SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::text[])
+ON CONFLICT (entity_key, fact_ref) DO UPDATE SET
+    entity_ref = EXCLUDED.entity_ref, ts = EXCLUDED.ts, expires_at = EXCLUDED.expires_at, data = EXCLUDED.data"""
+_CLAIM = """INSERT INTO soundcheck_leases AS l (name, token, acquired_at, expires_at)
+VALUES (%(name)s, %(token)s, clock_timestamp(), clock_timestamp() + make_interval(secs => %(secs)s))
+ON CONFLICT (name) DO UPDATE SET token = EXCLUDED.token, acquired_at = EXCLUDED.acquired_at,
+    expires_at = EXCLUDED.expires_at
+WHERE l.expires_at <= clock_timestamp() OR l.token = EXCLUDED.token  -- ours: a retried claim
+RETURNING l.token"""
+
+_GET_META = "SELECT value FROM soundcheck_meta WHERE key = %s"
+_SET_META = "INSERT INTO soundcheck_meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+
+T = TypeVar("T")
+Row = tuple[str, str, str, Any, Any, str]  # the columns of _FACT_COLUMNS
+
+
+def _reason(exc: BaseException) -> str:
+    """psycopg's message on one line (libpq's are multi-line: ``...failed: Connection refused\\n\\tIs the...``)."""
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+class PostgresFactStore(FactStore):
+    """A ``FactStore`` in PostgreSQL. Open it with ``open_pg_store``."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._shown = describe(url)
+        self._secrets = _passwords(url)
+        for secret in self._secrets:
+            redact.GLOBAL.add(secret)
+        self._lock = threading.RLock()
+        self._fact_refs: dict[str, FactRef] = {}
+        self._conn: psycopg.Connection[Any] | None = None
+        self._closed = False
+        with self._lock:
+            self._connection()
+
+    # -- connection and errors ----------------------------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without the URL or its password (psycopg's messages may quote the connection string)."""
+        text = text.replace(self._url, self._shown)
+        for secret in self._secrets:
+            if len(secret) >= redact.MIN_SECRET_LENGTH:
+                text = text.replace(secret, redact.MASK)
+        return redact.GLOBAL.redact(text)
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        """The open connection; (re)connects when there is none or the last one broke (server restart...)."""
+        if self._closed:
+            raise StoreError(f"the fact store {self._shown} is closed")
+        conn = self._conn
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn
+        if conn is not None:
+            conn.close()
+            self._conn = None
+        try:
+            params = psycopg.conninfo.conninfo_to_dict(self._url)
+            extra: dict[str, Any] = {}
+            if "connect_timeout" not in params:
+                extra["connect_timeout"] = CONNECT_TIMEOUT
+            if "application_name" not in params:
+                extra["application_name"] = "soundcheck"
+            conn = psycopg.connect(self._url, autocommit=True, **extra)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to the fact store {self._shown}: {self._scrub(_reason(exc))}") from None
+        try:
+            conn.execute("SET TIME ZONE 'UTC'")  # timestamps come back in UTC, as the disk store gives them
+        except psycopg.Error as exc:
+            conn.close()
+            raise StoreError(f"cannot connect to the fact store {self._shown}: {self._scrub(_reason(exc))}") from None
+        self._conn = conn
+        return conn
+
+    def _run(self, what: str, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """One public operation: ``work(connection)`` under the store's lock; psycopg errors become ``StoreError``.
+
+        Every operation is idempotent (upserts; a claim that already holds our token succeeds again), so when the
+        server has dropped the connection (restart, failover, idle timeout) it is reconnected and ``work`` run once
+        more: a transaction cut off by a dropped connection was rolled back or is repeated harmlessly."""
+        with self._lock:
+            for attempt in range(2):
+                conn = self._connection()
+                try:
+                    return work(conn)
+                except pg_errors.UndefinedTable:
+                    raise StoreError(self._no_schema_message()) from None
+                except psycopg.OperationalError as exc:
+                    if attempt == 0 and conn.broken:
+                        continue
+                    error = exc
+                except psycopg.Error as exc:
+                    error = exc
+                raise StoreError(f"fact store {self._shown}: cannot {what}: {self._scrub(_reason(error))}") from None
+            raise AssertionError("unreachable")
+
+    def _no_schema_message(self) -> str:
+        return (f"the fact store {self._shown} has no soundcheck schema (no soundcheck_* tables in its search_path); "
+                "run `soundcheck store init --store URL`")
+
+    # -- schema --------------------------------------------------------------------------------------------------
+
+    def _version(self, conn: psycopg.Connection[Any]) -> int | None:
+        exists = conn.execute("SELECT to_regclass('soundcheck_schema_version') IS NOT NULL").fetchone()
+        if not exists or not exists[0]:
+            return None
+        row = conn.execute("SELECT max(version) FROM soundcheck_schema_version").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def schema_version(self) -> int | None:
+        """The schema's version (the newest applied migration), or None when there is no soundcheck schema."""
+        return self._run("read the schema version", self._version)
+
+    def check_schema(self) -> None:
+        """``StoreError`` unless the schema exists and is this version's (what ``open_pg_store`` checks)."""
+        version = self.schema_version()
+        if version is None:
+            raise StoreError(self._no_schema_message())
+        if version < SCHEMA_VERSION:
+            raise StoreError(
+                f"the fact store {self._shown} has schema version {version}, older than this soundcheck's "
+                f"({SCHEMA_VERSION}); run `soundcheck store migrate --store URL`"
+            )
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the fact store {self._shown} has schema version {version}, newer than this soundcheck's "
+                f"({SCHEMA_VERSION}); upgrade soundcheck"
+            )
+
+    def _apply(self, conn: psycopg.Connection[Any], number: int, description: str, statements: Iterable[str]) -> None:
+        for statement in statements:
+            conn.execute(statement)
+        conn.execute("INSERT INTO soundcheck_schema_version (version, description) VALUES (%s, %s)",
+                     (number, description))
+
+    def init_schema(self) -> bool:
+        """Create the tables (every migration) unless the schema exists; returns whether it created them.
+        Idempotent, and safe when several processes run it at once (an advisory lock serialises them)."""
+        def create(conn: psycopg.Connection[Any]) -> bool:
+            with conn.transaction():
+                conn.execute(_SCHEMA_LOCK)
+                if self._version(conn) is not None:
+                    return False
+                conn.execute(_VERSION_TABLE)
+                for number, description, statements in MIGRATIONS:
+                    self._apply(conn, number, description, statements)
+            return True
+
+        return self._run("create the schema", create)
+
+    def migrate(self) -> list[int]:
+        """Apply the migrations newer than the schema's version, in order, in one transaction; returns their
+        numbers (empty: already current). Safe when several processes run it at once."""
+        def upgrade(conn: psycopg.Connection[Any]) -> list[int]:
+            with conn.transaction():
+                conn.execute(_SCHEMA_LOCK)
+                current = self._version(conn)
+                if current is None:
+                    raise StoreError(self._no_schema_message())
+                if current > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"the fact store {self._shown} has schema version {current}, newer than this soundcheck's "
+                        f"({SCHEMA_VERSION}); upgrade soundcheck"
+                    )
+                applied: list[int] = []
+                for number, description, statements in MIGRATIONS:
+                    if number > current:
+                        self._apply(conn, number, description, statements)
+                        applied.append(number)
+            return applied
+
+        return self._run("migrate the schema", upgrade)
+
+    # -- encoding ------------------------------------------------------------------------------------------------
+
+    def _encode(self, fact: Fact) -> Row:
+        _check_ref("entity ref", fact.entity_ref)
+        ref = str(fact.fact_ref)
+        _check_ref("fact ref", ref)
+        try:
+            text = _dumps(fact.data)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise StoreError(f"cannot store fact {ref} for {fact.entity_ref}: its data is not JSON ({exc})") from None
+        # A naive datetime is local time (as format_timestamp takes it in the disk store).
+        stamp = fact.timestamp if fact.timestamp.tzinfo else fact.timestamp.astimezone(timezone.utc)
+        expires = fact.expires_at
+        if expires is not None and expires.tzinfo is None:
+            expires = expires.astimezone(timezone.utc)
+        return entity_key(fact.entity_ref), ref, fact.entity_ref, stamp, expires, text
+
+    def _fact_ref(self, text: str) -> FactRef:
+        ref = self._fact_refs.get(text)
+        if ref is None:
+            try:
+                ref = self._fact_refs[text] = FactRef.parse(text)
+            except ValueError as exc:
+                raise StoreError(f"the fact store {self._shown} holds an unreadable fact ref: {exc}") from None
+        return ref
+
+    def _decode(self, rows: list[Row]) -> list[tuple[str, Fact]]:
+        """``(entity key, fact)`` of each row. The data of all rows is decoded by one ``json.loads`` over
+        ``[d1,d2,...]`` (about twice as fast as one call per row); if that fails (a record written by hand), each is
+        decoded alone so that the error names the bad one."""
+        try:
+            datas = json.loads("[" + ",".join(row[5] for row in rows) + "]")
+            if len(datas) != len(rows):
+                raise ValueError("record count mismatch")
+        except ValueError:
+            datas = []
+            for key, ref, _, _, _, text in rows:
+                try:
+                    datas.append(json.loads(text))
+                except ValueError as exc:
+                    raise StoreError(
+                        f"the fact store {self._shown} holds an unreadable record ({key} {ref}): {exc}; "
+                        "`soundcheck facts clear` removes it"
+                    ) from None
+        refs = self._fact_refs
+        out: list[tuple[str, Fact]] = []
+        append = out.append
+        for (key, ref_text, entity_ref, stamp, expires, _), data in zip(rows, datas):
+            ref = refs.get(ref_text) or self._fact_ref(ref_text)
+            append((key, Fact(ref, entity_ref, data, stamp, expires)))
+        return out
+
+    def _select(self, entity_ref: str | None, fact_ref: FactRef | None) -> list[Row]:
+        where: list[str] = []
+        params: list[str] = []
+        if entity_ref is not None:
+            where.append("entity_key = %s")
+            params.append(entity_key(entity_ref))
+        if fact_ref is not None:
+            where.append("fact_ref = %s")
+            params.append(str(fact_ref))
+        query = f"SELECT {_FACT_COLUMNS} FROM soundcheck_facts"
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        return self._run("read facts", lambda conn: conn.execute(query, params).fetchall())
+
+    # -- FactStore -------------------------------------------------------------------------------------------------
+
+    def get(self, entity_ref: str, fact_ref: FactRef) -> Fact | None:
+        rows = self._select(entity_ref, fact_ref)
+        return self._decode(rows)[0][1] if rows else None
+
+    def put(self, fact: Fact) -> None:
+        self.put_many([fact])
+
+    def put_many(self, facts: Iterable[Fact]) -> int:
+        # Encode everything first: a fact that cannot be stored aborts before the transaction, writing nothing.
+        encoded = [self._encode(f) for f in facts]
+        if not encoded:
+            return 0
+        # One row per key (the last write wins, as it would one put at a time; an upsert statement cannot touch a
+        # row twice), in key order, so that concurrent writers lock rows in the same order and cannot deadlock.
+        rows = sorted({(row[0], row[1]): row for row in encoded}.values(), key=lambda row: (row[0], row[1]))
+
+        def write(conn: psycopg.Connection[Any]) -> None:
+            for attempt in range(WRITE_RETRIES + 1):
+                try:
+                    with conn.transaction():
+                        for start in range(0, len(rows), WRITE_CHUNK):
+                            chunk = rows[start : start + WRITE_CHUNK]
+                            conn.execute(_UPSERT, [list(column) for column in zip(*chunk)])
+                    return
+                except pg_errors.DeadlockDetected:
+                    if attempt == WRITE_RETRIES:
+                        raise
+
+        self._run("write facts", write)
+        return len(encoded)
+
+    def facts(self, entity_ref: str | None = None, fact_ref: FactRef | None = None) -> Iterator[Fact]:
+        rows = self._select(entity_ref, fact_ref)
+        with _gc_paused():
+            return iter([fact for _, fact in self._decode(rows)])
+
+    def load_all(self) -> dict[tuple[str, FactRef], Fact]:
+        """Every fact, in one query; the entity key comes from its column (already lower-cased)."""
+        with _gc_paused():
+            rows = self._select(None, None)
+            return {(key, fact.fact_ref): fact for key, fact in self._decode(rows)}
+
+    def delete(self, entity_ref: str | None = None, fact_ref: FactRef | None = None) -> int:
+        where: list[str] = []
+        params: list[str] = []
+        if entity_ref is not None:
+            where.append("entity_key = %s")
+            params.append(entity_key(entity_ref))
+        if fact_ref is not None:
+            where.append("fact_ref = %s")
+            params.append(str(fact_ref))
+        query = "DELETE FROM soundcheck_facts" + (" WHERE " + " AND ".join(where) if where else "")
+        return self._run("delete facts", lambda conn: conn.execute(query, params).rowcount)
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        row = self._run("read meta data", lambda conn: conn.execute(_GET_META, (key,)).fetchone())
+        if row is None:
+            return default
+        try:
+            return json.loads(row[0])
+        except ValueError as exc:
+            raise StoreError(f"the fact store {self._shown} holds unreadable meta data ({key}): {exc}") from None
+
+    def set_meta(self, key: str, value: Any) -> None:
+        """Store a JSON-serialisable value (plain data only: the store must stay readable by any version)."""
+        try:
+            text = _dumps(value)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise StoreError(f"meta value for {key!r} is not JSON ({exc})") from None
+        self._run("write meta data", lambda conn: conn.execute(_SET_META, (key, text)))
+
+    def delete_meta(self, key: str) -> bool:
+        return self._run("delete meta data",
+                         lambda conn: conn.execute("DELETE FROM soundcheck_meta WHERE key = %s", (key,)).rowcount > 0)
+
+    def meta_keys(self, prefix: str = "") -> list[str]:
+        """Meta keys starting with ``prefix``, sorted by code point (as Python sorts, whatever the collation)."""
+        rows = self._run("read meta data", lambda conn: conn.execute(
+            "SELECT key FROM soundcheck_meta WHERE starts_with(key, %s)", (prefix,)).fetchall())
+        return sorted(key for (key,) in rows)
+
+    @contextmanager
+    def lock(self, name: str, expire_seconds: float = 300.0) -> Iterator[bool]:
+        """Claim ``name`` across processes and machines (a lease row); yields whether the claim succeeded.
+
+        Never blocks. The lease is claimed if there is none or the existing one has expired (by the server's
+        clock, so machines' clocks need not agree); it lapses by itself after ``expire_seconds`` (a killed
+        process cannot hold it forever), and on exit it is released only if it is still ours."""
+        token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+        params = {"name": name, "token": token, "secs": float(expire_seconds)}
+        row = self._run(f"claim {name!r}", lambda conn: conn.execute(_CLAIM, params).fetchone())
+        acquired = row is not None
+        if not acquired:
+            yield False
+            return
+        try:
+            yield True
+        except BaseException:
+            try:
+                self._release(name, token)
+            except StoreError:
+                pass  # the error in flight matters more; the lease lapses by itself
+            raise
+        self._release(name, token)
+
+    def _release(self, name: str, token: str) -> None:
+        self._run(f"release {name!r}", lambda conn: conn.execute(
+            "DELETE FROM soundcheck_leases WHERE name = %s AND token = %s", (name, token)))
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def describe(self) -> str:
+        return self._shown
+
+    def __repr__(self) -> str:
+        return f"PostgresFactStore({self._shown!r})"
+
+
+def _passwords(url: str) -> list[str]:
+    """The password(s) in a URL (``user:password@`` and/or ``?password=``), in the forms they may be shown."""
+    found: set[str] = set()
+    try:
+        netloc = urlsplit(url).netloc
+        if "@" in netloc:
+            userinfo = netloc.rsplit("@", 1)[0]
+            if ":" in userinfo:
+                raw = userinfo.split(":", 1)[1]
+                found |= {raw, unquote(raw)}
+    except ValueError:
+        pass
+    try:
+        password = psycopg.conninfo.conninfo_to_dict(url).get("password")
+    except psycopg.Error:
+        password = None
+    if password:
+        found |= {str(password), quote(str(password), safe="")}
+    return sorted((p for p in found if p), key=len, reverse=True)
+
+
+def open_pg_store(url: str, *, require_schema: bool = True) -> PostgresFactStore:
+    """Connect to the store at ``url``; with ``require_schema`` (the default) also check that its schema exists
+    and is this version's. ``StoreError`` (password masked) when either fails."""
+    store = PostgresFactStore(url)
+    if require_schema:
+        try:
+            store.check_schema()
+        except BaseException:
+            store.close()
+            raise
+    return store
