@@ -103,27 +103,51 @@ def _catalog_cache_path(options: CommonOptions, settings: Settings) -> str | Non
     return os.path.join(folder, CACHE_NAME) if os.path.isdir(folder) else None
 
 
-def load_workspace(options: CommonOptions, *, need_catalog: bool = True) -> Workspace:
-    """Load config and catalog; raise ``ConfigError``/``UsageError`` on errors, collect warnings."""
+def load_workspace(options: CommonOptions, *, need_catalog: bool = True, command: str | None = None,
+                   log: Any = None, verbose: bool = False) -> Workspace:
+    """Load config and catalog; raise ``ConfigError``/``UsageError`` on errors, collect warnings.
+
+    With a remote catalog (``--catalog-url`` or ``soundcheck.catalog.url``): ``command`` (``check``, ``collect``
+    or ``run``) lets the request carry a Backstage filter narrowed to what that command uses
+    (``catalog.remote.consumer_filters``; anything else reads every entity); ``log(level, text)`` with ``verbose``
+    reports each request and page."""
     settings, warnings = load_settings(options)
     warnings = list(warnings)
     entities: list[Entity] = []
     if need_catalog:
-        from soundcheck_cli.catalog.loader import default_catalog_paths, load_catalog
+        from soundcheck_cli.catalog import remote
 
-        if options.catalog_paths:
-            paths = list(options.catalog_paths)  # relative to cwd (base_dir), so warnings show them as typed
-        else:
-            paths = default_catalog_paths(settings.catalog_files, options.cwd)
-        if not paths:
-            raise UsageError(
-                "no catalog found: pass --catalog PATH (file, folder or glob; repeatable), "
-                "list file locations under catalog.locations in the app-config, or create ./catalog-info.yaml"
-            )
+        if options.catalog_url is not None and options.catalog_paths:
+            raise UsageError("--catalog and --catalog-url cannot be used together: read the catalog from files "
+                             "or from a running Backstage, not both")
         problems = Problems()
-        entities = load_catalog(paths, problems, base_dir=options.cwd, cache_path=_catalog_cache_path(options, settings))
+        if options.catalog_url is not None or (not options.catalog_paths and remote.configured(settings.catalog_source)):
+            catalog = remote.resolve_source(options.catalog_url, settings.catalog_source, options.environ)
+            filters = None
+            if command in ("check", "collect", "run"):
+                collectors = remote.collector_filter_pairs(settings) if command in ("collect", "run") else None
+                pairs = remote.consumer_filters(settings, command, collectors)
+                filters = remote.server_filters(pairs) if pairs is not None else None
+            entities = remote.load_remote_catalog(catalog, problems, filters=filters, log=log, verbose=verbose)
+        else:
+            entities = _load_file_catalog(options, settings, problems)
         warnings.extend(problems.items)
     return Workspace(options, settings, entities, warnings)
+
+
+def _load_file_catalog(options: CommonOptions, settings: Settings, problems: Problems) -> list[Entity]:
+    from soundcheck_cli.catalog.loader import default_catalog_paths, load_catalog
+
+    if options.catalog_paths:
+        paths = list(options.catalog_paths)  # relative to cwd (base_dir), so warnings show them as typed
+    else:
+        paths = default_catalog_paths(settings.catalog_files, options.cwd)
+    if not paths:
+        raise UsageError(
+            "no catalog found: pass --catalog PATH (file, folder or glob; repeatable), "
+            "list file locations under catalog.locations in the app-config, or create ./catalog-info.yaml"
+        )
+    return load_catalog(paths, problems, base_dir=options.cwd, cache_path=_catalog_cache_path(options, settings))
 
 
 def validate_collectors(workspace: Workspace) -> list[Problem]:
