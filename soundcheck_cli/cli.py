@@ -137,6 +137,11 @@ def _common(config: list[str] | None, catalog: list[str] | None, store: str | No
                          catalog_url=catalog_url)
 
 
+def _log_line(level: str, text: str) -> None:
+    """``log(level, text)`` callback of core functions (e.g. the remote catalog's ``--verbose`` lines): stderr."""
+    _err(text)
+
+
 def _err(text: str) -> None:
     from soundcheck_cli.redact import GLOBAL
 
@@ -242,7 +247,7 @@ def _check_run(common: Any, track: list[str] | None, check_ids: list[str] | None
     from soundcheck_cli import app as core
 
     if workspace is None:
-        workspace = core.load_workspace(common)
+        workspace = core.load_workspace(common, command="check")
         _print_warnings(workspace.warnings, quiet)
     report = core.check(
         workspace,
@@ -366,7 +371,8 @@ def collect(
     """
     from soundcheck_cli import app as core
 
-    workspace = core.load_workspace(_common(config, catalog, store, catalog_url))
+    workspace = core.load_workspace(_common(config, catalog, store, catalog_url), command="collect",
+                                    log=_log_line, verbose=verbose)
     _print_warnings(workspace.warnings, quiet)
     raise typer.Exit(_do_collect(workspace, collector, entity, force, refresh, quiet, verbose, scm_root, shard))
 
@@ -399,7 +405,7 @@ def run(
 
     gate = _gate(fail_on, min_level, exit_zero)
     common = _common(config, catalog, store, catalog_url)
-    workspace = core.load_workspace(common)
+    workspace = core.load_workspace(common, command="run", log=_log_line, verbose=verbose)
     _print_warnings(workspace.warnings, quiet)
     _do_collect(workspace, collector, entity, force, refresh, quiet, verbose, scm_root, shard)
     raise typer.Exit(_do_check(common, track, check, entity, format, output, quiet, workspace=workspace, gate=gate,
@@ -520,20 +526,10 @@ def tracks(
 # --- facts ---------------------------------------------------------------------------------------------------
 
 def _store_workspace(config: list[str] | None, store: str | None) -> Any:
-    """Open the store without needing a catalog (the config only locates the default store folder)."""
-    from soundcheck_cli import app as core
-    from soundcheck_cli.facts.locate import open_any, store_spec
+    """Open the store without needing a catalog (the config only locates it; see cli_store.resolve_store_spec)."""
+    from soundcheck_cli.cli_store import open_cli_store
 
-    common = _common(config, None, store)
-    if store or common.environ.get("SOUNDCHECK_STORE"):
-        files: list[str] = []
-        try:
-            files = core.resolve_config_paths(common)
-        except UsageError:
-            pass
-        return open_any(store_spec(store, files, common.cwd, common.environ))
-    settings, _ = core.load_settings(common)
-    return open_any(core.store_spec_for(common, settings))
+    return open_cli_store(config, store)
 
 
 @facts_app.command("list")
@@ -647,6 +643,9 @@ from soundcheck_cli import cli_history  # noqa: E402 - history, diff, exemptions
 for _command in (cli_history.history, cli_history.diff, cli_history.exemptions):
     app.command()(_command)
 facts_app.command("schema")(facts_schema)
+from soundcheck_cli.cli_store import store_app  # noqa: E402 - store init/migrate/info/export/import
+
+app.add_typer(store_app, name="store")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,295 @@
+"""``soundcheck store ...``: create, migrate, inspect and move the fact store (docs/store.md).
+
+- ``store init``: create the store (the folder, or the PostgreSQL schema); safe to run again;
+- ``store migrate``: bring the store's schema up to this version's;
+- ``store info``: where the store is (a URL's password masked), its kind and version, how many facts and meta keys;
+- ``store export [-o FILE]`` / ``store import FILE [--replace]``: the whole store as JSON lines (``facts.transfer``).
+
+Also the one place that resolves ``--store``/``-c`` into a store for the commands that need no catalog
+(``open_cli_store``; ``cli._store_workspace`` calls it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated, Any, Optional
+
+import typer
+
+from soundcheck_cli.cli_help import PLAIN_HELP, SummaryGroup
+from soundcheck_cli.errors import UsageError
+
+STDIO = "-"
+
+store_app = typer.Typer(
+    help="Create, migrate, inspect and move the fact store (a folder, or a shared PostgreSQL database).",
+    no_args_is_help=True,
+    cls=SummaryGroup,
+    **PLAIN_HELP,
+)
+
+# The same options as cli.py's (not imported from it: cli.py imports this module).
+ConfigOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--config",
+        "-c",
+        metavar="FILE",
+        help="app-config file (repeatable); read only to find the store (soundcheck.store.url, else .soundcheck/ "
+        "beside the first config file). Not needed with --store or $SOUNDCHECK_STORE.",
+        show_default=False,
+    ),
+]
+StoreOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--store",
+        metavar="FOLDER|URL",
+        help="Fact store: a folder, or a postgresql://user@host/db URL (shared store). Default: $SOUNDCHECK_STORE, "
+        "else soundcheck.store.url in the config, else .soundcheck/ beside the first config file.",
+        show_default=False,
+    ),
+]
+
+
+# -- resolving the store ------------------------------------------------------------------------------------------
+
+
+def resolve_store_spec(config: list[str] | None, store: str | None) -> str:
+    """The store a command without a catalog uses: ``--store`` > ``$SOUNDCHECK_STORE`` > the config's
+    ``soundcheck.store.url`` > ``.soundcheck/`` beside the first config file (``facts.locate.store_spec``).
+
+    The config is loaded only when neither ``--store`` nor ``$SOUNDCHECK_STORE`` is given. A URL's password is
+    registered with the global redactor, so it is masked in anything printed.
+    """
+    from soundcheck_cli import app as core
+    from soundcheck_cli.facts.locate import store_spec
+
+    common = core.CommonOptions(config_paths=tuple(config or ()), store_path=store)
+    if store or common.environ.get("SOUNDCHECK_STORE"):
+        files: list[str] = []
+        try:
+            files = core.resolve_config_paths(common)
+        except UsageError:
+            pass
+        spec = store_spec(store, files, common.cwd, common.environ)
+    else:
+        settings, _ = core.load_settings(common)
+        spec = core.store_spec_for(common, settings)
+    _register_password(spec)
+    return spec
+
+
+def open_cli_store(config: list[str] | None, store: str | None, *, create: bool = True) -> Any:
+    """Open the store ``resolve_store_spec`` names. ``create=False``: a missing folder is an error, not created."""
+    from soundcheck_cli.facts.locate import open_any
+
+    return open_any(resolve_store_spec(config, store), create=create)
+
+
+def _register_password(spec: str) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from soundcheck_cli.facts.locate import is_url
+    from soundcheck_cli.redact import GLOBAL
+
+    if not is_url(spec):
+        return
+    try:
+        parts = urlsplit(spec)
+        GLOBAL.add(parts.password)
+        for value in parse_qs(parts.query).get("password", []):
+            GLOBAL.add(value)
+    except ValueError:
+        pass
+
+
+def _say(text: str, *, to_stderr: bool = False) -> None:
+    from soundcheck_cli.redact import GLOBAL
+
+    stream = sys.stderr if to_stderr else sys.stdout
+    stream.write(GLOBAL.redact(text) + "\n")
+
+
+# -- commands -----------------------------------------------------------------------------------------------------
+
+
+@store_app.command("init")
+def store_init(config: ConfigOpt = None, store: StoreOpt = None) -> None:
+    """Create the store if it does not exist yet: the folder, or the PostgreSQL tables. Safe to run again.
+
+    A PostgreSQL store must be initialised once (by a user allowed to create tables) before other commands use it;
+    a folder store is also created by the first `soundcheck collect`.
+    """
+    from soundcheck_cli.facts.locate import init_store
+
+    _say(init_store(resolve_store_spec(config, store)))
+
+
+@store_app.command("migrate")
+def store_migrate(config: ConfigOpt = None, store: StoreOpt = None) -> None:
+    """Upgrade the store's schema to this soundcheck version's (after an upgrade). Safe to run again."""
+    from soundcheck_cli.facts.locate import migrate_store
+
+    _say(migrate_store(resolve_store_spec(config, store)))
+
+
+@store_app.command("info")
+def store_info(config: ConfigOpt = None, store: StoreOpt = None) -> None:
+    """Show where the store is (passwords masked), its kind and version, and how many facts and meta keys it holds."""
+    from soundcheck_cli.facts.interface import entity_key
+    from soundcheck_cli.facts.locate import describe, is_url
+    from soundcheck_cli.facts.model import utcnow
+    from soundcheck_cli.facts.transfer import plural
+
+    spec = resolve_store_spec(config, store)
+    with _open(spec, create=False) as st:
+        if is_url(spec):
+            version = getattr(st, "schema_version", None)
+            kind = "PostgreSQL" + (f" (schema version {version()})" if callable(version) else "")
+        else:
+            from soundcheck_cli.facts.store import FORMAT_VERSION
+
+            kind = f"folder (SQLite, diskcache; record format {FORMAT_VERSION})"
+        facts = entities = expired = 0
+        refs: set[Any] = set()
+        seen: set[str] = set()
+        now = utcnow()
+        for fact in st.facts():
+            facts += 1
+            refs.add(fact.fact_ref)
+            key = entity_key(fact.entity_ref)
+            if key not in seen:
+                seen.add(key)
+                entities += 1
+            expired += fact.is_expired(now)
+        keys = st.meta_keys()
+    groups: dict[str, int] = {}
+    for key in keys:
+        prefix = key.split(":", 1)[0] if ":" in key else key
+        groups[prefix] = groups.get(prefix, 0) + 1
+    by_prefix = ", ".join(f"{prefix}: {count}" for prefix, count in sorted(groups.items()))
+    _say(f"store:  {describe(spec)}")
+    _say(f"kind:   {kind}")
+    _say(f"facts:  {facts} ({plural(entities, 'entity', 'entities')}, {plural(len(refs), 'fact ref')}, {expired} expired)")
+    _say(f"meta:   {plural(len(keys), 'key')}" + (f" ({by_prefix})" if by_prefix else ""))
+
+
+@store_app.command("export")
+def store_export(
+    output: Annotated[
+        Optional[str],
+        typer.Option("--output", "-o", metavar="FILE", help="Write the export to this file ('-' or none: standard output).",
+                     show_default=False),
+    ] = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Write every fact and meta entry (run history, ETags, pending events) of the store as JSON lines.
+
+    The first line is a header, then one line per fact and per meta key (format: docs/store.md). Read it back with
+    `soundcheck store import`, e.g. to move a folder store into PostgreSQL. Locks are not exported.
+    """
+    from soundcheck_cli.facts.locate import describe
+
+    spec = resolve_store_spec(config, store)
+    to_stdout = output in (None, STDIO)
+    with _open(spec, create=False) as st:
+        if to_stdout:
+            counts = _export_to_stdout(st)
+        else:
+            counts = _export_to_file(st, output or "")
+    where = "" if to_stdout else f" to {output}"
+    _say(f"{counts.exported()} from {describe(spec)}{where}", to_stderr=to_stdout)
+
+
+def _export_to_stdout(st: Any) -> Any:
+    from soundcheck_cli.facts.transfer import export_store
+
+    encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "")
+    try:
+        counts = export_store(st, sys.stdout, ensure_ascii=encoding != "utf8")  # \u escapes if not UTF-8
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`... | head`): stop quietly, and keep Python from failing again at exit.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        raise UsageError("store export: standard output was closed before the export was complete") from None
+    return counts
+
+
+def _export_to_file(st: Any, path: str) -> Any:
+    """Export into ``path`` through a temporary file beside it: a failed export leaves no half-written file."""
+    import tempfile
+
+    from soundcheck_cli.facts.transfer import export_store
+
+    target = os.path.abspath(path)
+    folder = os.path.dirname(target)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        handle, temp = tempfile.mkstemp(prefix=".soundcheck-export-", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
+            counts = export_store(st, out)
+        os.replace(temp, target)
+    except OSError as exc:
+        _remove(temp)
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except BaseException:
+        _remove(temp)
+        raise
+    return counts
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+@store_app.command("import")
+def store_import(
+    file: Annotated[str, typer.Argument(
+        metavar="FILE", help="A file written by `soundcheck store export` ('-' for standard input).",
+        show_default=False)],
+    replace: Annotated[bool, typer.Option(
+        "--replace", help="Overwrite facts the store already has even when its copy is newer "
+        "(default: keep whichever is newer by timestamp).")] = False,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Read an export into the store; nothing is written unless every line is valid, and nothing is deleted.
+
+    A fact the store already has is replaced only by a newer one (later timestamp), unless --replace. Meta entries
+    (run history, ETags, pending events) replace the store's entries of the same key. A bad line is reported as
+    FILE:LINE (exit code 2).
+    """
+    from soundcheck_cli.facts.locate import describe
+    from soundcheck_cli.facts.transfer import read_export, write_import
+
+    spec = resolve_store_spec(config, store)
+    if file == STDIO:
+        stream = getattr(sys.stdin, "buffer", sys.stdin)
+        data = read_export(stream, "<stdin>")
+    else:
+        try:
+            with open(file, "rb") as handle:
+                data = read_export(handle, file)
+        except OSError as exc:
+            raise UsageError(f"cannot read {file}: {exc.strerror or exc}") from None
+    with _open(spec, create=True) as st:
+        counts = write_import(st, data, replace=replace)
+    _say(f"{counts.imported()} into {describe(spec)}")
+
+
+def _open(spec: str, *, create: bool) -> Any:
+    from soundcheck_cli.facts.locate import open_any
+
+    return open_any(spec, create=create)
