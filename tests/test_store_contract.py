@@ -53,6 +53,20 @@ def test_put_get_and_missing(any_store: FactStore) -> None:
     assert any_store.get("component:default/other", SERVICE) is None
 
 
+def test_get_many_returns_the_stored_pairs_keyed_by_entity_key(any_store: FactStore) -> None:
+    seed(any_store)
+    found = any_store.get_many(
+        [("Component:Default/A", SERVICE), ("component:default/a", REPO), ("component:default/b", SERVICE),
+         ("component:default/ab", SERVICE), ("component:default/nobody", REPO)]
+    )
+    assert {k: f.data for k, f in found.items()} == {
+        ("component:default/a", SERVICE): "a-service",
+        ("component:default/a", REPO): "a-repo",
+        ("component:default/ab", SERVICE): "ab-service",
+    }
+    assert any_store.get_many([]) == {}
+
+
 def test_round_trip_keeps_unicode_nesting_and_key_order(any_store: FactStore) -> None:
     data = {
         "zeta": 1,

@@ -222,11 +222,15 @@ class _Run:
         now = self.now()
         groups: dict[tuple[FactRef, ...], list[Entity]] = {}
         fresh: list[Outcome] = []
+        # One read for the whole chunk (one round trip on a database store), not one per (entity, fact).
+        stored_facts = {} if self.force else self.store.get_many(
+            (str(e.ref), ref) for e in chunk.entities for ref in chunk.refs[e.ref.key] if ref not in self.refresh
+        )
         for entity in chunk.entities:
             due: list[FactRef] = []
             for ref in chunk.refs[entity.ref.key]:
                 refreshed = ref in self.refresh
-                stored = None if (self.force or refreshed) else self.store.get(str(entity.ref), ref)
+                stored = None if (self.force or refreshed) else stored_facts.get((entity.ref.key, ref))
                 if is_due(stored, chunk.frequency, now, force=self.force, refresh=refreshed):
                     due.append(ref)
                 else:

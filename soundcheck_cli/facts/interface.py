@@ -32,6 +32,17 @@ class FactStore(ABC):
     @abstractmethod
     def get(self, entity_ref: str, fact_ref: FactRef) -> Fact | None: ...
 
+    def get_many(self, pairs: Iterable[tuple[str, FactRef]]) -> dict[tuple[str, FactRef], Fact]:
+        """The stored facts of many ``(entity ref, fact ref)`` pairs, keyed by ``(entity_key(entity ref), fact ref)``;
+        pairs with no fact are absent. A database store answers in one round trip (the runner's freshness check
+        asks for a whole chunk at once)."""
+        out: dict[tuple[str, FactRef], Fact] = {}
+        for entity_ref, fact_ref in pairs:
+            fact = self.get(entity_ref, fact_ref)
+            if fact is not None:
+                out[(entity_key(entity_ref), fact_ref)] = fact
+        return out
+
     @abstractmethod
     def put(self, fact: Fact) -> None: ...
 
