@@ -304,7 +304,9 @@ def _do_collect(workspace: Any, collector: list[str] | None, entity: list[str] |
     from soundcheck_cli.collectors.shard import Shard
     from soundcheck_cli.facts.model import FactRef
 
-    shard_share = Shard.parse(shard) if shard else None  # UsageError on a bad I/N, before anything is done
+    # An empty --shard (e.g. an unset CI variable) is an error, never "no sharding": that would make every host
+    # collect everything.
+    shard_share = Shard.parse(shard) if shard is not None else None
 
     refresh_refs = []
     for text in refresh or ():
@@ -370,7 +372,10 @@ def collect(
     Only facts that are due (missing, or older than their collector's frequency) are fetched, unless --force.
     """
     from soundcheck_cli import app as core
+    from soundcheck_cli.collectors.shard import Shard
 
+    if shard is not None:
+        Shard.parse(shard)  # a bad --shard is reported before the config and catalog are loaded
     workspace = core.load_workspace(_common(config, catalog, store, catalog_url), command="collect",
                                     log=_log_line, verbose=verbose)
     _print_warnings(workspace.warnings, quiet)
@@ -403,7 +408,11 @@ def run(
     """Collect, then check: one step for CI. The exit code is the check's (collection problems are reported)."""
     from soundcheck_cli import app as core
 
+    from soundcheck_cli.collectors.shard import Shard
+
     gate = _gate(fail_on, min_level, exit_zero)
+    if shard is not None:
+        Shard.parse(shard)  # a bad --shard is reported before the config and catalog are loaded
     common = _common(config, catalog, store, catalog_url)
     workspace = core.load_workspace(common, command="run", log=_log_line, verbose=verbose)
     _print_warnings(workspace.warnings, quiet)

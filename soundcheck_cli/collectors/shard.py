@@ -3,8 +3,8 @@
 An entity belongs to shard ``1 + (h mod N)`` where ``h`` is the first 8 bytes of the SHA-1 of its normalised ref
 (``kind:namespace/name``, lower-cased). The hash does not depend on the process, the machine, the catalog's order
 or the other entities, so N cron hosts or CI matrix jobs given ``1/N`` … ``N/N`` split the entities into N disjoint
-sets whose union is the whole catalog; SHA-1 spreads refs evenly, so the shares are balanced (±1–2 % at 10,000
-entities). All of an entity's facts, from every collector, are collected by the same shard.
+sets whose union is the whole catalog; SHA-1 spreads refs evenly, so the shares are balanced (within ±5 % at 10,000
+entities for N ≤ 4). All of an entity's facts, from every collector, are collected by the same shard.
 
 Shards are numbered from 1, as Jest's and Playwright's ``--shard`` are; a Kubernetes indexed Job passes
 ``$((JOB_COMPLETION_INDEX + 1))/N``.
