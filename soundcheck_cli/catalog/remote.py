@@ -533,17 +533,7 @@ def _error_message(response: Any) -> str:
     return text[:300]
 
 
-def load_remote_catalog(
-    catalog: RemoteCatalog,
-    problems: Problems,
-    *,
-    filters: Sequence[str] | None = None,
-    page_size: int = PAGE_SIZE,
-    log: Log | None = None,
-    verbose: bool = False,
-    http: Any = None,
-) -> list[Entity]:
-    """``fetch_entities`` from synchronous code (the CLI): runs its own event loop."""
-    return asyncio.run(fetch_entities(catalog, problems, filters=filters, page_size=page_size, log=log,
-                                      verbose=verbose, http=http))
+def load_remote_catalog(catalog: RemoteCatalog, problems: Problems, **options: Any) -> list[Entity]:
+    """``fetch_entities`` (same keyword options) from synchronous code (the CLI): runs its own event loop."""
+    return asyncio.run(fetch_entities(catalog, problems, **options))
 

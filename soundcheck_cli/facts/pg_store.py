@@ -338,17 +338,8 @@ class PostgresFactStore(FactStore):
         return out
 
     def _select(self, entity_ref: str | None, fact_ref: FactRef | None) -> list[Row]:
-        where: list[str] = []
-        params: list[str] = []
-        if entity_ref is not None:
-            where.append("entity_key = %s")
-            params.append(entity_key(entity_ref))
-        if fact_ref is not None:
-            where.append("fact_ref = %s")
-            params.append(str(fact_ref))
-        query = f"SELECT {_FACT_COLUMNS} FROM soundcheck_facts"
-        if where:
-            query += " WHERE " + " AND ".join(where)
+        where, params = _where(entity_ref, fact_ref)
+        query = f"SELECT {_FACT_COLUMNS} FROM soundcheck_facts" + where
         return self._run("read facts", lambda conn: conn.execute(query, params).fetchall())
 
     # -- FactStore -------------------------------------------------------------------------------------------------
@@ -410,15 +401,8 @@ class PostgresFactStore(FactStore):
             return {(key, fact.fact_ref): fact for key, fact in self._decode(rows)}
 
     def delete(self, entity_ref: str | None = None, fact_ref: FactRef | None = None) -> int:
-        where: list[str] = []
-        params: list[str] = []
-        if entity_ref is not None:
-            where.append("entity_key = %s")
-            params.append(entity_key(entity_ref))
-        if fact_ref is not None:
-            where.append("fact_ref = %s")
-            params.append(str(fact_ref))
-        query = "DELETE FROM soundcheck_facts" + (" WHERE " + " AND ".join(where) if where else "")
+        where, params = _where(entity_ref, fact_ref)
+        query = "DELETE FROM soundcheck_facts" + where
         return self._run("delete facts", lambda conn: conn.execute(query, params).rowcount)
 
     def get_meta(self, key: str, default: Any = None) -> Any:
@@ -488,6 +472,19 @@ class PostgresFactStore(FactStore):
 
     def __repr__(self) -> str:
         return f"PostgresFactStore({self._shown!r})"
+
+
+def _where(entity_ref: str | None, fact_ref: FactRef | None) -> tuple[str, list[str]]:
+    """The ``WHERE`` clause (with a leading space, or empty) and parameters selecting one entity and/or fact ref."""
+    where: list[str] = []
+    params: list[str] = []
+    if entity_ref is not None:
+        where.append("entity_key = %s")
+        params.append(entity_key(entity_ref))
+    if fact_ref is not None:
+        where.append("fact_ref = %s")
+        params.append(str(fact_ref))
+    return (" WHERE " + " AND ".join(where) if where else ""), params
 
 
 def _passwords(url: str) -> list[str]:
