@@ -443,6 +443,30 @@ def test_two_overlapping_runs_do_not_redo_each_others_work(tmp_path):
         assert len(list(check.facts(fact_ref=SERVICE))) == 40
 
 
+def test_overlapping_runs_chunked_differently_still_fetch_each_fact_once(tmp_path):
+    # Claims are per (entity, fact), not per chunk: a run cut into batches of 3 and one cut into batches of 7 (or a
+    # full run and a shard run, or two hosts with slightly different catalogs) never fetch the same fact twice.
+    api = FakeApi(delay=0.01)
+    ents = entities(40)
+    path = str(tmp_path / "store")
+
+    async def go():
+        with open_store(path) as one, open_store(path) as two:
+            a = asyncio.ensure_future(collect_async(settings_for(pagerduty=pd_config(concurrency=4, batchSize=3)),
+                                                    ents, one, http=http_options(api), claim_poll=0.01))
+            await asyncio.sleep(0.03)
+            b = asyncio.ensure_future(collect_async(settings_for(pagerduty=pd_config(concurrency=4, batchSize=7)),
+                                                    list(reversed(ents)), two, http=http_options(api),
+                                                    claim_poll=0.01))
+            return await a, await b
+
+    first, second = asyncio.run(go())
+    assert sorted(api.requests) == sorted(f"P{i:04d}" for i in range(40))  # each service asked exactly once
+    p1, p2 = first.collector("pagerduty"), second.collector("pagerduty")
+    assert p1.collected + p2.collected == 40 and p1.collected > 0 and p2.collected > 0
+    assert p1.fresh + p2.fresh == 40
+
+
 # -- collectors that cannot run ----------------------------------------------------------------------------------
 
 

@@ -290,6 +290,33 @@ def test_lock_is_exclusive_between_instances_and_released(any_store_factory) -> 
         assert again is True
 
 
+def test_claim_many_gets_only_the_free_names_and_releases_them(any_store_factory) -> None:
+    first, second = any_store_factory(), any_store_factory()
+    with first.claim_many(["fact/a/x", "fact/b/x", "fact/a/x"], expire_seconds=60) as got:
+        assert got == {"fact/a/x", "fact/b/x"}
+        with second.claim_many(["fact/b/x", "fact/c/x"], expire_seconds=60) as other:
+            assert other == {"fact/c/x"}
+        with second.lock("fact/a/x", expire_seconds=60) as single:
+            assert single is False  # claim_many and lock share one namespace of claims
+    with second.claim_many(["fact/a/x", "fact/b/x"], expire_seconds=60) as later:
+        assert later == {"fact/a/x", "fact/b/x"}
+    with first.claim_many([], expire_seconds=60) as nothing:
+        assert nothing == set()
+
+
+def test_claim_many_releases_when_the_body_raises_and_lapses_after_expiry(any_store_factory) -> None:
+    first, second = any_store_factory(), any_store_factory()
+    with pytest.raises(RuntimeError):
+        with first.claim_many(["n1", "n2"], expire_seconds=60) as got:
+            assert got == {"n1", "n2"}
+            raise RuntimeError("boom")
+    with first.claim_many(["n1"], expire_seconds=0.2) as got:
+        assert got == {"n1"}
+        time.sleep(0.4)  # the holder "hangs" past its expiry
+        with second.claim_many(["n1", "n2"], expire_seconds=60) as taken_over:
+            assert taken_over == {"n1", "n2"}
+
+
 def test_lock_is_released_when_the_body_raises(any_store_factory) -> None:
     first, second = any_store_factory(), any_store_factory()
     with pytest.raises(RuntimeError):

@@ -6,9 +6,10 @@ For each collector (all at once; each isolated from the others):
    take its ``collection_configs()``; select entities with each config's ``filter``/``exclude`` (an (entity, fact)
    pair belongs to the first config that selects it); cut the pairs into chunks of ``batchSize`` entities.
 2. **run** the chunks through a small pipeline (enough chunks in flight to keep the collector's ``concurrency``
-   busy). Each chunk is first **claimed** in the store (``store.lock``), so a second run on the same store (cron
-   overlap) skips what the first one is doing and, once the claim is free, finds it fresh: the freshness check
-   happens *after* the claim, never before. Due pairs (``schedule.is_due``) are collected with one ``collect``
+   busy). Each (entity, fact) of a chunk is first **claimed** in the store (``store.claim_many``: one lease per
+   fact, claimed for the whole chunk at once), so another run on the same store (cron overlap, another host,
+   another shard layout) skips the facts this one is fetching and, once their claims are free, finds them fresh:
+   the freshness check happens *after* the claim, never before. Due pairs (``schedule.is_due``) are collected with one ``collect``
    call per chunk; the facts are **written as soon as the chunk returns**, so an interruption keeps them.
 3. **account**: collected / absent / fresh / not-applicable / failed (with reasons) / not done.
 
@@ -21,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import hashlib
 import math
 import signal
 import threading
@@ -65,11 +65,36 @@ class _Chunk:
     expiry: Any  # timedelta | None: how long the chunk's facts stay valid
     entities: list[Entity]
     refs: dict[str, tuple[FactRef, ...]]  # entity key -> the fact refs this chunk handles for it
-    claim: str
 
     @property
     def size(self) -> int:
         return sum(len(r) for r in self.refs.values())
+
+    def claim_names(self) -> list[str]:
+        """One claim per (entity, fact): what another process must not fetch while this one does."""
+        return [_claim_name(key, ref) for key, refs in self.refs.items() for ref in refs]
+
+    def split(self, claimed: set[str]) -> tuple[_Chunk, _Chunk | None]:
+        """The part of this chunk whose claims were ``claimed``, and the rest (None when nothing is left)."""
+        if len(claimed) >= self.size:
+            return self, None
+        mine: dict[str, tuple[FactRef, ...]] = {}
+        rest: dict[str, tuple[FactRef, ...]] = {}
+        for key, refs in self.refs.items():
+            got = tuple(r for r in refs if _claim_name(key, r) in claimed)
+            if got:
+                mine[key] = got
+            if len(got) < len(refs):
+                rest[key] = tuple(r for r in refs if r not in got)
+
+        def part(refs: dict[str, tuple[FactRef, ...]]) -> _Chunk:
+            return replace(self, entities=[e for e in self.entities if e.ref.key in refs], refs=refs)
+
+        return part(mine), (part(rest) if rest else None)
+
+
+def _claim_name(entity_key: str, fact_ref: FactRef) -> str:
+    return f"fact/{entity_key}/{fact_ref}"
 
 
 @dataclass
@@ -148,18 +173,7 @@ class _Run:
                     selected.append((entity, refs))
             for start in range(0, len(selected), batch):
                 part = selected[start : start + batch]
-                digest = hashlib.sha1(
-                    "\n".join([plan.collector_id, *map(str, config.fact_refs), *(e.ref.key for e, _ in part)]).encode()
-                ).hexdigest()[:20]
-                plan.chunks.append(
-                    _Chunk(
-                        frequency,
-                        expiry,
-                        [e for e, _ in part],
-                        {e.ref.key: refs for e, refs in part},
-                        f"collect/{plan.collector_id}/{digest}",
-                    )
-                )
+                plan.chunks.append(_Chunk(frequency, expiry, [e for e, _ in part], {e.ref.key: refs for e, refs in part}))
         plan.summary.total = sum(c.size for c in plan.chunks)
         # Enough chunks in flight that the collector's request slots never idle at a chunk boundary, few enough
         # that claims are held only while their chunk is really being worked on.
@@ -205,12 +219,15 @@ class _Run:
         misses = 0
         while pending:
             chunk = pending.popleft()
-            with self.store.lock(chunk.claim, CLAIM_EXPIRE_SECONDS) as claimed:
+            with self.store.claim_many(chunk.claim_names(), CLAIM_EXPIRE_SECONDS) as claimed:
                 if claimed:
                     misses = 0
-                    await self._run_chunk(plan, chunk)
+                    mine, rest = chunk.split(claimed)
+                    if rest is not None:
+                        pending.append(rest)  # another run is fetching these: back to them later (fresh by then)
+                    await self._run_chunk(plan, mine)
                     continue
-            # Another run is working on this chunk: come back to it later (it will most likely be fresh then).
+            # Another run is fetching this whole chunk: come back to it later (it will most likely be fresh then).
             pending.append(chunk)
             misses += 1
             if misses >= len(pending):

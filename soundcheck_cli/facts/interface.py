@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from soundcheck_cli.facts.model import Fact, FactRef
@@ -94,6 +94,19 @@ class FactStore(ABC):
         hold it forever). This default claims nothing across processes; both real stores override it.
         """
         yield True
+
+    @contextmanager
+    def claim_many(self, names: Iterable[str], expire_seconds: float = 300.0) -> Iterator[set[str]]:
+        """Claim many names at once, each as ``lock`` would; yields the set of names this process got (never
+        blocks). Released on exit. The collection runner claims every (entity, fact) it is about to fetch, so a
+        fact being collected by one process is not fetched again by another, however their work is chunked.
+        Stores override this to claim a whole batch in one transaction / round trip."""
+        with ExitStack() as stack:
+            got: set[str] = set()
+            for name in dict.fromkeys(names):
+                if stack.enter_context(self.lock(name, expire_seconds)):
+                    got.add(name)
+            yield got
 
     def __enter__(self) -> FactStore:
         return self
