@@ -26,7 +26,7 @@ from datetime import datetime
 from itertools import chain
 from typing import Any
 
-from soundcheck_cli.catalog.filters import selects
+from soundcheck_cli.catalog.filters import LoweredViews, selects
 from soundcheck_cli.catalog.model import Entity, EntityRef
 from soundcheck_cli.config.model import Settings
 from soundcheck_cli.errors import ConfigError, Location, Problems, UsageError
@@ -224,6 +224,7 @@ class _Masks:
         self.entities = entities
         self.all = [True] * len(entities)
         self._memo: dict[Any, list[bool]] = {}
+        self._views = LoweredViews()  # each entity mapping case-folded once per run, whatever the filters
 
     def get(self, filter: Any, exclude: Any) -> list[bool]:
         if filter is None and exclude is None:
@@ -231,7 +232,8 @@ class _Masks:
         key = _filter_key(filter, exclude)
         mask = self._memo.get(key)
         if mask is None:
-            mask = [selects(e, filter, exclude) for e in self.entities]
+            views = self._views
+            mask = [selects(e, filter, exclude, views) for e in self.entities]
             self._memo[key] = mask
         return mask
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,10 @@ from soundcheck_cli.errors import ConfigError, Location, Problems
 # under 20; these stop alias bombs ("billion laughs") and stack exhaustion long before memory or time run out.
 MAX_NODES = 1_000_000
 MAX_DEPTH = 200
+
+# A run of more than MAX_DEPTH opening brackets (whitespace between them allowed), as ``catalog.loader`` spots
+# its nesting bombs before parsing.
+_BRACKET_RUN_RE = re.compile(r"[\[{](?:\s*[\[{]){%d}" % MAX_DEPTH)
 
 DIRECTIVES = ("$include", "$file", "$env")
 INCLUDE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -176,7 +181,29 @@ class _Loader:
         ruamel's composer shares aliased nodes, so a "billion laughs" document is small when loaded, but it
         explodes for anyone who walks or serialises it. Counting here, with each anchor's expanded size and height,
         refuses it at the alias that crosses the bound, before anything is built.
+
+        ruamel's scanner is quadratic in flow nesting (5,000 ``[`` take seconds), so a run of more than
+        ``MAX_DEPTH`` opening brackets (``catalog.loader``'s pre-check, at this loader's depth) is looked at
+        first on its own: the text up to the end of the run gives the same events as the whole text up to there,
+        so when that prefix is refused, the whole text is refused with the same message and location. A prefix
+        that ends inside a string or comment (no nesting after all) fails to parse or passes: then the whole
+        text is scanned as usual.
         """
+        run = _BRACKET_RUN_RE.search(text)
+        if run is not None:
+            scratch = Problems()
+            try:
+                refused = not self._scan_events(text[: run.end()], display, scratch)
+            except YAMLError:  # cut inside a scalar or comment: undecided
+                refused = False
+            if refused:
+                self.problems.items.extend(scratch.items)
+                return False
+        return self._scan_events(text, display, self.problems)
+
+    @staticmethod
+    def _scan_events(text: str, display: str, problems: Problems) -> bool:
+        """``_prescan`` over ``text``, reporting to ``problems``."""
         stack: list[list[Any]] = []  # per open container: [expanded size, height, anchor]
         sizes: dict[str, tuple[int, int]] = {}  # anchor -> (expanded size, height)
         open_anchors: set[str] = set()
@@ -184,7 +211,7 @@ class _Loader:
         for event in YAML(typ="rt").parse(text):
             if isinstance(event, (MappingStartEvent, SequenceStartEvent)):
                 if len(stack) + 1 > MAX_DEPTH:
-                    self.problems.error(f"nesting deeper than {MAX_DEPTH} levels", _event_loc(event, display))
+                    problems.error(f"nesting deeper than {MAX_DEPTH} levels", _event_loc(event, display))
                     return False
                 stack.append([1, 1, event.anchor])
                 if event.anchor:
@@ -201,12 +228,12 @@ class _Loader:
                     sizes[event.anchor] = (1, 0)
             elif isinstance(event, AliasEvent):
                 if event.anchor in open_anchors:
-                    self.problems.error(f"recursive YAML alias '*{event.anchor}'", _event_loc(event, display))
+                    problems.error(f"recursive YAML alias '*{event.anchor}'", _event_loc(event, display))
                     return False
                 # An undefined alias is left to the composer, which reports it with its position.
                 size, height = sizes.get(event.anchor, (1, 0))
                 if len(stack) + height > MAX_DEPTH:
-                    self.problems.error(
+                    problems.error(
                         f"alias '*{event.anchor}' nests deeper than {MAX_DEPTH} levels", _event_loc(event, display)
                     )
                     return False
@@ -221,7 +248,7 @@ class _Loader:
                 total += size
                 count = total
             if count > MAX_NODES:
-                self.problems.error(
+                problems.error(
                     f"YAML aliases expand to more than {MAX_NODES} values (an alias bomb?)", _event_loc(event, display)
                 )
                 return False

@@ -45,8 +45,94 @@ LEVEL_PASSED, LEVEL_FAILED = "p", "f"
 LEVEL_STATES = {LEVEL_PASSED: "passed", LEVEL_FAILED: "failed"}
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_encode_str = json.encoder.c_encode_basestring or json.encoder.py_encode_basestring  # type: ignore[attr-defined]
+
+
+def _dumps_text_maps(mapping: Any) -> str | None:
+    """``json.dumps(mapping, separators=(",", ":"), ensure_ascii=False)`` for a ``{str: {str: str}}`` mapping
+    (a run's failure messages), each distinct text encoded once (many results share a message); None for any
+    other shape, which the caller then encodes as usual."""
+    if mapping.__class__ is not dict:
+        return None
+    memo: dict[str, str] = {}
+    outer: list[str] = []
+    for key, inner in mapping.items():
+        if key.__class__ is not str or inner.__class__ is not dict:
+            return None
+        items: list[str] = []
+        for name, text in inner.items():
+            if name.__class__ is not str or text.__class__ is not str:
+                return None
+            encoded = memo.get(text)
+            if encoded is None:
+                encoded = memo[text] = _encode_str(text)
+            items.append(_encode_str(name) + ":" + encoded)
+        outer.append(_encode_str(key) + ":{" + ",".join(items) + "}")
+    return "{" + ",".join(outer) + "}"
+
+
+class EncodedMessages(str):
+    """A run's ``messages`` mapping (``{check id: {entity slot: text}}``) already encoded as compact JSON, as
+    ``json.dumps(..., separators=(",", ":"), ensure_ascii=False)`` writes it: the recorder encodes the messages
+    as it collects them. Only ``dumps_compact`` (``pack``) knows it; ``to_mapping`` reads it back."""
+
+    __slots__ = ()
+
+    def to_mapping(self) -> dict[str, dict[str, str]]:
+        return json.loads(self)  # type: ignore[no-any-return]
+
+
+class MessageEncoder:
+    """Collects a run's messages check by check, each distinct text encoded once (many results share one).
+
+    ``add(check_id, slot, text)`` in result order, each (check, slot) once; ``encoded()`` is the
+    ``EncodedMessages`` of ``{check id: {str(slot): text}}`` in first-seen order."""
+
+    __slots__ = ("_by_check", "_texts", "_slots")
+
+    def __init__(self) -> None:
+        self._by_check: dict[str, list[str]] = {}
+        self._texts: dict[str, str] = {}
+        self._slots: dict[int, str] = {}
+
+    def add(self, check_id: str, slot: int, text: str) -> None:
+        items = self._by_check.get(check_id)
+        if items is None:
+            items = self._by_check[check_id] = []
+        name = self._slots.get(slot)
+        if name is None:
+            name = self._slots[slot] = _encode_str(str(slot)) + ":"
+        encoded = self._texts.get(text)
+        if encoded is None:
+            encoded = self._texts[text] = _encode_str(text)
+        items.append(name + encoded)
+
+    def encoded(self) -> EncodedMessages:
+        return EncodedMessages(
+            "{" + ",".join(_encode_str(cid) + ":{" + ",".join(items) + "}" for cid, items in self._by_check.items())
+            + "}")
+
+
+def dumps_compact(value: Any) -> str:
+    """``json.dumps(value, separators=(",", ":"), ensure_ascii=False)``; a run document's ``messages`` (its last
+    key, tens of thousands of texts) is encoded by ``_dumps_text_maps`` (or was, as ``EncodedMessages``), with the
+    same text."""
+    if value.__class__ is dict and value and next(reversed(value)) == "messages":
+        messages = value["messages"]
+        messages = messages if messages.__class__ is EncodedMessages else _dumps_text_maps(messages)
+        if messages is not None:
+            rest = {k: v for k, v in value.items() if k != "messages"}
+            head = _COMPACT.encode(rest)
+            return ("{" if head == "{}" else head[:-1] + ",") + '"messages":' + messages + "}"
+    if value.__class__ is dict and any(v.__class__ is EncodedMessages for v in value.values()):
+        # encoded messages anywhere else: read back, so the text is the one json.dumps gives for the mapping
+        value = {k: (v.to_mapping() if v.__class__ is EncodedMessages else v) for k, v in value.items()}
+    return _COMPACT.encode(value)
+
+
 def pack(value: Any) -> dict[str, str]:
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    text = dumps_compact(value).encode()
     return {"zlib": base64.b64encode(zlib.compress(text, 1)).decode("ascii")}
 
 

@@ -25,6 +25,7 @@ from soundcheck_cli.events.config import EventsSettings
 from soundcheck_cli.facts.interface import FactStore, entity_key
 from soundcheck_cli.history.changes import Changes, compare, compare_encoded
 from soundcheck_cli.history.codec import (
+    MessageEncoder,
     States,
     covers,
     decode,
@@ -129,17 +130,16 @@ def _record(store: FactStore, settings: Any, report: RunReport, history_settings
         values = run.values
         counts = dict(Counter(values))  # first-seen order, as counted one by one
         keep = {state.value for state in KEEP_MESSAGES}
-        names = [str(i) for i in range(len(encoded["entities"]))]
-        packed: dict[str, dict[str, str]] = {}
+        # Encoded as collected (each (check, entity slot) occurs once here: encode_run checked the order).
+        messages = MessageEncoder()
+        add = messages.add
         slot_of = run.slot_of
         for i in compress(range(len(values)), map(_MESSAGE, results)):  # only results with a message
             if values[i] in keep:
                 r = results[i]
-                by_entity = packed.get(r.check_id)
-                if by_entity is None:
-                    by_entity = packed[r.check_id] = {}
                 text = r.message
-                by_entity[names[slot_of[i]]] = text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT]
+                add(r.check_id, slot_of[i], text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT])
+        packed = messages.encoded()
         info = RunInfo(rid, report.generated_at, _selection(report, settings), counts, len(report.entities))
         history.add(info, States(), {}, history_settings.keep, encoded=encoded, packed_messages=packed)
         outcome.run_id = rid

@@ -48,7 +48,7 @@ from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.facts.interface import entity_key
 from soundcheck_cli.facts.model import Fact, FactRef, format_timestamp, utcnow
 from soundcheck_cli.rules.jsonpath import MISSING, Accessor, PathError, compile_path, step
-from soundcheck_cli.rules.messages import Template, compile_template, describe_value
+from soundcheck_cli.rules.messages import MAX_VALUE_CHARS, Template, compile_template, describe_value
 from soundcheck_cli.rules.model import AllOf, AnyOf, Check, CheckResult, CheckState, Condition, Not, Rule
 from soundcheck_cli.rules.operators import NUMERIC_OPERATORS, OperatorError, compile_operator, compile_regex, is_number
 
@@ -87,12 +87,29 @@ def table_value(fact: Fact | None, now: datetime) -> Any:
 def build_tables(
     facts: Mapping[tuple[str, FactRef], Fact], refs: set[FactRef] | frozenset[FactRef], now: datetime
 ) -> dict[FactRef, dict[str, Any]]:
-    """One pass over ``facts`` (keyed by ``(entity_key, FactRef)``) into ``{ref: {entity key: data}}``."""
+    """One pass over ``facts`` (keyed by ``(entity_key, FactRef)``) into ``{ref: {entity key: data}}``.
+
+    Facts that expired at the same instant share one ``Unreported`` marker: the engine memoises not-reported and
+    default failure messages on the markers it meets (by identity), and facts collected together expire together.
+    """
     tables: dict[FactRef, dict[str, Any]] = {ref: {} for ref in refs}
+    by_id: dict[int, dict[str, Any] | None] = {}  # id(fact ref) -> its table: a FactRef hashes in Python code
+    expired: dict[datetime, Unreported] = {}
     for (ekey, ref), fact in facts.items():
-        table = tables.get(ref)
+        table = by_id.get(id(ref), by_id)
+        if table is by_id:
+            table = by_id[id(ref)] = tables.get(ref)  # the ref stays alive in ``facts``: its id is not reused
         if table is not None:
-            table[ekey] = table_value(fact, now)
+            expires_at = fact.expires_at if fact is not None else None
+            if fact is None:
+                table[ekey] = ABSENT
+            elif expires_at is not None and now >= expires_at:
+                marker = expired.get(expires_at)
+                if marker is None:
+                    marker = expired[expires_at] = Unreported(expires_at)
+                table[ekey] = marker
+            else:
+                table[ekey] = fact.data
     return tables
 
 
@@ -313,17 +330,21 @@ class _Gen:
         self.emit(ind + 1, f"{target} = None")
         self.emit(ind, "else:")
         body = ind + 1
+        self.walk(leaf, body)
+        self.test(leaf, target, body)
+
+    def walk(self, leaf: Leaf, ind: int) -> None:
+        """``v = <the leaf's path applied to v>`` (``leaf.accessor.get(v)``, inlined for simple paths)."""
         acc = leaf.accessor
         if acc.fast and acc.steps is not None:
             for key in acc.steps:
                 k = self.const("k", key)
                 if isinstance(key, str):
-                    self.emit(body, f"v = v.get({k}, M) if v.__class__ is dict else step(v, {k})")
+                    self.emit(ind, f"v = v.get({k}, M) if v.__class__ is dict else step(v, {k})")
                 else:
-                    self.emit(body, f"v = step(v, {k})")
+                    self.emit(ind, f"v = step(v, {k})")
         else:
-            self.emit(body, f"v = {self.const('a', acc.get)}(v)")
-        self.test(leaf, target, body)
+            self.emit(ind, f"v = {self.const('a', acc.get)}(v)")
 
     def test(self, leaf: Leaf, target: str, ind: int) -> None:
         """Inline the operator for the common rule values; anything else calls the compiled predicate.
@@ -357,6 +378,14 @@ class _Gen:
             self.emit(ind, f"{target} = ({search}(v) is not None) if v.__class__ is str else {t}(v)")
         else:
             self.emit(ind, f"{target} = {t}(v)")
+
+
+def _list_key(cls: type, value: Any) -> tuple[Any, Any] | None:
+    """The memo key part of a non-scalar value a condition saw (``BoundCheck.failed_message``'s rule): a short
+    list of strings (tags, topics...) keys as a tuple; anything else is not memoised (None)."""
+    if cls is list and len(value) <= 16 and all(item.__class__ is str for item in value):
+        return cls, tuple(value)
+    return None
 
 
 _CODE: dict[str, CodeType] = {}
@@ -429,7 +458,7 @@ def generate_run(bound: BoundCheck) -> RunFn | None:
               na=bound.not_applicable_result, unrep=bound.unreported, fmsg=bound.failed_message,
               pmsg=bound.passed_message, memo_get=bound._failed_memo.get, SCALARS=_SCALARS, EMPTY=(),
               mk=new_result, NOT_REPORTED=NOT_REPORTED, CI=compiled.check_info,
-              nrm=bound._nr_memo.get, nr_slow=bound._nr_slow)
+              nrm=bound._nr_memo.get, nr_slow=bound._nr_slow, lkey=_list_key)
     if _FAST_RESULTS:
         ns.update(new=_new, C=CheckResult, s_id=_set_id, s_ref=_set_ref, s_state=_set_state, s_msg=_set_msg,
                   s_miss=_set_missing)
@@ -452,18 +481,67 @@ def generate_run(bound: BoundCheck) -> RunFn | None:
         ns[name] = template.fn  # rendered in place: (entity data, check info, no fact lookup)
         return f"{name}(entity.data, CI, None)"
 
+    def inline_template(template: Template, name: str, ind: int) -> bool:
+        """``m = <template rendered>`` for the usual shape -- text around one ``{{ entity.<keys> }}`` -- with
+        the lookup inlined; any value other than a short string renders through the template itself (``name``,
+        put in the namespace by ``templated``). False when the template has another shape."""
+        parts = template.parts
+        lookups = [p for p in parts if not isinstance(p, str)]
+        if template.uses_facts or len(lookups) != 1 or len(parts) > 3:
+            return False
+        lookup = lookups[0]
+        if lookup.root != "entity" or not lookup.steps or not all(isinstance(k, str) for k in lookup.steps):
+            return False
+        at = parts.index(lookup)
+        before, after = "".join(parts[:at]), "".join(parts[at + 1:])  # type: ignore[arg-type]
+        rendered = templated(template, name, "")
+        gen.emit(ind, "w = entity.data")
+        for key in lookup.steps:
+            k = gen.const("k", key)
+            gen.emit(ind, f"w = w.get({k}, M) if w.__class__ is dict else (w.get({k}, M) "
+                          f"if isinstance(w, dict) else M)")
+        ns["MAXV"] = MAX_VALUE_CHARS
+        text = " + ".join([*([gen.const("p", before)] if before else []), "w",
+                           *([gen.const("p", after)] if after else [])])
+        gen.emit(ind, f"m = ({text}) if (w.__class__ is str and len(w) <= MAXV) else {rendered}")
+        return True
+
+    def default_failure(ind: int) -> None:
+        """``m = <the default failed message>`` of a rule of several conditions: looked up in the check's memo
+        under the key ``BoundCheck.failed_message`` stores it with (built here from the facts already fetched),
+        else worked out by ``fmsg``."""
+        names = []
+        for j, lf in enumerate(_leaves(plan, [])):
+            q = f"q{j}"
+            names.append(q)
+            gen.emit(ind, f"v = {gen.fact_vars[lf.condition.fact_ref]}")
+            gen.emit(ind, "if v.__class__ is U:")
+            gen.emit(ind + 1, f"{q} = (v,)")
+            gen.emit(ind, "else:")
+            gen.walk(lf, ind + 1)
+            gen.emit(ind + 1, "c = v.__class__")
+            gen.emit(ind + 1, f"{q} = (c, v) if c in SCALARS else lkey(c, v)")
+        present = " and ".join(f"{q} is not None" for q in names)
+        gen.emit(ind, f"m = memo_get({' + '.join(names)}) if ({present}) else None")
+        gen.emit(ind, "if m is None:")
+        gen.emit(ind + 1, "m = fmsg(entity, ekey)")
+
     passed_t, failed_t = compiled.passed, compiled.failed
     if passed_t is None or passed_t.constant:
         ns["PMSG"] = "" if passed_t is None else passed_t.text
         passed_expr = "PMSG"
     else:
         passed_expr = templated(passed_t, "PT", "pmsg(entity, ekey)")
+
     def body(ind: int) -> None:
         """The per-entity code for a selected entity: fetch facts, evaluate, build the result."""
         gen.prefetch(compiled.rule_refs, ind)
         gen.node(plan, "r0", ind)
         gen.emit(ind, "if r0 is True:")
-        result(ind + 1, "PASSED", passed_expr)
+        if passed_t is not None and not passed_t.constant and inline_template(passed_t, "PT", ind + 1):
+            result(ind + 1, "PASSED", "m")
+        else:
+            result(ind + 1, "PASSED", passed_expr)
         gen.emit(ind, "elif r0 is False:")
         if failed_t is not None and failed_t.constant:
             ns["FMSG"] = failed_t.text
@@ -475,10 +553,13 @@ def generate_run(bound: BoundCheck) -> RunFn | None:
             gen.emit(ind + 1, "if m is None:")
             gen.emit(ind + 2, "m = fmsg(entity, ekey)")
             result(ind + 1, "FSTATE", "m")
+        elif failed_t is not None and inline_template(failed_t, "FT", ind + 1):
+            result(ind + 1, "FSTATE", "m")
         elif failed_t is not None:
             result(ind + 1, "FSTATE", templated(failed_t, "FT", "fmsg(entity, ekey)"))
         else:
-            result(ind + 1, "FSTATE", "fmsg(entity, ekey)")
+            default_failure(ind + 1)
+            result(ind + 1, "FSTATE", "m")
         gen.emit(ind, "else:")
         # not reported: the message depends only on which facts are absent/expired (memoised on that)
         marks = "".join(f"{gen.fact_vars[r]} if {gen.fact_vars[r]}.__class__ is U else False, "
@@ -640,12 +721,6 @@ class BoundCheck:
         self.compiled = compiled
         self.tables = tables
         self.absent_reasons = absent_reasons
-        ok = compiled.error is None
-        bind = bind_rule if generate else bind_closures
-        self.rule: RuleFn | None = bind(compiled.rule, tables) if ok and compiled.rule else None
-        self.applicable: RuleFn | None = (
-            bind(compiled.applicable, tables) if ok and compiled.applicable is not None else None
-        )
         empty: dict[str, Any] = {}
         # Pre-resolved table lookups (a FactRef hashes in Python code: keep that out of per-entity paths).
         leaves = _leaves(compiled.rule, []) if compiled.rule is not None else []
@@ -660,6 +735,14 @@ class BoundCheck:
         self._failed_memo: dict[tuple[Any, ...], str] = {}  # values the conditions saw -> default message
         self._nr_memo: dict[tuple[Any, ...], tuple[str, tuple[str, ...], str]] = {}
         self._run = generate_run(self) if generate else None
+        # With a generated ``run`` loop, ``rule``/``applicable`` serve only single ``evaluate`` calls: closures,
+        # which need no compiling (same answers).
+        ok = compiled.error is None
+        bind = bind_rule if generate and self._run is None else bind_closures
+        self.rule: RuleFn | None = bind(compiled.rule, tables) if ok and compiled.rule else None
+        self.applicable: RuleFn | None = (
+            bind(compiled.applicable, tables) if ok and compiled.applicable is not None else None
+        )
 
     # --- evaluation -----------------------------------------------------------------------------------------
     def evaluate(self, entity: Entity, ref: str, ekey: str, selected: bool = True) -> CheckResult:
