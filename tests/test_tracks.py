@@ -158,3 +158,16 @@ def test_track_fact_without_any_level() -> None:
     assert str(fact.fact_ref) == "soundcheck:default/program/legacy"
     assert fact.data["highestLevel"] is None
     assert track_fact_data(result)["levels"] == [{"ordinal": 1, "name": "L1", "state": "not-certified"}]
+
+
+def test_fast_result_constructors_build_the_same_values_as_the_dataclasses():
+    from soundcheck_cli.tracks.certification import _level_result, _track_result
+    from soundcheck_cli.tracks.model import LevelResult, TrackResult
+
+    level = _level_result(2, "Silver", False, ())
+    assert level == LevelResult(2, "Silver", False, ()) and type(level) is LevelResult
+    assert hash(level) == hash(LevelResult(2, "Silver", False, ()))
+    track = _track_result("t", "component:default/a", (level,), None)
+    assert track == TrackResult("t", "component:default/a", (level,), None) and type(track) is TrackResult
+    with pytest.raises(AttributeError):
+        level.ordinal = 3  # still frozen

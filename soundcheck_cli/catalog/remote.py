@@ -25,7 +25,6 @@ down to no filter at all.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -535,5 +534,7 @@ def _error_message(response: Any) -> str:
 
 def load_remote_catalog(catalog: RemoteCatalog, problems: Problems, **options: Any) -> list[Entity]:
     """``fetch_entities`` (same keyword options) from synchronous code (the CLI): runs its own event loop."""
+    import asyncio  # here, not at the top: every config load imports this module, and asyncio costs ~30 ms
+
     return asyncio.run(fetch_entities(catalog, problems, **options))
 

@@ -27,7 +27,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -217,9 +217,16 @@ class _Run:
 
     async def _worker(self, plan: _Plan, pending: deque[_Chunk]) -> None:
         misses = 0
+        loop = asyncio.get_running_loop()
         while pending:
-            chunk = pending.popleft()
-            with self.store.claim_many(chunk.claim_names(), CLAIM_EXPIRE_SECONDS) as claimed:
+            # Only what is due is claimed (a warm run writes no claims); ``_run_chunk`` checks again after the
+            # claim, because another run may have collected a fact between this read and the claim.
+            chunk, fresh = await loop.run_in_executor(None, self._due_part, pending.popleft())
+            if fresh:
+                self._account(plan, fresh)
+            if chunk is None:
+                continue
+            async with self._claims(chunk.claim_names()) as claimed:
                 if claimed:
                     misses = 0
                     mine, rest = chunk.split(claimed)
@@ -232,6 +239,29 @@ class _Run:
             misses += 1
             if misses >= len(pending):
                 await asyncio.sleep(self.claim_poll)
+
+    @contextlib.asynccontextmanager
+    async def _claims(self, names: list[str]) -> AsyncIterator[set[str]]:
+        """``store.claim_many`` with its store work (a transaction or a round trip each way) in a worker thread, so
+        that the event loop keeps the requests going. Both halves finish even when the run is cancelled: claims
+        taken are always released (not left to lapse after ``CLAIM_EXPIRE_SECONDS``)."""
+        loop = asyncio.get_running_loop()
+        manager = self.store.claim_many(names, CLAIM_EXPIRE_SECONDS)
+        claimed = await _finish(loop.run_in_executor(None, manager.__enter__), on_cancel=manager)
+        try:
+            yield claimed
+        finally:
+            await _finish(loop.run_in_executor(None, manager.__exit__, None, None, None))
+
+    def _due_part(self, chunk: _Chunk) -> tuple[_Chunk | None, list[Outcome]]:
+        """The part of ``chunk`` that is due (None: nothing), and a FRESH outcome for every other pair."""
+        groups, fresh = self._due(chunk)
+        if not fresh:
+            return chunk, fresh
+        refs = {entity.ref.key: due for due, entities in groups.items() for entity in entities}
+        if not refs:
+            return None, fresh
+        return replace(chunk, entities=[e for e in chunk.entities if e.ref.key in refs], refs=refs), fresh
 
     def _due(self, chunk: _Chunk) -> tuple[dict[tuple[FactRef, ...], list[Entity]], list[Outcome]]:
         """The chunk's entities grouped by the fact refs due for them, and a FRESH outcome for every other pair.
@@ -521,6 +551,18 @@ def run_collection(
     # ``collect_async`` absorbs into an interrupted summary.
     with _relaxed_gc(), asyncio.Runner() as runner:
         return runner.run(main())
+
+
+async def _finish(future: asyncio.Future[Any], on_cancel: Any = None) -> Any:
+    """Await a worker-thread call that must complete even if the awaiting task is cancelled; on cancellation,
+    wait for it, release ``on_cancel`` (a claim manager whose ``__enter__`` the call was) and re-raise."""
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait([future])
+        if on_cancel is not None and not future.cancelled() and future.exception() is None:
+            on_cancel.__exit__(None, None, None)
+        raise
 
 
 @contextlib.contextmanager

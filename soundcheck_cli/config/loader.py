@@ -199,16 +199,23 @@ class _Loader:
             if refused:
                 self.problems.items.extend(scratch.items)
                 return False
+        # The C parser (ruamel.yaml.clib, ~10x faster) scans well-formed text; anything it objects to is scanned
+        # again by the pure-Python parser, whose messages and positions are the ones users see.
+        try:
+            if self._scan_events(text, display, Problems(), pure=False):
+                return True
+        except YAMLError:
+            pass
         return self._scan_events(text, display, self.problems)
 
     @staticmethod
-    def _scan_events(text: str, display: str, problems: Problems) -> bool:
+    def _scan_events(text: str, display: str, problems: Problems, *, pure: bool = True) -> bool:
         """``_prescan`` over ``text``, reporting to ``problems``."""
         stack: list[list[Any]] = []  # per open container: [expanded size, height, anchor]
         sizes: dict[str, tuple[int, int]] = {}  # anchor -> (expanded size, height)
         open_anchors: set[str] = set()
         total = 0
-        for event in YAML(typ="rt").parse(text):
+        for event in (YAML(typ="rt") if pure else YAML(typ="safe", pure=False)).parse(text):
             if isinstance(event, (MappingStartEvent, SequenceStartEvent)):
                 if len(stack) + 1 > MAX_DEPTH:
                     problems.error(f"nesting deeper than {MAX_DEPTH} levels", _event_loc(event, display))

@@ -354,6 +354,31 @@ class DiskFactStore(FactStore):
 
                 self._guard(release)
 
+    @contextmanager
+    def claim_many(self, names: Iterable[str], expire_seconds: float = 300.0) -> Iterator[set[str]]:
+        """``lock`` for many names in one SQLite transaction each way (claim, release); yields the names acquired."""
+        wanted = list(dict.fromkeys(names))
+        token = f"{os.getpid()}:{uuid.uuid4().hex}"
+        cache = self._cache
+
+        def claim() -> set[str]:
+            with cache.transact():
+                return {name for name in wanted if cache.add(_LOCK + name, token, expire=expire_seconds)}
+
+        got = self._guard(claim) if wanted else set()
+        try:
+            yield got
+        finally:
+            if got:
+
+                def release() -> None:
+                    with cache.transact():
+                        for name in got:
+                            if cache.get(_LOCK + name) == token:
+                                cache.delete(_LOCK + name)
+
+                self._guard(release)
+
     def close(self) -> None:
         self._cache.close()
 

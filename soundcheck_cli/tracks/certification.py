@@ -25,6 +25,7 @@ Soundcheck collector allows (its documented example reads ``$.highestLevel.ordin
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -61,6 +62,31 @@ _PASSED, _WARNING, _NOT_APPLICABLE, _NOT_REPORTED = (CheckState.PASSED, CheckSta
                                                       CheckState.NOT_APPLICABLE, CheckState.NOT_REPORTED)
 _EXEMPT = CheckState.EXEMPT
 Selects = Callable[[Any, Any], Sequence[bool]]  # (filter, exclude) -> selected, aligned with the entities
+
+
+# ``LevelResult``/``TrackResult`` are frozen dataclasses, whose generated ``__init__`` sets each field through
+# ``object.__setattr__``; a 10,000-entity run builds ~40,000 of them. Setting the slots through their descriptors
+# does the same in about half the time (as ``rules.engine.new_result`` does for check results); used only while
+# the field lists are the ones this code knows.
+def _fast_constructor(cls: type, names: tuple[str, ...]) -> Callable[..., Any]:
+    if len(names) != 4 or tuple(f.name for f in fields(cls)) != names or not hasattr(cls, "__slots__"):
+        return cls
+    new = object.__new__
+    set_a, set_b, set_c, set_d = (getattr(cls, name).__set__ for name in names)
+
+    def make(a: Any, b: Any, c: Any, d: Any) -> Any:
+        obj = new(cls)
+        set_a(obj, a)
+        set_b(obj, b)
+        set_c(obj, c)
+        set_d(obj, d)
+        return obj
+
+    return make
+
+
+_level_result = _fast_constructor(LevelResult, ("ordinal", "name", "certified", "checks"))
+_track_result = _fast_constructor(TrackResult, ("track_id", "entity_ref", "levels", "highest_level"))
 
 
 def _not_selected(check_id: str, ref: str, ordinal: int) -> CheckResult:
@@ -112,13 +138,13 @@ def certify_many(track: Track, entities: Sequence[Entity], columns: Mapping[str,
                     if not (state is _PASSED or state is _WARNING or state is _NOT_APPLICABLE or state is _EXEMPT):
                         certified = False
                 checks.append(result)
-            level_result = LevelResult(ordinal, name, certified, tuple(checks))
+            level_result = _level_result(ordinal, name, certified, tuple(checks))
             levels.append(level_result)
             if climbing and certified:
                 highest = level_result
             else:
                 climbing = False
-        out.append(TrackResult(track.id, ref, tuple(levels), highest))
+        out.append(_track_result(track.id, ref, tuple(levels), highest))
     return out
 
 
