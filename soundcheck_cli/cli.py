@@ -20,6 +20,7 @@ import typer
 from soundcheck_cli import __version__
 from soundcheck_cli.cli_coercion import install as _install_coercion
 from soundcheck_cli.cli_help import PLAIN_HELP, SummaryGroup
+from soundcheck_cli.cli_options import StoreOpt
 from soundcheck_cli.errors import ExitCode, Problem, SoundcheckError, UsageError
 
 EXIT_CODES_HELP = (
@@ -70,15 +71,6 @@ CatalogUrlOpt = Annotated[
         "--catalog-url",
         help="Read the entities from a running Backstage catalog (its base URL, e.g. https://backstage.example.com) "
         "instead of files; token from soundcheck.catalog.token or $BACKSTAGE_TOKEN. Default: soundcheck.catalog.url.",
-        show_default=False,
-    ),
-]
-StoreOpt = Annotated[
-    Optional[str],
-    typer.Option(
-        "--store",
-        help="Fact store: a folder, or a postgresql://user@host/db URL (shared store). Default: $SOUNDCHECK_STORE, "
-        "else soundcheck.store.url in the config, else .soundcheck/ beside the first config file.",
         show_default=False,
     ),
 ]

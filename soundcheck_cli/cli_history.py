@@ -16,15 +16,11 @@ from typing import Annotated, Any, Optional
 import typer
 
 from soundcheck_cli.errors import UsageError
+from soundcheck_cli.cli_options import StoreOpt
 
 ConfigOpt = Annotated[
     Optional[list[str]],
     typer.Option("--config", "-c", help="app-config file (repeatable). Default: ./app-config.yaml.", show_default=False),
-]
-StoreOpt = Annotated[
-    Optional[str],
-    typer.Option("--store", help="Fact store folder. Default: $SOUNDCHECK_STORE, else .soundcheck/ beside the first "
-                 "config file.", show_default=False),
 ]
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table or json")]
 

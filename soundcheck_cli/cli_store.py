@@ -18,6 +18,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from soundcheck_cli.cli_help import PLAIN_HELP, SummaryGroup
+from soundcheck_cli.cli_options import StoreOpt
 from soundcheck_cli.errors import UsageError
 
 STDIO = "-"
@@ -29,7 +30,7 @@ store_app = typer.Typer(
     **PLAIN_HELP,
 )
 
-# The same options as cli.py's (not imported from it: cli.py imports this module).
+# Like cli.py's --config, but read only to find the store (cli_options.StoreOpt is shared).
 ConfigOpt = Annotated[
     Optional[list[str]],
     typer.Option(
@@ -38,16 +39,6 @@ ConfigOpt = Annotated[
         metavar="FILE",
         help="app-config file (repeatable); read only to find the store (soundcheck.store.url, else .soundcheck/ "
         "beside the first config file). Not needed with --store or $SOUNDCHECK_STORE.",
-        show_default=False,
-    ),
-]
-StoreOpt = Annotated[
-    Optional[str],
-    typer.Option(
-        "--store",
-        metavar="FOLDER|URL",
-        help="Fact store: a folder, or a postgresql://user@host/db URL (shared store). Default: $SOUNDCHECK_STORE, "
-        "else soundcheck.store.url in the config, else .soundcheck/ beside the first config file.",
         show_default=False,
     ),
 ]

@@ -62,7 +62,7 @@ from soundcheck_cli.errors import StoreError
 from soundcheck_cli.facts.interface import FactStore, entity_key
 from soundcheck_cli.facts.locate import describe
 from soundcheck_cli.facts.model import Fact, FactRef
-from soundcheck_cli.facts.store import _check_ref, _gc_paused
+from soundcheck_cli.facts.store import check_ref, gc_paused
 
 CONNECT_TIMEOUT = 15  # seconds; used unless the URL sets connect_timeout
 WRITE_CHUNK = 5000  # facts per INSERT statement in put_many (all chunks in one transaction)
@@ -297,9 +297,9 @@ class PostgresFactStore(FactStore):
     # -- encoding ------------------------------------------------------------------------------------------------
 
     def _encode(self, fact: Fact) -> Row:
-        _check_ref("entity ref", fact.entity_ref)
+        check_ref("entity ref", fact.entity_ref)
         ref = str(fact.fact_ref)
-        _check_ref("fact ref", ref)
+        check_ref("fact ref", ref)
         try:
             text = _dumps(fact.data)
         except (TypeError, ValueError, RecursionError) as exc:
@@ -400,12 +400,12 @@ class PostgresFactStore(FactStore):
 
     def facts(self, entity_ref: str | None = None, fact_ref: FactRef | None = None) -> Iterator[Fact]:
         rows = self._select(entity_ref, fact_ref)
-        with _gc_paused():
+        with gc_paused():
             return iter([fact for _, fact in self._decode(rows)])
 
     def load_all(self) -> dict[tuple[str, FactRef], Fact]:
         """Every fact, in one query; the entity key comes from its column (already lower-cased)."""
-        with _gc_paused():
+        with gc_paused():
             rows = self._select(None, None)
             return {(key, fact.fact_ref): fact for key, fact in self._decode(rows)}
 

@@ -77,7 +77,7 @@ else:  # pragma: no cover - the Fact contract grew: use the ordinary constructor
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
 
-def _check_ref(kind: str, text: str) -> None:
+def check_ref(kind: str, text: str) -> None:
     # Control characters would break the key layout (``\x1f`` is the separator); no valid ref contains one.
     if any(ord(c) < 0x20 or c == "\x7f" for c in text):
         raise StoreError(f"cannot store a fact with {kind} {text!r}: it contains a control character")
@@ -134,9 +134,9 @@ class DiskFactStore(FactStore):
     # -- encoding ---------------------------------------------------------------------------------------------
 
     def _encode(self, fact: Fact) -> tuple[str, str]:
-        _check_ref("entity ref", fact.entity_ref)
+        check_ref("entity ref", fact.entity_ref)
         ref = str(fact.fact_ref)
-        _check_ref("fact ref", ref)
+        check_ref("fact ref", ref)
         expires = format_timestamp(fact.expires_at) if fact.expires_at is not None else None
         try:
             text = _dumps([FORMAT_VERSION, fact.entity_ref, ref, format_timestamp(fact.timestamp), expires, fact.data])
@@ -282,13 +282,13 @@ class DiskFactStore(FactStore):
         return len(encoded)
 
     def facts(self, entity_ref: str | None = None, fact_ref: FactRef | None = None) -> Iterator[Fact]:
-        with _gc_paused():
+        with gc_paused():
             return iter([fact for _, fact in self._decode_all(self._select(entity_ref, fact_ref))])
 
     def load_all(self) -> dict[tuple[str, FactRef], Fact]:
         start = len(_FACT)
         # The entity part of the key is already ``entity_key(entity_ref)``: no need to lower-case it again.
-        with _gc_paused():
+        with gc_paused():
             rows = self._decode_all(self._rows())
             return {(key[start : key.index(_SEP, start)], fact.fact_ref): fact for key, fact in rows}
 
@@ -390,7 +390,7 @@ class DiskFactStore(FactStore):
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic GC during a bulk read: building tens of thousands of (acyclic) facts and dicts would
     otherwise trigger dozens of full collections, which made ``load_all`` take two to three times as long."""
     enabled = gc.isenabled()
