@@ -82,7 +82,7 @@ def entity_of(data: dict[Any, Any], i: int) -> Entity:
     return Entity.from_data(data)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.dictionaries(KEYS, VALUES, max_size=5), min_size=1, max_size=6), FILTERS,
        st.one_of(st.none(), FILTERS))
 def test_filter_cache_gives_the_answers_of_plain_folding(datas: list[dict[Any, Any]], spec: Any, exclude_spec: Any) -> None:
