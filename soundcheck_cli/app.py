@@ -93,14 +93,25 @@ def load_settings(options: CommonOptions) -> tuple[Settings, list[Problem]]:
 
 def _catalog_cache_path(options: CommonOptions, settings: Settings) -> str | None:
     """The warm catalog cache (``catalog.cache``) lives in the fact store folder, when that folder exists:
-    loading a catalog never creates a store as a side effect."""
+    loading a catalog never creates a store as a side effect. With a shared database store (no local folder) it
+    lives in the user's cache folder (``$XDG_CACHE_HOME/soundcheck``, else ``~/.cache/soundcheck``), one file per
+    set of config files; a cache that cannot be made just means no cache."""
+    import hashlib
+
     from soundcheck_cli.catalog.cache import CACHE_NAME
     from soundcheck_cli.facts.locate import is_url
 
     folder = store_spec_for(options, settings)
-    if is_url(folder):
-        return None  # a shared database store: no local folder to keep the parse cache in
-    return os.path.join(folder, CACHE_NAME) if os.path.isdir(folder) else None
+    if not is_url(folder):
+        return os.path.join(folder, CACHE_NAME) if os.path.isdir(folder) else None
+    base = options.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    directory = os.path.join(base, "soundcheck")
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError:
+        return None
+    key = hashlib.sha1("\n".join(settings.files).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return os.path.join(directory, f"{os.path.splitext(CACHE_NAME)[0]}-{key}.json")
 
 
 def load_workspace(options: CommonOptions, *, need_catalog: bool = True, command: str | None = None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,6 +22,10 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))  # ``import pg_support`` from tests and from spawned test processes
 
 import pg_support  # noqa: E402
+
+# Per-user caches (the catalog parse cache of a database store) go to a folder of this test session, not ~/.cache;
+# spawned soundcheck processes inherit it.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="soundcheck-tests-cache-")
 
 PG_URL_ENV = "SOUNDCHECK_TEST_PG_URL"
 REQUIRE_PG_ENV = "SOUNDCHECK_REQUIRE_PG"

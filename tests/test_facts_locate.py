@@ -110,3 +110,25 @@ def test_an_unreachable_database_store_is_exit_2_without_the_password(tmp_path, 
     assert code == 2
     assert "s3cret-pw" not in out.out + out.err
     assert "127.0.0.1" in out.err
+
+
+def test_with_a_database_store_the_catalog_cache_lives_in_the_user_cache_folder(tmp_path):
+    from soundcheck_cli.app import CommonOptions, _catalog_cache_path, load_settings
+
+    (tmp_path / "app.yaml").write_text("soundcheck:\n  store:\n    url: postgresql://app@db.example.com/sc\n")
+    cache_home = tmp_path / "cache"
+    options = CommonOptions(config_paths=("app.yaml",), cwd=str(tmp_path), environ={"XDG_CACHE_HOME": str(cache_home)})
+    settings, _ = load_settings(options)
+    path = _catalog_cache_path(options, settings)
+    assert path is not None and path.startswith(str(cache_home / "soundcheck" / "catalog-cache-"))
+    assert (cache_home / "soundcheck").is_dir()
+    other = CommonOptions(config_paths=("app.yaml",), cwd=str(tmp_path / "elsewhere"),
+                          environ={"XDG_CACHE_HOME": str(cache_home)})
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "app.yaml").write_text((tmp_path / "app.yaml").read_text())
+    assert _catalog_cache_path(other, load_settings(other)[0]) != path  # one cache per set of config files
+    # A folder store keeps it beside the facts, and only once that folder exists (no store created as a side effect).
+    folder = CommonOptions(config_paths=("app.yaml",), cwd=str(tmp_path), store_path="facts", environ={})
+    assert _catalog_cache_path(folder, settings) is None
+    (tmp_path / "facts").mkdir()
+    assert _catalog_cache_path(folder, settings) == str(tmp_path / "facts" / "catalog-cache.json")
