@@ -8,11 +8,14 @@ the peak RSS of the process, for each size of ``--sizes`` (the scale curve: us/r
 
     python bench/bench_check.py                      # 10,000 entities x 20 checks
     python bench/bench_check.py --sizes 1000,10000,50000   # scale curve (50k takes a few minutes)
+    python bench/bench_check.py --postgres           # the facts in PostgreSQL (a throwaway local cluster)
+    python bench/bench_check.py --store-url postgresql://...   # ... or in a server of yours (a fresh schema)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -71,7 +74,8 @@ def filter_node(flt: Any) -> Any:
     return FILTERS["production"] if "spec.lifecycle" in keys else FILTERS["components"]
 
 
-def write_workload(folder: Path, n_entities: int, n_checks: int, seed: int) -> tuple[Path, Path, Path]:
+def write_workload(folder: Path, n_entities: int, n_checks: int, seed: int,
+                   store_url: str | None = None) -> tuple[Path, Path, Path | str]:
     rng = random.Random(seed)
     entities = make_entities(n_entities, rng)
     facts = make_facts(entities, rng)
@@ -106,13 +110,20 @@ def write_workload(folder: Path, n_entities: int, n_checks: int, seed: int) -> t
     }
     config_path = folder / "app-config.yaml"
     config_path.write_text(json.dumps(config, indent=1))
+    if store_url is not None:
+        from soundcheck_cli.facts.locate import init_store, open_any
+
+        init_store(store_url)
+        with open_any(store_url) as store:
+            store.put_many(facts.values())
+        return config_path, catalog, store_url
     store_path = folder / "store"
     with open_store(str(store_path)) as store:
         store.put_many(facts.values())
     return config_path, catalog, store_path
 
 
-def run_once(config: Path, catalog: Path, store: Path, out: Path, env: dict[str, str] | None = None) -> tuple[float, float]:
+def run_once(config: Path, catalog: Path, store: Path | str, out: Path, env: dict[str, str] | None = None) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one ``check`` process (``os.wait4`` gives that child's own rusage)."""
     cmd = [sys.executable, "-m", "soundcheck_cli", "check", "-c", str(config), "--catalog", str(catalog),
            "--store", str(store), "-f", "json", "-o", str(out), "-q"]
@@ -136,18 +147,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--no-bytecode", action="store_true",
                         help="keep this environment's PYTHONDONTWRITEBYTECODE (every module compiled on every run)")
+    parser.add_argument("--postgres", action="store_true",
+                        help="keep the facts in PostgreSQL: a throwaway local cluster (tests/pg_support.py)")
+    parser.add_argument("--store-url", help="keep the facts in this PostgreSQL server (a fresh schema per size)")
     args = parser.parse_args(argv)
     env = child_env(not args.no_bytecode)
+    with contextlib.ExitStack() as stack:
+        base_url = args.store_url
+        if args.postgres or base_url:
+            sys.path.insert(0, str(ROOT / "tests"))
+            import pg_support  # start a throwaway cluster, and a fresh schema per size
+
+            if not base_url:
+                base_url = stack.enter_context(pg_support.pg_cluster()).url
+            env["XDG_CACHE_HOME"] = stack.enter_context(tempfile.TemporaryDirectory(prefix="soundcheck-bench-cache-"))
+            return _measure(args, env, lambda: stack.enter_context(pg_support.fresh_schema(base_url, "bench")))
+        return _measure(args, env, None)
+
+
+def _measure(args: argparse.Namespace, env: dict[str, str], new_store_url: Any) -> int:
 
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"soundcheck check as a process -- Python {platform.python_version()}, {os.cpu_count()} CPUs, "
-          f"load average {load}, bytecode cache {'off' if args.no_bytecode else 'on'}")
+          f"load average {load}, bytecode cache {'off' if args.no_bytecode else 'on'}, "
+          f"store {'PostgreSQL' if new_store_url else 'folder'}")
     print(f"{'entities':>9} {'checks':>6} {'results':>8} {'first s':>8} {'best s':>7} {'median s':>8} {'worst s':>7} "
           f"{'us/result':>9} {'peak RSS MB':>11}")
     for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
         with tempfile.TemporaryDirectory(prefix="soundcheck-bench-") as tmp:
             folder = Path(tmp)
-            config, catalog, store = write_workload(folder, size, args.checks, args.seed)
+            config, catalog, store = write_workload(folder, size, args.checks, args.seed,
+                                                    new_store_url() if new_store_url else None)
             # The catalog cache does not trust files modified in the last 2 s (catalog.cache.RACY_SECONDS).
             time.sleep(2.1)
             out = folder / "report.json"
