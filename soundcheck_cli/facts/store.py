@@ -29,13 +29,13 @@ import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
 from typing import Any
 
 import diskcache
 
 from soundcheck_cli.errors import Location, StoreError
 from soundcheck_cli.facts.interface import FactStore, entity_key
+from soundcheck_cli.fastinit import fast_constructor
 from soundcheck_cli.facts.model import Fact, FactRef, format_timestamp, parse_timestamp
 
 FORMAT_VERSION = 1
@@ -50,29 +50,8 @@ _META = "meta:"
 _LOCK = "lock:"
 _FORMAT_KEY = "store:format"
 
-# ``Fact`` is a frozen dataclass: its ``__init__`` sets each field through ``object.__setattr__``. A bulk read
-# builds tens of thousands of them; setting the slots through their descriptors makes the same object in a third
-# of the time. Used only while the field list is the one this code knows (else the ordinary constructor).
-_FACT_FIELDS = ("fact_ref", "entity_ref", "data", "timestamp", "expires_at")
-if tuple(f.name for f in fields(Fact)) == _FACT_FIELDS and hasattr(Fact, "__slots__"):
-    _new = object.__new__
-    _set_fact_ref = Fact.fact_ref.__set__  # type: ignore[attr-defined]
-    _set_entity_ref = Fact.entity_ref.__set__  # type: ignore[attr-defined]
-    _set_data = Fact.data.__set__  # type: ignore[attr-defined]
-    _set_timestamp = Fact.timestamp.__set__  # type: ignore[attr-defined]
-    _set_expires_at = Fact.expires_at.__set__  # type: ignore[attr-defined]
-
-    def _new_fact(fact_ref: FactRef, entity_ref: str, data: Any, timestamp: Any, expires_at: Any) -> Fact:
-        fact = _new(Fact)
-        _set_fact_ref(fact, fact_ref)
-        _set_entity_ref(fact, entity_ref)
-        _set_data(fact, data)
-        _set_timestamp(fact, timestamp)
-        _set_expires_at(fact, expires_at)
-        return fact
-
-else:  # pragma: no cover - the Fact contract grew: use the ordinary constructor
-    _new_fact = Fact
+# A bulk read builds tens of thousands of facts: without the frozen dataclass's ``__init__`` (``fastinit``).
+_new_fact = fast_constructor(Fact)
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 

@@ -116,7 +116,9 @@ def build_tables(
 # --- results -----------------------------------------------------------------------------------------------
 # ``CheckResult`` is a frozen dataclass: its generated ``__init__`` goes through ``object.__setattr__`` per
 # field, which costs about as much as evaluating a whole rule. Setting the slots through their descriptors does
-# the same thing in half the time; used only while the field list is the one this code knows.
+# the same thing in half the time; used only while the field list is the one this code knows. (Unlike
+# ``soundcheck_cli.fastinit``, which facts and track results use, the setters are also inlined into the generated
+# check code below, so they are named here one by one.)
 _RESULT_FIELDS = ("check_id", "entity_ref", "state", "message", "missing_facts")
 _FAST_RESULTS = tuple(f.name for f in fields(CheckResult)) == _RESULT_FIELDS and hasattr(CheckResult, "__slots__")
 if _FAST_RESULTS:
