@@ -17,34 +17,7 @@ from soundcheck_cli.collectors.http_client import HttpOptions
 from soundcheck_cli.errors import ConfigError, Problems
 from soundcheck_cli.events.model import CERTIFICATION_CHANGE_TOPIC, CHECK_STATUS_CHANGE_TOPIC, timestamp_ms
 from soundcheck_cli.events.subscribers import EventBus, load_subscribers
-
-CATALOG = """\
-apiVersion: backstage.io/v1alpha1
-kind: Component
-metadata: {name: a, description: fine}
-spec: {type: service, owner: team-a}
----
-apiVersion: backstage.io/v1alpha1
-kind: Component
-metadata: {name: b}
-spec: {type: service%s}
-"""
-
-CONFIG = """\
-catalog:
-  locations: [{type: file, target: ./catalog.yaml}]
-soundcheck:
-  checks:
-    - id: has_owner
-      rule: {factRef: catalog:default/entity_descriptor, path: $.spec.owner, operator: matches, value: '\\S'}
-    - id: has_desc
-      rule: {factRef: catalog:default/entity_descriptor, path: $.metadata.description, operator: matches, value: '\\S'}
-  tracks:
-    - id: hygiene
-      levels:
-        - {ordinal: 1, checks: [{id: has_owner}]}
-        - {ordinal: 2, checks: [{id: has_desc}]}
-"""
+from workspaces import hygiene_config, two_components
 
 JSONL = """\
   events:
@@ -56,8 +29,8 @@ JSONL = """\
 
 
 def setup(tmp_path: Path, events: str = JSONL, b_owner: bool = False, environ: dict | None = None) -> core.CommonOptions:
-    (tmp_path / "catalog.yaml").write_text(CATALOG % (", owner: team-b" if b_owner else ""))
-    (tmp_path / "app-config.yaml").write_text(CONFIG + events)
+    (tmp_path / "catalog.yaml").write_text(two_components(", owner: team-b" if b_owner else ""))
+    (tmp_path / "app-config.yaml").write_text(hygiene_config() + events)
     return core.CommonOptions(config_paths=("app-config.yaml",), store_path=str(tmp_path / "store"),
                               cwd=str(tmp_path), environ=environ or {})
 

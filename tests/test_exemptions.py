@@ -12,39 +12,12 @@ from soundcheck_cli.cli import run_cli
 from soundcheck_cli.errors import ConfigError, Problems
 from soundcheck_cli.exemptions import parse_exemptions, status
 from soundcheck_cli.rules.model import CheckState
-
-CATALOG = """\
-apiVersion: backstage.io/v1alpha1
-kind: Component
-metadata: {name: a, description: fine}
-spec: {type: service, owner: team-a, lifecycle: production}
----
-apiVersion: backstage.io/v1alpha1
-kind: Component
-metadata: {name: b}
-spec: {type: service, lifecycle: production}
-"""
-
-CONFIG = """\
-catalog:
-  locations: [{type: file, target: ./catalog.yaml}]
-soundcheck:
-  checks:
-    - id: has_owner
-      rule: {factRef: catalog:default/entity_descriptor, path: $.spec.owner, operator: matches, value: '\\S'}
-    - id: has_desc
-      rule: {factRef: catalog:default/entity_descriptor, path: $.metadata.description, operator: matches, value: '\\S'}
-  tracks:
-    - id: hygiene
-      levels:
-        - {ordinal: 1, checks: [{id: has_owner}]}
-        - {ordinal: 2, checks: [{id: has_desc}]}
-"""
+from workspaces import hygiene_config, two_components
 
 
 def workspace(tmp_path: Path, extra: str = "") -> core.Workspace:
-    (tmp_path / "catalog.yaml").write_text(CATALOG)
-    (tmp_path / "app-config.yaml").write_text(CONFIG + extra)
+    (tmp_path / "catalog.yaml").write_text(two_components(common=", lifecycle: production"))
+    (tmp_path / "app-config.yaml").write_text(hygiene_config() + extra)
     options = core.CommonOptions(config_paths=("app-config.yaml",), store_path=str(tmp_path / "store"),
                                  cwd=str(tmp_path), environ={})
     return core.load_workspace(options)

@@ -24,31 +24,12 @@ from soundcheck_cli.facts.transfer import (
     read_export,
 )
 from soundcheck_cli.history.store import History
+from workspaces import hygiene_config, two_components
 
 T0 = datetime(2026, 11, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)
 REPO = FactRef("github", "default", "repo_details")
 PD = FactRef("pagerduty", "default", "service")
 HEADER = '{"soundcheck":"store-export","version":1,"exportedAt":"2026-11-25T18:20:29.123Z"}'
-
-CATALOG = """\
-apiVersion: backstage.io/v1alpha1
-kind: Component
-metadata: {name: a, description: fine}
-spec: {type: service, owner: team-a}
----
-apiVersion: backstage.io/v1alpha1
-kind: Component
-metadata: {name: b}
-spec: {type: service}
-"""
-CONFIG = """\
-catalog:
-  locations: [{type: file, target: ./catalog.yaml}]
-soundcheck:
-  checks:
-    - id: has_owner
-      rule: {factRef: catalog:default/entity_descriptor, path: $.spec.owner, operator: matches, value: '\\S'}
-"""
 
 
 def fact(entity: str, ref: FactRef = REPO, data: object = None, ts: datetime = T0,
@@ -86,8 +67,8 @@ def good_fact(**overrides: object) -> dict[str, object]:
 def source(tmp_path: Path):
     """A disk store with facts (one expiring, data in non-sorted key order, a non-ASCII value), two recorded
     check runs (history meta), an ETag entry and pending events."""
-    (tmp_path / "catalog.yaml").write_text(CATALOG)
-    (tmp_path / "app-config.yaml").write_text(CONFIG)
+    (tmp_path / "catalog.yaml").write_text(two_components())
+    (tmp_path / "app-config.yaml").write_text(hygiene_config())
     options = core.CommonOptions(config_paths=("app-config.yaml",), store_path=str(tmp_path / "src"),
                                  cwd=str(tmp_path), environ={})
     ws = core.load_workspace(options)

@@ -9,40 +9,12 @@ from soundcheck_cli import app as core
 from soundcheck_cli.cli import run_cli
 from soundcheck_cli.history.codec import decode, encode, from_report, pack, unpack
 from soundcheck_cli.history.store import History
-
-CATALOG = """\
-apiVersion: backstage.io/v1alpha1
-kind: Component
-metadata: {name: a, description: fine}
-spec: {type: service, owner: team-a}
----
-apiVersion: backstage.io/v1alpha1
-kind: Component
-metadata: {name: b}
-spec: {type: service%s}
-"""
-
-CONFIG = """\
-catalog:
-  locations: [{type: file, target: ./catalog.yaml}]
-soundcheck:
-  checks:
-    - id: has_owner
-      rule: {factRef: catalog:default/entity_descriptor, path: $.spec.owner, operator: matches, value: '\\S'}
-      failedMessage: '{{ entity.metadata.name }} has no owner'
-    - id: has_desc
-      rule: {factRef: catalog:default/entity_descriptor, path: $.metadata.description, operator: matches, value: '\\S'}
-  tracks:
-    - id: hygiene
-      levels:
-        - {ordinal: 1, checks: [{id: has_owner}]}
-        - {ordinal: 2, checks: [{id: has_desc}]}
-"""
+from workspaces import hygiene_config, two_components
 
 
 def setup(tmp_path: Path, extra: str = "", b_owner: bool = False) -> core.CommonOptions:
-    (tmp_path / "catalog.yaml").write_text(CATALOG % (", owner: team-b" if b_owner else ""))
-    (tmp_path / "app-config.yaml").write_text(CONFIG + extra)
+    (tmp_path / "catalog.yaml").write_text(two_components(", owner: team-b" if b_owner else ""))
+    (tmp_path / "app-config.yaml").write_text(hygiene_config("{{ entity.metadata.name }} has no owner") + extra)
     return core.CommonOptions(config_paths=("app-config.yaml",), store_path=str(tmp_path / "store"),
                               cwd=str(tmp_path), environ={})
 
