@@ -58,7 +58,7 @@ from soundcheck_cli.collectors.outcomes import Outcome
 from soundcheck_cli.collectors.schedule import EntryConfig
 from soundcheck_cli.config.env import missing_env
 from soundcheck_cli.config.nodes import loc_of
-from soundcheck_cli.errors import Location, Problems
+from soundcheck_cli.errors import Problems
 from soundcheck_cli.facts.model import FactRef
 
 ANNOTATION = "datadoghq.com/service-id"
@@ -269,15 +269,6 @@ class DatadogCollector(EntityCollector):
 
     def config_schema(self) -> dict[str, Any]:
         return CONFIG_SCHEMA
-
-    def entry_fact_refs(
-        self, entry: Mapping[str, Any], block: Mapping[str, Any], location: Location | None, problems: Problems
-    ) -> list[FactRef] | None:
-        typed = self.typed_fact_ref(entry, location, problems)
-        if typed is None:
-            return None
-        ref = typed[0]
-        return [ref]
 
     def set_config(self, config: Any) -> None:
         self._rejected = {}

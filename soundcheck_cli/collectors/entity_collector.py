@@ -102,8 +102,14 @@ class EntityCollector(ConfigurableFactCollector):
     def entry_fact_refs(
         self, entry: Mapping[str, Any], block: Mapping[str, Any], location: Location | None, problems: Problems
     ) -> list[FactRef] | None:
-        """The fact refs one (merged) ``collects`` entry produces; ``None`` after reporting why it is invalid."""
-        raise NotImplementedError
+        """The fact refs one (merged) ``collects`` entry produces; ``None`` after reporting why it is invalid.
+
+        By default an entry of the usual shape (``typed_fact_ref``) for collectors with ``default_fact_names``;
+        override it to check type-specific options (then call this) or for another shape of entry."""
+        if not self.default_fact_names:
+            raise NotImplementedError
+        typed = self.typed_fact_ref(entry, location, problems)
+        return None if typed is None else [typed[0]]
 
     def fact_type(self, fact_ref: FactRef | str) -> str | None:
         """The ``type`` that produces ``fact_ref`` (as configured, else by its default fact name), or ``None``."""

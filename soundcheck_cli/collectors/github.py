@@ -79,7 +79,7 @@ from soundcheck_cli.collectors.http_client import (
 from soundcheck_cli.collectors.outcomes import Outcome
 from soundcheck_cli.collectors.schedule import EntryConfig
 from soundcheck_cli.config.nodes import loc_of
-from soundcheck_cli.errors import Location, Problems
+from soundcheck_cli.errors import Problems
 from soundcheck_cli.facts.model import FactRef
 
 API_VERSION = "2022-11-28"
@@ -328,15 +328,6 @@ class GithubCollector(GithubApiCollector):
 
     def config_schema(self) -> dict[str, Any]:
         return CONFIG_SCHEMA
-
-    def entry_fact_refs(
-        self, entry: Mapping[str, Any], block: Mapping[str, Any], location: Location | None, problems: Problems
-    ) -> list[FactRef] | None:
-        typed = self.typed_fact_ref(entry, location, problems)
-        if typed is None:
-            return None
-        ref = typed[0]
-        return [ref]
 
     def disabled_reason(self) -> str | None:
         return self.github_disabled_reason()

@@ -285,13 +285,10 @@ class PagerDutyCollector(EntityCollector):
     def entry_fact_refs(
         self, entry: Mapping[str, Any], block: Mapping[str, Any], location: Location | None, problems: Problems
     ) -> list[FactRef] | None:
-        typed = self.typed_fact_ref(entry, location, problems)
-        if typed is None:
-            return None
-        ref = typed[0]
-        if entry.get("window") is not None:
+        refs = super().entry_fact_refs(entry, block, location, problems)
+        if refs is not None and entry.get("window") is not None:
             parse_duration(entry["window"], problems, "window", loc_of(entry, "window") or location)
-        return [ref]
+        return refs
 
     def set_config(self, config: Any) -> None:
         self._rejected = {}
