@@ -354,12 +354,7 @@ class _Run:
         facts it carries are then in the store, and the cancellation goes on."""
         if not facts:
             return
-        future = asyncio.get_running_loop().run_in_executor(None, self.store.put_many, facts)
-        try:
-            await asyncio.shield(future)
-        except asyncio.CancelledError:
-            await asyncio.wait([future])
-            raise
+        await _finish(asyncio.get_running_loop().run_in_executor(None, self.store.put_many, facts))
 
 
 async def collect_async(
