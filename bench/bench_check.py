@@ -33,20 +33,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_eval import make_checks, make_entities, make_facts, make_tracks  # noqa: E402
+from bench_startup import child_env  # noqa: E402 - the bytecode-cached environment of timed processes
 
 from soundcheck_cli.facts.store import open_store  # noqa: E402
 from soundcheck_cli.rules.model import AllOf, AnyOf, Condition, Not  # noqa: E402
-
-def child_env(bytecode: bool) -> dict[str, str]:
-    """The environment of the timed processes. With ``bytecode`` (the default), compiled modules are cached (in a
-    temporary ``PYTHONPYCACHEPREFIX``, so the checkout is not touched) as they are for an installed package; this
-    machine sets ``PYTHONDONTWRITEBYTECODE=1``, which makes every run compile every soundcheck module again."""
-    env = dict(os.environ)
-    if bytecode:
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(), "soundcheck-bench-pycache")
-    return env
-
 
 FILTERS = {
     # make_checks builds its two filters from these mappings; recognise them by their parsed shape.

@@ -41,6 +41,7 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 from bench_collect import _serve  # noqa: E402 - the same latency server
+from bench_startup import child_env  # noqa: E402 - the bytecode-cached environment of timed processes
 
 TOKEN = "bench-shard-token"
 
@@ -66,12 +67,9 @@ def write_workspace(folder: str, n: int, server_url: str, concurrency: int) -> N
 def environment(bytecode: bool = True) -> dict[str, str]:
     """The processes' environment. With ``bytecode`` compiled modules are cached (in a temporary
     ``PYTHONPYCACHEPREFIX``, the checkout untouched) as for an installed package, even where the machine sets
-    ``PYTHONDONTWRITEBYTECODE=1`` (as bench_check.py does)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOUNDCHECK_") and "PROXY" not in k.upper()}
+    ``PYTHONDONTWRITEBYTECODE=1`` (``bench_startup.child_env``)."""
+    env = {k: v for k, v in child_env(bytecode).items() if not k.startswith("SOUNDCHECK_") and "PROXY" not in k.upper()}
     env.update({"PYTHONPATH": ROOT, "NO_COLOR": "1", "PAGERDUTY_TOKEN": TOKEN, "NO_PROXY": "127.0.0.1"})
-    if bytecode:
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(), "soundcheck-bench-pycache")
     return env
 
 
