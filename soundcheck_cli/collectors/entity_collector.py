@@ -241,13 +241,17 @@ class EntityCollector(ConfigurableFactCollector):
             node = node.get(key) if isinstance(node, Mapping) else None
         return node
 
+    def client_settings(self, entry: EntryConfig) -> Any:
+        """The HTTP settings of ``entry``'s block (concurrency, retries, limiter; ``limiter_fallback`` else)."""
+        return client_settings(
+            entry.block, Problems(), default_concurrency=self.default_concurrency, limiter_fallback=self.limiter_fallback()
+        )
+
     def client(self, entry: EntryConfig) -> HttpClient:
         """The HTTP client of ``entry``'s block (one per block, so one per token/server)."""
         client = self._clients.get(entry.block_index)
         if client is None:
-            settings = client_settings(
-                entry.block, Problems(), default_concurrency=self.default_concurrency, limiter_fallback=self.limiter_fallback()
-            )
+            settings = self.client_settings(entry)
             client = HttpClient(
                 settings,
                 http_options(self.context),

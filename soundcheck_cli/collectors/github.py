@@ -72,7 +72,6 @@ from soundcheck_cli.collectors.http_client import (
     HttpClient,
     HttpError,
     NotFound,
-    client_settings,
     http_options,
     path_segment,
 )
@@ -192,9 +191,7 @@ class GithubApiCollector(EntityCollector):
         key: Any = (entry.block_index, creds.api_base_url, creds.token)
         client = self._clients.get(key)
         if client is None:
-            settings = client_settings(
-                entry.block, Problems(), default_concurrency=self.default_concurrency, limiter_fallback=self.limiter_fallback()
-            )
+            settings = self.client_settings(entry)
             client = HttpClient(
                 settings,
                 http_options(self.context),

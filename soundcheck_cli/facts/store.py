@@ -138,20 +138,17 @@ class DiskFactStore(FactStore):
             version, entity_ref, ref, timestamp, expires, data = record
             if not isinstance(version, int) or version > FORMAT_VERSION:
                 raise ValueError(f"record format {version} is not one this soundcheck reads ({FORMAT_VERSION})")
-            if times is None:
-                stamp = parse_timestamp(timestamp)
-            else:
-                stamp = times.get(timestamp)
-                if stamp is None:
-                    stamp = times[timestamp] = parse_timestamp(timestamp)
-            if expires is None:
-                expires_at = None
-            elif times is None:
-                expires_at = parse_timestamp(expires)
-            else:
-                expires_at = times.get(expires)
-                if expires_at is None:
-                    expires_at = times[expires] = parse_timestamp(expires)
+
+            def parsed(text: str) -> Any:
+                if times is None:
+                    return parse_timestamp(text)
+                value = times.get(text)
+                if value is None:
+                    value = times[text] = parse_timestamp(text)
+                return value
+
+            stamp = parsed(timestamp)
+            expires_at = None if expires is None else parsed(expires)
             return Fact(
                 fact_ref=self._fact_ref(ref),
                 entity_ref=entity_ref,
