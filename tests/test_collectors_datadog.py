@@ -48,6 +48,7 @@ from soundcheck_cli.errors import Problems
 from soundcheck_cli.facts.model import FactRef, utcnow
 from soundcheck_cli.facts.store import open_store
 from soundcheck_cli.redact import Redactor
+from collector_harness import create_collector, no_sleep, run_outcomes
 
 FIXTURES = Path(__file__).parent / "fixtures" / "datadog"
 SERVICE_DEFINITION = json.loads((FIXTURES / "get-service-definition.json").read_text())
@@ -109,30 +110,13 @@ class DatadogApi:
         return httpx.Response(404, json={"errors": ["Not Found"]})
 
 
-async def _no_sleep(_: float) -> None:
-    await asyncio.sleep(0)
-
 
 def make(config: Any, api: DatadogApi | None = None, app_config: dict[str, Any] | None = None) -> DatadogCollector:
-    api = api or DatadogApi()
-    context = CollectorContext(
-        app_config=app_config or {}, extra={"http": HttpOptions(transport=httpx.MockTransport(api), sleep=_no_sleep)}
-    )
-    problems = Problems()
-    collector = Registry.discover(problems).create("datadog", CollectorSettings("datadog", config), problems, context)
-    assert not problems.errors, [str(p) for p in problems.errors]
-    assert isinstance(collector, DatadogCollector)
-    return collector
+    return create_collector("datadog", DatadogCollector, config, api or DatadogApi(), app_config=app_config)
 
 
 def collect(collector: DatadogCollector, entities: list[Entity], refs: list[FactRef] | None = None):
-    async def go():
-        try:
-            return await collector.collect_outcomes(entities, refs)
-        finally:
-            await collector.aclose()
-
-    return asyncio.run(go())
+    return run_outcomes(collector, entities, refs)
 
 
 # -- requests and parsing ----------------------------------------------------------------------------------------
@@ -468,7 +452,7 @@ def test_spotify_style_config_loads_and_collects_through_the_runner(tmp_path):
     settings, warnings = load_settings([str(path)], environ={"DD_API_KEY": API_KEY, "DD_APP_KEY": APP_KEY})
     assert warnings == []
     api = DatadogApi()
-    http = HttpOptions(transport=httpx.MockTransport(api), sleep=_no_sleep)
+    http = HttpOptions(transport=httpx.MockTransport(api), sleep=no_sleep)
     entities = [entity("payments", "payments"), entity("search", "search"), entity("plain", None)]
     with open_store(str(tmp_path / "store")) as store:
         before = utcnow()
@@ -499,7 +483,7 @@ def test_runner_masks_keys_echoed_by_the_api(tmp_path):
         keys = f"{request.headers['DD-API-KEY']} / {request.headers['DD-APPLICATION-KEY']}"
         return httpx.Response(400, json={"errors": [f"bad keys {keys}"]}, request=request)
 
-    http = HttpOptions(transport=httpx.MockTransport(echo), sleep=_no_sleep)
+    http = HttpOptions(transport=httpx.MockTransport(echo), sleep=no_sleep)
     with open_store(str(tmp_path / "store")) as store:
         summary = run_collection(settings, [entity("payments")], store, http=http, collector_ids=["datadog"])
     [failed] = summary.collector("datadog").details

@@ -44,6 +44,7 @@ from soundcheck_cli.config.settings import load_settings
 from soundcheck_cli.errors import Problems
 from soundcheck_cli.facts.model import FactRef
 from soundcheck_cli.facts.store import open_store
+from collector_harness import create_collector, run_outcomes
 
 FIXTURES = Path(__file__).parent / "fixtures" / "github"
 TOKEN = "ghp_0123456789abcdefghijABCDEFGHIJ012345"
@@ -134,31 +135,11 @@ def make(
     store: Any = None,
     app_config: dict[str, Any] | None = None,
 ) -> GithubCollector:
-    api = api or GithubApi()
-
-    async def no_sleep(_: float) -> None:
-        await asyncio.sleep(0)
-
-    context = CollectorContext(
-        store=store,
-        app_config=app_config or {},
-        extra={"http": HttpOptions(transport=httpx.MockTransport(api), sleep=no_sleep)},
-    )
-    problems = Problems()
-    collector = Registry.discover(problems).create("github", CollectorSettings("github", config), problems, context)
-    assert not problems.errors, [str(p) for p in problems.errors]
-    assert isinstance(collector, GithubCollector)
-    return collector
+    return create_collector("github", GithubCollector, config, api or GithubApi(), store=store, app_config=app_config)
 
 
 def collect(collector: GithubCollector, entities: list[Entity], refs: list[FactRef] | None = None, refresh=None):
-    async def go():
-        try:
-            return await collector.collect_outcomes(entities, refs, refresh)
-        finally:
-            await collector.aclose()
-
-    return asyncio.run(go())
+    return run_outcomes(collector, entities, refs, refresh)
 
 
 def ref(name: str) -> FactRef:

@@ -16,7 +16,6 @@ import pytest
 
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.collectors.base import CollectorContext
-from soundcheck_cli.collectors.http_client import HttpOptions
 from soundcheck_cli.collectors.outcomes import OutcomeKind
 from soundcheck_cli.collectors.pagerduty import (
     INCIDENTS_SCHEMA,
@@ -31,6 +30,7 @@ from soundcheck_cli.config.model import CollectorSettings
 from soundcheck_cli.config.settings import load_settings
 from soundcheck_cli.errors import Problems
 from soundcheck_cli.facts.model import FactRef
+from collector_harness import create_collector, run_outcomes
 
 EXAMPLES = json.loads((Path(__file__).parent / "fixtures" / "pagerduty" / "openapi-examples.json").read_text())
 SERVICE = EXAMPLES["/services/{id}"]["responses"]["200"]
@@ -78,27 +78,11 @@ class PagerDutyApi:
 
 
 def make(config: Any, api: PagerDutyApi | None = None) -> PagerDutyCollector:
-    api = api or PagerDutyApi()
-
-    async def no_sleep(_: float) -> None:
-        await asyncio.sleep(0)
-
-    context = CollectorContext(extra={"http": HttpOptions(transport=httpx.MockTransport(api), sleep=no_sleep)})
-    problems = Problems()
-    collector = Registry.discover(problems).create("pagerduty", CollectorSettings("pagerduty", config), problems, context)
-    assert not problems.errors, [str(p) for p in problems.errors]
-    assert isinstance(collector, PagerDutyCollector)
-    return collector
+    return create_collector("pagerduty", PagerDutyCollector, config, api or PagerDutyApi())
 
 
 def collect(collector: PagerDutyCollector, entities: list[Entity], refs: list[FactRef] | None = None):
-    async def go():
-        try:
-            return await collector.collect_outcomes(entities, refs)
-        finally:
-            await collector.aclose()
-
-    return asyncio.run(go())
+    return run_outcomes(collector, entities, refs)
 
 
 # -- requests ----------------------------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ responses, shown on every server's ``/web_api`` page and kept in SonarSource/son
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import copy
 import json
@@ -47,11 +46,11 @@ from soundcheck_cli.collectors.sonarqube import (
     normalize_base_url,
     project_key,
 )
-from soundcheck_cli.config.model import CollectorSettings
 from soundcheck_cli.config.settings import load_settings
 from soundcheck_cli.errors import Problems
 from soundcheck_cli.facts.model import FactRef, utcnow
 from soundcheck_cli.facts.store import open_store
+from collector_harness import create_collector, no_sleep, run_outcomes
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sonarqube"
 SHOW = json.loads((FIXTURES / "components-show-example.json").read_text())
@@ -119,28 +118,13 @@ class SonarApi:
         return httpx.Response(404, json={"errors": [{"msg": "Unknown url"}]})
 
 
-async def _no_sleep(_: float) -> None:
-    await asyncio.sleep(0)
-
 
 def make(config: Any, api: SonarApi | None = None) -> SonarQubeCollector:
-    api = api or SonarApi()
-    context = CollectorContext(extra={"http": HttpOptions(transport=httpx.MockTransport(api), sleep=_no_sleep)})
-    problems = Problems()
-    collector = Registry.discover(problems).create("sonarqube", CollectorSettings("sonarqube", config), problems, context)
-    assert not problems.errors, [str(p) for p in problems.errors]
-    assert isinstance(collector, SonarQubeCollector)
-    return collector
+    return create_collector("sonarqube", SonarQubeCollector, config, api or SonarApi())
 
 
 def collect(collector: SonarQubeCollector, entities: list[Entity], refs: list[FactRef] | None = None):
-    async def go():
-        try:
-            return await collector.collect_outcomes(entities, refs)
-        finally:
-            await collector.aclose()
-
-    return asyncio.run(go())
+    return run_outcomes(collector, entities, refs)
 
 
 def block(**extra: Any) -> dict[str, Any]:
@@ -205,7 +189,7 @@ def test_issues_total_from_the_older_top_level_field():
         return httpx.Response(200, json={"total": 42, "p": 1, "ps": 1, "issues": [], "components": []})
 
     collector = make(block(collects={"type": "issues"}))
-    collector.context.extra["http"] = HttpOptions(transport=httpx.MockTransport(handler), sleep=_no_sleep)
+    collector.context.extra["http"] = HttpOptions(transport=httpx.MockTransport(handler), sleep=no_sleep)
     [outcome] = collect(collector, [entity("markdown")])
     assert outcome.fact.data["total"] == 42
 
@@ -445,7 +429,7 @@ def test_spotify_style_config_loads_and_collects_through_the_runner(tmp_path):
     settings, warnings = load_settings([str(path)], environ={"SONARQUBE_TOKEN": TOKEN})
     assert warnings == []
     api = SonarApi()
-    http = HttpOptions(transport=httpx.MockTransport(api), sleep=_no_sleep)
+    http = HttpOptions(transport=httpx.MockTransport(api), sleep=no_sleep)
     entities = [entity("a", "proj-a"), entity("b", "proj-b"), entity("plain", None)]
     with open_store(str(tmp_path / "store")) as store:
         before = utcnow()
