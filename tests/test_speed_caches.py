@@ -21,6 +21,7 @@ from soundcheck_cli.reporters import json_reporter
 from soundcheck_cli.results import RunReport
 from soundcheck_cli.rules.model import CheckResult, CheckState
 from soundcheck_cli.tracks.model import LevelResult, TrackResult
+from test_json_render import reference  # the renderer as it was: json.dumps per item
 
 
 # --- entity filters -------------------------------------------------------------------------------------------
@@ -115,18 +116,6 @@ def test_filter_cache_tells_apart_layouts_that_fold_differently() -> None:
 
 
 # --- JSON reporter: one encoding per distinct level ---------------------------------------------------------------
-def reference_render(doc: dict[str, Any]) -> str:
-    parts = []
-    for key, value in doc.items():
-        head = f"  {json.dumps(key)}: "
-        if isinstance(value, list) and value:
-            items = ",\n".join("    " + json.dumps(item, ensure_ascii=False) for item in value)
-            parts.append(f"{head}[\n{items}\n  ]")
-        else:
-            parts.append(head + json.dumps(value, ensure_ascii=False))
-    return "{\n" + ",\n".join(parts) + "\n}\n"
-
-
 def test_level_memo_keeps_levels_that_differ_apart() -> None:
     passed = CheckResult("c1", "component:default/a", CheckState.PASSED)
     failed = CheckResult("c1", "component:default/a", CheckState.FAILED, "no")
@@ -147,7 +136,7 @@ def test_level_memo_keeps_levels_that_differ_apart() -> None:
                    for i, lv in enumerate(variants))
     report = RunReport(datetime(2024, 1, 2, tzinfo=timezone.utc), (), (), (), (passed, failed, other), tracks, ())
     text = json_reporter.render(report)
-    assert text == reference_render(json_reporter.to_document(report))
+    assert text == reference(json_reporter.to_document(report))
     levels = [c["levels"][0] for c in json.loads(text)["certifications"]]
     assert [lv["ordinal"] for lv in levels[:4]] == [1, 1, 1.0, True]
     assert '"ordinal": 1.0' in text and '"ordinal": true' in text
