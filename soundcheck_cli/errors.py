@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,9 @@ class SoundcheckError(Exception):
         else:
             self.problems = [Problem(message, location)]
         super().__init__(str(self))
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled with its problems (``beside`` sends errors between processes)
+        return (self.__class__, (self.problems,))
 
     @property
     def location(self) -> Location | None:
