@@ -104,11 +104,10 @@ def _catalog_cache_path(options: CommonOptions, settings: Settings) -> str | Non
     folder = store_spec_for(options, settings)
     if not is_url(folder):
         return os.path.join(folder, CACHE_NAME) if os.path.isdir(folder) else None
-    base = options.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    directory = os.path.join(base, "soundcheck")
-    try:
-        os.makedirs(directory, exist_ok=True)
-    except OSError:
+    from soundcheck_cli.user_cache import user_cache_dir
+
+    directory = user_cache_dir(options.environ)
+    if directory is None:
         return None
     key = hashlib.sha1("\n".join(settings.files).encode("utf-8", "surrogatepass")).hexdigest()[:16]
     return os.path.join(directory, f"{os.path.splitext(CACHE_NAME)[0]}-{key}.json")
