@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_eval import make_checks, make_entities, make_facts, make_tracks  # noqa: E402
 from bench_startup import child_env  # noqa: E402 - the bytecode-cached environment of timed processes
+from machine import Steal, describe  # noqa: E402
 
 from soundcheck_cli.facts.store import open_store  # noqa: E402
 from soundcheck_cli.rules.model import AllOf, AnyOf, Condition, Not  # noqa: E402
@@ -163,6 +164,15 @@ def _measure(args: argparse.Namespace, env: dict[str, str], new_store_url: Any) 
           f"store {'PostgreSQL' if new_store_url else 'folder'}")
     print(f"{'entities':>9} {'checks':>6} {'results':>8} {'first s':>8} {'best s':>7} {'median s':>8} {'worst s':>7} "
           f"{'us/result':>9} {'peak RSS MB':>11}")
+    steal = Steal()
+    with steal:
+        _sizes(args, env, new_store_url)
+    print(f"machine: {describe(steal)}")
+    print("targets (10,000 x 20, warm): best <= 2 s, peak RSS <= 400 MB; us/result flat across sizes (linear)")
+    return 0
+
+
+def _sizes(args: argparse.Namespace, env: dict[str, str], new_store_url: Any) -> None:
     for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
         with tempfile.TemporaryDirectory(prefix="soundcheck-bench-") as tmp:
             folder = Path(tmp)
@@ -183,8 +193,6 @@ def _measure(args: argparse.Namespace, env: dict[str, str], new_store_url: Any) 
             print(f"{size:>9} {args.checks:>6} {results:>8} {walls[0]:>8.2f} {best:>7.2f} "
                   f"{statistics.median(warm):>8.2f} {max(warm):>7.2f} "
                   f"{best / max(results, 1) * 1e6:>9.2f} {peak:>11.0f}")
-    print("targets (10,000 x 20, warm): best <= 2 s, peak RSS <= 400 MB; us/result flat across sizes (linear)")
-    return 0
 
 
 if __name__ == "__main__":
