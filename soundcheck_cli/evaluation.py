@@ -26,7 +26,7 @@ from datetime import datetime
 from itertools import chain
 from typing import Any
 
-from soundcheck_cli.catalog.filters import LoweredViews, selects
+from soundcheck_cli.catalog.filters import LoweredViews, SelectionColumns
 from soundcheck_cli.catalog.model import Entity, EntityRef
 from soundcheck_cli.config.model import Settings
 from soundcheck_cli.errors import ConfigError, Location, Problems, UsageError
@@ -224,7 +224,7 @@ class _Masks:
         self.entities = entities
         self.all = [True] * len(entities)
         self._memo: dict[Any, list[bool]] = {}
-        self._views = LoweredViews()  # each entity mapping case-folded once per run, whatever the filters
+        self._columns = SelectionColumns(entities, LoweredViews())  # each distinct path walked once per run
 
     def get(self, filter: Any, exclude: Any) -> list[bool]:
         if filter is None and exclude is None:
@@ -232,8 +232,7 @@ class _Masks:
         key = _filter_key(filter, exclude)
         mask = self._memo.get(key)
         if mask is None:
-            views = self._views
-            mask = [selects(e, filter, exclude, views) for e in self.entities]
+            mask = self._columns.selects(filter, exclude)
             self._memo[key] = mask
         return mask
 
@@ -342,10 +341,12 @@ def _certify_all(track: Track, infos: Sequence[EntityInfo], mask: Sequence[bool]
     chosen = [i for i, selected in enumerate(mask) if selected]
     if len(chosen) == len(infos):
         entities = [e for e, _r, _k in infos]
+        refs = [r for _e, r, _k in infos]
         columns: Mapping[str, Sequence[CheckResult]] = check_results
         selected = masks.get
     else:  # only the entities the track's filter selects
         entities = [infos[i][0] for i in chosen]
+        refs = [infos[i][1] for i in chosen]
         wanted = {lc.id for level in track.levels for lc in level.checks}
         columns = {cid: [column[i] for i in chosen] for cid, column in check_results.items() if cid in wanted}
 
@@ -353,7 +354,7 @@ def _certify_all(track: Track, infos: Sequence[EntityInfo], mask: Sequence[bool]
             full = masks.get(filter, exclude)
             return [full[i] for i in chosen]
 
-    results = certify_many(track, entities, columns, selected)
+    results = certify_many(track, entities, columns, selected, refs)
     if table is not None:
         for result, i in zip(results, chosen):
             table[infos[i][2]] = track_fact_data(result)

@@ -12,8 +12,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import attrgetter, gt, is_not, itemgetter
 from typing import Any
 
 from soundcheck_cli.catalog.model import Entity
@@ -217,6 +219,186 @@ def selects(entity: Entity, filter: EntityFilter | None, exclude: EntityFilter |
     if exclude is not None and exclude.matches(entity, views):
         return False
     return True
+
+
+_NO_VALUE = object()  # a path's column entry that no clause accepts (nothing there, ``None``, a mapping)
+_class_of = attrgetter("__class__")
+_DICT_ONLY = frozenset({dict})
+_STR_ONLY = frozenset({str})
+
+
+class SelectionColumns:
+    """``selects(entity, filter, exclude, views)`` for every entity of a fixed list at once (same answers).
+
+    Worked out a column at a time: each distinct path is walked once per entity (to the normalised value it
+    reaches), each distinct clause ``(path, accepted values)`` tested once per entity (a set lookup run by
+    ``map``), and a filter's alternatives and clauses combined column by column. Filters other than
+    ``EntityFilter`` itself are asked entity by entity, as ``selects`` does. The entities must not change
+    while the object is in use (it remembers what it saw).
+    """
+
+    __slots__ = ("entities", "views", "_datas", "_paths", "_clauses", "_top")
+
+    LIMIT = 4096  # distinct paths (and clauses) remembered
+
+    def __init__(self, entities: Sequence[Entity | dict[str, Any]], views: LoweredViews | None = None) -> None:
+        self.entities = entities
+        self.views = views if views is not None else LoweredViews()
+        self._datas = [e.data if isinstance(e, Entity) else e for e in entities]
+        self._paths: dict[Any, tuple[list[Any], dict[int, list[str]]]] = {}
+        self._clauses: dict[Any, list[bool]] = {}
+        self._top: list[tuple[Any, ...]] | bool | None = None  # the entities' key layouts (False: not all dicts)
+
+    def selects(self, filter: EntityFilter | None, exclude: EntityFilter | None = None) -> list[bool]:
+        """``[selects(e, filter, exclude, views) for e in entities]``."""
+        if not (filter is None or filter.__class__ is EntityFilter) or not (
+                exclude is None or exclude.__class__ is EntityFilter):
+            views = self.views
+            return [selects(e, filter, exclude, views) for e in self.entities]  # type: ignore[arg-type]
+        keep = [True] * len(self._datas) if filter is None else self.matches(filter)
+        if exclude is None:
+            return keep
+        return list(map(gt, keep, self.matches(exclude)))  # keep and not dropped (bools: True > False only)
+
+    def matches(self, filter: EntityFilter) -> list[bool]:
+        """``[filter.matches(e, views) for e in entities]`` for an ``EntityFilter``."""
+        n = len(self._datas)
+        alternatives: list[list[bool]] = []
+        for clauses in filter.alternatives:
+            columns = [self._clause(clause) for clause in clauses]
+            if not columns:
+                return [True] * n  # an empty alternative matches everything
+            alternatives.append(columns[0] if len(columns) == 1 else list(map(all, zip(*columns))))
+        if not alternatives:
+            return [False] * n
+        if len(alternatives) == 1:
+            return list(alternatives[0])  # a copy: clause columns are shared
+        return list(map(any, zip(*alternatives)))
+
+    def _clause(self, clause: Clause) -> list[bool]:
+        try:
+            column = self._clauses.get(clause)  # type: ignore[arg-type]
+            hashable = True
+        except TypeError:  # a clause built by hand with unhashable parts: not remembered
+            column, hashable = None, False
+        if column is not None:
+            return column
+        parts, accepted = clause
+        values, spread = self._path(parts, hashable)
+        if accepted.__class__ is frozenset or accepted.__class__ is set:
+            column = list(map(accepted.__contains__, values))  # the marker is in no set of strings
+        else:
+            column = [v is not _NO_VALUE and v in accepted for v in values]
+        for i, found in spread.items():
+            column[i] = any(text in accepted for text in found)
+        if hashable and len(self._clauses) < self.LIMIT:
+            self._clauses[clause] = column
+        return column
+
+    def _path(self, parts: tuple[str, ...], hashable: bool) -> tuple[list[Any], dict[int, list[str]]]:
+        """Per entity, the normalised value at ``parts`` as ``_clause_matches`` reaches it through plain
+        mappings (``_NO_VALUE`` when nothing there can match); entities where the path fans out (a list, or a
+        value other than a plain mapping before the path's end) are in ``spread`` instead: ``{index: the
+        normalised values resolve_path finds}``."""
+        cached = self._paths.get(parts) if hashable else None
+        if cached is not None:
+            return cached
+        walked = self._walk_columns(parts)
+        if walked is None:
+            walked = self._walk_each(parts)
+        values, spread = walked
+        if hashable and len(self._paths) < self.LIMIT:
+            self._paths[parts] = (values, spread)
+        return values, spread
+
+    def _walk_each(self, parts: tuple[str, ...]) -> tuple[list[Any], dict[int, list[str]]]:
+        """``_path``, one entity at a time (any data)."""
+        views = self.views
+        layout, norm = views.layout, views.norm
+        values: list[Any] = []
+        append = values.append
+        spread: dict[int, list[str]] = {}
+        for i, data in enumerate(self._datas):
+            obj: Any = data
+            rest = parts
+            found = True
+            while rest and obj.__class__ is dict:
+                folded = layout(obj)
+                for key, tail in _candidates(rest):
+                    original = folded.get(key, _MISSING)
+                    if original is not _MISSING:
+                        obj = obj[original]
+                        rest = tail
+                        break
+                else:
+                    found = False
+                    break
+            if not found:
+                append(_NO_VALUE)
+            elif not rest and obj.__class__ is not list:
+                append(_NO_VALUE if obj is None or isinstance(obj, dict) else norm(obj))
+            else:
+                append(_NO_VALUE)
+                spread[i] = [norm(v) for v in resolve_path(obj, rest, views) if not (v is None or isinstance(v, dict))]
+        return values, spread
+
+    def _walk_columns(self, parts: tuple[str, ...]) -> tuple[list[Any], dict[int, list[str]]] | None:
+        """``_path`` a step at a time for all entities together, in the usual case: every value on the way a
+        plain mapping of ``str`` keys, all of whose key layouts pick the same key at each step (or none: that
+        entity has nothing there), and the values reached plain strings. None otherwise (``_walk_each``).
+
+        Each step folds every distinct key layout once; the per-entity work runs inside ``map``."""
+        views = self.views
+        n = len(self._datas)
+        objs: list[Any] = self._datas
+        index: list[int] | None = None  # the entities still walking (None: all of them)
+        rest = parts
+        while rest:
+            if objs is self._datas:  # the entities themselves: their layouts are worked out once for all paths
+                if self._top is None:
+                    self._top = list(map(tuple, objs)) if set(map(_class_of, objs)) <= _DICT_ONLY else False
+                if self._top is False:
+                    return None
+                layouts = self._top
+            elif set(map(_class_of, objs)) <= _DICT_ONLY:
+                layouts = list(map(tuple, objs))
+            else:
+                return None
+            choices: dict[tuple[Any, ...], Any] = dict.fromkeys(layouts)
+            for keys in choices:
+                if not all(k.__class__ is str for k in keys):
+                    return None
+                folded = views.layout(keys)  # type: ignore[arg-type]  # folds the keys it iterates
+                for key, tail in _candidates(rest):
+                    original = folded.get(key, _MISSING)
+                    if original is not _MISSING:
+                        choices[keys] = (original, tail)
+                        break
+            picks = set(choices.values())
+            picks.discard(None)
+            if len(picks) > 1:
+                return None
+            if not picks:
+                return [_NO_VALUE] * n, {}
+            if None in choices.values():  # some entities have nothing at this path
+                keep = list(map(is_not, map(choices.__getitem__, layouts), repeat(None)))
+                objs = list(compress(objs, keep))
+                index = list(compress(range(n) if index is None else index, keep))
+            original, rest = picks.pop()
+            objs = list(map(itemgetter(original), objs))
+        if not set(map(_class_of, objs)) <= _STR_ONLY:
+            return None
+        norms = dict.fromkeys(objs)  # plain strings: equal values normalise alike
+        norm = views.norm
+        for text in norms:
+            norms[text] = norm(text)
+        leaves = list(map(norms.__getitem__, objs))
+        if index is None:
+            return leaves, {}
+        values: list[Any] = [_NO_VALUE] * n
+        for i, leaf in zip(index, leaves):
+            values[i] = leaf
+        return values, {}
 
 
 def select(entities: Iterable[Entity], filter: EntityFilter | None, exclude: EntityFilter | None = None) -> list[Entity]:

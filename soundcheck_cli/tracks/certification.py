@@ -24,8 +24,12 @@ Soundcheck collector allows (its documented example reads ``$.highestLevel.ordin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import fields
 from datetime import datetime
+from itertools import repeat
+from operator import and_, attrgetter
 from typing import Any
 
 from soundcheck_cli.catalog.filters import selects
@@ -67,6 +71,41 @@ Selects = Callable[[Any, Any], Sequence[bool]]  # (filter, exclude) -> selected,
 # A 10,000-entity run builds ~40,000 level and track results: without the frozen dataclass's ``__init__``.
 _level_result = fast_constructor(LevelResult)
 _track_result = fast_constructor(TrackResult)
+_state_of = attrgetter("state")
+_CHECK_STATE_ONLY = {CheckState}
+
+
+def _passing(column: Sequence[CheckResult]) -> list[bool]:
+    """Per result: whether its state lets a level be certified (one of the ``NON_BLOCKING`` members)."""
+    states = list(map(_state_of, column))
+    if set(map(type, states)) <= _CHECK_STATE_ONLY:
+        # Every state is a member (an Enum has no other instances), and members of one Enum have distinct
+        # values: the set lookup (by value, hashed as a str in C) says the same as testing identity.
+        return list(map(NON_BLOCKING.__contains__, states))
+    return [s is _PASSED or s is _WARNING or s is _NOT_APPLICABLE or s is _EXEMPT for s in states]
+
+
+def _slot_setters(cls: type) -> tuple[Callable[[Any, Any], None], ...] | None:
+    """The slot descriptors' setters of a slotted dataclass, in field order, when ``fast_constructor`` builds
+    it without ``__init__`` (so that setting the slots one by one gives the same object); else None."""
+    if fast_constructor(cls) is cls:
+        return None
+    return tuple(getattr(cls, f.name).__set__ for f in fields(cls))  # type: ignore[arg-type]
+
+
+_SETTERS = {LevelResult: _slot_setters(LevelResult), TrackResult: _slot_setters(TrackResult)}
+
+
+def _build(cls: type, make: Callable[..., Any], n: int, *columns: Iterable[Any]) -> list[Any]:
+    """``[make(*row) for row in zip(*columns)]`` for ``n`` rows (each column holds at least ``n`` values), the
+    slots set a column at a time through their descriptors when the class allows (see ``fast_constructor``)."""
+    setters = _SETTERS.get(cls)
+    if setters is None or len(setters) != len(columns):
+        return list(map(make, *columns))[:n]
+    objects = list(map(object.__new__, repeat(cls, n)))
+    for setter, column in zip(setters, columns):
+        deque(map(setter, objects, column), 0)
+    return objects
 
 
 def _not_selected(check_id: str, ref: str, ordinal: int) -> CheckResult:
@@ -85,47 +124,51 @@ def certify(track: Track, entity: Entity, results: Mapping[str, CheckResult]) ->
 
 
 def certify_many(track: Track, entities: Sequence[Entity], columns: Mapping[str, Sequence[CheckResult]],
-                 selected: Selects) -> list[TrackResult]:
+                 selected: Selects, refs: Sequence[str] | None = None) -> list[TrackResult]:
     """``certify`` for many entities at once: ``columns[check_id][i]`` is the result for ``entities[i]``;
     ``selected(filter, exclude)`` gives the level-check filters' answers for every entity (computed once per
-    distinct filter by the caller)."""
+    distinct filter by the caller); ``refs``, when given, is ``str(entity.ref)`` of each entity.
+
+    Worked out column by column (a level's checks, its ``certified`` flags, its results, the highest level):
+    the per-entity steps run inside ``map``/``zip``; the results are those of ``certify`` on each entity."""
+    n = len(entities)
+    if refs is None:
+        refs = [str(entity.ref) for entity in entities]
     plan = []
     for level in sorted(track.levels, key=lambda lv: lv.ordinal):
         items = []
         for lc in level.checks:
             mask = selected(lc.filter, lc.exclude) if lc.filter is not None or lc.exclude is not None else None
             items.append((lc.id, columns.get(lc.id), mask))
-        plan.append((level.ordinal, level.name, tuple(items)))
-    out: list[TrackResult] = []
-    for i, entity in enumerate(entities):
-        ref = str(entity.ref)
-        levels: list[LevelResult] = []
-        highest: LevelResult | None = None
-        climbing = True
-        for ordinal, name, items in plan:
-            checks: list[CheckResult] = []
-            certified = True
-            for check_id, column, mask in items:
-                if mask is not None and not mask[i]:
-                    result = _not_selected(check_id, ref, ordinal)
-                elif column is None:
-                    result = _not_evaluated(check_id, ref)
-                    certified = False
+        plan.append((level.ordinal, level.name, items))
+    level_columns: list[list[LevelResult]] = []
+    highest: list[LevelResult | None] = [None] * n
+    climbing: list[bool] | None = None  # per entity: every level so far certified (None: no level yet)
+    for ordinal, name, items in plan:
+        resolved: list[Sequence[CheckResult]] = []
+        for check_id, column, mask in items:
+            if column is None:
+                if mask is None:
+                    column = [_not_evaluated(check_id, ref) for ref in refs]
                 else:
-                    result = column[i]
-                    state = result.state
-                    # identity tests: an Enum member hashes in Python code (a set lookup would cost more)
-                    if not (state is _PASSED or state is _WARNING or state is _NOT_APPLICABLE or state is _EXEMPT):
-                        certified = False
-                checks.append(result)
-            level_result = _level_result(ordinal, name, certified, tuple(checks))
-            levels.append(level_result)
-            if climbing and certified:
-                highest = level_result
-            else:
-                climbing = False
-        out.append(_track_result(track.id, ref, tuple(levels), highest))
-    return out
+                    column = [_not_evaluated(check_id, ref) if keep else _not_selected(check_id, ref, ordinal)
+                              for ref, keep in zip(refs, mask)]
+            elif mask is not None:
+                column = [result if keep else _not_selected(check_id, ref, ordinal)
+                          for result, ref, keep in zip(column, refs, mask)]
+            resolved.append(column)
+        if resolved:
+            certified = list(map(all, zip(*map(_passing, resolved))))
+            checks: Sequence[tuple[CheckResult, ...]] = list(zip(*resolved))
+        else:
+            certified = [True] * n
+            checks = [()] * n
+        level_results = _build(LevelResult, _level_result, n, repeat(ordinal, n), repeat(name, n), certified, checks)
+        level_columns.append(level_results)
+        climbing = certified if climbing is None else list(map(and_, climbing, certified))
+        highest = [lr if up else h for lr, up, h in zip(level_results, climbing, highest)]
+    levels: Sequence[tuple[LevelResult, ...]] = list(zip(*level_columns)) if level_columns else [()] * n
+    return _build(TrackResult, _track_result, n, repeat(track.id, n), refs, levels, highest)
 
 
 def level_state(level: LevelResult) -> str:
