@@ -266,12 +266,15 @@ def _repo_root() -> str:
 def _emit_github(report: Any, formats: list[str], outputs: list[str], summary: bool) -> None:
     """On GitHub Actions: annotations as workflow commands on stderr (stdout stays clean for machine formats),
     unless ``-f github`` already prints them on stdout; with ``--summary``, Markdown appended to the job summary."""
-    from soundcheck_cli.redact import GLOBAL
-    from soundcheck_cli.reporters import github_reporter, markdown_reporter
-
     if os.environ.get("GITHUB_ACTIONS") == "true" and "github" not in formats[len(outputs):]:
+        from soundcheck_cli.redact import GLOBAL
+        from soundcheck_cli.reporters import github_reporter
+
         sys.stderr.write(GLOBAL.redact_known(github_reporter.render(report, root=_repo_root())))
     if summary:
+        from soundcheck_cli.redact import GLOBAL
+        from soundcheck_cli.reporters import markdown_reporter
+
         target = os.environ.get("GITHUB_STEP_SUMMARY")
         if not target:
             _err("warning: --summary: $GITHUB_STEP_SUMMARY is not set (it is on GitHub Actions); no summary written")
