@@ -4,7 +4,8 @@ A server on 127.0.0.1 (in its own process, so it does not compete with the colle
 ``GET /services/{id}`` after ``--latency-ms``; the real ``pagerduty`` collector and ``run_collection`` collect
 ``Service`` for ``--n`` entities at ``--concurrency`` into a fresh fact store, then run again: the second (warm)
 run must make 0 requests because every fact is fresh. Prints the wall times against the ideal
-N * latency / concurrency and the request counts (as counted by the server).
+N * latency / concurrency and the request counts (as counted by the server). "CPU s" is the collecting process's
+CPU time (``time.process_time``): compare it, not wall time, between versions on a busy machine.
 
 Run from the repository root::
 
@@ -126,6 +127,7 @@ def main() -> None:
     import httpcore  # noqa: F401
     import jsonschema  # noqa: F401
 
+    import soundcheck_cli.collectors.net_backend  # noqa: F401
     import soundcheck_cli.collectors.pagerduty  # noqa: F401
     imports = time.perf_counter() - started
     ideal = args.n * (args.latency_ms / 1000) / args.concurrency

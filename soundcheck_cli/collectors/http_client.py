@@ -183,6 +183,16 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+def _default_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
+    """The transport of direct (not proxied) requests: httpcore's pool over the asyncio-native network backend
+    (``net_backend``: a fraction of the anyio backend's CPU time per request); ``verify``: one SSL context per
+    process (loading the CA certificates takes ~30 ms each time). Imported here: httpcore loads only when a
+    client is made (as httpx does)."""
+    from soundcheck_cli.collectors.net_backend import AsyncioTransport
+
+    return AsyncioTransport(_ssl_context(), limits)
+
+
 class HttpError(Exception):
     """A request failed for good (after retries, or a 4xx that is not retried). ``str()`` is safe to print."""
 
@@ -310,8 +320,7 @@ class HttpClient:
         self._shards: list[httpx.AsyncClient] = []
         self._transports: list[httpx.AsyncBaseTransport] = []
         for _ in range(shards):
-            # verify: one SSL context per process (loading the CA certificates takes ~30 ms each time).
-            transport = self.options.transport or httpx.AsyncHTTPTransport(verify=_ssl_context(), limits=limits)
+            transport = self.options.transport or _default_transport(limits)
             self._transports.append(transport)
             self._shards.append(
                 httpx.AsyncClient(
