@@ -182,11 +182,11 @@ def _emit_report(report: Any, formats: list[str] | None, outputs: list[str] | No
     if len(outputs) > len(formats):
         raise UsageError("more --output than --format: give one --format before each --output")
     jobs = [(name, outputs[index] if index < len(outputs) else None) for index, name in enumerate(formats)]
-    renders = {name: reporters.get(name) for name in formats}  # an unknown format fails before anything is written
+    renders = {name: reporters.get_chunks(name) for name in formats}  # an unknown format fails before any output
     files = [(name, target) for name, target in jobs if target is not None]
     child = None
     if files and len(report.check_results) >= FORK_MIN_RESULTS and beside.can_fork() and _distinct(t for _, t in files):
-        opened: list[tuple[Callable[..., str], Any]] = []
+        opened: list[tuple[Callable[..., Any], Any]] = []
         try:
             for name, target in files:
                 opened.append((renders[name], _open_output(target)))
@@ -214,9 +214,10 @@ def _emit_report(report: Any, formats: list[str] | None, outputs: list[str] | No
                     import shutil
 
                     width = shutil.get_terminal_size((120, 24)).columns
-                text = renders[name](report, color=tty and not os.environ.get("NO_COLOR"), width=width,
-                                     root=_repo_root())
-                sys.stdout.write(GLOBAL.redact_known(text))
+                chunks = renders[name](report, color=tty and not os.environ.get("NO_COLOR"), width=width,
+                                       root=_repo_root())
+                for chunk in GLOBAL.redact_known_chunks(chunks):
+                    sys.stdout.write(chunk)
         _emit_github(report, formats, outputs, summary)
         result = meanwhile() if meanwhile is not None else None
     finally:
@@ -238,15 +239,17 @@ def _open_output(target: str) -> Any:
         raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
-def _write_outputs(report: Any, opened: list[tuple[Callable[..., str], Any]]) -> None:
-    """Render the report into each opened file and close them all (also when one fails)."""
+def _write_outputs(report: Any, opened: list[tuple[Callable[..., Any], Any]]) -> None:
+    """Render the report into each opened file, piece by piece (``reporters.get_chunks``), and close them all
+    (also when one fails)."""
     from soundcheck_cli.redact import GLOBAL
 
     try:
         for render, handle in opened:
-            text = GLOBAL.redact_known(render(report, color=False, width=120, root=_repo_root()))
+            chunks = GLOBAL.redact_known_chunks(render(report, color=False, width=120, root=_repo_root()))
             try:
-                handle.write(text)
+                for chunk in chunks:
+                    handle.write(chunk)
                 handle.flush()
             except OSError as exc:
                 raise UsageError(f"cannot write {handle.name}: {exc.strerror or exc}") from None

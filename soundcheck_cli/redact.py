@@ -11,7 +11,7 @@ the redactor was never told about still does not leak through a URL or a header 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -142,6 +142,15 @@ class Redactor:
         """Only the known secret values (fast on a large report; no positional patterns)."""
         pattern = self._compiled()
         return pattern.sub(MASK, text) if pattern is not None else text
+
+    def redact_known_chunks(self, chunks: Iterable[str]) -> Iterator[str]:
+        """``redact_known`` over text that comes in pieces each ending with a newline: piece by piece, unless a
+        known secret spans lines (then the pieces are joined first, so that it is masked whole)."""
+        if any("\n" in value for value in self._values):
+            yield self.redact_known("".join(chunks))
+            return
+        for chunk in chunks:
+            yield self.redact_known(chunk)
 
     def redact_headers(self, headers: Mapping[str, Any]) -> dict[str, str]:
         """A copy of ``headers`` for logging: credentials masked by name, known secrets masked anywhere."""

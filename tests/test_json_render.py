@@ -61,3 +61,26 @@ def test_empty_report_renders_empty_lists() -> None:
     text = json_reporter.render(report)
     assert text == reference(json_reporter.to_document(report))
     assert json.loads(text)["results"] == []
+
+
+def test_render_in_blocks_gives_the_same_text_in_pieces_that_end_lines(monkeypatch) -> None:
+    report = make_report()
+    expected = reference(json_reporter.to_document(report))
+    for block in (1, 2, 5, 1000):  # blocks of every size, down to one result (and one certification) each
+        monkeypatch.setattr(json_reporter, "BLOCK", block)
+        pieces = list(json_reporter.render_chunks(report))
+        assert "".join(pieces) == expected == json_reporter.render(report)
+        assert all(piece.endswith("\n") for piece in pieces)
+        results_pieces = [p for p in pieces if '"checkId"' in p and '"trackId"' not in p]
+        assert len(results_pieces) >= min(len(report.check_results), -(-len(report.check_results) // block))
+
+
+def test_pieces_are_masked_one_by_one_unless_a_secret_spans_lines() -> None:
+    from soundcheck_cli.redact import MASK, Redactor
+
+    redactor = Redactor()
+    redactor.add("s3cret-token")
+    pieces = ["a s3cret-token b\n", "s3cret-\n", "token\n"]
+    assert list(redactor.redact_known_chunks(pieces)) == [f"a {MASK} b\n", "s3cret-\n", "token\n"]
+    redactor.add("two\nlines")  # could straddle two pieces: joined, then masked whole
+    assert list(redactor.redact_known_chunks(["one two\n", "lines s3cret-token\n"])) == [f"one {MASK} {MASK}\n"]

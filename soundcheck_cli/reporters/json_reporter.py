@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from itertools import chain, repeat
+from collections.abc import Iterator
 from operator import attrgetter
 from typing import Any
 
@@ -98,34 +98,55 @@ def to_document(report: RunReport, *, items: bool = True) -> dict[str, Any]:
     }
 
 
-class Encoded(list):
-    """List items already encoded as compact JSON text (``render`` builds the big lists this way)."""
+# Results (and certifications) encoded and handed out per block of this many: a big report is written block by
+# block, so its 50 MB of text never sit in memory at once (on a VM, faulting in that much fresh memory costs more
+# than encoding it).
+BLOCK = 5000
+
+
+def render(report: RunReport, **_: Any) -> str:
+    return "".join(render_chunks(report))
+
+
+def render_chunks(report: RunReport, **_: Any) -> Iterator[str]:
+    """``render``'s text in pieces, each ending with a newline (a secret masked piece by piece is masked whole
+    unless it spans lines): what ``soundcheck check`` writes to a file or stdout, block by block."""
+    doc = to_document(report, items=False)
+    return _doc_chunks(doc, {"results": _result_blocks(report), "certifications": _certification_blocks(report)})
 
 
 def dumps_lines(doc: dict[str, Any]) -> str:
     """Readable and fast: one top-level key per line and one list item per line, each item encoded compactly.
 
     ``json.dumps(indent=...)`` falls back to the pure-Python encoder (15 s for 200,000 results); encoding
-    item by item keeps the C encoder and still gives a diffable, greppable file. Values that are ``Encoded``
-    are written as they are.
-    """
+    item by item keeps the C encoder and still gives a diffable, greppable file."""
+    return "".join(_doc_chunks(doc, {}))
+
+
+def _doc_chunks(doc: dict[str, Any], blocks: dict[str, Iterator[list[str]]]) -> Iterator[str]:
+    """``dumps_lines(doc)`` in pieces that each end with a newline; the items of a key of ``blocks`` are taken
+    from it (lists of item texts) instead of being encoded from ``doc``."""
     dumps = _ENCODER.encode
-    # One final join over small pieces: concatenating the big blocks would copy tens of MB several times.
-    pieces: list[str] = ["{\n"]
-    for key, value in doc.items():
-        if len(pieces) > 1:
-            pieces.append(",\n")
-        pieces.append(f"  {dumps(key)}: ")
-        if isinstance(value, list) and value:
-            pieces.append("[\n    ")
-            # item, separator, item, ...: the items are copied once, by the final join (no 40 MB middle string)
-            pieces.extend(chain.from_iterable(zip(value if isinstance(value, Encoded) else [dumps(item) for item in value],
-                                                  repeat(",\n    "))))
-            pieces[-1] = "\n  ]"  # the separator after the last item
-        else:
-            pieces.append(dumps(value))
-    pieces.append("\n}\n")
-    return "".join(pieces)
+    yield "{\n"
+    last = len(doc) - 1
+    for index, (key, value) in enumerate(doc.items()):
+        head = f"  {dumps(key)}: "
+        comma = "," if index < last else ""
+        items: Iterator[list[str]] | None = blocks.get(key)
+        if items is None:
+            if not (isinstance(value, list) and value):
+                yield f"{head}{dumps(value)}{comma}\n"
+                continue
+            items = iter([[dumps(item) for item in value]])
+        pending: str | None = None  # the block before, written once it is known whether more items follow
+        for lines in items:
+            if not lines:
+                continue
+            if pending is not None:
+                yield pending + ",\n"
+            pending = (head + "[\n    " if pending is None else "    ") + ",\n    ".join(lines)
+        yield f"{head}[]{comma}\n" if pending is None else f"{pending}\n  ]{comma}\n"
+    yield "}\n"
 
 
 # Same output as ``json.dumps(value, ensure_ascii=False)`` (default separators), built once.
@@ -150,20 +171,22 @@ class _Memo(dict):
         return out
 
 
-def _encoded_results(report: RunReport) -> Encoded:
+def _result_blocks(report: RunReport) -> Iterator[list[str]]:
     s = _Memo()
-    # ``state._value_``: the enum's value without the descriptor call of ``.value`` (measurably slower here).
-    return Encoded([
-        f'{{"checkId": {s[r.check_id]}, "entityRef": {s[r.entity_ref]}, "state": {s[r.state._value_]}, '
-        f'"message": {s[r.message]}, "missingFacts": {s[r.missing_facts]}}}'
-        for r in report.check_results
-    ])
+    results = report.check_results
+    for start in range(0, len(results), BLOCK):
+        # ``state._value_``: the enum's value without the descriptor call of ``.value`` (measurably slower here).
+        yield [
+            f'{{"checkId": {s[r.check_id]}, "entityRef": {s[r.entity_ref]}, "state": {s[r.state._value_]}, '
+            f'"message": {s[r.message]}, "missingFacts": {s[r.missing_facts]}}}'
+            for r in results[start:start + BLOCK]
+        ]
 
 
 _CHECK_IDS = attrgetter("check_id")
 
 
-def _encoded_certifications(report: RunReport) -> Encoded:
+def _certification_blocks(report: RunReport) -> Iterator[list[str]]:
     s = _Memo()
     dumps = _ENCODER.encode
     # The text of a level depends on its ordinal, name, certified flag and (check id, state) pairs only, and
@@ -171,36 +194,31 @@ def _encoded_certifications(report: RunReport) -> Encoded:
     # of the key (1, 1.0 and True are equal keys but encode differently).
     levels_memo: dict[tuple[Any, ...], str] = {}
     highest_memo: dict[tuple[Any, ...], str] = {}
-    lines = Encoded()
-    for tr in report.track_results:
-        top = tr.highest_level
-        if top is None:
-            highest = "null"
-        else:
-            key = (top.ordinal.__class__, top.ordinal, top.name)
-            highest = highest_memo.get(key)  # type: ignore[assignment]
-            if highest is None:
-                highest = highest_memo[key] = f'{{"ordinal": {dumps(top.ordinal)}, "name": {s[top.name]}}}'
-        encoded_levels = []
-        for lv in tr.levels:
-            checks = lv.checks
-            key = (lv.ordinal.__class__, lv.ordinal, lv.name, not lv.certified,
-                   tuple(map(_CHECK_IDS, checks)), tuple(map(_STATE_VALUES, checks)))
-            text = levels_memo.get(key)
-            if text is None:
-                text = levels_memo[key] = (
-                    f'{{"ordinal": {dumps(lv.ordinal)}, "name": {s[lv.name]}, '
-                    f'"certified": {"true" if lv.certified else "false"}, "checks": ['
-                    + ", ".join([f'{{"checkId": {s[c.check_id]}, "state": {s[c.state._value_]}}}' for c in checks])
-                    + "]}")
-            encoded_levels.append(text)
-        lines.append(f'{{"trackId": {s[tr.track_id]}, "entityRef": {s[tr.entity_ref]}, '
-                     f'"highestLevel": {highest}, "levels": [{", ".join(encoded_levels)}]}}')
-    return lines
-
-
-def render(report: RunReport, **_: Any) -> str:
-    doc = to_document(report, items=False)
-    doc["results"] = _encoded_results(report)
-    doc["certifications"] = _encoded_certifications(report)
-    return dumps_lines(doc)
+    track_results = report.track_results
+    for start in range(0, len(track_results), BLOCK):
+        lines: list[str] = []
+        for tr in track_results[start:start + BLOCK]:
+            top = tr.highest_level
+            if top is None:
+                highest = "null"
+            else:
+                key = (top.ordinal.__class__, top.ordinal, top.name)
+                highest = highest_memo.get(key)  # type: ignore[assignment]
+                if highest is None:
+                    highest = highest_memo[key] = f'{{"ordinal": {dumps(top.ordinal)}, "name": {s[top.name]}}}'
+            encoded_levels = []
+            for lv in tr.levels:
+                checks = lv.checks
+                key = (lv.ordinal.__class__, lv.ordinal, lv.name, not lv.certified,
+                       tuple(map(_CHECK_IDS, checks)), tuple(map(_STATE_VALUES, checks)))
+                text = levels_memo.get(key)
+                if text is None:
+                    text = levels_memo[key] = (
+                        f'{{"ordinal": {dumps(lv.ordinal)}, "name": {s[lv.name]}, '
+                        f'"certified": {"true" if lv.certified else "false"}, "checks": ['
+                        + ", ".join([f'{{"checkId": {s[c.check_id]}, "state": {s[c.state._value_]}}}' for c in checks])
+                        + "]}")
+                encoded_levels.append(text)
+            lines.append(f'{{"trackId": {s[tr.track_id]}, "entityRef": {s[tr.entity_ref]}, '
+                         f'"highestLevel": {highest}, "levels": [{", ".join(encoded_levels)}]}}')
+        yield lines
