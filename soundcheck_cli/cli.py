@@ -10,6 +10,7 @@ and returns an exit code; ``main`` is the one place that turns errors into exit 
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from collections.abc import Callable
@@ -301,7 +302,7 @@ def _do_check(common: Any, track: list[str] | None, check_ids: list[str] | None,
     try:
         return _check_run(common, track, check_ids, entity, fmt, output, quiet, workspace, gate, summary)
     finally:
-        if enabled:
+        if enabled and not _EXITS_AFTER_RUN:  # about to exit: a last full collection would find nothing to free
             gc.enable()
 
 
@@ -322,6 +323,8 @@ def _check_run(common: Any, track: list[str] | None, check_ids: list[str] | None
     outcome = _emit_report(report, fmt, output, summary,
                            meanwhile=lambda: core.record_run(workspace, report, out=_write_stream))
     _print_warnings(outcome.warnings, quiet)
+    if _EXITS_AFTER_RUN:  # freed by the process exit (``_exit``), not object by object on return
+        _KEPT_UNTIL_EXIT.append((workspace, report))
     return code
 
 
@@ -723,8 +726,18 @@ from soundcheck_cli.cli_store import store_app  # noqa: E402 - store init/migrat
 app.add_typer(store_app, name="store")
 
 
+# Set by ``main`` (the console script): the process ends when the command does. A big ``check`` then leaves its
+# workspace and report to the exit, and does not turn the cyclic GC back on: on 10,000 x 20 that spares freeing
+# a million objects one by one (~0.1 s) and a last full collection (~0.1 s). Callers of ``run_cli`` (tests, other
+# Python code) keep the usual behaviour.
+_EXITS_AFTER_RUN = False
+_KEPT_UNTIL_EXIT: list[Any] = []
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``soundcheck`` console script: run the app and exit with the documented code."""
+    global _EXITS_AFTER_RUN
+    _EXITS_AFTER_RUN = True
     _exit(run_cli(argv))
 
 
@@ -785,6 +798,25 @@ def _click_exceptions() -> Any:
     return exceptions
 
 
+def _app_for(argv: list[str]) -> typer.Typer:
+    """The app narrowed to the command ``argv`` runs: typer builds a click command (signatures, type hints,
+    parameters) for every registered command and sub-app on every call, ~90 ms on a 2-core machine, and a command
+    line only ever runs one. The root callback (``--version``) stays. Anything that does not name exactly one
+    command (root options, help, a typo) gets the whole app, so its messages list every command."""
+    if not argv or argv[0].startswith("-"):
+        return app
+    name = argv[0]
+    commands = [c for c in app.registered_commands
+                if (c.name or typer.main.get_command_name(c.callback.__name__ if c.callback else "")) == name]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if len(commands) + len(groups) != 1:
+        return app
+    narrowed = copy.copy(app)
+    narrowed.registered_commands = commands
+    narrowed.registered_groups = groups
+    return narrowed
+
+
 def run_cli(argv: list[str] | None = None) -> int:
     click = _click_exceptions()
     argv = hoist_common_options(list(sys.argv[1:] if argv is None else argv))
@@ -792,7 +824,7 @@ def run_cli(argv: list[str] | None = None) -> int:
         typer.echo(f"soundcheck {__version__}")
         return 0
     try:
-        result = app(args=argv, standalone_mode=False, prog_name="soundcheck")
+        result = _app_for(argv)(args=argv, standalone_mode=False, prog_name="soundcheck")
         return int(result or 0)
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
