@@ -175,6 +175,24 @@ class EntityFilter:
         return False
 
 
+def _descend(obj: Any, parts: tuple[str, ...], layout: Any) -> tuple[Any, tuple[str, ...]] | None:
+    """``resolve_path``'s walk while it goes through plain mappings (the usual case, no list to fan out): the value
+    reached and the parts left (from the first value that is not a plain mapping on); None when a mapping has
+    none of the keys ``parts`` may start with. ``layout``: ``LoweredViews.layout``."""
+    rest = parts
+    while rest and obj.__class__ is dict:
+        folded = layout(obj)
+        for key, tail in _candidates(rest):
+            original = folded.get(key, _MISSING)
+            if original is not _MISSING:
+                obj = obj[original]
+                rest = tail
+                break
+        else:
+            return None
+    return obj, rest
+
+
 def _clause_matches(data: dict[str, Any], clause: Clause, views: LoweredViews | None = None) -> bool:
     parts, accepted = clause
     if views is None:
@@ -184,18 +202,10 @@ def _clause_matches(data: dict[str, Any], clause: Clause, views: LoweredViews | 
         norm = views.norm
         # ``resolve_path`` step by step while the path goes through plain mappings (the usual case, no list
         # to fan out); from the first other value on, ``resolve_path`` itself.
-        obj: Any = data
-        rest = parts
-        while rest and obj.__class__ is dict:
-            folded = views.layout(obj)
-            for key, tail in _candidates(rest):
-                original = folded.get(key, _MISSING)
-                if original is not _MISSING:
-                    obj = obj[original]
-                    rest = tail
-                    break
-            else:
-                return False
+        walked = _descend(data, parts, views.layout)
+        if walked is None:
+            return False
+        obj, rest = walked
         if not rest and obj.__class__ is not list:
             if obj is None or isinstance(obj, dict):
                 return False
@@ -319,23 +329,12 @@ class SelectionColumns:
         append = values.append
         spread: dict[int, list[str]] = {}
         for i, data in enumerate(self._datas):
-            obj: Any = data
-            rest = parts
-            found = True
-            while rest and obj.__class__ is dict:
-                folded = layout(obj)
-                for key, tail in _candidates(rest):
-                    original = folded.get(key, _MISSING)
-                    if original is not _MISSING:
-                        obj = obj[original]
-                        rest = tail
-                        break
-                else:
-                    found = False
-                    break
-            if not found:
+            walked = _descend(data, parts, layout)
+            if walked is None:
                 append(_NO_VALUE)
-            elif not rest and obj.__class__ is not list:
+                continue
+            obj, rest = walked
+            if not rest and obj.__class__ is not list:
                 append(_NO_VALUE if obj is None or isinstance(obj, dict) else norm(obj))
             else:
                 append(_NO_VALUE)
