@@ -27,6 +27,8 @@ from soundcheck_cli.collectors.http_client import (
 from soundcheck_cli.errors import Problems
 from soundcheck_cli.redact import Redactor
 
+from http_servers import http_server, response
+
 
 class FakeTime:
     """A monotonic clock and a wall clock that only move when the code under test sleeps."""
@@ -449,39 +451,13 @@ def test_encoded_segment_reaches_the_server_unchanged():
 
 
 async def _serve(behaviour):
-    """A tiny HTTP/1.1 server; ``behaviour(n)`` returns 'hang', 'reset' or a response body for request n."""
-    count = {"n": 0}
+    """``http_servers.http_server`` where ``behaviour(n)`` returns 'hang', 'reset' or a JSON body for request n."""
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                if not head:
-                    return
-                count["n"] += 1
-                action = behaviour(count["n"])
-                if action == "hang":
-                    await asyncio.sleep(5)
-                    return
-                if action == "reset":
-                    writer.transport.abort()
-                    return
-                body = action.encode()
-                writer.write(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-                    + str(len(body)).encode()
-                    + b"\r\n\r\n"
-                    + body
-                )
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
+    def raw(n, _head):
+        action = behaviour(n)
+        return action if action in ("hang", "reset") else response(action.encode(), extra=b"Content-Type: application/json\r\n")
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    return server, f"http://127.0.0.1:{port}", count
+    return await http_server(raw)
 
 
 def test_real_server_timeout_then_success():

@@ -32,6 +32,7 @@ from soundcheck_cli.collectors.runner import run_collection
 from soundcheck_cli.config.model import CollectorSettings, Settings
 from soundcheck_cli.facts.model import FactRef
 from soundcheck_cli.facts.store import open_store
+from http_servers import http_server, response
 
 
 def run(coro: Any) -> Any:
@@ -393,7 +394,7 @@ def certificate() -> Any:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-async def _tls_http_server(cert: Path, key: Path, body: bytes) -> tuple[asyncio.Server, int]:
+async def _tlshttp_server(cert: Path, key: Path, body: bytes) -> tuple[asyncio.Server, int]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(str(cert), str(key))
 
@@ -416,7 +417,7 @@ def test_start_tls_verifies_and_talks(certificate):
     cert, key = certificate
 
     async def go():
-        server, port = await _tls_http_server(cert, key, b"secure")
+        server, port = await _tlshttp_server(cert, key, b"secure")
         async with server:
             client_context = ssl.create_default_context(cafile=str(cert))
             client_context.set_alpn_protocols(["http/1.1"])
@@ -439,7 +440,7 @@ def test_start_tls_rejects_an_untrusted_certificate(certificate):
     cert, key = certificate
 
     async def go():
-        server, port = await _tls_http_server(cert, key, b"x")
+        server, port = await _tlshttp_server(cert, key, b"x")
         async with server:
             plain = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
             with pytest.raises(httpcore.ConnectError) as info:
@@ -455,7 +456,7 @@ def test_start_tls_checks_the_server_hostname(certificate):
     cert, key = certificate
 
     async def go():
-        server, port = await _tls_http_server(cert, key, b"x")
+        server, port = await _tlshttp_server(cert, key, b"x")
         async with server:
             plain = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
             with pytest.raises(httpcore.ConnectError) as info:
@@ -486,7 +487,7 @@ def test_https_through_the_client_verifies_certificates(certificate, monkeypatch
 
     async def go(context: ssl.SSLContext) -> Any:
         monkeypatch.setattr(http_client, "_ssl_context", lambda: context)
-        server, port = await _tls_http_server(cert, key, b'{"tls": true}')
+        server, port = await _tlshttp_server(cert, key, b'{"tls": true}')
         async with server:
             opts = HttpOptions(sleep=lambda s: asyncio.sleep(0))
             settings = ClientSettings(concurrency=2, timeout=5, retry=http_client.RetryPolicy(max_attempts=1))
@@ -512,63 +513,27 @@ def _transports() -> list[tuple[str, Callable[[httpx.Limits], httpx.AsyncBaseTra
     ]
 
 
-async def _http_server(behaviour: Callable[[int, bytes], Any]) -> tuple[asyncio.Server, str, dict[str, int]]:
-    """HTTP/1.1 keep-alive server; ``behaviour(n, head)`` returns raw response bytes, 'hang', 'reset' or 'close'
-    (answer, then close the connection without saying so)."""
-    count = {"n": 0, "connections": 0}
-
-    async def handle(reader, writer):
-        count["connections"] += 1
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                count["n"] += 1
-                action = behaviour(count["n"], head)
-                if action == "hang":
-                    await asyncio.sleep(5)
-                    return
-                if action == "reset":
-                    writer.transport.abort()
-                    return
-                close = isinstance(action, tuple)
-                writer.write(action[0] if close else action)
-                await writer.drain()
-                if close:
-                    return
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", count
-
-
-def _response(body: bytes, status: str = "200 OK", extra: bytes = b"") -> bytes:
-    return b"HTTP/1.1 " + status.encode() + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n" + extra + b"\r\n" + body
-
-
 def _chunked(parts: list[bytes]) -> bytes:
     body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
     return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n" + body
 
 
 SCENARIOS: dict[str, Callable[[int, bytes], Any]] = {
-    "ok": lambda n, head: _response(b'{"n": %d}' % n),
+    "ok": lambda n, head: response(b'{"n": %d}' % n),
     "chunked": lambda n, head: _chunked([b'{"parts": ', b"[1, 2", b", 3]}"]),
-    "gzip": lambda n, head: _response(__import__("gzip").compress(b'{"zipped": true}'), extra=b"Content-Encoding: gzip\r\n"),
-    "server-closes-each-connection": lambda n, head: (_response(b'{"n": %d}' % n),),
-    "timeout-then-ok": lambda n, head: "hang" if n == 1 else _response(b'{"n": %d}' % n),
-    "reset-then-ok": lambda n, head: "reset" if n <= 2 else _response(b'{"n": %d}' % n),
+    "gzip": lambda n, head: response(__import__("gzip").compress(b'{"zipped": true}'), extra=b"Content-Encoding: gzip\r\n"),
+    "server-closes-each-connection": lambda n, head: (response(b'{"n": %d}' % n),),
+    "timeout-then-ok": lambda n, head: "hang" if n == 1 else response(b'{"n": %d}' % n),
+    "reset-then-ok": lambda n, head: "reset" if n <= 2 else response(b'{"n": %d}' % n),
     "always-reset": lambda n, head: "reset",
-    "503-then-ok": lambda n, head: _response(b"busy", "503 Service Unavailable", b"Retry-After: 0\r\n") if n == 1 else _response(b"{}"),
-    "404": lambda n, head: _response(b'{"error": "nope"}', "404 Not Found"),
-    "401": lambda n, head: _response(b'{"message": "Bad credentials"}', "401 Unauthorized"),
+    "503-then-ok": lambda n, head: response(b"busy", "503 Service Unavailable", b"Retry-After: 0\r\n") if n == 1 else response(b"{}"),
+    "404": lambda n, head: response(b'{"error": "nope"}', "404 Not Found"),
+    "401": lambda n, head: response(b'{"message": "Bad credentials"}', "401 Unauthorized"),
     "garbage": lambda n, head: b"NOT HTTP AT ALL\r\n\r\n",
     "redirect": lambda n, head: (
-        _response(b"", "302 Found", b"Location: /final\r\n") if b"GET /start" in head else _response(b'{"final": true}')
+        response(b"", "302 Found", b"Location: /final\r\n") if b"GET /start" in head else response(b'{"final": true}')
     ),
-    "echo-headers": lambda n, head: _response(
+    "echo-headers": lambda n, head: response(
         json.dumps(sorted(line.split(b":")[0].decode().lower() for line in head.split(b"\r\n")[1:] if line)).encode()
     ),
 }
@@ -576,7 +541,7 @@ SCENARIOS: dict[str, Callable[[int, bytes], Any]] = {
 
 async def _scenario(name: str, make: Callable[[httpx.Limits], httpx.AsyncBaseTransport], monkeypatch: Any) -> Any:
     monkeypatch.setattr(http_client, "_default_transport", make)
-    server, url, count = await _http_server(SCENARIOS[name])
+    server, url, count = await http_server(SCENARIOS[name])
     async with server:
         opts = HttpOptions(sleep=lambda s: asyncio.sleep(0))
         settings = ClientSettings(concurrency=2, timeout=0.3, connect_timeout=2,
@@ -621,7 +586,7 @@ def test_transport_maps_exceptions_like_httpx():
 
 def test_transport_read_timeout_is_httpx_read_timeout():
     async def go(make):
-        server, url, _ = await _http_server(lambda n, head: "hang")
+        server, url, _ = await http_server(lambda n, head: "hang")
         async with server:
             transport = make(httpx.Limits())
             async with transport:
@@ -637,7 +602,7 @@ def test_transport_read_timeout_is_httpx_read_timeout():
 
 def test_transport_reuses_connections_and_replaces_ones_the_server_closed():
     async def go():
-        server, url, count = await _http_server(lambda n, head: _response(b"{}") if n != 3 else (_response(b"{}"),))
+        server, url, count = await http_server(lambda n, head: response(b"{}") if n != 3 else (response(b"{}"),))
         async with server, HttpClient(ClientSettings(concurrency=1), HttpOptions(), base_url=url) as client:
             assert isinstance(client._transports[0], AsyncioTransport)
             for _ in range(6):
