@@ -41,6 +41,9 @@ from soundcheck_cli.collectors.schedule import (
 from soundcheck_cli.config.nodes import loc_of, to_plain
 from soundcheck_cli.errors import ConfigError, Location, Problem, Problems
 from soundcheck_cli.facts.model import Fact, FactRef, utcnow
+from soundcheck_cli.fastinit import fast_constructor
+
+_new_fact = fast_constructor(Fact)
 
 
 def collector_config_schema(
@@ -277,23 +280,27 @@ class EntityCollector(ConfigurableFactCollector):
         raise NotImplementedError
 
     def make_fact(self, entity: Entity, fact_ref: FactRef, data: Any) -> Fact:
-        return Fact(fact_ref, str(entity.ref), data, utcnow())
+        # One per request: the frozen dataclass's ``__init__`` skipped (``fastinit``), same object.
+        return _new_fact(fact_ref, str(entity.ref), data, utcnow(), None)
 
     async def _fetch_safely(self, entity: Entity, fact_ref: FactRef, entry: EntryConfig | None, refresh: bool) -> Outcome:
-        ref = str(entity.ref)
         if entry is None:
-            return Outcome.not_applicable(ref, fact_ref, f"no 'collects' entry of collector {self.id} produces {fact_ref}")
-        redact = http_options(self.context).redactor.redact
+            return Outcome.not_applicable(
+                str(entity.ref), fact_ref, f"no 'collects' entry of collector {self.id} produces {fact_ref}"
+            )
         try:
             return await self.fetch(entity, fact_ref, entry, refresh)
         except NotFound as exc:
-            return Outcome.absent(ref, fact_ref, redact(exc))
+            return Outcome.absent(str(entity.ref), fact_ref, self._redact(exc))
         except HttpError as exc:
-            return Outcome.failed(ref, fact_ref, redact(exc))
+            return Outcome.failed(str(entity.ref), fact_ref, self._redact(exc))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a collector bug must not stop the other entities
-            return Outcome.failed(ref, fact_ref, redact(f"{type(exc).__name__}: {exc}"))
+            return Outcome.failed(str(entity.ref), fact_ref, self._redact(f"{type(exc).__name__}: {exc}"))
+
+    def _redact(self, reason: Any) -> str:
+        return http_options(self.context).redactor.redact(reason)
 
     async def collect_outcomes(
         self,

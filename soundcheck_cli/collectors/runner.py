@@ -20,6 +20,7 @@ the run cleanly: chunks already written stay, the summary counts what was not do
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import gc
 import math
@@ -145,6 +146,7 @@ class _Run:
         self.refresh = refresh
         self.now = now
         self.claim_poll = claim_poll
+        self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="soundcheck-store")
 
     # -- planning -------------------------------------------------------------------------------------------------
     def plan(self, plan: _Plan, entities: list[Entity]) -> None:
@@ -221,7 +223,7 @@ class _Run:
         while pending:
             # Only what is due is claimed (a warm run writes no claims); ``_run_chunk`` checks again after the
             # claim, because another run may have collected a fact between this read and the claim.
-            chunk, fresh = await loop.run_in_executor(None, self._due_part, pending.popleft())
+            chunk, fresh = await loop.run_in_executor(self.executor, self._due_part, pending.popleft())
             if fresh:
                 self._account(plan, fresh)
             if chunk is None:
@@ -247,11 +249,11 @@ class _Run:
         taken are always released (not left to lapse after ``CLAIM_EXPIRE_SECONDS``)."""
         loop = asyncio.get_running_loop()
         manager = self.store.claim_many(names, CLAIM_EXPIRE_SECONDS)
-        claimed = await _finish(loop.run_in_executor(None, manager.__enter__), on_cancel=manager)
+        claimed = await _finish(loop.run_in_executor(self.executor, manager.__enter__), on_cancel=manager)
         try:
             yield claimed
         finally:
-            await _finish(loop.run_in_executor(None, manager.__exit__, None, None, None))
+            await _finish(loop.run_in_executor(self.executor, manager.__exit__, None, None, None))
 
     def _due_part(self, chunk: _Chunk) -> tuple[_Chunk | None, list[Outcome]]:
         """The part of ``chunk`` that is due (None: nothing), and a FRESH outcome for every other pair."""
@@ -287,7 +289,7 @@ class _Run:
         return groups, fresh
 
     async def _run_chunk(self, plan: _Plan, chunk: _Chunk) -> None:
-        groups, fresh = await asyncio.get_running_loop().run_in_executor(None, self._due, chunk)
+        groups, fresh = await asyncio.get_running_loop().run_in_executor(self.executor, self._due, chunk)
         if fresh:
             self._account(plan, fresh)
         for refs, entities in groups.items():
@@ -327,7 +329,8 @@ class _Run:
     ) -> tuple[list[Fact], list[Outcome]]:
         """The facts to write (collected and absent, with their expiry) and one redacted outcome per requested
         (entity, fact) pair; a pair the collector said nothing about is not applicable."""
-        wanted = {(e.ref.key, r) for e in entities for r in refs}
+        keyed = [(entity, entity.ref.key) for entity in entities]
+        wanted = {(key, r) for _, key in keyed for r in refs}
         by_pair: dict[tuple[str, FactRef], Outcome] = {}
         for outcome in outcomes:
             pair = (entity_key(outcome.entity_ref), outcome.fact_ref)
@@ -335,9 +338,9 @@ class _Run:
                 by_pair[pair] = outcome
         facts: list[Fact] = []
         settled: list[Outcome] = []
-        for entity in entities:
+        for entity, key in keyed:
             for ref in refs:
-                outcome = by_pair.get((entity.ref.key, ref))
+                outcome = by_pair.get((key, ref))
                 if outcome is None:
                     outcome = Outcome.not_applicable(str(entity.ref), ref, f"collector {plan.collector_id} returned no fact")
                 elif outcome.kind in (OutcomeKind.COLLECTED, OutcomeKind.ABSENT) and outcome.fact is not None:
@@ -354,7 +357,7 @@ class _Run:
         facts it carries are then in the store, and the cancellation goes on."""
         if not facts:
             return
-        await _finish(asyncio.get_running_loop().run_in_executor(None, self.store.put_many, facts))
+        await _finish(asyncio.get_running_loop().run_in_executor(self.executor, self.store.put_many, facts))
 
 
 async def collect_async(
@@ -483,6 +486,8 @@ async def collect_async(
         current = asyncio.current_task()
         if current is not None:
             current.uncancel()
+    finally:
+        run.executor.shutdown(wait=True)
     summary.seconds = time.monotonic() - started
     return summary
 

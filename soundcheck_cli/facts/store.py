@@ -25,7 +25,9 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -56,9 +58,42 @@ _new_fact = fast_constructor(Fact)
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
 
+# Rows written as diskcache's ``set``/``add`` write them (``Cache._row_insert``/``_row_update``): raw text key,
+# store/access time now, access count 0, no tag, size 0, ``MODE_RAW`` (1), no side file, the text as the value.
+_UPSERT = sqlite3.sqlite_version_info >= (3, 24, 0)  # INSERT ... ON CONFLICT DO UPDATE
+_UPSERT_FACT = (
+    "INSERT INTO Cache(key, raw, store_time, expire_time, access_time, access_count, tag, size, mode, filename, value)"
+    " VALUES (?, 1, ?, NULL, ?, 0, NULL, 0, 1, NULL, ?)"
+    " ON CONFLICT(key, raw) DO UPDATE SET store_time = excluded.store_time, expire_time = NULL,"
+    " access_time = excluded.access_time, access_count = 0, tag = NULL, size = 0, mode = 1, filename = NULL,"
+    " value = excluded.value"
+)
+_INSERT_LOCK = (
+    "INSERT INTO Cache(key, raw, store_time, expire_time, access_time, access_count, tag, size, mode, filename, value)"
+    " VALUES (?, 1, ?, ?, ?, 0, NULL, 0, 1, NULL, ?)"
+)
+_UPDATE_LOCK = (
+    "UPDATE Cache SET store_time = ?, expire_time = ?, access_time = ?, access_count = 0, tag = NULL, size = 0,"
+    " mode = 1, filename = NULL, value = ? WHERE key = ? AND raw = 1"
+)
+_PART = 500  # keys per ``IN (...)`` (SQLite allows 999 parameters before 3.32)
+
+
+def _parts(keys: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(keys), _PART):
+        yield keys[start : start + _PART]
+
+
+def _marks(part: list[str]) -> str:
+    return ",".join("?" * len(part))
+
+
+_control = re.compile("[\x00-\x1f\x7f]").search  # a control character (C0 or DEL)
+
+
 def check_ref(kind: str, text: str) -> None:
     # Control characters would break the key layout (``\x1f`` is the separator); no valid ref contains one.
-    if any(ord(c) < 0x20 or c == "\x7f" for c in text):
+    if _control(text) is not None:
         raise StoreError(f"cannot store a fact with {kind} {text!r}: it contains a control character")
 
 
@@ -206,6 +241,11 @@ class DiskFactStore(FactStore):
         cache = self._cache
         query = "SELECT key, mode, filename, value FROM Cache WHERE key >= ? AND key < ? AND raw = 1" + where
         rows = self._guard(lambda: cache._sql(query, (low, high, *params)).fetchall())
+        return self._fetched(rows)
+
+    def _fetched(self, rows: list[tuple[str, Any, Any, Any]]) -> list[tuple[str, Any]]:
+        """``(key, stored value)`` of ``(key, mode, filename, value)`` rows, side files read as diskcache does."""
+        cache = self._cache
         fetch = cache._disk.fetch
         out: list[tuple[str, Any]] = []
         for key, mode, filename, value in rows:
@@ -247,15 +287,76 @@ class DiskFactStore(FactStore):
     def put_many(self, facts: Iterable[Fact]) -> int:
         # Encode everything first: a fact that cannot be stored aborts before the transaction, writing nothing.
         encoded = [self._encode(f) for f in facts]
+        if not encoded:
+            return 0
         cache = self._cache
+        small = cache._disk.min_file_size
+        if not _UPSERT or any(len(text) >= small for _, text in encoded):
+            # Rare: a record diskcache keeps in a side file (or an SQLite without upserts): its own ``set``.
+            def write() -> None:
+                with cache.transact():
+                    for key, text in encoded:
+                        cache.set(key, text)
 
-        def write() -> None:
-            with cache.transact():
+            self._guard(write)
+            return len(encoded)
+
+        def write_rows() -> None:
+            # One transaction, as before, with the rows written by one ``executemany`` of the row diskcache's
+            # ``set`` writes (same columns, so diskcache reads them as its own; its triggers keep count and size).
+            # A key whose current value sits in a side file goes through ``set``, which removes that file.
+            with cache._transact() as (sql, cleanup):
+                now = time.time()
+                keys = [key for key, _ in encoded]
+                in_files = set()
+                for part in _parts(keys):
+                    in_files.update(
+                        key
+                        for (key,) in sql(
+                            f"SELECT key FROM Cache WHERE raw = 1 AND filename IS NOT NULL AND key IN ({_marks(part)})",
+                            part,
+                        ).fetchall()
+                    )
+                rows = [(key, now, now, text) for key, text in encoded if key not in in_files]
+                cache._con.executemany(_UPSERT_FACT, rows)
                 for key, text in encoded:
-                    cache.set(key, text)
+                    if key in in_files:
+                        cache.set(key, text)
+                cache._cull(now, sql, cleanup)
 
-        self._guard(write)
+        self._guard(write_rows)
         return len(encoded)
+
+    def get_many(self, pairs: Iterable[tuple[str, FactRef]]) -> dict[tuple[str, FactRef], Fact]:
+        """The stored facts of many pairs in one indexed query per 500 keys (diskcache's ``get`` is one query and
+        a few Python calls per key)."""
+        wanted: dict[str, tuple[str, FactRef]] = {}
+        for entity_ref, fact_ref in pairs:
+            key = entity_key(entity_ref)
+            wanted[f"{_FACT}{key}{_SEP}{fact_ref}"] = (key, fact_ref)
+        if not wanted:
+            return {}
+        cache = self._cache
+        keys = list(wanted)
+        found: list[tuple[str, Any, Any, Any]] = []
+
+        def read() -> None:
+            now = time.time()
+            for part in _parts(keys):
+                found.extend(
+                    cache._sql(
+                        "SELECT key, mode, filename, value FROM Cache WHERE raw = 1 AND key IN "
+                        f"({_marks(part)}) AND (expire_time IS NULL OR expire_time > ?)",
+                        (*part, now),
+                    ).fetchall()
+                )
+
+        self._guard(read)
+        if not found:
+            return {}
+        rows = self._fetched(found)
+        with gc_paused():
+            return {wanted[key]: fact for key, fact in self._decode_all(rows)}
 
     def facts(self, entity_ref: str | None = None, fact_ref: FactRef | None = None) -> Iterator[Fact]:
         with gc_paused():
@@ -332,26 +433,66 @@ class DiskFactStore(FactStore):
 
     @contextmanager
     def claim_many(self, names: Iterable[str], expire_seconds: float = 300.0) -> Iterator[set[str]]:
-        """``lock`` for many names in one SQLite transaction each way (claim, release); yields the names acquired."""
+        """``lock`` for many names in one SQLite transaction each way (claim, release); yields the names acquired.
+
+        The rows are those diskcache's ``add`` writes (a ``lock:`` key, the token as its raw text value, an expiry
+        time), read and written with one query per 500 names instead of diskcache's few queries per name: a name
+        is claimed when it has no row or only an expired one, exactly as ``add`` decides."""
         wanted = list(dict.fromkeys(names))
         token = f"{os.getpid()}:{uuid.uuid4().hex}"
         cache = self._cache
 
         def claim() -> set[str]:
-            with cache.transact():
-                return {name for name in wanted if cache.add(_LOCK + name, token, expire=expire_seconds)}
+            with cache._transact() as (sql, cleanup):
+                now = time.time()
+                held: dict[str, tuple[Any, Any]] = {}
+                keys = [_LOCK + name for name in wanted]
+                for part in _parts(keys):
+                    for key, expire_time, filename in sql(
+                        f"SELECT key, expire_time, filename FROM Cache WHERE raw = 1 AND key IN ({_marks(part)})", part
+                    ).fetchall():
+                        held[key] = (expire_time, filename)
+                got: set[str] = set()
+                inserts: list[tuple[Any, ...]] = []
+                updates: list[tuple[Any, ...]] = []
+                expire_time = now + expire_seconds
+                for name, key in zip(wanted, keys):
+                    old = held.get(key)
+                    if old is None:
+                        inserts.append((key, now, expire_time, now, token))
+                    elif old[0] is not None and old[0] <= now:
+                        cleanup(old[1])  # a lapsed claim (of a killed run): taken over, as ``add`` does
+                        updates.append((now, expire_time, now, token, key))
+                    else:
+                        continue
+                    got.add(name)
+                con = cache._con
+                if inserts:
+                    con.executemany(_INSERT_LOCK, inserts)
+                if updates:
+                    con.executemany(_UPDATE_LOCK, updates)
+                if got:
+                    cache._cull(now, sql, cleanup)
+                return got
 
         got = self._guard(claim) if wanted else set()
         try:
             yield got
         finally:
             if got:
+                keys = [_LOCK + name for name in got]
 
                 def release() -> None:
+                    # Only our own claims that have not lapsed (``get`` == token, as before): a lapsed one may have
+                    # been taken over, and then the token differs.
                     with cache.transact():
-                        for name in got:
-                            if cache.get(_LOCK + name) == token:
-                                cache.delete(_LOCK + name)
+                        now = time.time()
+                        for part in _parts(keys):
+                            cache._sql(
+                                f"DELETE FROM Cache WHERE raw = 1 AND key IN ({_marks(part)}) AND value = ?"
+                                " AND (expire_time IS NULL OR expire_time > ?)",
+                                (*part, token, now),
+                            )
 
                 self._guard(release)
 
