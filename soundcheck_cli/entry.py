@@ -23,8 +23,7 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     if args == ["--version"]:
-        sys.stdout.write(f"soundcheck {__version__}\n")
-        sys.stdout.flush()
+        _print(f"soundcheck {__version__}\n")
         return
     if args in HELP_ARGS:
         _help()
@@ -47,8 +46,21 @@ def _help() -> None:
 
         cli_main(["--help"])
         return
-    sys.stdout.write(text)
-    sys.stdout.flush()
+    _print(text)
+
+
+def _print(text: str) -> None:
+    """Write to stdout; a reader that went away (``soundcheck --help | head -1``) ends the run quietly with exit
+    code 1, as the CLI does, not with a traceback."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's exit flush must not fail too
+        except (OSError, ValueError):
+            pass
+        raise SystemExit(1) from None
 
 
 def render_help() -> str | None:

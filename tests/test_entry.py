@@ -68,3 +68,18 @@ def test_a_cached_text_of_other_code_or_width_is_not_used(tmp_path, monkeypatch)
     out, _ = _run(["--help"], tmp_path, "72")
     assert "stale help" not in out and out == _cli_help("72", monkeypatch)
     assert Path(path).read_text() == key + "\n" + out  # replaced by the right text
+
+
+def test_a_reader_that_goes_away_ends_the_run_quietly(tmp_path):
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    for args in (["--version"], ["--help"], ["--help"]):  # the second --help prints the kept text
+        reader, writer = os.pipe()
+        os.close(reader)  # nobody will read: every write fails with EPIPE
+        try:
+            proc = subprocess.run([sys.executable, "-m", "soundcheck_cli", *args], stdout=writer,
+                                  stderr=subprocess.PIPE, env=env, timeout=60)
+        finally:
+            os.close(writer)
+        err = proc.stderr.decode()
+        assert proc.returncode == 1
+        assert "Traceback" not in err and err == ""
