@@ -160,14 +160,17 @@ def test_track_fact_without_any_level() -> None:
     assert track_fact_data(result)["levels"] == [{"ordinal": 1, "name": "L1", "state": "not-certified"}]
 
 
-def test_fast_result_constructors_build_the_same_values_as_the_dataclasses():
-    from soundcheck_cli.tracks.certification import _level_result, _track_result
+def test_results_built_a_column_at_a_time_are_the_dataclasses_own():
+    from itertools import repeat
+
+    from soundcheck_cli.fastinit import build_columns
     from soundcheck_cli.tracks.model import LevelResult, TrackResult
 
-    level = _level_result(2, "Silver", False, ())
-    assert level == LevelResult(2, "Silver", False, ()) and type(level) is LevelResult
-    assert hash(level) == hash(LevelResult(2, "Silver", False, ()))
-    track = _track_result("t", "component:default/a", (level,), None)
-    assert track == TrackResult("t", "component:default/a", (level,), None) and type(track) is TrackResult
+    levels = build_columns(LevelResult, 2, repeat(2, 2), ["Silver", None], [False, True], [(), ()])
+    assert levels == [LevelResult(2, "Silver", False, ()), LevelResult(2, None, True, ())]
+    assert all(type(lv) is LevelResult for lv in levels)
+    assert hash(levels[0]) == hash(LevelResult(2, "Silver", False, ()))
+    (track,) = build_columns(TrackResult, 1, ["t"], ["component:default/a"], [(levels[0],)], [None])
+    assert track == TrackResult("t", "component:default/a", (levels[0],), None) and type(track) is TrackResult
     with pytest.raises(AttributeError):
-        level.ordinal = 3  # still frozen
+        levels[0].ordinal = 3  # still frozen

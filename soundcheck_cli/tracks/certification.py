@@ -24,9 +24,7 @@ Soundcheck collector allows (its documented example reads ``$.highestLevel.ordin
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import fields
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from itertools import repeat
 from operator import and_, attrgetter
@@ -34,7 +32,7 @@ from typing import Any
 
 from soundcheck_cli.catalog.filters import selects
 from soundcheck_cli.catalog.model import Entity
-from soundcheck_cli.fastinit import fast_constructor
+from soundcheck_cli.fastinit import build_columns
 from soundcheck_cli.facts.model import Fact, FactRef, utcnow
 from soundcheck_cli.rules.model import CheckResult, CheckState
 from soundcheck_cli.tracks.model import LevelResult, Track, TrackResult
@@ -68,9 +66,7 @@ _EXEMPT = CheckState.EXEMPT
 Selects = Callable[[Any, Any], Sequence[bool]]  # (filter, exclude) -> selected, aligned with the entities
 
 
-# A 10,000-entity run builds ~40,000 level and track results: without the frozen dataclass's ``__init__``.
-_level_result = fast_constructor(LevelResult)
-_track_result = fast_constructor(TrackResult)
+# A 10,000-entity run builds ~40,000 level and track results: a column at a time (``fastinit.build_columns``).
 _state_of = attrgetter("state")
 _CHECK_STATE_ONLY = {CheckState}
 
@@ -83,29 +79,6 @@ def _passing(column: Sequence[CheckResult]) -> list[bool]:
         # values: the set lookup (by value, hashed as a str in C) says the same as testing identity.
         return list(map(NON_BLOCKING.__contains__, states))
     return [s is _PASSED or s is _WARNING or s is _NOT_APPLICABLE or s is _EXEMPT for s in states]
-
-
-def _slot_setters(cls: type) -> tuple[Callable[[Any, Any], None], ...] | None:
-    """The slot descriptors' setters of a slotted dataclass, in field order, when ``fast_constructor`` builds
-    it without ``__init__`` (so that setting the slots one by one gives the same object); else None."""
-    if fast_constructor(cls) is cls:
-        return None
-    return tuple(getattr(cls, f.name).__set__ for f in fields(cls))  # type: ignore[arg-type]
-
-
-_SETTERS = {LevelResult: _slot_setters(LevelResult), TrackResult: _slot_setters(TrackResult)}
-
-
-def _build(cls: type, make: Callable[..., Any], n: int, *columns: Iterable[Any]) -> list[Any]:
-    """``[make(*row) for row in zip(*columns)]`` for ``n`` rows (each column holds at least ``n`` values), the
-    slots set a column at a time through their descriptors when the class allows (see ``fast_constructor``)."""
-    setters = _SETTERS.get(cls)
-    if setters is None or len(setters) != len(columns):
-        return list(map(make, *columns))[:n]
-    objects = list(map(object.__new__, repeat(cls, n)))
-    for setter, column in zip(setters, columns):
-        deque(map(setter, objects, column), 0)
-    return objects
 
 
 def _not_selected(check_id: str, ref: str, ordinal: int) -> CheckResult:
@@ -163,12 +136,12 @@ def certify_many(track: Track, entities: Sequence[Entity], columns: Mapping[str,
         else:
             certified = [True] * n
             checks = [()] * n
-        level_results = _build(LevelResult, _level_result, n, repeat(ordinal, n), repeat(name, n), certified, checks)
+        level_results = build_columns(LevelResult, n, repeat(ordinal, n), repeat(name, n), certified, checks)
         level_columns.append(level_results)
         climbing = certified if climbing is None else list(map(and_, climbing, certified))
         highest = [lr if up else h for lr, up, h in zip(level_results, climbing, highest)]
     levels: Sequence[tuple[LevelResult, ...]] = list(zip(*level_columns)) if level_columns else [()] * n
-    return _build(TrackResult, _track_result, n, repeat(track.id, n), refs, levels, highest)
+    return build_columns(TrackResult, n, repeat(track.id, n), refs, levels, highest)
 
 
 def level_state(level: LevelResult) -> str:
