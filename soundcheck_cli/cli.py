@@ -187,22 +187,12 @@ def _emit_report(report: Any, formats: list[str] | None, outputs: list[str] | No
     files = [(name, target) for name, target in jobs if target is not None]
     child = None
     if files and len(report.check_results) >= FORK_MIN_RESULTS and beside.can_fork() and _distinct(t for _, t in files):
-        opened: list[tuple[Callable[..., Any], Any]] = []
-        try:
-            for name, target in files:
-                opened.append((renders[name], _open_output(target)))
-        except UsageError:
-            for _, handle in opened:
-                handle.close()
-            raise
-        try:
-            child = beside.start(lambda: _write_outputs(report, opened))
-        finally:
-            if child is not None:  # the child writes them; this process's copies are closed unwritten
-                for _, handle in opened:
-                    handle.close()
+        opened = _open_outputs([(renders[name], target) for name, target in files])
+        child = beside.start(lambda: _write_outputs(report, opened))
         if child is None:
             _write_outputs(report, opened)
+        else:  # the child writes them; this process's copies are closed unwritten
+            _close_all(opened)
     else:
         for name, target in files:
             _write_outputs(report, [(renders[name], _open_output(target))])
@@ -232,6 +222,27 @@ def _distinct(targets: Any) -> bool:
     return len(set(seen)) == len(seen)
 
 
+def _open_outputs(jobs: list[tuple[Callable[..., Any], str]]) -> list[tuple[Callable[..., Any], Any]]:
+    """``(render, open file)`` for each ``(render, target)``; when one cannot be opened, those already opened are
+    closed and the ``UsageError`` goes on."""
+    opened: list[tuple[Callable[..., Any], Any]] = []
+    try:
+        for render, target in jobs:
+            opened.append((render, _open_output(target)))
+    except UsageError:
+        _close_all(opened)
+        raise
+    return opened
+
+
+def _close_all(opened: list[tuple[Callable[..., Any], Any]]) -> None:
+    for _, handle in opened:
+        try:
+            handle.close()
+        except OSError:
+            pass
+
+
 def _open_output(target: str) -> Any:
     try:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
@@ -255,11 +266,7 @@ def _write_outputs(report: Any, opened: list[tuple[Callable[..., Any], Any]]) ->
             except OSError as exc:
                 raise UsageError(f"cannot write {handle.name}: {exc.strerror or exc}") from None
     finally:
-        for _, handle in opened:
-            try:
-                handle.close()
-            except OSError:
-                pass
+        _close_all(opened)
 
 
 def _repo_root() -> str:
@@ -820,9 +827,6 @@ def _app_for(argv: list[str]) -> typer.Typer:
 def run_cli(argv: list[str] | None = None) -> int:
     click = _click_exceptions()
     argv = hoist_common_options(list(sys.argv[1:] if argv is None else argv))
-    if argv == ["--version"]:  # same output as the eager option, without building every command (~50 ms)
-        typer.echo(f"soundcheck {__version__}")
-        return 0
     try:
         result = _app_for(argv)(args=argv, standalone_mode=False, prog_name="soundcheck")
         return int(result or 0)

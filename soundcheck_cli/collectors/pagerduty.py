@@ -335,7 +335,7 @@ class PagerDutyCollector(EntityCollector):
         if rejected:
             return Outcome.failed(ref, fact_ref, rejected)
         client = self.client(entry)
-        kind = self._types.get(fact_ref) or self.fact_type(fact_ref)  # the configured type, else by default name
+        kind = self.fact_type(fact_ref)
         try:
             if kind == "Service":
                 data = await self._service(client, service_id)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterator
-from typing import Any
 from enum import Enum
+from typing import Any
 
 from soundcheck_cli.errors import UsageError
 
