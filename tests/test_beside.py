@@ -140,3 +140,46 @@ def test_an_error_while_the_child_writes_is_the_run_error(tmp_path, monkeypatch,
     assert code == 2
     assert "error: junit: the report is too strange to write" in capsys.readouterr().err
     assert json.loads((tmp_path / "r.json").read_text())["results"]  # the first file was written
+
+
+# --- report files rewritten in place (opened without truncating, cut at the end of what was written) ----------
+@pytest.mark.parametrize("fork", [True, False], ids=["forked", "inline"])
+def test_a_longer_earlier_report_leaves_no_tail(tmp_path, monkeypatch, capsys, fork):
+    base = _workspace(tmp_path)
+    monkeypatch.setattr(cli, "FORK_MIN_RESULTS", 0)
+    if not fork:
+        monkeypatch.setenv(beside.NO_FORK_ENV, "1")
+    target = tmp_path / "r.json"
+    target.write_text("x" * 1_000_000 + "\n")  # far longer than the report
+    assert run_cli(["check", *base, "-f", "json", "-o", str(target)]) == 1
+    text = target.read_text()
+    assert "xxx" not in text and len(json.loads(text)["results"]) == 4
+    fresh = tmp_path / "fresh.json"
+    assert run_cli(["check", *base, "-f", "json", "-o", str(fresh)]) == 1
+    assert _without_time(text) == _without_time(fresh.read_text())  # same bytes as a file written from nothing
+
+
+@pytest.mark.parametrize("fork", [True, False], ids=["forked", "inline"])
+def test_a_report_that_fails_before_writing_leaves_no_stale_content(tmp_path, monkeypatch, capsys, fork):
+    from soundcheck_cli.reporters import junit_reporter
+
+    base = _workspace(tmp_path)
+    monkeypatch.setattr(cli, "FORK_MIN_RESULTS", 0)
+    if not fork:
+        monkeypatch.setenv(beside.NO_FORK_ENV, "1")
+    target = tmp_path / "r.xml"
+    target.write_text("<old report/>\n")
+
+    def broken(report, **_):
+        raise UsageError("junit: the report is too strange to write")
+
+    monkeypatch.setattr(junit_reporter, "render", broken)
+    assert run_cli(["check", *base, "-f", "junit", "-o", str(target)]) == 2
+    assert target.read_text() == ""  # as a truncating open would have left it: not last run's report
+
+
+def test_a_report_can_go_to_a_file_that_is_not_a_regular_file(tmp_path, monkeypatch, capsys):
+    base = _workspace(tmp_path)
+    monkeypatch.setattr(cli, "FORK_MIN_RESULTS", 0)
+    assert run_cli(["check", *base, "-f", "json", "-o", os.devnull]) == 1  # no truncate on a device
+    assert "error" not in capsys.readouterr().err
