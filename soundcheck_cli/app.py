@@ -216,6 +216,7 @@ def check(workspace: Workspace, options: CheckOptions, *, now: datetime | None =
     """
     from soundcheck_cli.evaluation import evaluate
 
+    _keep_compiled_code(workspace.options)
     now = now or utcnow()
     entities = select_entities(workspace.entities, options.entity_refs)
     with workspace.open_store() as store:
@@ -241,6 +242,16 @@ def check(workspace: Workspace, options: CheckOptions, *, now: datetime | None =
             problems=tuple(workspace.warnings) + tuple(report.problems),
         )
     return report
+
+
+def _keep_compiled_code(options: CommonOptions) -> None:
+    """The checks' generated code is compiled once and kept in the user's cache folder (``rules.code_cache``)."""
+    from soundcheck_cli.rules import code_cache
+    from soundcheck_cli.user_cache import user_cache_dir
+
+    if not code_cache.enabled():
+        directory = user_cache_dir(options.environ, create=False)
+        code_cache.enable(None if directory is None else os.path.join(directory, "code"))
 
 
 def exit_code_for_report(report: RunReport, gate: Any = None) -> ExitCode:

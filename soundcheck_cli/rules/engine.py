@@ -47,6 +47,7 @@ from soundcheck_cli.catalog.filters import selects
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.facts.interface import entity_key
 from soundcheck_cli.facts.model import Fact, FactRef, format_timestamp, utcnow
+from soundcheck_cli.rules import code_cache
 from soundcheck_cli.rules.jsonpath import MISSING, Accessor, PathError, compile_path, step
 from soundcheck_cli.rules.messages import MAX_VALUE_CHARS, Template, compile_template, describe_value
 from soundcheck_cli.rules.model import AllOf, AnyOf, Check, CheckResult, CheckState, Condition, Not, Rule
@@ -395,10 +396,14 @@ _CODE: dict[str, CodeType] = {}
 
 def _compiled_code(source: str, filename: str) -> CodeType:
     """``compile`` once per distinct generated source: the source depends on the rule and messages only (the
-    tables are passed in the namespace), so later runs of the same checks skip the compiler."""
+    tables are passed in the namespace), so later calls with the same checks skip the compiler, and so do later
+    runs when ``code_cache`` has a folder."""
     code = _CODE.get(source)
     if code is None:
-        code = compile(source, filename, "exec")
+        code = code_cache.load(source) if code_cache.enabled() else None
+        if code is None:
+            code = compile(source, filename, "exec")
+            code_cache.save(source, code)
         if len(_CODE) < 1024:
             _CODE[source] = code
     return code

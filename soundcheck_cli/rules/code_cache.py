@@ -1,0 +1,94 @@
+"""A folder of compiled generated code, so that a run does not compile again what an earlier run compiled.
+
+The engine generates Python source for each check (``engine.generate_run``); compiling it costs ~3 ms per check,
+the same on every run of the same config. With a folder set (``enable``; the CLI sets the user's cache folder),
+``engine._compiled_code`` asks ``load`` first and gives what it compiled to ``save``.
+
+A file holds the interpreter's bytecode magic number, the SHA-256 of the source and ``marshal.dumps`` of the code
+object, as ``__pycache__`` files do for modules: a file from another Python version, for another source, cut short
+or damaged is not used (it is compiled again and rewritten). Files are written to a temporary name and renamed,
+so a reader never sees half of one. Anything that goes wrong with the folder just means compiling, as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+from importlib.util import MAGIC_NUMBER
+from types import CodeType
+
+MAX_FILES = 512  # distinct generated sources kept; beyond that the folder is emptied and filled again
+
+_folder: str | None = None
+
+
+def enable(folder: str | None) -> None:
+    """Keep compiled code in ``folder`` (made when needed); None: keep nothing on disk."""
+    global _folder
+    _folder = folder
+
+
+def enabled() -> bool:
+    return _folder is not None
+
+
+def _digest(source: str) -> bytes:
+    return hashlib.sha256(source.encode("utf-8", "surrogatepass")).digest()
+
+
+def _path(folder: str, digest: bytes) -> str:
+    return os.path.join(folder, digest.hex()[:40] + ".code")
+
+
+def load(source: str) -> CodeType | None:
+    """The code compiled from ``source`` by an earlier run, or None."""
+    folder = _folder
+    if folder is None:
+        return None
+    digest = _digest(source)
+    try:
+        with open(_path(folder, digest), "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    head = len(MAGIC_NUMBER) + len(digest)
+    if data[: len(MAGIC_NUMBER)] != MAGIC_NUMBER or data[len(MAGIC_NUMBER) : head] != digest:
+        return None
+    try:
+        code = marshal.loads(data[head:])
+    except (EOFError, ValueError, TypeError):
+        return None
+    return code if isinstance(code, CodeType) else None
+
+
+def save(source: str, code: CodeType) -> None:
+    """Keep ``code`` (compiled from ``source``) for later runs; errors are ignored."""
+    folder = _folder
+    if folder is None:
+        return
+    digest = _digest(source)
+    target = _path(folder, digest)
+    temp = f"{target}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with os.scandir(folder) as entries:
+            if sum(1 for _ in entries) >= MAX_FILES:
+                _empty(folder)
+        with open(temp, "wb") as handle:
+            handle.write(MAGIC_NUMBER + digest + marshal.dumps(code))
+        os.replace(temp, target)
+    except (OSError, ValueError):
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+
+
+def _empty(folder: str) -> None:
+    for name in os.listdir(folder):
+        if name.endswith((".code", ".tmp")):
+            try:
+                os.unlink(os.path.join(folder, name))
+            except OSError:
+                pass
