@@ -9,10 +9,16 @@ import pytest
 
 from soundcheck_cli.facts.model import Fact, FactRef
 from soundcheck_cli.fastinit import fast_constructor
-from soundcheck_cli.rules.model import CheckResult, CheckState
 from soundcheck_cli.tracks.model import LevelResult, TrackResult
 
 T0 = datetime(2026, 11, 25, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class WithDefaults:
+    name: str
+    message: str = ""
+    missing: tuple[str, ...] = ()
 
 
 @pytest.mark.parametrize(
@@ -21,7 +27,7 @@ T0 = datetime(2026, 11, 25, tzinfo=timezone.utc)
         (Fact, (FactRef("pagerduty", "default", "service"), "component:default/a", {"x": [1]}, T0, None)),
         (LevelResult, (1, "Bronze", True, ())),
         (TrackResult, ("t", "component:default/a", (), None)),
-        (CheckResult, ("c", "component:default/a", CheckState.FAILED)),  # defaults for message, missing_facts
+        (WithDefaults, ("c",)),  # defaults for message, missing
     ],
 )
 def test_builds_what_the_dataclass_builds(cls, args):

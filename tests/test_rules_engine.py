@@ -410,3 +410,26 @@ def test_generated_code_agrees_with_the_reference(rule: Any, rows: list[dict[Fac
                      None: CheckState.NOT_REPORTED}[value])
         assert result.state is expected
         assert (result.missing_facts != ()) == (expected is CheckState.NOT_REPORTED)
+
+
+# --- results: value objects, whichever way they were built -------------------------------------------------------
+def test_results_of_a_generated_run_are_immutable_values_of_their_own_type() -> None:
+    from soundcheck_cli.rules.model import CheckResult
+
+    ents = [entity("a"), entity("b"), entity("c")]
+    facts = {**facts_for(ents[0], pd={"status": "active"}), **facts_for(ents[1], pd={"status": "off"})}
+    check = Check(id="pd", rule=ACTIVE)
+    bound = compile_check(check).bind(build_tables(facts, {PD}, NOW))
+    infos = [(e, str(e.ref), str(e.ref).lower()) for e in ents]
+    run = bound.run(infos)
+    one_by_one = [bound.evaluate(e, r, k) for e, r, k in infos]
+    assert [r.state for r in run] == [CheckState.PASSED, CheckState.FAILED, CheckState.NOT_REPORTED]
+    assert run == one_by_one and all(type(r) is CheckResult for r in run + one_by_one)
+    assert hash(run[0]) == hash(one_by_one[0]) and len({*run, *one_by_one}) == 3
+    assert run[2].missing_facts and run[0].missing_facts == () and run[0].message == ""
+    assert repr(run[0]) == ("CheckResult(check_id='pd', entity_ref='component:default/a', "
+                            "state=<CheckState.PASSED: 'passed'>, message='', missing_facts=())")
+    with pytest.raises(AttributeError):
+        run[0].state = CheckState.FAILED  # type: ignore[misc]
+    made = CheckResult("pd", "component:default/a", CheckState.PASSED)
+    assert made == run[0] and (made.message, made.missing_facts) == ("", ())

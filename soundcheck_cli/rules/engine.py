@@ -38,7 +38,7 @@ import gc
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from types import CodeType
 from typing import Any
@@ -115,38 +115,7 @@ def build_tables(
 
 
 # --- results -----------------------------------------------------------------------------------------------
-# ``CheckResult`` is a frozen dataclass: its generated ``__init__`` goes through ``object.__setattr__`` per
-# field, which costs about as much as evaluating a whole rule. Setting the slots through their descriptors does
-# the same thing in half the time; used only while the field list is the one this code knows. (Unlike
-# ``soundcheck_cli.fastinit``, which facts and track results use, the setters are also inlined into the generated
-# check code below, so they are named here one by one.)
-_RESULT_FIELDS = ("check_id", "entity_ref", "state", "message", "missing_facts")
-_FAST_RESULTS = tuple(f.name for f in fields(CheckResult)) == _RESULT_FIELDS and hasattr(CheckResult, "__slots__")
-if _FAST_RESULTS:
-    _new = object.__new__
-    _set_id = CheckResult.check_id.__set__  # type: ignore[attr-defined]
-    _set_ref = CheckResult.entity_ref.__set__  # type: ignore[attr-defined]
-    _set_state = CheckResult.state.__set__  # type: ignore[attr-defined]
-    _set_msg = CheckResult.message.__set__  # type: ignore[attr-defined]
-    _set_missing = CheckResult.missing_facts.__set__  # type: ignore[attr-defined]
-
-    def new_result(
-        check_id: str, entity_ref: str, state: CheckState, message: str = "", missing: tuple[str, ...] = ()
-    ) -> CheckResult:
-        result = _new(CheckResult)
-        _set_id(result, check_id)
-        _set_ref(result, entity_ref)
-        _set_state(result, state)
-        _set_msg(result, message)
-        _set_missing(result, missing)
-        return result
-
-else:  # pragma: no cover - the contract grew: use the ordinary constructor
-
-    def new_result(
-        check_id: str, entity_ref: str, state: CheckState, message: str = "", missing: tuple[str, ...] = ()
-    ) -> CheckResult:
-        return CheckResult(check_id, entity_ref, state, message, missing)
+new_result = CheckResult
 
 
 PASSED = CheckState.PASSED
@@ -464,23 +433,13 @@ def generate_run(bound: BoundCheck) -> RunFn | None:
     ns.update(CID=check.id, PASSED=PASSED, FSTATE=WARNING if check.warning else FAILED,
               na=bound.not_applicable_result, unrep=bound.unreported, fmsg=bound.failed_message,
               pmsg=bound.passed_message, memo_get=bound._failed_memo.get, SCALARS=_SCALARS, EMPTY=(),
-              mk=new_result, NOT_REPORTED=NOT_REPORTED, CI=compiled.check_info,
+              NOT_REPORTED=NOT_REPORTED, CI=compiled.check_info,
               nrm=bound._nr_memo.get, nr_slow=bound._nr_slow, lkey=_list_key)
-    if _FAST_RESULTS:
-        ns.update(new=_new, C=CheckResult, s_id=_set_id, s_ref=_set_ref, s_state=_set_state, s_msg=_set_msg,
-                  s_miss=_set_missing)
+    ns.update(C=CheckResult, tnew=tuple.__new__)
 
-    def result(ind: int, state: str, message: str) -> None:
-        if _FAST_RESULTS:
-            gen.emit(ind, "o = new(C)")
-            gen.emit(ind, "s_id(o, CID)")
-            gen.emit(ind, "s_ref(o, ref)")
-            gen.emit(ind, f"s_state(o, {state})")
-            gen.emit(ind, f"s_msg(o, {message})")
-            gen.emit(ind, "s_miss(o, EMPTY)")
-            gen.emit(ind, "append(o)")
-        else:  # pragma: no cover - only if the CheckResult contract grows
-            gen.emit(ind, f"append(mk(CID, ref, {state}, {message}, EMPTY))")
+    def result(ind: int, state: str, message: str, missing: str = "EMPTY") -> None:
+        # ``CheckResult`` is a named tuple: built from its fields by one C call (its own ``__new__`` is Python)
+        gen.emit(ind, f"append(tnew(C, (CID, ref, {state}, {message}, {missing})))")
 
     def templated(template: Template, name: str, fallback: str) -> str:
         if template.uses_facts:
@@ -575,12 +534,7 @@ def generate_run(bound: BoundCheck) -> RunFn | None:
         gen.emit(ind + 1, "u = nrm(k)")
         gen.emit(ind + 1, "if u is None:")
         gen.emit(ind + 2, "u = nr_slow(k, ekey)")
-        if _FAST_RESULTS:
-            for line in ("o = new(C)", "s_id(o, CID)", "s_ref(o, ref)", "s_state(o, NOT_REPORTED)", "s_msg(o, u[2])",
-                         "s_miss(o, u[1])", "append(o)"):
-                gen.emit(ind + 1, line)
-        else:  # pragma: no cover
-            gen.emit(ind + 1, "append(mk(CID, ref, NOT_REPORTED, u[2], u[1]))")
+        result(ind + 1, "NOT_REPORTED", "u[2]", "u[1]")
 
     gen.emit(0, "def run(infos, selected):")  # the signature gets its defaults below
     gen.emit(1, "out = []")
@@ -588,17 +542,18 @@ def generate_run(bound: BoundCheck) -> RunFn | None:
     gen.emit(1, "if selected is None:  # every entity selected")
     gen.emit(2, "for entity, ref, ekey in infos:")
     body(3)
-    gen.emit(2, "return out")
-    gen.emit(1, "for (entity, ref, ekey), sel in zip(infos, selected):")
-    gen.emit(2, "if not sel:")
+    gen.emit(1, "else:")
+    gen.emit(2, "for (entity, ref, ekey), sel in zip(infos, selected):")
+    gen.emit(3, "if not sel:")
     na_t = compiled.not_applicable
     if na_t is None or na_t.constant:
         ns["NA_STATE"], ns["NAMSG"] = NOT_APPLICABLE, NOT_SELECTED_MESSAGE if na_t is None else na_t.text
-        result(3, "NA_STATE", "NAMSG")
+        result(4, "NA_STATE", "NAMSG")
     else:
-        gen.emit(3, "append(na(entity, ref, ekey))")
-    gen.emit(3, "continue")
-    body(2)
+        gen.emit(4, "o = na(entity, ref, ekey)")
+        result(4, "o.state", "o.message", "o.missing_facts")
+    gen.emit(4, "continue")
+    body(3)
     gen.emit(1, "return out")
     # Every constant becomes a keyword default, i.e. a local variable (LOAD_FAST) inside the loop.
     used = sorted(name for name in set(re.findall(r"\b[A-Za-z_]\w*\b", "\n".join(gen.lines))) if name in ns)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
 
 from soundcheck_cli.errors import Location
 from soundcheck_cli.facts.model import FactRef
@@ -94,8 +94,12 @@ class Check:
         return refs
 
 
-@dataclass(frozen=True, slots=True)
-class CheckResult:
+class CheckResult(NamedTuple):
+    """The outcome of one check for one entity. A named tuple rather than a frozen dataclass: a run makes one per
+    (entity, check) -- 200,000 for 10,000 entities x 20 checks -- and the engine's loops build each by one C call
+    (``tuple.__new__``) instead of a constructor that sets five fields one by one (a quarter of the engine's
+    instructions). Immutable, compared and hashed by value, as before."""
+
     check_id: str
     entity_ref: str
     state: CheckState
