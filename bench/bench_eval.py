@@ -25,6 +25,7 @@ import random
 import sys
 import time
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -35,7 +36,7 @@ from soundcheck_cli.errors import Problems  # noqa: E402
 from soundcheck_cli.evaluation import evaluate  # noqa: E402
 from soundcheck_cli.facts.interface import entity_key  # noqa: E402
 from soundcheck_cli.facts.model import Fact, FactRef  # noqa: E402
-from soundcheck_cli.rules.engine import build_tables, compile_check, paused_gc  # noqa: E402
+from soundcheck_cli.rules.engine import BoundCheck, build_tables, compile_check, paused_gc  # noqa: E402
 from soundcheck_cli.rules.model import AllOf, AnyOf, Check, Condition, Not  # noqa: E402
 from soundcheck_cli.tracks.model import Level, LevelCheck, Track  # noqa: E402
 
@@ -156,6 +157,31 @@ def make_tracks(checks: list[Check]) -> list[Track]:
     return [Track(id="bench_track", levels=levels)]
 
 
+def make_workload(entities: int, checks: int, seed: int = 7) -> tuple[list[Entity], dict[tuple[str, FactRef], Fact],
+                                                                    list[Check]]:
+    """The benchmark's entities, facts and checks (``bench/bench_jre.py`` measures json-rules-engine on them)."""
+    rng = random.Random(seed)
+    made = make_entities(entities, rng)
+    return made, make_facts(made, rng), make_checks(checks)
+
+
+def prepare_engine(entities: list[Entity], facts: dict[tuple[str, FactRef], Fact], checks: list[Check]
+                   ) -> tuple[dict[FactRef, dict[str, Any]], list[tuple[Entity, str, str]], list[BoundCheck]]:
+    """The engine's inputs: fact tables, ``(entity, ref, key)`` triples, and the checks compiled and bound."""
+    refs = {r for ch in checks for r in compile_check(ch).refs}
+    tables = build_tables(facts, refs, NOW)
+    infos = [(e, str(e.ref), entity_key(str(e.ref))) for e in entities]
+    bound = [compile_check(ch).bind(tables) for ch in checks]
+    return tables, infos, bound
+
+
+def engine_only(bound: list[BoundCheck], infos: list[tuple[Entity, str, str]]) -> None:
+    """The measured engine run: every bound check over every entity, all selected (results are dropped)."""
+    with paused_gc():  # as evaluate() does
+        for b in bound:
+            b.run(infos)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entities", type=int, default=10_000)
@@ -164,10 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
 
-    rng = random.Random(args.seed)
-    entities = make_entities(args.entities, rng)
-    facts = make_facts(entities, rng)
-    checks = make_checks(args.checks)
+    entities, facts, checks = make_workload(args.entities, args.checks, args.seed)
     settings = Settings(files=("<bench>",), checks=tuple(checks), tracks=tuple(make_tracks(checks)))
     evaluations = len(entities) * len(checks)
 
@@ -182,17 +205,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # 1. the engine alone: bound checks over prepared fact tables, every entity selected -- rule evaluation and
     #    CheckResult construction, messages included (what json-rules-engine's engine.run measures)
-    refs = {r for ch in checks for r in compile_check(ch).refs}
-    tables = build_tables(facts, refs, NOW)
-    infos = [(e, str(e.ref), entity_key(str(e.ref))) for e in entities]
-    bound = [compile_check(ch).bind(tables) for ch in checks]
-
-    def engine_only() -> None:
-        with paused_gc():  # as evaluate() does
-            for b in bound:
-                b.run(infos)
-
-    engine_time = best_of(engine_only)
+    _, infos, bound = prepare_engine(entities, facts, checks)
+    engine_time = best_of(lambda: engine_only(bound, infos))
 
     # 2. entity filters alone (catalog.filters.selects, once per distinct filter and entity, sharing one run's
     #    LoweredViews, as evaluate() does)
