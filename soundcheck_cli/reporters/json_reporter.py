@@ -100,8 +100,9 @@ def to_document(report: RunReport, *, items: bool = True) -> dict[str, Any]:
 
 # Results (and certifications) encoded and handed out per block of this many: a big report is written block by
 # block, so its 50 MB of text never sit in memory at once (on a VM, faulting in that much fresh memory costs more
-# than encoding it).
-BLOCK = 5000
+# than encoding it). A block's text (~270 kB) is small enough for the allocator to reuse the memory of the block
+# before: 5,000 per block took ~6,500 page faults per 200,000 results, 1,000 none.
+BLOCK = 1000
 
 
 def render(report: RunReport, **_: Any) -> str:
@@ -175,11 +176,12 @@ def _result_blocks(report: RunReport) -> Iterator[list[str]]:
     s = _Memo()
     results = report.check_results
     for start in range(0, len(results), BLOCK):
-        # ``state._value_``: the enum's value without the descriptor call of ``.value`` (measurably slower here).
+        # A ``CheckResult`` is a named tuple: unpacked in one step rather than read field by field; the state's
+        # ``_value_`` is the enum's value without the descriptor call of ``.value`` (measurably slower here).
         yield [
-            f'{{"checkId": {s[r.check_id]}, "entityRef": {s[r.entity_ref]}, "state": {s[r.state._value_]}, '
-            f'"message": {s[r.message]}, "missingFacts": {s[r.missing_facts]}}}'
-            for r in results[start:start + BLOCK]
+            f'{{"checkId": {s[check_id]}, "entityRef": {s[ref]}, "state": {s[state._value_]}, '
+            f'"message": {s[message]}, "missingFacts": {s[missing]}}}'
+            for check_id, ref, state, message, missing in results[start:start + BLOCK]
         ]
 
 
