@@ -18,26 +18,53 @@ Durability: every write is one SQLite transaction (``put_many`` too), so a fact 
 WAL with ``synchronous=NORMAL`` (diskcache's default) survives a killed process. Eviction is switched off
 (``eviction_policy='none'``): diskcache would otherwise cull facts once the store passes 1 GB.
 Two processes may use one store at once: SQLite serialises writers (each waits up to ``timeout`` seconds).
+
+The fact snapshot (``load_all``'s fast path): ``facts.snapshot`` in the folder holds the decoded fact table as
+``marshal``-ed columns (plain values only: reading one runs no code), labelled with the *fact token*: 16 random
+bytes in the table ``soundcheck_fact_token``, set anew by SQLite triggers on ``Cache`` whenever a row of the fact
+key range is inserted, updated or deleted -- by this soundcheck, an older one, diskcache's own ``set``/``delete``/
+``cull``/``clear`` or ``sqlite3`` by hand, in any process. A snapshot is used only when its token equals the
+current one, so it holds exactly the fact rows of that moment:
+
+- a token is random, so it never comes back: not after a rolled-back write, nor after rows are deleted and written
+  again, nor in another store (a counter could do all three);
+- the token and the rows a snapshot is built from are read in one SQLite read transaction (a consistent view in
+  WAL mode); a record read from a side file that changed meanwhile means no snapshot is written;
+- the triggers are checked (by name and exact SQL) on every read; missing or altered ones are recreated with a
+  new token, and until then no snapshot is used;
+- a snapshot is written to a temporary file and renamed over the old one (``os.replace``), and has a header
+  (format, Python version, token, length, CRC-32) that a truncated, corrupted or foreign file fails: it is then
+  ignored, never trusted.
+
+The snapshot is written by ``load_all`` (the first warm check after a write pays for it), only for stores of at
+least ``SNAPSHOT_MIN_FACTS`` facts; writes only pay for the triggers (one one-row update per fact row written).
 """
 
 from __future__ import annotations
 
 import gc
+import io
 import json
+import marshal
 import os
 import re
 import sqlite3
+import struct
+import sys
+import threading
 import time
 import uuid
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import diskcache
 
 from soundcheck_cli.errors import Location, StoreError
 from soundcheck_cli.facts.interface import FactStore, entity_key
-from soundcheck_cli.fastinit import fast_constructor
+from soundcheck_cli.fastinit import build_columns, fast_constructor
 from soundcheck_cli.facts.model import Fact, FactRef, format_timestamp, parse_timestamp
 
 FORMAT_VERSION = 1
@@ -76,6 +103,104 @@ _UPDATE_LOCK = (
     "UPDATE Cache SET store_time = ?, expire_time = ?, access_time = ?, access_count = 0, tag = NULL, size = 0,"
     " mode = 1, filename = NULL, value = ? WHERE key = ? AND raw = 1"
 )
+
+# -- the fact snapshot (see the module docstring) --------------------------------------------------------------
+
+SNAPSHOT_NAME = "facts.snapshot"
+SNAPSHOT_MIN_FACTS = 1000  # smaller stores load fast enough from SQLite; no snapshot file, no triggers
+_TOKEN_TABLE = "soundcheck_fact_token"
+_IN_RANGE = "{row}.key >= 'fact' || char(31) AND {row}.key < 'fact' || char(32)"  # the key range of _FACT.._FACT_END
+_BUMP = f"BEGIN UPDATE {_TOKEN_TABLE} SET token = randomblob(16); END"
+_TRIGGERS = {
+    "soundcheck_fact_token_v1_insert":
+        f"CREATE TRIGGER soundcheck_fact_token_v1_insert AFTER INSERT ON Cache FOR EACH ROW"
+        f" WHEN {_IN_RANGE.format(row='NEW')} {_BUMP}",
+    "soundcheck_fact_token_v1_update":
+        f"CREATE TRIGGER soundcheck_fact_token_v1_update AFTER UPDATE ON Cache FOR EACH ROW"
+        f" WHEN ({_IN_RANGE.format(row='OLD')}) OR ({_IN_RANGE.format(row='NEW')}) {_BUMP}",
+    "soundcheck_fact_token_v1_delete":
+        f"CREATE TRIGGER soundcheck_fact_token_v1_delete AFTER DELETE ON Cache FOR EACH ROW"
+        f" WHEN {_IN_RANGE.format(row='OLD')} {_BUMP}",
+}
+_TRIGGER_QUERY = (
+    "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ("
+    + ", ".join(f"'{name}'" for name in _TRIGGERS) + ")"
+)
+_TOKEN_QUERY = f"SELECT token FROM {_TOKEN_TABLE} WHERE id = 0"
+# What a snapshot must have been written by: snapshot layout, record format, Python and marshal version.
+_SNAPSHOT_MAGIC = (
+    f"soundcheck fact snapshot 1; records {FORMAT_VERSION}; "
+    f"python {sys.version_info[0]}.{sys.version_info[1]}; marshal {marshal.version}\n"
+).encode()
+_SNAPSHOT_HEAD = struct.Struct("<16sQI")  # token, payload length, CRC-32 of the payload
+
+
+def _snapshot_bytes(token: bytes, facts: dict[tuple[str, FactRef], Fact]) -> list[bytes]:
+    """A snapshot file's content: header, then the facts as ``marshal``-ed columns (plain data only: marshal cannot
+    build anything but Python's own value types, so reading a snapshot runs no code). Fact refs and timestamps are
+    stored once each (a collection writes few distinct ones), the facts as indexes into them."""
+    refs: dict[FactRef, int] = {}
+    stamps: dict[int, int] = {}  # id(datetime) -> index: equal instants in other time zones stay apart
+    stamp_list: list[datetime] = []
+    keys: list[str] = []
+    entity_refs: list[str] = []
+    data: list[Any] = []
+    ref_at: list[int] = []
+    time_at: list[int] = []
+    expires_at: list[int] = []
+    for (key, ref), fact in facts.items():
+        keys.append(key)
+        entity_refs.append(fact.entity_ref)
+        data.append(fact.data)
+        index = refs.get(ref)
+        if index is None:
+            index = refs[ref] = len(refs)
+        ref_at.append(index)
+        for stamp, column in ((fact.timestamp, time_at), (fact.expires_at, expires_at)):
+            if stamp is None:
+                column.append(-1)
+                continue
+            index = stamps.get(id(stamp))
+            if index is None:
+                index = stamps[id(stamp)] = len(stamp_list)
+                stamp_list.append(stamp)
+            column.append(index)
+    payload = marshal.dumps((
+        [(ref.source, ref.scope, ref.name) for ref in refs],
+        [stamp.isoformat() for stamp in stamp_list],
+        keys, entity_refs, data, ref_at, time_at, expires_at,
+    ))
+    return [_SNAPSHOT_MAGIC, _SNAPSHOT_HEAD.pack(token, len(payload), zlib.crc32(payload)), payload]
+
+
+def _snapshot_facts(blob: bytes, token: bytes) -> dict[tuple[str, FactRef], Fact] | None:
+    """The facts of a snapshot file's content if it is a whole snapshot labelled ``token``, else ``None``."""
+    start = len(_SNAPSHOT_MAGIC)
+    end = start + _SNAPSHOT_HEAD.size
+    if len(blob) < end or not blob.startswith(_SNAPSHOT_MAGIC):
+        return None
+    stored, length, crc = _SNAPSHOT_HEAD.unpack_from(blob, start)
+    if stored != token or length != len(blob) - end:
+        return None
+    payload = memoryview(blob)[end:]
+    if zlib.crc32(payload) != crc:
+        return None
+    try:
+        refs, stamps, keys, entity_refs, data, ref_at, time_at, expires_at = marshal.loads(payload)
+        n = len(keys)
+        if not len(entity_refs) == len(data) == len(ref_at) == len(time_at) == len(expires_at) == n:
+            return None
+        fact_refs = [FactRef(*ref) for ref in refs]
+        times = [datetime.fromisoformat(text) for text in stamps]
+        times.append(None)  # index -1: no expiry
+        ref_column = list(map(fact_refs.__getitem__, ref_at))
+        facts = build_columns(Fact, n, ref_column, entity_refs, data, map(times.__getitem__, time_at),
+                              map(times.__getitem__, expires_at))
+        return dict(zip(zip(keys, ref_column), facts))
+    except Exception:  # noqa: BLE001 - a snapshot that does not read back is ignored, whatever the reason
+        return None
+
+
 _PART = 500  # keys per ``IN (...)`` (SQLite allows 999 parameters before 3.32)
 
 
@@ -243,8 +368,33 @@ class DiskFactStore(FactStore):
         rows = self._guard(lambda: cache._sql(query, (low, high, *params)).fetchall())
         return self._fetched(rows)
 
-    def _fetched(self, rows: list[tuple[str, Any, Any, Any]]) -> list[tuple[str, Any]]:
-        """``(key, stored value)`` of ``(key, mode, filename, value)`` rows, side files read as diskcache does."""
+    def _rows_and_token(self) -> tuple[list[tuple[str, Any]], bytes | None, bool]:
+        """Every fact row as ``_rows()`` reads it, the fact token read in the same read transaction (one consistent
+        view of the database in WAL mode), and whether the rows are all of that moment (``False`` when a side file
+        had been replaced by the time it was read, and the newer value was read instead)."""
+        cache = self._cache
+        query = "SELECT key, mode, filename, value FROM Cache WHERE key >= ? AND key < ? AND raw = 1"
+        token: bytes | None = None
+
+        def read() -> list[tuple[str, Any, Any, Any]]:
+            nonlocal token
+            con = cache._con
+
+            def both() -> list[tuple[str, Any, Any, Any]]:
+                nonlocal token
+                token = self._token(con)
+                return con.execute(query, (_FACT, _FACT_END)).fetchall()
+
+            return _read_transaction(con, both)
+
+        rows = self._guard(read)
+        retried: list[str] = []
+        out = self._fetched(rows, retried)
+        return out, token, not retried
+
+    def _fetched(self, rows: list[tuple[str, Any, Any, Any]], retried: list[str] | None = None) -> list[tuple[str, Any]]:
+        """``(key, stored value)`` of ``(key, mode, filename, value)`` rows, side files read as diskcache does.
+        ``retried`` gets the keys whose side file had gone and were read again (a later value than the query's)."""
         cache = self._cache
         fetch = cache._disk.fetch
         out: list[tuple[str, Any]] = []
@@ -256,10 +406,120 @@ class DiskFactStore(FactStore):
                 out.append((key, fetch(mode, filename, value, False)))
             except OSError:
                 # Overwritten or deleted by another process between the query and the file read: read it again.
+                if retried is not None:
+                    retried.append(key)
                 again = self._guard(cache.get, key)
                 if again is not None:
                     out.append((key, again))
         return out
+
+    # -- the fact snapshot --------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _token(con: sqlite3.Connection) -> bytes | None:
+        """The current fact token, or ``None`` when the store has none or its triggers are not exactly ours."""
+        try:
+            found = dict(con.execute(_TRIGGER_QUERY).fetchall())
+            if found != _TRIGGERS:
+                return None
+            row = con.execute(_TOKEN_QUERY).fetchone()
+        except sqlite3.OperationalError:  # no token table (a store that never had a snapshot)
+            return None
+        token = row[0] if row else None
+        return token if type(token) is bytes and len(token) == 16 else None
+
+    def _install_token(self) -> None:
+        """Create (or repair) the token table and its triggers, with a new token, in one write transaction."""
+        cache = self._cache
+
+        def install() -> None:
+            with cache._transact() as (sql, _):
+                sql(f"CREATE TABLE IF NOT EXISTS {_TOKEN_TABLE} (id INTEGER PRIMARY KEY CHECK (id = 0), token BLOB NOT NULL)")
+                found = dict(sql(_TRIGGER_QUERY).fetchall())
+                for name, text in _TRIGGERS.items():
+                    if found.get(name) != text:
+                        if name in found:
+                            sql(f"DROP TRIGGER {name}")
+                        sql(text)
+                sql(f"INSERT OR REPLACE INTO {_TOKEN_TABLE} (id, token) VALUES (0, randomblob(16))")
+
+        try:
+            self._guard(install)
+        except StoreError:
+            pass  # read-only or busy: no snapshot this time, the facts were read all the same
+
+    def _snapshot_path(self) -> str:
+        return os.path.join(self.directory, SNAPSHOT_NAME)
+
+    def _read_snapshot(self) -> tuple[dict[tuple[str, FactRef], Fact] | None, bytes | None]:
+        """The facts of the snapshot file when it is labelled with the current token (else ``None``), and that
+        token (``None`` when the store has none)."""
+        try:
+            con = self._cache._con
+            token = _read_transaction(con, lambda: self._token(con))
+        except sqlite3.Error:
+            return None, None
+        if token is None:
+            return None, None
+        try:
+            with open(self._snapshot_path(), "rb") as handle:
+                # The header first: a stale (or foreign, or huge) file is refused without reading the rest.
+                head = handle.read(len(_SNAPSHOT_MAGIC) + _SNAPSHOT_HEAD.size)
+                if head[: len(_SNAPSHOT_MAGIC)] != _SNAPSHOT_MAGIC or len(head) < len(_SNAPSHOT_MAGIC) + _SNAPSHOT_HEAD.size:
+                    return None, token
+                stored, length, _ = _SNAPSHOT_HEAD.unpack_from(head, len(_SNAPSHOT_MAGIC))
+                if stored != token:
+                    return None, token
+                blob = head + handle.read(length + 1)  # one byte more than the header says: a longer file fails
+        except OSError:
+            return None, token
+        with gc_paused():
+            return _snapshot_facts(blob, token), token
+
+    def _may_need_snapshot(self) -> bool:
+        """Whether the store may hold ``SNAPSHOT_MIN_FACTS`` facts (diskcache's own count of all its rows)."""
+        try:
+            row = self._cache._sql("SELECT value FROM Settings WHERE key = 'count'").fetchone()
+        except sqlite3.Error:
+            return False
+        return bool(row) and isinstance(row[0], int) and row[0] >= SNAPSHOT_MIN_FACTS
+
+    def _write_snapshot(self, token: bytes, facts: dict[tuple[str, FactRef], Fact]) -> None:
+        """Write the snapshot atomically (a temporary file renamed over the old one); any failure leaves none."""
+        path = self._snapshot_path()
+        temp = f"{path}.{os.getpid()}.{threading.get_ident()}.{uuid.uuid4().hex}.tmp"
+        try:
+            with gc_paused():
+                parts = _snapshot_bytes(token, facts)
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                try:
+                    os.fchmod(fd, os.stat(os.path.join(self.directory, "cache.db")).st_mode & 0o666)
+                except (OSError, AttributeError):
+                    pass  # keep 0600
+                with open(fd, "wb", closefd=False) as handle:
+                    handle.writelines(parts)
+            finally:
+                os.close(fd)
+            os.replace(temp, path)
+        except Exception:  # noqa: BLE001 - a snapshot is an optimisation: never fail a read for it
+            try:
+                os.unlink(temp)
+            except OSError:
+                pass
+        self._remove_old_temporaries()
+
+    def _remove_old_temporaries(self) -> None:
+        """Remove temporary snapshot files over an hour old (left by a process killed while writing one)."""
+        prefix = SNAPSHOT_NAME + "."
+        cutoff = time.time() - 3600
+        try:
+            with os.scandir(self.directory) as entries:
+                for entry in entries:
+                    if entry.name.startswith(prefix) and entry.name.endswith(".tmp") and entry.stat().st_mtime < cutoff:
+                        os.unlink(entry.path)
+        except OSError:
+            pass
 
     def _select(self, entity_ref: str | None, fact_ref: FactRef | None) -> list[tuple[str, Any]]:
         if entity_ref is not None:
@@ -363,11 +623,27 @@ class DiskFactStore(FactStore):
             return iter([fact for _, fact in self._decode_all(self._select(entity_ref, fact_ref))])
 
     def load_all(self) -> dict[tuple[str, FactRef], Fact]:
+        """Every fact, from the snapshot when it holds exactly the stored facts, else from SQLite (and then the
+        snapshot is written for the next call, for stores of ``SNAPSHOT_MIN_FACTS`` facts or more)."""
+        facts, token = self._read_snapshot()
+        if facts is not None:
+            return facts
+        if token is None and self._may_need_snapshot():
+            self._install_token()  # before the rows are read: writes from now on change the token
         start = len(_FACT)
+        rows, token, consistent = self._rows_and_token()
         # The entity part of the key is already ``entity_key(entity_ref)``: no need to lower-case it again.
         with gc_paused():
-            rows = self._decode_all(self._rows())
-            return {(key[start : key.index(_SEP, start)], fact.fact_ref): fact for key, fact in rows}
+            decoded = self._decode_all(rows)
+            facts = {(key[start : key.index(_SEP, start)], fact.fact_ref): fact for key, fact in decoded}
+        if len(facts) >= SNAPSHOT_MIN_FACTS:
+            if token is None:
+                # Not installed (the store could not be written) or altered since: try again; the rows just read
+                # may be older than a token installed now, so they are not labelled with it.
+                self._install_token()
+            elif consistent:
+                self._write_snapshot(token, facts)
+        return facts
 
     def delete(self, entity_ref: str | None = None, fact_ref: FactRef | None = None) -> int:
         keys = [key for key, _ in self._select(entity_ref, fact_ref)]
@@ -504,6 +780,18 @@ class DiskFactStore(FactStore):
 
     def __repr__(self) -> str:
         return f"DiskFactStore({self.directory!r})"
+
+
+def _read_transaction(con: sqlite3.Connection, fn: Any) -> Any:
+    """``fn()`` inside one read transaction (a deferred ``BEGIN``: no lock is taken, writers go on; in WAL mode every
+    query of ``fn`` sees the same committed state). Inside a transaction already open on ``con``, ``fn()`` alone."""
+    if con.in_transaction:
+        return fn()
+    con.execute("BEGIN")
+    try:
+        return fn()
+    finally:
+        con.execute("COMMIT")
 
 
 @contextmanager
