@@ -26,6 +26,7 @@ import functools
 import json as jsonlib
 import math
 import random
+import re
 import ssl
 import time
 import urllib.request
@@ -193,6 +194,75 @@ def _default_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
     return AsyncioTransport(_ssl_context(), limits)
 
 
+# Printable ASCII but space " # < > ` { }: httpx's URL normalisation (``httpx._urlparse``: RFC 3986 percent-encoding
+# of a path with PATH_SAFE, a query with QUERY_SAFE; existing ``%xx`` and a lone ``%`` kept) leaves a target made of
+# these unchanged, so it can be sent as written.
+_PLAIN_TARGET = re.compile("[" + re.escape("".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"#<>`{}')) + "]*")
+_BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})  # httpx adds ``Content-Length: 0`` to POST/PUT/PATCH
+_MAX_TARGET = 60_000  # httpx refuses URLs over 65,536 characters
+
+
+def _plain_target(path: str) -> bool:
+    """``path`` (``/a/b?q=1``) is what httpx would send for it: plain characters only, no ``.``/``..`` segment
+    (which httpx resolves, RFC 3986 §5.2.4), not too long."""
+    if len(path) > _MAX_TARGET or not path.startswith("/") or not _PLAIN_TARGET.fullmatch(path):
+        return False
+    if "." in path:
+        segments = path.partition("?")[0].split("/")
+        if "." in segments or ".." in segments:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class _Origin:
+    """The base URL's parts on the wire: scheme, host, port (as ``httpx.URL`` gives them), the ``Host`` header
+    value (``httpx.URL.netloc``, as ``httpx.Request`` sets it) and the base path."""
+
+    scheme: bytes
+    host: bytes
+    port: int | None
+    netloc: bytes
+    prefix: str  # the base URL's path as written ("" or "/api/v3"), before the request's own path
+    core_url: Any  # httpcore.URL (imported with the transport, not with this module)
+
+
+class _Prepared:
+    """One attempt's request: ``wire`` (method, httpcore URL, raw headers) when it goes straight to the asyncio
+    transport, with the ``httpx.Request`` built on first use; else the ``httpx.Request`` itself."""
+
+    __slots__ = ("_request", "_args", "wire", "extensions", "detached", "body", "unread")
+
+    def __init__(self, request: httpx.Request | None, args: tuple[Any, ...] | None, wire: Any, extensions: dict[str, Any]) -> None:
+        self._request = request
+        self._args = args
+        self.wire = wire
+        self.extensions = extensions
+        self.detached: httpx.Response | None = None  # a response sent from ``wire``, no ``request`` attached yet
+        self.body = b""  # ... its content
+        self.unread = False  # ... whose content is still to be read into it
+
+    @property
+    def request(self) -> httpx.Request:
+        if self._request is None:
+            method, target, headers, extensions = self._args  # type: ignore[misc]
+            self._request = httpx.Request(method, target, headers=headers, extensions=extensions)
+        return self._request
+
+    def content(self, response: httpx.Response) -> bytes:
+        return self.body if self.detached is response else response.content
+
+    def attach(self, response: httpx.Response) -> None:
+        """Give ``response`` its ``request`` and its content (as the ``httpx.Request`` path does) when it leaves
+        the client."""
+        if self.detached is response:
+            response.request = self.request
+            if self.unread:
+                response.read()
+                self.unread = False
+            self.detached = None
+
+
 class HttpError(Exception):
     """A request failed for good (after retries, or a 4xx that is not retried). ``str()`` is safe to print."""
 
@@ -339,6 +409,7 @@ class HttpClient:
         # machinery per request); the client is used when a proxy is configured in the environment (its mounts
         # route through the proxy) and to follow a redirect.
         self._direct = not urllib.request.getproxies()
+        self._origin = self._wire_origin() if self._direct and self.options.transport is None else None
 
     @property
     def redactor(self) -> Redactor:
@@ -422,10 +493,37 @@ class HttpClient:
     def _pause(self, seconds: float) -> None:
         self._resume_at = max(self._resume_at, self.options.clock() + seconds)
 
-    def _build(self, method: str, url: str, params: Any, headers: Any, json: Any, content: Any) -> httpx.Request:
+    def _wire_origin(self) -> _Origin | None:
+        """What requests relative to ``base_url`` share on the wire, parsed once (``None``: every request is
+        built as an ``httpx.Request``): only for the asyncio transport (``AsyncioTransport.fetch``) and a plain
+        ``http(s)://host[:port][/path]`` base."""
+        import httpcore
+
+        from soundcheck_cli.collectors.net_backend import AsyncioTransport
+
+        if not all(isinstance(t, AsyncioTransport) for t in self._transports):
+            return None
+        _, sep, rest = self._base_url.partition("://")
+        authority, slash, path = rest.partition("/")
+        if not sep or any(c in authority for c in "?#@"):
+            return None
+        try:
+            url = httpx.URL(self._base_url)
+        except (httpx.InvalidURL, ValueError, TypeError):
+            return None
+        if url.scheme not in ("http", "https") or not url.host:
+            return None
+        return _Origin(url.raw_scheme, url.raw_host, url.port, url.netloc, slash + path, httpcore.URL)
+
+    def _build(self, method: str, url: str, params: Any, headers: Any, json: Any, content: Any) -> _Prepared:
         """The request, with the URL parsed once (``AsyncClient.build_request`` parses it three times when it
-        merges a base URL and params: a third of the client's CPU time per request)."""
-        target = url if "://" in url else f"{self._base_url}/{url.lstrip('/')}"
+        merges a base URL and params: a third of the client's CPU time per request). A body-less request relative
+        to the base URL whose target httpx would send exactly as written (``_plain_target``) goes to the asyncio
+        transport as httpcore's parts, and the ``httpx.Request`` (for messages, a redirect, ``response.request``)
+        is only built when one is needed: parsing the URL is most of what building it costs."""
+        relative = "://" not in url
+        target = url if not relative else f"{self._base_url}/{url.lstrip('/')}"
+        query = ""
         if params:
             query = urlencode(list(params.items()) if isinstance(params, Mapping) else list(params), doseq=True, quote_via=quote)
             target += ("&" if "?" in target else "?") + query
@@ -433,9 +531,38 @@ class HttpClient:
         if headers:
             merged = httpx.Headers(self._headers)
             merged.update(headers)
-        return httpx.Request(method, target, headers=merged, json=json, content=content, extensions={"timeout": self._timeout})
+        extensions = {"timeout": self._timeout}
+        origin = self._origin
+        if origin is not None and relative and json is None and content is None and method in _BODYLESS:
+            path = f"{origin.prefix}/{url.lstrip('/')}"
+            if query:
+                path += ("&" if "?" in path else "?") + query
+            if _plain_target(path):
+                raw = merged.raw
+                if "host" not in merged:
+                    raw = [(b"Host", origin.netloc), *raw]  # as ``httpx.Request`` puts it: first
+                core_url = origin.core_url(scheme=origin.scheme, host=origin.host, port=origin.port, target=path.encode("ascii"))
+                wire = (method, core_url, raw)
+                return _Prepared(None, (method, target, merged, extensions), wire, extensions)
+        request = httpx.Request(method, target, headers=merged, json=json, content=content, extensions=extensions)
+        return _Prepared(request, None, None, extensions)
 
-    async def _send(self, shard: int, request: httpx.Request) -> httpx.Response:
+    async def _send(self, shard: int, prepared: _Prepared) -> httpx.Response:
+        if prepared.wire is not None:
+            method, core_url, raw_headers = prepared.wire
+            transport = self._transports[shard]
+            response, body = await transport.fetch(method, core_url, raw_headers, prepared.extensions)  # type: ignore[attr-defined]
+            if response.has_redirect_location:  # not ``is_redirect``: that is any 3xx, so a 304 would be sent twice
+                return await self._shards[shard].send(prepared.request)  # httpx follows it (drops credentials cross-origin)
+            if "content-encoding" in response.headers:
+                response.read()  # decoded (gzip, br...) as ``aread`` decodes it
+                prepared.body = response.content
+            else:
+                prepared.body = body  # no encoding: the content is the body as received
+                prepared.unread = True  # ``attach`` reads it into the response if the response is kept
+            prepared.detached = response  # no ``request`` attached yet: ``attach`` does it if the response is kept
+            return response
+        request = prepared.request
         if not self._direct:
             return await self._shards[shard].send(request)
         response = await self._transports[shard].handle_async_request(request)
@@ -448,8 +575,9 @@ class HttpClient:
             return await self._shards[shard].send(request)  # let httpx follow it (and drop credentials cross-origin)
         return response
 
-    def _shown(self, request: httpx.Request) -> str:
+    def _shown(self, prepared: _Prepared) -> str:
         """``METHOD url`` for messages, secrets masked (computed only when a message is written)."""
+        request = prepared.request
         return f"{request.method} {self.redactor.redact(str(request.url))}"
 
     async def _attempt(
@@ -460,17 +588,21 @@ class HttpClient:
             request = self._build(method, url, params, headers, json, content)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError, TypeError) as exc:
             raise HttpError(f"{method} {self.redactor.redact(url)}: invalid request ({self.redactor.redact(exc)})") from None
-        await self._wait_until_resumed()
+        if self._resume_at > self.options.clock():
+            await self._wait_until_resumed()
         async with self._semaphore:
             if self._limiter is not None:
                 await self._limiter.acquire()
-            await self._wait_until_resumed()
+            if self._resume_at > self.options.clock():
+                await self._wait_until_resumed()
             started = self.options.clock()
             self.requests += 1
             self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            shard = min(range(len(self._shards)), key=self._shard_load.__getitem__)
-            self._shard_load[shard] += 1
+            if self.in_flight > self.max_in_flight:
+                self.max_in_flight = self.in_flight
+            load = self._shard_load
+            shard = load.index(min(load))  # the least busy shard (the first of them)
+            load[shard] += 1
             try:
                 response = await self._send(shard, request)
             except httpx.TimeoutException as exc:
@@ -485,11 +617,12 @@ class HttpClient:
                 raise HttpError(f"{self._shown(request)}: {type(exc).__name__}: {self.redactor.redact(exc)}") from None
             finally:
                 self.in_flight -= 1
-                self._shard_load[shard] -= 1
-            self._trace(request, str(response.status_code), started, attempt)
+                load[shard] -= 1
+            if self.options.verbose:
+                self._trace(request, str(response.status_code), started, attempt)
         return self._judge(response, request, decode_json)
 
-    def _trace(self, request: httpx.Request, status: str, started: float, attempt: int) -> None:
+    def _trace(self, request: _Prepared, status: str, started: float, attempt: int) -> None:
         if self.options.verbose:
             ms = (self.options.clock() - started) * 1000
             suffix = f" (attempt {attempt})" if attempt > 1 else ""
@@ -509,7 +642,7 @@ class HttpClient:
             return max(0.0, reset) + 1.0
         return max(0.0, reset - self.options.wall_clock()) + 1.0  # +1 s: the reset second itself may still be limited
 
-    def _judge(self, response: httpx.Response, request: httpx.Request, decode_json: bool) -> tuple[httpx.Response, Any]:
+    def _judge(self, response: httpx.Response, request: _Prepared, decode_json: bool) -> tuple[httpx.Response, Any]:
         status = response.status_code
         reset_in = self._rate_limit_reset(response)
         if reset_in is not None:
@@ -525,17 +658,21 @@ class HttpClient:
             delay = parse_retry_after(response.headers.get("retry-after"), self.options.wall_clock())
             raise _Retry(f"{self._shown(request)}: HTTP {status} {response.reason_phrase}".rstrip(), delay)
         if status in ABSENT_STATUSES:
+            request.attach(response)
             raise NotFound(f"{self._shown(request)}: not found (HTTP {status})", status, response)
         if status >= 400:
+            request.attach(response)
             detail = _error_detail(response)
             message = f"{self._shown(request)}: HTTP {status} {response.reason_phrase}".rstrip()
             raise HttpError(self.redactor.redact(f"{message}: {detail}" if detail else message), status, response)
-        data = None
-        if decode_json:
-            try:
-                data = jsonlib.loads(response.content) if response.content else None
-            except (ValueError, UnicodeDecodeError):
-                raise _Retry(f"{self._shown(request)}: the response is not valid JSON") from None
+        if not decode_json:
+            request.attach(response)  # returned to the caller
+            return response, None
+        content = request.content(response)
+        try:
+            data = jsonlib.loads(content) if content else None
+        except (ValueError, UnicodeDecodeError):
+            raise _Retry(f"{self._shown(request)}: the response is not valid JSON") from None
         return response, data
 
 

@@ -383,6 +383,35 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
             extensions=response.extensions,
         )
 
+    async def fetch(
+        self, method: str, url: httpcore.URL, headers: list[tuple[bytes, bytes]], extensions: dict[str, typing.Any]
+    ) -> tuple[httpx.Response, bytes]:
+        """A request without a body, given as httpcore's parts (``HttpClient`` builds them without an
+        ``httpx.Request``): the response with its body received and the connection released (what
+        ``handle_async_request`` + ``aread()`` + ``aclose()`` do, with the same exceptions, without the stream
+        layers in between), and that body as received. The response's content is not read yet (``read()``
+        decodes it by its ``Content-Encoding``, as ``aread`` does); it has no ``request`` attached."""
+        try:
+            response = await self._pool.handle_async_request(
+                httpcore.Request(method, url, headers=headers, extensions=extensions)
+            )
+            try:
+                body = await response.aread()
+            finally:
+                await response.aclose()
+        except Exception as exc:
+            mapped = _to_httpx(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        result = httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=httpx.ByteStream(body),
+            extensions=response.extensions,
+        )
+        return result, body
+
     async def aclose(self) -> None:
         await self._pool.aclose()
 
