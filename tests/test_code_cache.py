@@ -44,12 +44,13 @@ def test_a_damaged_or_foreign_file_is_not_used_and_is_rewritten(folder, damage):
     engine._compiled_code(SOURCE, "<test>")
     (kept,) = folder.iterdir()
     data = kept.read_bytes()
-    head = len(MAGIC_NUMBER) + 32
+    head = len(MAGIC_NUMBER) + 4 + len(SOURCE.encode())  # magic, source length, source, then the code
+    assert data[len(MAGIC_NUMBER) + 4:head] == SOURCE.encode()
     kept.write_bytes({
         "truncated": data[: head + 5],
         "garbage": data[:head] + b"\x00\xff" * 40,
         "other magic": b"\x00\x00\r\n" + data[4:],
-        "other source": data[:4] + bytes(32) + data[head:],
+        "other source": data[:head - 3] + b"* 3" + data[head:],  # same name and length, another source
         "not code": data[:head] + marshal.dumps({"not": "code"}),
         "empty": b"",
     }[damage])

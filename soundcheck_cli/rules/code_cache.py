@@ -4,17 +4,19 @@ The engine generates Python source for each check (``engine.generate_run``); com
 the same on every run of the same config. With a folder set (``enable``; the CLI sets the user's cache folder),
 ``engine._compiled_code`` asks ``load`` first and gives what it compiled to ``save``.
 
-A file holds the interpreter's bytecode magic number, the SHA-256 of the source and ``marshal.dumps`` of the code
-object, as ``__pycache__`` files do for modules: a file from another Python version, for another source, cut short
-or damaged is not used (it is compiled again and rewritten). Files are written to a temporary name and renamed,
+A file holds the interpreter's bytecode magic number, the source itself and ``marshal.dumps`` of the code object
+(``__pycache__`` files keep the magic number and a hash of the source): a file from another Python version, for
+another source (file names are a checksum, which may collide: the source compared byte for byte decides), cut
+short or damaged is not used (it is compiled again and rewritten). Files are written to a temporary name and renamed,
 so a reader never sees half of one. Anything that goes wrong with the folder just means compiling, as before.
 """
 
 from __future__ import annotations
 
-import hashlib
 import marshal
 import os
+import struct
+import zlib
 from importlib.util import MAGIC_NUMBER
 from types import CodeType
 
@@ -33,12 +35,15 @@ def enabled() -> bool:
     return _folder is not None
 
 
-def _digest(source: str) -> bytes:
-    return hashlib.sha256(source.encode("utf-8", "surrogatepass")).digest()
+_LENGTH = struct.Struct("<I")  # the source's length in bytes, after the magic number
 
 
-def _path(folder: str, digest: bytes) -> str:
-    return os.path.join(folder, digest.hex()[:40] + ".code")
+def _encoded(source: str) -> bytes:
+    return source.encode("utf-8", "surrogatepass")
+
+
+def _path(folder: str, encoded: bytes) -> str:
+    return os.path.join(folder, f"{zlib.crc32(encoded):08x}{zlib.adler32(encoded):08x}{len(encoded):x}.code")
 
 
 def load(source: str) -> CodeType | None:
@@ -46,14 +51,16 @@ def load(source: str) -> CodeType | None:
     folder = _folder
     if folder is None:
         return None
-    digest = _digest(source)
+    encoded = _encoded(source)
     try:
-        with open(_path(folder, digest), "rb") as handle:
+        with open(_path(folder, encoded), "rb") as handle:
             data = handle.read()
     except OSError:
         return None
-    head = len(MAGIC_NUMBER) + len(digest)
-    if data[: len(MAGIC_NUMBER)] != MAGIC_NUMBER or data[len(MAGIC_NUMBER) : head] != digest:
+    start = len(MAGIC_NUMBER) + _LENGTH.size
+    head = start + len(encoded)
+    if (data[: len(MAGIC_NUMBER)] != MAGIC_NUMBER or len(data) < head
+            or _LENGTH.unpack_from(data, len(MAGIC_NUMBER))[0] != len(encoded) or data[start:head] != encoded):
         return None
     try:
         code = marshal.loads(data[head:])
@@ -67,8 +74,8 @@ def save(source: str, code: CodeType) -> None:
     folder = _folder
     if folder is None:
         return
-    digest = _digest(source)
-    target = _path(folder, digest)
+    encoded = _encoded(source)
+    target = _path(folder, encoded)
     temp = f"{target}.{os.getpid()}.tmp"
     try:
         os.makedirs(folder, exist_ok=True)
@@ -76,7 +83,7 @@ def save(source: str, code: CodeType) -> None:
             if sum(1 for _ in entries) >= MAX_FILES:
                 _empty(folder)
         with open(temp, "wb") as handle:
-            handle.write(MAGIC_NUMBER + digest + marshal.dumps(code))
+            handle.write(MAGIC_NUMBER + _LENGTH.pack(len(encoded)) + encoded + marshal.dumps(code))
         os.replace(temp, target)
     except (OSError, ValueError):
         try:
