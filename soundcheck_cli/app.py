@@ -96,14 +96,14 @@ def _catalog_cache_path(options: CommonOptions, settings: Settings) -> str | Non
     loading a catalog never creates a store as a side effect. With a shared database store (no local folder) it
     lives in the user's cache folder (``$XDG_CACHE_HOME/soundcheck``, else ``~/.cache/soundcheck``), one file per
     set of config files; a cache that cannot be made just means no cache."""
-    import hashlib
-
     from soundcheck_cli.catalog.cache import CACHE_NAME
     from soundcheck_cli.facts.locate import is_url
 
     folder = store_spec_for(options, settings)
     if not is_url(folder):
         return os.path.join(folder, CACHE_NAME) if os.path.isdir(folder) else None
+    import hashlib
+
     from soundcheck_cli.user_cache import user_cache_dir
 
     directory = user_cache_dir(options.environ)
@@ -125,13 +125,15 @@ def load_workspace(options: CommonOptions, *, need_catalog: bool = True, command
     warnings = list(warnings)
     entities: list[Entity] = []
     if need_catalog:
-        from soundcheck_cli.catalog import remote
+        from soundcheck_cli.catalog.source import configured
 
         if options.catalog_url is not None and options.catalog_paths:
             raise UsageError("--catalog and --catalog-url cannot be used together: read the catalog from files "
                              "or from a running Backstage, not both")
         problems = Problems()
-        if options.catalog_url is not None or (not options.catalog_paths and remote.configured(settings.catalog_source)):
+        if options.catalog_url is not None or (not options.catalog_paths and configured(settings.catalog_source)):
+            from soundcheck_cli.catalog import remote
+
             catalog = remote.resolve_source(options.catalog_url, settings.catalog_source, options.environ)
             filters = None
             if command in ("check", "collect", "run"):
@@ -196,9 +198,9 @@ def select_entities(entities: Sequence[Entity], refs: Sequence[str]) -> list[Ent
 def catalog_facts(entities: Sequence[Entity], now: datetime | None = None, *, copy: bool = True) -> list[Fact]:
     """The built-in catalog collector's facts, computed from the catalog as loaded now (``copy=False``: the facts
     share the entities' data, for read-only use such as evaluation)."""
-    from soundcheck_cli.collectors.catalog import CatalogCollector
+    from soundcheck_cli.catalog.facts import descriptor_facts
 
-    return CatalogCollector.facts_for(entities, now=now, copy=copy)
+    return descriptor_facts(entities, now, copy=copy)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ class Settings:
     history: Any = None  # history.config.HistorySettings (None: the defaults)
     events: Any = None  # events.config.EventsSettings (None: events disabled)
     store: Any = None  # facts.locate.StoreSettings (``soundcheck.store``; None: the defaults)
-    catalog_source: Any = None  # catalog.remote.CatalogSourceSettings (``soundcheck.catalog``; None: not configured)
+    catalog_source: Any = None  # catalog.source.CatalogSourceSettings (``soundcheck.catalog``; None: not configured)
 
     def check(self, check_id: str) -> Check | None:
         for c in self.checks:

@@ -76,7 +76,7 @@ def build_settings(tree: LocatedDict, files: Sequence[str], problems: Problems) 
     from soundcheck_cli.facts.locate import parse_store_settings
 
     store = parse_store_settings(fields.raw("store"), problems, fields.value_loc("store"))
-    from soundcheck_cli.catalog.remote import parse_catalog_source
+    from soundcheck_cli.catalog.source import parse_catalog_source
 
     catalog_source = parse_catalog_source(fields.raw("catalog"), problems, fields.value_loc("catalog"))
     fields.warn_unknown(SOUNDCHECK_KEYS)

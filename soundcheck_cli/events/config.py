@@ -22,7 +22,6 @@ events are kept for the next run, as for any webhook failure).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +62,8 @@ class SinkSettings:
 
     @property
     def pending_key(self) -> str:
+        import hashlib  # here: loading OpenSSL costs every command a few ms, and only event delivery needs it
+
         return "events:pending:" + hashlib.sha256(self.id.encode()).hexdigest()[:16]
 
 

@@ -11,6 +11,8 @@ from soundcheck_cli.rules.model import CheckResult
 
 @dataclass(frozen=True, slots=True)
 class LevelCheck:
+    """A check a level requires, optionally narrowed to some entities by its own filter/exclude."""
+
     id: str
     name: str | None = None
     description: str | None = None
@@ -21,6 +23,8 @@ class LevelCheck:
 
 @dataclass(frozen=True, slots=True)
 class Level:
+    """One level of a track: its ordinal and the checks it requires."""
+
     ordinal: int
     checks: tuple[LevelCheck, ...]
     name: str | None = None
@@ -34,6 +38,8 @@ class Level:
 
 @dataclass(frozen=True, slots=True)
 class Track:
+    """A track (or legacy program): levels of checks that certify an entity."""
+
     id: str
     levels: tuple[Level, ...]  # sorted by ordinal
     name: str | None = None
@@ -51,6 +57,8 @@ class Track:
 
 @dataclass(frozen=True, slots=True)
 class LevelResult:
+    """One level's outcome for one entity."""
+
     ordinal: int
     name: str | None
     certified: bool  # every applicable check of this level passed (warning/not-applicable do not block)
@@ -59,6 +67,8 @@ class LevelResult:
 
 @dataclass(frozen=True, slots=True)
 class TrackResult:
+    """One track's outcome for one entity: each level, and the highest certified one."""
+
     track_id: str
     entity_ref: str
     levels: tuple[LevelResult, ...]
