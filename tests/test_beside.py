@@ -143,12 +143,17 @@ def test_an_error_while_the_child_writes_is_the_run_error(tmp_path, monkeypatch,
 
 
 # --- report files rewritten in place (opened without truncating, cut at the end of what was written) ----------
-@pytest.mark.parametrize("fork", [True, False], ids=["forked", "inline"])
-def test_a_longer_earlier_report_leaves_no_tail(tmp_path, monkeypatch, capsys, fork):
-    base = _workspace(tmp_path)
+@pytest.fixture(params=[True, False], ids=["forked", "inline"])
+def base_either_way(request, tmp_path, monkeypatch):
+    """A workspace's common arguments; its report files are written by a forked child, then by the process."""
     monkeypatch.setattr(cli, "FORK_MIN_RESULTS", 0)
-    if not fork:
+    if not request.param:
         monkeypatch.setenv(beside.NO_FORK_ENV, "1")
+    return _workspace(tmp_path)
+
+
+def test_a_longer_earlier_report_leaves_no_tail(tmp_path, capsys, base_either_way):
+    base = base_either_way
     target = tmp_path / "r.json"
     target.write_text("x" * 1_000_000 + "\n")  # far longer than the report
     assert run_cli(["check", *base, "-f", "json", "-o", str(target)]) == 1
@@ -159,14 +164,10 @@ def test_a_longer_earlier_report_leaves_no_tail(tmp_path, monkeypatch, capsys, f
     assert _without_time(text) == _without_time(fresh.read_text())  # same bytes as a file written from nothing
 
 
-@pytest.mark.parametrize("fork", [True, False], ids=["forked", "inline"])
-def test_a_report_that_fails_before_writing_leaves_no_stale_content(tmp_path, monkeypatch, capsys, fork):
+def test_a_report_that_fails_before_writing_leaves_no_stale_content(tmp_path, monkeypatch, capsys, base_either_way):
     from soundcheck_cli.reporters import junit_reporter
 
-    base = _workspace(tmp_path)
-    monkeypatch.setattr(cli, "FORK_MIN_RESULTS", 0)
-    if not fork:
-        monkeypatch.setenv(beside.NO_FORK_ENV, "1")
+    base = base_either_way
     target = tmp_path / "r.xml"
     target.write_text("<old report/>\n")
 
