@@ -36,6 +36,7 @@ from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.catalog.validation import entity_label, show, validate_entity
 from soundcheck_cli.config.nodes import LocatedDict, LocatedList, loc_of, to_plain
 from soundcheck_cli.errors import Location, Problems
+from soundcheck_cli.fastinit import fast_constructor
 
 # Limits that keep hostile or accidental input from exhausting memory or the stack.
 MAX_NODES = 100_000  # nodes one document may expand to (YAML aliases can multiply a small file: "billion laughs")
@@ -79,6 +80,9 @@ class YamlDocument:
     location: Location
 
 
+_new_location = fast_constructor(Location)  # ``Location(...)`` without the frozen dataclass ``__init__``: ~3 per node
+
+
 class _Converter:
     """Turns composed ruamel nodes into located plain containers, expanding aliases within a node budget."""
 
@@ -89,7 +93,7 @@ class _Converter:
 
     def loc(self, node: Node) -> Location:
         mark = node.start_mark
-        return Location(self.path, mark.line + 1, mark.column + 1)
+        return _new_location(self.path, mark.line + 1, mark.column + 1)
 
     def convert(self, node: Node, depth: int = 0) -> Any:
         self.budget -= 1
