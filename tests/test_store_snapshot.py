@@ -36,6 +36,7 @@ TRACK = FactRef.parse("soundcheck:default/track/pagerduty_track")
 @pytest.fixture(autouse=True)
 def small_snapshots(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store_module, "SNAPSHOT_MIN_FACTS", 1)
+    monkeypatch.setattr(store_module, "SNAPSHOT_AFTER_LOADS", 1)  # the second-load rule has tests of its own
 
 
 def _facts(n: int = 12, tag: str = "a") -> list[Fact]:
@@ -108,6 +109,39 @@ def test_first_load_writes_the_snapshot_and_the_next_reads_it(store: DiskFactSto
     _same(second, first)
     _same(second, _truth(store))
     assert second is not first and next(iter(second.values())).data is not next(iter(first.values())).data
+    assert not [name for name in os.listdir(store.directory) if name.endswith(".tmp")]
+
+
+def test_a_snapshot_is_written_by_the_second_load_of_the_same_facts(store: DiskFactStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """collect, then check once (a CI job): no snapshot written; a second check of the same facts writes it."""
+    monkeypatch.setattr(store_module, "SNAPSHOT_AFTER_LOADS", 2)
+    snapshot = os.path.join(store.directory, SNAPSHOT_NAME)
+    store.put_many(_facts())
+    _same(store.load_all(), _truth(store))
+    assert not os.path.exists(snapshot)  # read once: nothing written but the token it saw
+    store.put(_facts(1, tag="changed")[0])  # a write between two loads: the next one is a first load again
+    _same(store.load_all(), _truth(store))
+    assert not os.path.exists(snapshot)
+    _same(store.load_all(), _truth(store))  # the same facts as the load before: now it is written
+    assert os.path.exists(snapshot)
+    _same(_loaded_from_snapshot(store, monkeypatch), _truth(store))
+
+
+@pytest.mark.parametrize("seen", ["missing", "damaged", "folder"])
+def test_a_lost_or_damaged_seen_file_only_delays_the_snapshot(store: DiskFactStore, monkeypatch: pytest.MonkeyPatch, seen: str) -> None:
+    monkeypatch.setattr(store_module, "SNAPSHOT_AFTER_LOADS", 2)
+    store.put_many(_facts())
+    store.load_all()
+    path = os.path.join(store.directory, store_module.SEEN_NAME)
+    os.unlink(path)
+    if seen == "damaged":
+        with open(path, "wb") as handle:
+            handle.write(b"\x00" * 40)
+    elif seen == "folder":
+        os.mkdir(path)
+    _same(store.load_all(), _truth(store))  # not taken for the same token: remembered (or not) now
+    _same(store.load_all(), _truth(store))
+    assert os.path.exists(os.path.join(store.directory, SNAPSHOT_NAME)) == (seen != "folder")
     assert not [name for name in os.listdir(store.directory) if name.endswith(".tmp")]
 
 

@@ -36,8 +36,10 @@ current one, so it holds exactly the fact rows of that moment:
   (format, Python version, token, length, CRC-32) that a truncated, corrupted or foreign file fails: it is then
   ignored, never trusted.
 
-The snapshot is written by ``load_all`` (the first warm check after a write pays for it), only for stores of at
-least ``SNAPSHOT_MIN_FACTS`` facts; writes only pay for the triggers (one one-row update per fact row written).
+The snapshot is written by ``load_all`` when it reads from SQLite the facts the load before also read (same token:
+the second warm check after a write pays for it; a store read once after each write never does), only for stores
+of at least ``SNAPSHOT_MIN_FACTS`` facts; writes only pay for the triggers (one one-row update per fact row
+written).
 """
 
 from __future__ import annotations
@@ -108,6 +110,11 @@ _UPDATE_LOCK = (
 
 SNAPSHOT_NAME = "facts.snapshot"
 SNAPSHOT_MIN_FACTS = 1000  # smaller stores load fast enough from SQLite; no snapshot file, no triggers
+# A snapshot is written by the second load from SQLite of the same facts (same token; ``SEEN_NAME`` remembers the
+# token of the last one): a store read once after each write -- collect, then check, as a CI job does -- never
+# pays for writing a snapshot nobody reads.
+SNAPSHOT_AFTER_LOADS = 2
+SEEN_NAME = SNAPSHOT_NAME + ".seen"
 _TOKEN_TABLE = "soundcheck_fact_token"
 _IN_RANGE = "{row}.key >= 'fact' || char(31) AND {row}.key < 'fact' || char(32)"  # the key range of _FACT.._FACT_END
 _BUMP = f"BEGIN UPDATE {_TOKEN_TABLE} SET token = randomblob(16); END"
@@ -641,9 +648,31 @@ class DiskFactStore(FactStore):
                 # Not installed (the store could not be written) or altered since: try again; the rows just read
                 # may be older than a token installed now, so they are not labelled with it.
                 self._install_token()
-            elif consistent:
+            elif consistent and (SNAPSHOT_AFTER_LOADS <= 1 or self._seen_before(token)):
                 self._write_snapshot(token, facts)
         return facts
+
+    def _seen_before(self, token: bytes) -> bool:
+        """Whether the last load from SQLite read these very facts (``token``); if not, this load is remembered.
+        A lost or damaged ``SEEN_NAME`` only delays the snapshot by one load."""
+        path = os.path.join(self.directory, SEEN_NAME)
+        try:
+            with open(path, "rb") as handle:
+                if handle.read(len(token) + 1) == token:
+                    return True
+        except OSError:
+            pass
+        temp = f"{path}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+        try:
+            with open(temp, "wb") as handle:
+                handle.write(token)
+            os.replace(temp, path)
+        except OSError:
+            try:
+                os.unlink(temp)
+            except OSError:
+                pass
+        return False
 
     def delete(self, entity_ref: str | None = None, fact_ref: FactRef | None = None) -> int:
         keys = [key for key, _ in self._select(entity_ref, fact_ref)]
