@@ -45,7 +45,6 @@ written).
 from __future__ import annotations
 
 import gc
-import io
 import json
 import marshal
 import os
@@ -384,7 +383,6 @@ class DiskFactStore(FactStore):
         token: bytes | None = None
 
         def read() -> list[tuple[str, Any, Any, Any]]:
-            nonlocal token
             con = cache._con
 
             def both() -> list[tuple[str, Any, Any, Any]]:
