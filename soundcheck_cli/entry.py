@@ -133,13 +133,6 @@ def _cached(path: str, key: str) -> str | None:
 
 def _store(path: str, key: str, text: str) -> None:
     """Write atomically (a temporary file renamed over): a concurrent ``--help`` reads the old text or the new."""
-    temp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(temp, "w", encoding="utf-8") as handle:
-            handle.write(key + "\n" + text)
-        os.replace(temp, path)
-    except OSError:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
+    from soundcheck_cli.atomic import write_quietly
+
+    write_quietly(path, (key + "\n" + text).encode("utf-8"))

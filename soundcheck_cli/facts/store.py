@@ -63,6 +63,7 @@ from typing import Any
 
 import diskcache
 
+from soundcheck_cli.atomic import write_quietly
 from soundcheck_cli.errors import Location, StoreError
 from soundcheck_cli.facts.interface import FactStore, entity_key
 from soundcheck_cli.fastinit import build_columns, fast_constructor
@@ -660,16 +661,7 @@ class DiskFactStore(FactStore):
                     return True
         except OSError:
             pass
-        temp = f"{path}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
-        try:
-            with open(temp, "wb") as handle:
-                handle.write(token)
-            os.replace(temp, path)
-        except OSError:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass
+        write_quietly(path, token)
         return False
 
     def delete(self, entity_ref: str | None = None, fact_ref: FactRef | None = None) -> int:

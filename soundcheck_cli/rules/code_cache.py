@@ -20,6 +20,8 @@ import zlib
 from importlib.util import MAGIC_NUMBER
 from types import CodeType
 
+from soundcheck_cli.atomic import write_quietly
+
 MAX_FILES = 512  # distinct generated sources kept; beyond that the folder is emptied and filled again
 
 _folder: str | None = None
@@ -75,21 +77,15 @@ def save(source: str, code: CodeType) -> None:
     if folder is None:
         return
     encoded = _encoded(source)
-    target = _path(folder, encoded)
-    temp = f"{target}.{os.getpid()}.tmp"
     try:
+        data = MAGIC_NUMBER + _LENGTH.pack(len(encoded)) + encoded + marshal.dumps(code)
         os.makedirs(folder, exist_ok=True)
         with os.scandir(folder) as entries:
             if sum(1 for _ in entries) >= MAX_FILES:
                 _empty(folder)
-        with open(temp, "wb") as handle:
-            handle.write(MAGIC_NUMBER + _LENGTH.pack(len(encoded)) + encoded + marshal.dumps(code))
-        os.replace(temp, target)
     except (OSError, ValueError):
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
+        return
+    write_quietly(_path(folder, encoded), data)
 
 
 def _empty(folder: str) -> None:
