@@ -44,6 +44,29 @@ async def _server(handle: Callable[..., Any]) -> tuple[asyncio.Server, int]:
     return server, server.sockets[0].getsockname()[1]
 
 
+def _sends(data: bytes, after: float = 0.0) -> Callable[..., Any]:
+    """A server handler: after ``after`` seconds, send ``data``, then stay open until the client closes."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if after:
+            await asyncio.sleep(after)
+        writer.write(data)
+        await writer.drain()
+        await reader.read()
+        writer.close()
+
+    return handle
+
+
+async def _until_readable(stream: Any) -> bool:
+    """Whether the stream reports itself readable within ~1 s (the loop delivers a close within a few turns)."""
+    for _ in range(100):
+        if stream.get_extra_info("is_readable"):
+            return True
+        await asyncio.sleep(0.01)
+    return bool(stream.get_extra_info("is_readable"))
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -91,13 +114,7 @@ def test_connect_write_read_roundtrip_and_extra_info():
 
 def test_read_returns_at_most_max_bytes_and_keeps_the_rest():
     async def go():
-        async def send(reader, writer):
-            writer.write(b"abcdefghij")
-            await writer.drain()
-            await reader.read()
-            writer.close()
-
-        server, port = await _server(send)
+        server, port = await _server(_sends(b"abcdefghij"))
         async with server:
             stream = await AsyncioBackend().connect_tcp("127.0.0.1", port)
             got = []
@@ -136,14 +153,7 @@ def test_connect_timeout_is_connect_timeout(monkeypatch):
 
 def test_read_timeout_is_read_timeout_and_the_stream_stays_usable():
     async def go():
-        async def late(reader, writer):
-            await asyncio.sleep(0.3)
-            writer.write(b"late")
-            await writer.drain()
-            await reader.read()
-            writer.close()
-
-        server, port = await _server(late)
+        server, port = await _server(_sends(b"late", after=0.3))
         async with server:
             stream = await AsyncioBackend().connect_tcp("127.0.0.1", port)
             with pytest.raises(httpcore.ReadTimeout):
@@ -167,11 +177,7 @@ def test_close_by_server_reads_end_of_stream_then_write_fails():
             stream = await AsyncioBackend().connect_tcp("127.0.0.1", port)
             first = await stream.read(100, timeout=5)
             end = await stream.read(100, timeout=5)
-            for _ in range(100):  # the loop delivers the close within a few turns
-                if stream.get_extra_info("is_readable"):
-                    break
-                await asyncio.sleep(0.01)
-            readable = stream.get_extra_info("is_readable")
+            readable = await _until_readable(stream)
             with pytest.raises(httpcore.WriteError):
                 for _ in range(3):
                     await stream.write(b"more", timeout=5)
@@ -194,11 +200,7 @@ def test_idle_connection_closed_by_server_is_readable():
         async with server:
             stream = await AsyncioBackend().connect_tcp("127.0.0.1", port)
             await closed.wait()
-            for _ in range(100):
-                if stream.get_extra_info("is_readable"):
-                    break
-                await asyncio.sleep(0.01)
-            readable = stream.get_extra_info("is_readable")
+            readable = await _until_readable(stream)
             await stream.aclose()
             return readable
 
@@ -231,11 +233,7 @@ def test_reset_by_server_is_read_error():
 
 def test_read_after_our_close_is_read_error_and_write_is_write_error():
     async def go():
-        async def idle(reader, writer):
-            await reader.read()
-            writer.close()
-
-        server, port = await _server(idle)
+        server, port = await _server(_sends(b""))  # says nothing until the client closes
         async with server:
             stream = await AsyncioBackend().connect_tcp("127.0.0.1", port)
             await stream.aclose()
@@ -253,13 +251,8 @@ def test_large_body_is_read_whole_and_in_order_with_flow_control():
     payload = bytes(i % 251 for i in range(size))
 
     async def go():
-        async def big(reader, writer):
-            writer.write(payload)
-            await writer.drain()
-            await reader.read()  # open until the client closes: only flow control stops the client reading
-            writer.close()
-
-        server, port = await _server(big)
+        # open until the client closes: only flow control stops the client reading
+        server, port = await _server(_sends(payload))
         async with server:
             stream = await AsyncioBackend().connect_tcp("127.0.0.1", port)
             await asyncio.sleep(0.2)  # let the buffer fill past the high-water mark (reading pauses)
@@ -323,11 +316,7 @@ def test_write_timeout_when_the_peer_never_reads():
 
 def test_socket_options_are_applied():
     async def go():
-        async def idle(reader, writer):
-            await reader.read()
-            writer.close()
-
-        server, port = await _server(idle)
+        server, port = await _server(_sends(b""))  # says nothing until the client closes
         async with server:
             options = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
             stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, socket_options=options)
