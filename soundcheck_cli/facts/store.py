@@ -208,6 +208,8 @@ def _snapshot_facts(blob: bytes, token: bytes) -> dict[tuple[str, FactRef], Fact
         return None
 
 
+# The stored rows of a key range (``[low, high)``), as diskcache keeps them: read by ``DiskFactStore._rows``.
+_RANGE_QUERY = "SELECT key, mode, filename, value FROM Cache WHERE key >= ? AND key < ? AND raw = 1"
 _PART = 500  # keys per ``IN (...)`` (SQLite allows 999 parameters before 3.32)
 
 
@@ -371,7 +373,7 @@ class DiskFactStore(FactStore):
         (larger than diskcache's ``disk_min_file_size``) are read through ``Disk.fetch`` as diskcache does.
         """
         cache = self._cache
-        query = "SELECT key, mode, filename, value FROM Cache WHERE key >= ? AND key < ? AND raw = 1" + where
+        query = _RANGE_QUERY + where
         rows = self._guard(lambda: cache._sql(query, (low, high, *params)).fetchall())
         return self._fetched(rows)
 
@@ -380,20 +382,15 @@ class DiskFactStore(FactStore):
         view of the database in WAL mode), and whether the rows are all of that moment (``False`` when a side file
         had been replaced by the time it was read, and the newer value was read instead)."""
         cache = self._cache
-        query = "SELECT key, mode, filename, value FROM Cache WHERE key >= ? AND key < ? AND raw = 1"
         token: bytes | None = None
 
-        def read() -> list[tuple[str, Any, Any, Any]]:
+        def both() -> list[tuple[str, Any, Any, Any]]:
+            nonlocal token
             con = cache._con
+            token = self._token(con)
+            return con.execute(_RANGE_QUERY, (_FACT, _FACT_END)).fetchall()
 
-            def both() -> list[tuple[str, Any, Any, Any]]:
-                nonlocal token
-                token = self._token(con)
-                return con.execute(query, (_FACT, _FACT_END)).fetchall()
-
-            return _read_transaction(con, both)
-
-        rows = self._guard(read)
+        rows = self._guard(lambda: _read_transaction(cache._con, both))
         retried: list[str] = []
         out = self._fetched(rows, retried)
         return out, token, not retried
