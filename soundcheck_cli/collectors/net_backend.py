@@ -24,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import ssl
 import typing
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import contextmanager
 
 import httpcore
 import httpx
@@ -318,19 +319,26 @@ def _to_httpx(exc: Exception) -> Exception | None:
     return None
 
 
+@contextmanager
+def _httpx_errors() -> Iterator[None]:
+    """httpcore's exceptions raised inside re-raised as httpx's (``_to_httpx``); any other goes on unchanged."""
+    try:
+        yield
+    except Exception as exc:
+        mapped = _to_httpx(exc)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
 class _ResponseStream(httpx.AsyncByteStream):
     def __init__(self, stream: typing.AsyncIterable[bytes]) -> None:
         self._stream = stream
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
+        with _httpx_errors():
             async for part in self._stream:
                 yield part
-        except Exception as exc:
-            mapped = _to_httpx(exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
 
     async def aclose(self) -> None:
         aclose = getattr(self._stream, "aclose", None)
@@ -369,13 +377,8 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
             content=request.stream,
             extensions=request.extensions,
         )
-        try:
+        with _httpx_errors():
             response = await self._pool.handle_async_request(core_request)
-        except Exception as exc:
-            mapped = _to_httpx(exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
         return httpx.Response(
             status_code=response.status,
             headers=response.headers,
@@ -391,7 +394,7 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
         ``handle_async_request`` + ``aread()`` + ``aclose()`` do, with the same exceptions, without the stream
         layers in between), and that body as received. The response's content is not read yet (``read()``
         decodes it by its ``Content-Encoding``, as ``aread`` does); it has no ``request`` attached."""
-        try:
+        with _httpx_errors():
             response = await self._pool.handle_async_request(
                 httpcore.Request(method, url, headers=headers, extensions=extensions)
             )
@@ -399,11 +402,6 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
                 body = await response.aread()
             finally:
                 await response.aclose()
-        except Exception as exc:
-            mapped = _to_httpx(exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
         result = httpx.Response(
             status_code=response.status,
             headers=response.headers,
