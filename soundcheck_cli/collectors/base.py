@@ -15,23 +15,13 @@ run (``bind``), with the store (for ETags), a logger scoped to the collector, an
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.facts.model import Fact, FactRef
-
-if TYPE_CHECKING:
-    import logging
-
-
-def _logger(name: str) -> logging.Logger:
-    """``logging.getLogger(name)``, importing ``logging`` (~5 ms) only when a collector is made: ``check`` uses this
-    module for the catalog's facts and makes none."""
-    import logging
-
-    return logging.getLogger(name)
 
 
 @dataclass(frozen=True)
@@ -58,7 +48,7 @@ class CollectorContext:
     """What the runtime hands a collector. ``app_config`` is the whole merged app-config as plain data."""
 
     store: Any = None  # facts.interface.FactStore
-    logger: logging.Logger = field(default_factory=lambda: _logger("soundcheck.collector"))
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("soundcheck.collector"))
     app_config: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -69,7 +59,7 @@ class FactCollector(ABC):
     description: str = ""
 
     def __init__(self) -> None:
-        self.context = CollectorContext(logger=_logger(f"soundcheck.collector.{self.id or 'unknown'}"))
+        self.context = CollectorContext(logger=logging.getLogger(f"soundcheck.collector.{self.id or 'unknown'}"))
 
     def bind(self, context: CollectorContext) -> None:
         self.context = context
