@@ -35,15 +35,14 @@ from soundcheck_cli.catalog.filters import EntityFilter, selects
 from soundcheck_cli.catalog.loader import load_catalog
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.catalog.remote import (
-    CatalogSourceSettings,
     RemoteCatalog,
     consumer_filters,
     fetch_entities,
     normalise_url,
-    parse_catalog_source,
     resolve_source,
     server_filters,
 )
+from soundcheck_cli.catalog.source import CatalogSourceSettings, parse_catalog_source
 from soundcheck_cli.catalog.validation import validate_entity
 from soundcheck_cli.collectors.http_client import HttpOptions
 from soundcheck_cli.config.settings import load_settings

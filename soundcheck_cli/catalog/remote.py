@@ -33,7 +33,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from soundcheck_cli.catalog.filters import EntityFilter
 from soundcheck_cli.catalog.model import DEFAULT_NAMESPACE, Entity
-from soundcheck_cli.catalog.source import CatalogSourceSettings, configured, parse_catalog_source  # noqa: F401 - re-exported
+from soundcheck_cli.catalog.source import CatalogSourceSettings
 from soundcheck_cli.catalog.validation import entity_label, validate_entity
 from soundcheck_cli.errors import (
     CatalogError,
