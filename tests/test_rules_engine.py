@@ -267,6 +267,9 @@ def test_not_applicable_message_template() -> None:
                   not_applicable_message="{{ entity.metadata.name }} is {{ entity.spec.lifecycle }}")
     result = evaluate_check(check, ent, {}, NOW)
     assert (result.state, result.message) == (CheckState.NOT_APPLICABLE, "payments is experimental")
+    ref = str(ent.ref)
+    (in_run,) = compile_check(check).bind(build_tables({}, {PD}, NOW)).run([(ent, ref, ref.lower())], [False])
+    assert in_run == result  # the generated loop renders it the same way
 
 
 def test_not_reported_and_error_messages_ignore_templates() -> None:

@@ -115,9 +115,6 @@ def build_tables(
 
 
 # --- results -----------------------------------------------------------------------------------------------
-new_result = CheckResult
-
-
 PASSED = CheckState.PASSED
 FAILED = CheckState.FAILED
 WARNING = CheckState.WARNING
@@ -550,8 +547,7 @@ def generate_run(bound: BoundCheck) -> RunFn | None:
         ns["NA_STATE"], ns["NAMSG"] = NOT_APPLICABLE, NOT_SELECTED_MESSAGE if na_t is None else na_t.text
         result(4, "NA_STATE", "NAMSG")
     else:
-        gen.emit(4, "o = na(entity, ref, ekey)")
-        result(4, "o.state", "o.message", "o.missing_facts")
+        gen.emit(4, "append(na(entity, ref, ekey))")
     gen.emit(4, "continue")
     body(3)
     gen.emit(1, "return out")
@@ -714,18 +710,18 @@ class BoundCheck:
         if not selected:
             return self.not_applicable_result(entity, ref, ekey)
         if compiled.error is not None:
-            return new_result(cid, ref, ERROR, compiled.error)
+            return CheckResult(cid, ref, ERROR, compiled.error)
         if self.applicable is not None:
             a = self.applicable(ekey)
             if a is None:
                 return self._not_reported(ref, ekey, self._applicable_ref_gets, " for the applicable rule")
             if a is False:
-                return new_result(cid, ref, NOT_APPLICABLE, self._not_applicable_message(entity, ekey, True))
+                return CheckResult(cid, ref, NOT_APPLICABLE, self._not_applicable_message(entity, ekey, True))
         r = self.rule(ekey)  # type: ignore[misc]
         if r is True:
-            return new_result(cid, ref, PASSED, self.passed_message(entity, ekey))
+            return CheckResult(cid, ref, PASSED, self.passed_message(entity, ekey))
         if r is False:
-            return new_result(cid, ref, WARNING if compiled.check.warning else FAILED,
+            return CheckResult(cid, ref, WARNING if compiled.check.warning else FAILED,
                               self.failed_message(entity, ekey))
         return self.not_reported_result(ref, ekey)
 
@@ -779,7 +775,7 @@ class BoundCheck:
     def not_applicable_result(self, entity: Entity, ref: str, ekey: str) -> CheckResult:
         """The result for an entity the check's filter/exclude does not select."""
         message = self._not_applicable_message(entity, ekey, False)
-        return new_result(self.compiled.check.id, ref, NOT_APPLICABLE, message)
+        return CheckResult(self.compiled.check.id, ref, NOT_APPLICABLE, message)
 
     def _not_applicable_message(self, entity: Entity, ekey: str, by_rule: bool) -> str:
         template = self.compiled.not_applicable
@@ -895,7 +891,7 @@ class BoundCheck:
     def _not_reported(self, ref: str, ekey: str, ref_gets: Sequence[tuple[FactRef, Callable[..., Any]]],
                       subject: str) -> CheckResult:
         _text, missing, message = self.unreported(ekey, ref_gets, subject)
-        return new_result(self.compiled.check.id, ref, NOT_REPORTED, message, missing)
+        return CheckResult(self.compiled.check.id, ref, NOT_REPORTED, message, missing)
 
 
 @contextmanager
