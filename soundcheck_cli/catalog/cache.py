@@ -85,10 +85,12 @@ class CatalogCache:
         files = {real: self.entries[real] for real in self.used if real in self.entries}
         folder = os.path.dirname(self.path) or "."
         try:
+            # One ``dumps`` then one write: ``json.dump`` to a file takes the pure-Python encoder (~5x slower).
+            text = json.dumps({"stamp": _STAMP, "files": files}, ensure_ascii=False, separators=(",", ":"))
             fd, tmp = tempfile.mkstemp(prefix=".catalog-cache-", suffix=".tmp", dir=folder)
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    json.dump({"stamp": _STAMP, "files": files}, handle, ensure_ascii=False, separators=(",", ":"))
+                    handle.write(text)
                 os.replace(tmp, self.path)
             except BaseException:
                 try:
