@@ -105,7 +105,7 @@ class _Converter:
         if depth > MAX_DEPTH:
             raise _DocumentError(f"document is nested more than {MAX_DEPTH} levels deep; skipped", self.loc(node))
         if isinstance(node, ScalarNode):
-            return self.scalar(node)
+            return _scalar_value(self.constructor, node)
         if isinstance(node, SequenceNode):
             out = LocatedList(loc=self.loc(node))
             for item in node.value:
@@ -115,9 +115,6 @@ class _Converter:
         if isinstance(node, MappingNode):
             return self.mapping(node, depth)
         raise _DocumentError(f"unsupported YAML node {type(node).__name__}", self.loc(node))
-
-    def scalar(self, node: ScalarNode) -> Any:
-        return _scalar_value(self.constructor, node)
 
     def key(self, node: Node) -> str:
         if not isinstance(node, ScalarNode):
@@ -401,49 +398,50 @@ class _CatalogLoader:
         if cache is not None:
             cached = cache.get(real)
             if cached is not None:
-                for data, line, column in cached:
-                    self._add(Entity.from_data(data, Location(path, line, column)))
+                self._add_plain(cached, path)
                 return
             stat = cache.stat(real)
         warnings_before = len(self.problems.items)
         text = self._read(path)
         if text is None:
             return
-        plain = _plain_documents(text)
-        if plain is not None and self._clean(plain, path):
-            loaded = [entity for data, line, column in plain
-                      if (entity := self._add(Entity.from_data(data, Location(path, line, column)))) is not None]
-            if cache is not None and len(self.problems.items) == warnings_before:
-                cache.put(real, stat, [(e.data, e.source.line, e.source.column) for e in loaded])
-            return
-        documents = parse_documents(text, path, self.problems)
-        if documents is None:
-            return
         locations: list[LocatedDict] = []
         loaded: list[Entity] = []
-        for document in documents:
-            entity = self._entity(document)
-            if entity is None:
-                continue
-            loaded.append(entity)
-            if entity.kind.lower() == "location":
-                locations.append(document.content)
+        plain = _plain_documents(text)
+        if plain is not None and self._clean(plain):
+            loaded = self._add_plain(plain, path)
+        else:
+            documents = parse_documents(text, path, self.problems)
+            if documents is None:
+                return
+            for document in documents:
+                entity = self._entity(document)
+                if entity is None:
+                    continue
+                loaded.append(entity)
+                if entity.kind.lower() == "location":
+                    locations.append(document.content)
         if cache is not None and not locations and len(self.problems.items) == warnings_before:
             # Clean file (see catalog.cache): entities only, no warning; cache plain data and document positions.
             cache.put(real, stat, [(e.data, e.source.line, e.source.column) for e in loaded])
         for location in locations:
             self._follow(location, chain)
 
-    @staticmethod
-    def _clean(documents: list[tuple[Any, int, int]], path: str) -> bool:
-        """Whether every plain document is a valid entity other than a Location: then the file needs no positions
-        (a Location's targets and any warning do; such files are read again with them)."""
+    def _add_plain(self, documents: list[Any], path: str) -> list[Entity]:
+        """Add the entities of plain documents ``(data, line, column)`` (cached or read plainly); the ones kept."""
+        loaded = []
         for data, line, column in documents:
-            if validate_entity(data, Location(path, line, column)):
-                return False
-            if data["kind"].lower() == "location":
-                return False
-        return True
+            entity = self._add(Entity.from_data(data, Location(path, line, column)))
+            if entity is not None:
+                loaded.append(entity)
+        return loaded
+
+    @staticmethod
+    def _clean(documents: list[tuple[Any, int, int]]) -> bool:
+        """Whether every plain document is a valid entity other than a Location: then the file needs no positions
+        (a Location's targets and any warning do; such files are read again with them, and validated again there,
+        which is where their issues get a location)."""
+        return all(not validate_entity(data) and data["kind"].lower() != "location" for data, _, _ in documents)
 
     def _read(self, path: str) -> str | None:
         try:
