@@ -1,6 +1,6 @@
 """``python -m soundcheck_cli`` runs the CLI (through ``entry``, as the ``soundcheck`` console script does)."""
 
-from soundcheck_cli.entry import main
+from soundcheck_cli.cli.entry import main
 
 if __name__ == "__main__":
     main()

@@ -23,7 +23,7 @@ from typing import Any
 
 from soundcheck_cli.catalog.model import EntityRef
 from soundcheck_cli.config.fields import Fields, type_name
-from soundcheck_cli.config.nodes import loc_of
+from soundcheck_cli.located.nodes import loc_of
 from soundcheck_cli.errors import Location, Problems
 from soundcheck_cli.facts.interface import entity_key
 from soundcheck_cli.rules.model import CheckResult, CheckState

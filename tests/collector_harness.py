@@ -14,7 +14,7 @@ import httpx
 
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.collectors.base import CollectorContext
-from soundcheck_cli.collectors.http_client import HttpOptions
+from soundcheck_cli.http.client import HttpOptions
 from soundcheck_cli.collectors.registry import Registry
 from soundcheck_cli.config.model import CollectorSettings
 from soundcheck_cli.errors import Problems

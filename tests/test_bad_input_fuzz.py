@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from soundcheck_cli.cli import run_cli
+from soundcheck_cli.cli.commands import run_cli
 
 BASE = Path(__file__).resolve().parent / "corpus" / "_base"
 FUZZ = settings(max_examples=15, derandomize=True, deadline=None,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from soundcheck_cli import beside, cli
-from soundcheck_cli.cli import run_cli
+from soundcheck_cli.cli import beside, commands as cli
+from soundcheck_cli.cli.commands import run_cli
 from soundcheck_cli.errors import Location, UsageError
 from workspaces import hygiene_config, two_components
 

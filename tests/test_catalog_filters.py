@@ -9,7 +9,7 @@ import pytest
 from soundcheck_cli.catalog.filters import EntityFilter, resolve_path, select, selects
 from soundcheck_cli.catalog.loader import parse_documents
 from soundcheck_cli.catalog.model import Entity
-from soundcheck_cli.config.nodes import loc_of
+from soundcheck_cli.located.nodes import loc_of
 from soundcheck_cli.errors import Location, Problems, Severity
 
 

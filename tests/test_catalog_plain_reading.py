@@ -17,7 +17,7 @@ from ruamel.yaml import YAML
 
 from soundcheck_cli.catalog import loader
 from soundcheck_cli.catalog.loader import load_catalog, parse_documents
-from soundcheck_cli.config.nodes import to_plain
+from soundcheck_cli.located.nodes import to_plain
 from soundcheck_cli.errors import Problems
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -44,7 +44,7 @@ from soundcheck_cli.catalog.remote import (
 )
 from soundcheck_cli.catalog.source import CatalogSourceSettings, parse_catalog_source
 from soundcheck_cli.catalog.validation import validate_entity
-from soundcheck_cli.collectors.http_client import HttpOptions
+from soundcheck_cli.http.client import HttpOptions
 from soundcheck_cli.config.settings import load_settings
 from soundcheck_cli.errors import CatalogError, ConfigError, Problems, UsageError
 from soundcheck_cli.redact import GLOBAL

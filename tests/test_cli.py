@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from soundcheck_cli.cli import run_cli
+from soundcheck_cli.cli.commands import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = str(ROOT / "sample-config" / "app-config.yaml")
@@ -271,14 +271,14 @@ def test_plain_option_values_are_coerced_without_pydantic():
     import subprocess
     import sys
 
-    code = ("import sys; from soundcheck_cli.cli import run_cli; run_cli(['checks', '--help']); "
+    code = ("import sys; from soundcheck_cli.cli.commands import run_cli; run_cli(['checks', '--help']); "
             "print('pydantic' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("False")
 
 
 def test_direct_coercion_keeps_typer_results_and_errors():
-    from soundcheck_cli.cli_coercion import _Direct
+    from soundcheck_cli.cli.coercion import _Direct
 
     class Info:
         min = max = parser = None

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from plugin_fixtures import install_example
 
-from soundcheck_cli.cli import run_cli
+from soundcheck_cli.cli.commands import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = str(ROOT / "sample-config" / "app-config.yaml")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from soundcheck_cli import cli
+from soundcheck_cli.cli import commands as cli
 
 
 def _names() -> list[str]:

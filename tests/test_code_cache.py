@@ -9,7 +9,7 @@ from importlib.util import MAGIC_NUMBER
 
 import pytest
 
-from soundcheck_cli.cli import run_cli
+from soundcheck_cli.cli.commands import run_cli
 from soundcheck_cli.rules import code_cache, engine
 from workspaces import hygiene_config, two_components
 

@@ -11,7 +11,7 @@ import pytest
 from soundcheck_cli.catalog.filters import EntityFilter
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.collectors.catalog import CONFIG_SCHEMA, ENTITY_DESCRIPTOR, CatalogCollector
-from soundcheck_cli.config.nodes import LocatedDict
+from soundcheck_cli.located.nodes import LocatedDict
 from soundcheck_cli.errors import ConfigError, Location
 from soundcheck_cli.facts.model import FactRef
 

@@ -38,7 +38,7 @@ from soundcheck_cli.collectors.datadog import (
     normalize_base_url,
     site_base_url,
 )
-from soundcheck_cli.collectors.http_client import HttpOptions
+from soundcheck_cli.http.client import HttpOptions
 from soundcheck_cli.collectors.outcomes import OutcomeKind
 from soundcheck_cli.collectors.registry import Registry
 from soundcheck_cli.collectors.runner import run_collection

@@ -35,7 +35,7 @@ from soundcheck_cli.collectors.github_repo import (
     repo_for_entity,
     resolve_credentials,
 )
-from soundcheck_cli.collectors.http_client import HttpOptions
+from soundcheck_cli.http.client import HttpOptions
 from soundcheck_cli.collectors.outcomes import CollectorStatus, OutcomeKind
 from soundcheck_cli.collectors.registry import Registry
 from soundcheck_cli.collectors.runner import run_collection

@@ -13,7 +13,7 @@ import pytest
 
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.collectors.base import CollectorContext
-from soundcheck_cli.collectors.http_client import HttpOptions
+from soundcheck_cli.http.client import HttpOptions
 from soundcheck_cli.collectors.http_collector import MAX_TEXT, HttpCollector
 from soundcheck_cli.collectors.outcomes import OutcomeKind
 from soundcheck_cli.collectors.registry import Registry

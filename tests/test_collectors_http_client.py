@@ -12,7 +12,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from soundcheck_cli.collectors.http_client import (
+from soundcheck_cli.http.client import (
     ClientSettings,
     HttpClient,
     HttpError,

@@ -278,7 +278,7 @@ def test_annotation_values_are_url_encoded(annotation, raw_path):
 
 
 def test_client_settings_from_the_block_and_soundcheck_job_limiter():
-    from soundcheck_cli.collectors.http_client import LimiterSettings
+    from soundcheck_cli.http.client import LimiterSettings
 
     block = {"token": TOKEN, "concurrency": 3, "retry": {"maxAttempts": 2}, "collects": [{"type": "Service"}]}
     app_config = {"soundcheck": {"job": {"workers": {"pagerduty": {"limiter": {"max": 900, "duration": 60000}}}}}}

@@ -15,7 +15,7 @@ import pytest
 
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.collectors.base import CollectionConfig, FactCollector
-from soundcheck_cli.collectors.http_client import HttpOptions
+from soundcheck_cli.http.client import HttpOptions
 from soundcheck_cli.collectors.outcomes import CollectorStatus, OutcomeKind
 from soundcheck_cli.collectors.progress import LoggingListener
 from soundcheck_cli.collectors.registry import Plugin, Registry, find_plugins

@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from soundcheck_cli.catalog.model import Entity
-from soundcheck_cli.cli import run_cli
+from soundcheck_cli.cli.commands import run_cli
 from soundcheck_cli.collectors.base import CollectorContext
-from soundcheck_cli.collectors.http_client import HttpOptions
+from soundcheck_cli.http.client import HttpOptions
 from soundcheck_cli.collectors.outcomes import OutcomeKind
 from soundcheck_cli.collectors.registry import Registry
 from soundcheck_cli.collectors.scm import (

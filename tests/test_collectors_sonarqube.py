@@ -30,7 +30,7 @@ from croniter import croniter
 
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.collectors.base import CollectorContext
-from soundcheck_cli.collectors.http_client import HttpOptions
+from soundcheck_cli.http.client import HttpOptions
 from soundcheck_cli.collectors.outcomes import OutcomeKind
 from soundcheck_cli.collectors.registry import Registry
 from soundcheck_cli.collectors.runner import run_collection

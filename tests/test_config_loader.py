@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from soundcheck_cli.config import loader
 from soundcheck_cli.config.env import missing_env, substitute, unset_keys
 from soundcheck_cli.config.loader import load_config_files
-from soundcheck_cli.config.nodes import LocatedDict, LocatedList, loc_of, to_plain
+from soundcheck_cli.located.nodes import LocatedDict, LocatedList, loc_of, to_plain
 from soundcheck_cli.errors import ConfigError, Location, Problems
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config"

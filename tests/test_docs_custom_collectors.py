@@ -29,7 +29,7 @@ from plugin_fixtures import (
     pagerduty_server,
 )
 
-from soundcheck_cli.cli import run_cli
+from soundcheck_cli.cli.commands import run_cli
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "custom-collectors.md"
 FENCE = re.compile(r"^```(\S*)[ \t]*(.*?)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)

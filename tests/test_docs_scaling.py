@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from soundcheck_cli.cli import run_cli
+from soundcheck_cli.cli.commands import run_cli
 from soundcheck_cli.collectors.shard import Shard
 from soundcheck_cli.facts.store import STORE_ENV
 

@@ -7,11 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from soundcheck_cli import __version__, entry
+from soundcheck_cli import __version__
+from soundcheck_cli.cli import entry
 
 PROBE = """
 import sys
-from soundcheck_cli.entry import main
+from soundcheck_cli.cli.entry import main
 main(sys.argv[1:])
 sys.stdout.flush()
 sys.stderr.write("typer imported: %s" % ("typer" in sys.modules))

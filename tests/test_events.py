@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from soundcheck_cli import app as core
-from soundcheck_cli.cli import run_cli
-from soundcheck_cli.collectors.http_client import HttpOptions
+from soundcheck_cli.cli.commands import run_cli
+from soundcheck_cli.http.client import HttpOptions
 from soundcheck_cli.errors import ConfigError, Problems
 from soundcheck_cli.events.model import CERTIFICATION_CHANGE_TOPIC, CHECK_STATUS_CHANGE_TOPIC, timestamp_ms
 from soundcheck_cli.events.subscribers import EventBus, load_subscribers

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from soundcheck_cli import app as core
-from soundcheck_cli.cli import run_cli
+from soundcheck_cli.cli.commands import run_cli
 from soundcheck_cli.errors import ConfigError, Problems
 from soundcheck_cli.exemptions import parse_exemptions, status
 from soundcheck_cli.rules.model import CheckState
@@ -98,7 +98,7 @@ def test_bad_exemptions_are_located_errors(tmp_path):
 
 
 def test_unknown_check_and_duplicates_are_warnings():
-    from soundcheck_cli.config.nodes import LocatedDict, LocatedList
+    from soundcheck_cli.located.nodes import LocatedDict, LocatedList
 
     problems = Problems()
     node = LocatedList([LocatedDict({"checkId": "nope", "entityRef": "b", "reason": "r"}),

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from soundcheck_cli.cli import run_cli
+from soundcheck_cli.cli.commands import run_cli
 from soundcheck_cli.config.loader import load_config_files
 from soundcheck_cli.config.settings import build_settings
 from soundcheck_cli.errors import Problems, StoreError
@@ -90,7 +90,7 @@ def test_bad_store_settings_are_located_errors(tmp_path, text, expected):
 
 def test_unknown_store_keys_are_warnings(tmp_path):
     problems = Problems()
-    from soundcheck_cli.config.nodes import LocatedDict
+    from soundcheck_cli.located.nodes import LocatedDict
 
     settings = parse_store_settings(LocatedDict({"url": "x", "pool": 3}), problems)
     assert settings.url == "x"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from soundcheck_cli import app as core
-from soundcheck_cli.cli import run_cli
+from soundcheck_cli.cli.commands import run_cli
 from soundcheck_cli.errors import ConfigError
 from soundcheck_cli.events.dispatch import load_pending, save_pending
 from soundcheck_cli.events.model import Event

@@ -91,7 +91,7 @@ def test_unknown_fail_on():
 def test_cli_gate_options_on_the_sample(capsys, tmp_path, monkeypatch):
     from pathlib import Path
 
-    from soundcheck_cli.cli import run_cli
+    from soundcheck_cli.cli.commands import run_cli
 
     monkeypatch.delenv("PAGERDUTY_TOKEN", raising=False)
     sample = str(Path(__file__).resolve().parent.parent / "sample-config" / "app-config.yaml")

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from soundcheck_cli import app as core
-from soundcheck_cli.cli import run_cli
+from soundcheck_cli.cli.commands import run_cli
 from soundcheck_cli.history.codec import decode, encode, from_report, pack, unpack
 from soundcheck_cli.history.store import History
 from workspaces import hygiene_config, two_components

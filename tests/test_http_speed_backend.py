@@ -24,9 +24,9 @@ import httpx
 import pytest
 
 from soundcheck_cli.catalog.model import Entity
-from soundcheck_cli.collectors import http_client
-from soundcheck_cli.collectors.http_client import ClientSettings, HttpClient, HttpError, HttpOptions
-from soundcheck_cli.collectors.net_backend import READ_HIGH_WATER, AsyncioBackend, AsyncioStream, AsyncioTransport
+from soundcheck_cli.http import client as http_client
+from soundcheck_cli.http.client import ClientSettings, HttpClient, HttpError, HttpOptions
+from soundcheck_cli.http.net_backend import READ_HIGH_WATER, AsyncioBackend, AsyncioStream, AsyncioTransport
 from soundcheck_cli.collectors.outcomes import OutcomeKind
 from soundcheck_cli.collectors.runner import run_collection
 from soundcheck_cli.config.model import CollectorSettings, Settings

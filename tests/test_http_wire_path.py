@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from soundcheck_cli.collectors import http_client
-from soundcheck_cli.collectors.http_client import ClientSettings, HttpClient, HttpError, HttpOptions, NotFound, RetryPolicy
+from soundcheck_cli.http import client as http_client
+from soundcheck_cli.http.client import ClientSettings, HttpClient, HttpError, HttpOptions, NotFound, RetryPolicy
 from http_servers import http_server, response
 
 # -- the target check: when it says "as written", httpx sends it as written -------------------------------------

@@ -57,7 +57,7 @@ def sql(url: str, query: str, params: tuple | None = None) -> list[tuple]:
 
 def run_cli(argv: list[str]) -> int:
     # Imported on use: the worker processes below import this module, and need no CLI.
-    from soundcheck_cli.cli import run_cli as run
+    from soundcheck_cli.cli.commands import run_cli as run
 
     return run(argv)
 

@@ -26,7 +26,7 @@ from plugin_fixtures import (
 )
 
 import soundcheck_cli.collectors as api
-from soundcheck_cli.cli import run_cli
+from soundcheck_cli.cli.commands import run_cli
 
 
 @pytest.fixture(autouse=True)

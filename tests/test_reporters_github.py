@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from soundcheck_cli.cli import run_cli
+from soundcheck_cli.cli.commands import run_cli
 from soundcheck_cli.reporters import github_reporter
 from test_reporters_common import ROOT, golden, sample_report
 

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from soundcheck_cli.catalog.model import Entity
-from soundcheck_cli.collectors.http_client import HttpOptions
+from soundcheck_cli.http.client import HttpOptions
 from soundcheck_cli.collectors.runner import run_collection
 from soundcheck_cli.config.model import CollectorSettings, Settings
 from soundcheck_cli.facts.model import Fact, FactRef

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from reliability.cli import clean_env, component, run, write_catalog
 
 from soundcheck_cli.catalog.model import Entity
-from soundcheck_cli.cli import run_cli
+from soundcheck_cli.cli.commands import run_cli
 from soundcheck_cli.collectors.runner import run_collection
 from soundcheck_cli.collectors.shard import MAX_SHARDS, Shard, shard_of
 from soundcheck_cli.config.model import Settings

@@ -44,7 +44,7 @@ def test_a_file_catalog_check_imports_only_what_it_uses(tmp_path):
     (tmp_path / "catalog-info.yaml").write_text(CATALOG)
     script = textwrap.dedent(f"""
         import json, sys
-        from soundcheck_cli.cli import run_cli
+        from soundcheck_cli.cli.commands import run_cli
         code = run_cli(["check", "--store", "store", "-f", "json", "-o", "out.json", "-q"])
         print(json.dumps({{"code": code, "loaded": [m for m in {NOT_FOR_CHECK!r} if m in sys.modules]}}))
     """)

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from soundcheck_cli.cli import run_cli
+from soundcheck_cli.cli.commands import run_cli
 from soundcheck_cli.facts.locate import open_any
 from soundcheck_cli.facts.model import Fact, FactRef
 from soundcheck_cli.facts.store import open_store

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from soundcheck_cli.catalog.model import Entity
-from soundcheck_cli.config.nodes import to_plain
+from soundcheck_cli.located.nodes import to_plain
 from soundcheck_cli.facts.model import Fact, FactRef, utcnow
 
 ENTITY_DESCRIPTOR = FactRef("catalog", "default", "entity_descriptor")

@@ -19,7 +19,7 @@ from operator import attrgetter, gt, is_not, itemgetter
 from typing import Any
 
 from soundcheck_cli.catalog.model import Entity
-from soundcheck_cli.config.nodes import LocatedDict, loc_of
+from soundcheck_cli.located.nodes import LocatedDict, loc_of
 from soundcheck_cli.errors import Location, Problems
 
 # One alternative: a tuple of (path parts, accepted values lower-cased).

@@ -35,7 +35,7 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from soundcheck_cli.catalog.cache import CatalogCache
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.catalog.validation import entity_label, show, validate_entity
-from soundcheck_cli.config.nodes import LocatedDict, LocatedList, loc_of, to_plain
+from soundcheck_cli.located.nodes import LocatedDict, LocatedList, loc_of, to_plain
 from soundcheck_cli.errors import Location, Problems
 from soundcheck_cli.fastinit import fast_constructor
 

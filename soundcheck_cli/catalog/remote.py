@@ -387,7 +387,7 @@ async def fetch_entities(
     """
     from dataclasses import replace
 
-    from soundcheck_cli.collectors.http_client import (
+    from soundcheck_cli.http.client import (
         ClientSettings,
         HttpClient,
         HttpError,

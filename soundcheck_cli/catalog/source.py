@@ -32,7 +32,7 @@ def parse_catalog_source(node: Any, problems: Problems, where: Location | None =
     """``soundcheck.catalog: {url: https://backstage.example.com, token: ${BACKSTAGE_TOKEN}}``."""
     from soundcheck_cli.config.env import unset_keys
     from soundcheck_cli.config.fields import type_name
-    from soundcheck_cli.config.nodes import loc_of
+    from soundcheck_cli.located.nodes import loc_of
 
     if node is None:
         return CatalogSourceSettings()

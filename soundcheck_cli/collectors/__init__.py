@@ -43,11 +43,11 @@ _EXPORTS: dict[str, str] = {
     "FactCollector": "soundcheck_cli.collectors.base",
     "EntityCollector": "soundcheck_cli.collectors.entity_collector",
     "collector_config_schema": "soundcheck_cli.collectors.entity_collector",
-    "HttpClient": "soundcheck_cli.collectors.http_client",
-    "HttpError": "soundcheck_cli.collectors.http_client",
-    "NotFound": "soundcheck_cli.collectors.http_client",
-    "create_client": "soundcheck_cli.collectors.http_client",
-    "path_segment": "soundcheck_cli.collectors.http_client",
+    "HttpClient": "soundcheck_cli.http.client",
+    "HttpError": "soundcheck_cli.http.client",
+    "NotFound": "soundcheck_cli.http.client",
+    "create_client": "soundcheck_cli.http.client",
+    "path_segment": "soundcheck_cli.http.client",
     "Outcome": "soundcheck_cli.collectors.outcomes",
     "EntryConfig": "soundcheck_cli.collectors.schedule",
     "ConfigError": "soundcheck_cli.errors",
@@ -77,7 +77,7 @@ if TYPE_CHECKING:
         EntityCollector,
         collector_config_schema,
     )
-    from soundcheck_cli.collectors.http_client import (
+    from soundcheck_cli.http.client import (
         HttpClient,
         HttpError,
         NotFound,

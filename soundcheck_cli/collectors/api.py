@@ -62,7 +62,7 @@ class CollectorLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         return msg, kwargs
 
     def _sink(self) -> Any:
-        from soundcheck_cli.collectors.http_client import http_options
+        from soundcheck_cli.http.client import http_options
 
         return http_options(self.context) if self.context is not None else None
 
@@ -114,7 +114,7 @@ def collector_context(
     its log lines go to ``log(level, text)`` when given, with ``secrets`` (and the config's token-like values)
     masked. ``collector.bind(collector_context(...))`` before ``set_config``."""
     from soundcheck_cli.collectors.base import CollectorContext
-    from soundcheck_cli.collectors.http_client import HttpOptions
+    from soundcheck_cli.http.client import HttpOptions
     from soundcheck_cli.redact import Redactor
 
     redactor = Redactor.from_config(dict(app_config or {}))

@@ -19,7 +19,7 @@ from soundcheck_cli.catalog.facts import ENTITY_DESCRIPTOR, descriptor_facts
 from soundcheck_cli.catalog.filters import EntityFilter
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.collectors.base import CollectionConfig, ConfigurableFactCollector
-from soundcheck_cli.config.nodes import to_plain
+from soundcheck_cli.located.nodes import to_plain
 from soundcheck_cli.errors import ConfigError, Problems
 from soundcheck_cli.facts.model import Fact, FactRef
 

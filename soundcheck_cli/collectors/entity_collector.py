@@ -21,7 +21,7 @@ from typing import Any
 from soundcheck_cli.catalog.filters import selects
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.collectors.base import CollectionConfig, ConfigurableFactCollector
-from soundcheck_cli.collectors.http_client import (
+from soundcheck_cli.http.client import (
     CLIENT_SCHEMA_PROPERTIES,
     DEFAULT_CONCURRENCY,
     HttpClient,
@@ -38,7 +38,7 @@ from soundcheck_cli.collectors.schedule import (
     one_or_many,
     parse_entries,
 )
-from soundcheck_cli.config.nodes import loc_of, to_plain
+from soundcheck_cli.located.nodes import loc_of, to_plain
 from soundcheck_cli.errors import ConfigError, Location, Problem, Problems
 from soundcheck_cli.facts.model import Fact, FactRef, utcnow
 from soundcheck_cli.fastinit import fast_constructor

@@ -68,7 +68,7 @@ from soundcheck_cli.collectors.github_repo import (
     repo_problem,
     resolve_credentials,
 )
-from soundcheck_cli.collectors.http_client import (
+from soundcheck_cli.http.client import (
     HttpClient,
     HttpError,
     NotFound,
@@ -77,7 +77,7 @@ from soundcheck_cli.collectors.http_client import (
 )
 from soundcheck_cli.collectors.outcomes import Outcome
 from soundcheck_cli.collectors.schedule import EntryConfig
-from soundcheck_cli.config.nodes import loc_of
+from soundcheck_cli.located.nodes import loc_of
 from soundcheck_cli.errors import Problems
 from soundcheck_cli.facts.model import FactRef
 

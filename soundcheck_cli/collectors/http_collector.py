@@ -42,11 +42,11 @@ from typing import Any
 
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.collectors.entity_collector import EntityCollector, collector_config_schema
-from soundcheck_cli.collectors.http_client import path_segment
+from soundcheck_cli.http.client import path_segment
 from soundcheck_cli.collectors.outcomes import Outcome
 from soundcheck_cli.collectors.schedule import EntryConfig
 from soundcheck_cli.config.env import missing_env
-from soundcheck_cli.config.nodes import loc_of
+from soundcheck_cli.located.nodes import loc_of
 from soundcheck_cli.errors import Location, Problems
 from soundcheck_cli.facts.model import FactRef
 from soundcheck_cli.rules.jsonpath import MISSING, compile_path, path_problem

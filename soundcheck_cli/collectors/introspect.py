@@ -19,7 +19,7 @@ from soundcheck_cli.collectors.base import (
     FactCollector,
 )
 from soundcheck_cli.collectors.registry import Registry
-from soundcheck_cli.config.nodes import to_plain
+from soundcheck_cli.located.nodes import to_plain
 from soundcheck_cli.errors import ConfigError, Location, Problems, UsageError
 from soundcheck_cli.facts.model import FactRef
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from soundcheck_cli.collectors.base import CollectorContext, ConfigurableFactCollector, FactCollector
-from soundcheck_cli.config.nodes import LocatedDict, loc_of, to_plain
+from soundcheck_cli.located.nodes import LocatedDict, loc_of, to_plain
 from soundcheck_cli.errors import Location, Problems, SoundcheckError
 
 if TYPE_CHECKING:

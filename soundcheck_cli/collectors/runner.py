@@ -36,7 +36,7 @@ from typing import Any
 from soundcheck_cli.catalog.filters import selects
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.collectors.base import CollectorContext, FactCollector
-from soundcheck_cli.collectors.http_client import DEFAULT_CONCURRENCY, HttpOptions
+from soundcheck_cli.http.client import DEFAULT_CONCURRENCY, HttpOptions
 from soundcheck_cli.collectors.outcomes import (
     CollectionSummary,
     CollectorStatus,
@@ -47,7 +47,7 @@ from soundcheck_cli.collectors.outcomes import (
 from soundcheck_cli.collectors.progress import CollectionListener, NullListener, RedactingListener
 from soundcheck_cli.collectors.schedule import Frequency, cache_duration, is_due, parse_frequency
 from soundcheck_cli.collectors.shard import Shard
-from soundcheck_cli.config.nodes import to_plain
+from soundcheck_cli.located.nodes import to_plain
 from soundcheck_cli.errors import ConfigError, Problem, Problems, Severity, UsageError
 from soundcheck_cli.facts.interface import FactStore, entity_key
 from soundcheck_cli.facts.model import Fact, FactRef, utcnow

@@ -26,46 +26,19 @@ from typing import Any
 
 from soundcheck_cli.catalog.filters import EntityFilter
 from soundcheck_cli.collectors.base import CollectionConfig
-from soundcheck_cli.config.nodes import LocatedDict, loc_of
+from soundcheck_cli.located.nodes import LocatedDict, loc_of
 from soundcheck_cli.errors import Location, Problems
+from soundcheck_cli.located.durations import DURATION_DEF, DURATION_SCHEMA, DURATION_UNITS, parse_duration  # noqa: F401 - re-exported
 from soundcheck_cli.facts.model import Fact, FactRef, utcnow
 
 # Keys a ``collects`` entry inherits from its block (Soundcheck's getCollectionConfigs).
 INHERITED_KEYS = ("filter", "exclude", "frequency", "initialDelay", "batchSize", "cache")
 
-# HumanDuration units (Backstage ``@backstage/types``). Months and years have no fixed length; as a collection
-# frequency an approximation (30 / 365 days) is what a user means.
-DURATION_UNITS: dict[str, timedelta] = {
-    "milliseconds": timedelta(milliseconds=1),
-    "seconds": timedelta(seconds=1),
-    "minutes": timedelta(minutes=1),
-    "hours": timedelta(hours=1),
-    "days": timedelta(days=1),
-    "weeks": timedelta(weeks=1),
-    "months": timedelta(days=30),
-    "years": timedelta(days=365),
-}
-
-# ISO-8601 durations (``PT1H30M``, ``P1D``), which Backstage's ``readDurationFromConfig`` accepts too.
-_NUM = r"(\d+(?:[.,]\d+)?)"
-_ISO_DURATION = re.compile(rf"^P(?!$)(?:{_NUM}Y)?(?:{_NUM}M)?(?:{_NUM}W)?(?:{_NUM}D)?(?:T(?=\d)(?:{_NUM}H)?(?:{_NUM}M)?(?:{_NUM}S)?)?$")
-_ISO_UNITS = ("years", "months", "weeks", "days", "hours", "minutes", "seconds")
-
 # JSON schema pieces for collectors' ``config_schema()`` (the registry validates configs with them). Shared
 # definitions live under ``$defs`` and are referenced, which keeps schemas small (checking a schema against the
 # metaschema costs time in proportion to its size).
 SCHEMA_DEFS: dict[str, Any] = {
-    "duration": {
-        "anyOf": [
-            {
-                "type": "object",
-                "properties": {unit: {"type": "number", "minimum": 0} for unit in DURATION_UNITS},
-                "additionalProperties": False,
-                "minProperties": 1,
-            },
-            {"type": "string", "description": "ISO-8601 duration, e.g. PT1H"},
-        ]
-    },
+    "duration": DURATION_DEF,
     "frequency": {
         "anyOf": [
             {"type": "object", "properties": {"cron": {"type": "string"}}, "required": ["cron"], "additionalProperties": False},
@@ -80,7 +53,6 @@ SCHEMA_DEFS: dict[str, Any] = {
     },
     "filter": {"type": ["object", "array", "null"]},
 }
-DURATION_SCHEMA: dict[str, Any] = {"$ref": "#/$defs/duration"}
 COMMON_ENTRY_PROPERTIES: dict[str, Any] = {
     "filter": {"$ref": "#/$defs/filter"},
     "exclude": {"$ref": "#/$defs/filter"},
@@ -104,54 +76,6 @@ def as_list(node: Any) -> list[Any]:
     if isinstance(node, list):
         return list(node)
     return [node]
-
-
-def parse_duration(
-    node: Any,
-    problems: Problems | None = None,
-    what: str = "duration",
-    location: Location | None = None,
-    *,
-    number_unit: timedelta | None = None,
-) -> timedelta | None:
-    """A HumanDuration mapping (``{hours: 2, minutes: 30}``) or an ISO-8601 string (``PT2H30M``) as a
-    ``timedelta``; ``None`` (and a located error in ``problems``) when malformed. A bare number is accepted only
-    when ``number_unit`` is given (BullMQ's limiter ``duration`` is in milliseconds)."""
-    problems = problems if problems is not None else Problems()
-    location = loc_of(node) or location
-    if isinstance(node, str):
-        m = _ISO_DURATION.match(node.strip().upper())
-        if m is None:
-            problems.error(f"{what}: {node!r} is not an ISO-8601 duration such as PT1H or P1D", location)
-            return None
-        return sum(
-            (DURATION_UNITS[unit] * float(value.replace(",", ".")) for unit, value in zip(_ISO_UNITS, m.groups(), strict=True) if value),
-            timedelta(),
-        )
-    if isinstance(node, (int, float)) and not isinstance(node, bool) and number_unit is not None:
-        if node < 0:
-            problems.error(f"{what} must not be negative", location)
-            return None
-        return number_unit * node
-    if not isinstance(node, Mapping) or not node:
-        units = ", ".join(DURATION_UNITS)
-        problems.error(f"{what} must be a mapping of {units} to numbers, e.g. {{hours: 2}}", location)
-        return None
-    total = timedelta()
-    ok = True
-    for key, value in node.items():
-        unit = DURATION_UNITS.get(str(key))
-        if unit is None:
-            problems.error(
-                f"{what}: unknown unit '{key}' (expected one of {', '.join(DURATION_UNITS)})", loc_of(node, key) or location
-            )
-            ok = False
-        elif isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            problems.error(f"{what}: '{key}' must be a non-negative number", loc_of(node, key) or location)
-            ok = False
-        else:
-            total += unit * value
-    return total if ok else None
 
 
 @dataclass(frozen=True)

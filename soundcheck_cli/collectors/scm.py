@@ -65,10 +65,10 @@ from soundcheck_cli.collectors.github import (
     error_message,
 )
 from soundcheck_cli.collectors.github_repo import no_token_message, repo_problem
-from soundcheck_cli.collectors.http_client import HttpError, NotFound, path_segment
+from soundcheck_cli.http.client import HttpError, NotFound, path_segment
 from soundcheck_cli.collectors.outcomes import Outcome
 from soundcheck_cli.collectors.schedule import EntryConfig, as_list, one_or_many
-from soundcheck_cli.config.nodes import loc_of
+from soundcheck_cli.located.nodes import loc_of
 from soundcheck_cli.errors import Location, Problems
 from soundcheck_cli.facts.model import FactRef
 from soundcheck_cli.rules.jsonpath import MISSING, compile_path, path_problem

@@ -53,7 +53,7 @@ from soundcheck_cli.collectors.entity_collector import (
     EntityCollector,
     collector_config_schema,
 )
-from soundcheck_cli.collectors.http_client import (
+from soundcheck_cli.http.client import (
     HttpClient,
     HttpError,
     NotFound,
@@ -62,7 +62,7 @@ from soundcheck_cli.collectors.http_client import (
 from soundcheck_cli.collectors.outcomes import Outcome
 from soundcheck_cli.collectors.schedule import EntryConfig
 from soundcheck_cli.config.env import missing_env
-from soundcheck_cli.config.nodes import loc_of
+from soundcheck_cli.located.nodes import loc_of
 from soundcheck_cli.errors import Location, Problems
 from soundcheck_cli.facts.model import FactRef
 

@@ -20,7 +20,7 @@ from typing import Any
 from soundcheck_cli.catalog.filters import EntityFilter
 from soundcheck_cli.catalog.model import EntityRef
 from soundcheck_cli.config.fields import Fields, type_name
-from soundcheck_cli.config.nodes import loc_of, to_plain
+from soundcheck_cli.located.nodes import loc_of, to_plain
 from soundcheck_cli.errors import Location, Problems
 from soundcheck_cli.facts.model import FactRef
 from soundcheck_cli.rules.jsonpath import path_problem

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from soundcheck_cli.config.nodes import LocatedDict
+from soundcheck_cli.located.nodes import LocatedDict
 from soundcheck_cli.errors import Location
 
 # Backstage's split pattern: an optional extra ``$`` (the escape), then ``${`` ... ``}`` without nested braces.

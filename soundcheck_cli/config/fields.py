@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from soundcheck_cli.config.env import missing_env
-from soundcheck_cli.config.nodes import loc_of
+from soundcheck_cli.located.nodes import loc_of
 from soundcheck_cli.errors import Location, Problems
 
 _MISSING = object()

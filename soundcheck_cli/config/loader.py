@@ -48,7 +48,7 @@ except ImportError:  # pragma: no cover - no ruamel.yaml.clib (not CPython): the
 from soundcheck_cli.config.env import ConfigDict, UnsetValue, env_value, missing_env, substitute
 from soundcheck_cli.config.fields import type_name
 from soundcheck_cli.config.merge import merge_all
-from soundcheck_cli.config.nodes import LocatedDict, LocatedList
+from soundcheck_cli.located.nodes import LocatedDict, LocatedList
 from soundcheck_cli.errors import ConfigError, Location, Problems
 
 # Bounds on what one config may expand to. A real app-config has a few thousand values and a nesting depth

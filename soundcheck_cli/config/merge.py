@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from soundcheck_cli.config.env import ConfigDict, unset_keys
-from soundcheck_cli.config.nodes import LocatedDict
+from soundcheck_cli.located.nodes import LocatedDict
 
 
 def deep_merge(base: Any, override: Any) -> Any:

@@ -15,7 +15,7 @@ from soundcheck_cli.config.env import ConfigDict
 from soundcheck_cli.config.fields import Fields, type_name
 from soundcheck_cli.config.loader import load_config_files
 from soundcheck_cli.config.model import CollectorSettings, Settings
-from soundcheck_cli.config.nodes import LocatedDict, loc_of
+from soundcheck_cli.located.nodes import LocatedDict, loc_of
 from soundcheck_cli.config.tracks import parse_tracks
 from soundcheck_cli.errors import ConfigError, Location, Problem, Problems
 from soundcheck_cli.tracks.model import Track

@@ -28,7 +28,7 @@ from typing import Any
 
 from soundcheck_cli.config.env import missing_env
 from soundcheck_cli.config.fields import Fields, type_name
-from soundcheck_cli.config.nodes import loc_of
+from soundcheck_cli.located.nodes import loc_of
 from soundcheck_cli.errors import Location, Problems
 
 SINK_TYPES = ("jsonl", "webhook", "stdout")
@@ -84,7 +84,7 @@ def _positive(fields: Fields, key: str, default: int, maximum: int) -> int:
 
 
 def _parse_sink(item: Any, index: int, problems: Problems, where: Location | None) -> SinkSettings | None:
-    from soundcheck_cli.collectors.http_client import client_settings
+    from soundcheck_cli.http.client import client_settings
 
     if not isinstance(item, dict):
         problems.error(f"event sink must be a mapping {{type, ...}}, not {type_name(item)}", where)

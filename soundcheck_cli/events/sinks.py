@@ -92,7 +92,7 @@ class WebhookSink(EventSink):
         return asyncio.run(self._deliver(list(events)))
 
     async def _deliver(self, events: list[Event]) -> Delivery:
-        from soundcheck_cli.collectors.http_client import HttpClient, HttpError, HttpOptions
+        from soundcheck_cli.http.client import HttpClient, HttpError, HttpOptions
         from soundcheck_cli.redact import GLOBAL
 
         options = self.http_options if isinstance(self.http_options, HttpOptions) else HttpOptions(redactor=GLOBAL)

@@ -25,7 +25,7 @@ from itertools import accumulate
 from typing import Any
 
 from soundcheck_cli.catalog.model import EntityRef
-from soundcheck_cli.config.nodes import LocatedDict, LocatedList, loc_of, to_plain
+from soundcheck_cli.located.nodes import LocatedDict, LocatedList, loc_of, to_plain
 from soundcheck_cli.errors import ConfigError, Location, Problem, Problems
 from soundcheck_cli.facts.model import Fact, FactRef, parse_timestamp, utcnow
 

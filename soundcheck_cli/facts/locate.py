@@ -38,7 +38,7 @@ def parse_store_settings(node: Any, problems: Problems, where: Location | None =
     """``soundcheck.store: {url: postgresql://... | folder}``; problems are reported with their location."""
     from soundcheck_cli.config.env import unset_keys
     from soundcheck_cli.config.fields import type_name
-    from soundcheck_cli.config.nodes import loc_of
+    from soundcheck_cli.located.nodes import loc_of
 
     if node is None:
         return StoreSettings()

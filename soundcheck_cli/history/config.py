@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from soundcheck_cli.config.fields import Fields, type_name
-from soundcheck_cli.config.nodes import loc_of
+from soundcheck_cli.located.nodes import loc_of
 from soundcheck_cli.errors import Location, Problems
 
 DEFAULT_KEEP = 20

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     if args in HELP_ARGS:
         _help()
         return
-    from soundcheck_cli.cli import main as cli_main
+    from soundcheck_cli.cli.commands import main as cli_main
 
     cli_main(args)
 
@@ -42,7 +42,7 @@ def _help() -> None:
         if text is not None and path:
             _store(path, key, text)
     if text is None:  # the CLI said something else than help (an error): let it speak for itself
-        from soundcheck_cli.cli import main as cli_main
+        from soundcheck_cli.cli.commands import main as cli_main
 
         cli_main(["--help"])
         return
@@ -67,7 +67,7 @@ def render_help() -> str | None:
     """The top-level help exactly as the CLI prints it (typer through ``cli.run_cli``); None if it fails."""
     import io
 
-    from soundcheck_cli.cli import run_cli
+    from soundcheck_cli.cli.commands import run_cli
 
     real, buffer = sys.stdout, io.StringIO()
     sys.stdout = buffer

@@ -40,8 +40,8 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
-from soundcheck_cli.collectors.schedule import DURATION_SCHEMA, parse_duration
-from soundcheck_cli.config.nodes import loc_of
+from soundcheck_cli.located.durations import DURATION_SCHEMA, parse_duration
+from soundcheck_cli.located.nodes import loc_of
 from soundcheck_cli.errors import Problems
 from soundcheck_cli.redact import NULL_REDACTOR, Redactor
 
@@ -189,7 +189,7 @@ def _default_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
     (``net_backend``: a fraction of the anyio backend's CPU time per request); ``verify``: one SSL context per
     process (loading the CA certificates takes ~30 ms each time). Imported here: httpcore loads only when a
     client is made (as httpx does)."""
-    from soundcheck_cli.collectors.net_backend import AsyncioTransport
+    from soundcheck_cli.http.net_backend import AsyncioTransport
 
     return AsyncioTransport(_ssl_context(), limits)
 
@@ -499,7 +499,7 @@ class HttpClient:
         ``http(s)://host[:port][/path]`` base."""
         import httpcore
 
-        from soundcheck_cli.collectors.net_backend import AsyncioTransport
+        from soundcheck_cli.http.net_backend import AsyncioTransport
 
         if not all(isinstance(t, AsyncioTransport) for t in self._transports):
             return None

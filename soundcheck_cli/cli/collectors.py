@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from soundcheck_cli.cli_help import PLAIN_HELP, SummaryGroup
+from soundcheck_cli.cli.help import PLAIN_HELP, SummaryGroup
 from soundcheck_cli.errors import Problem, UsageError
 
 collectors_app = typer.Typer(

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from soundcheck_cli.errors import UsageError
-from soundcheck_cli.cli_options import StoreOpt
+from soundcheck_cli.cli.options import StoreOpt
 
 ConfigOpt = Annotated[
     Optional[list[str]],
@@ -84,7 +84,7 @@ def history(
     store: StoreOpt = None,
 ) -> None:
     """Show how check states and certification levels changed over the recorded `check` runs (oldest first)."""
-    from soundcheck_cli.cli import _norm_entity, _store_workspace
+    from soundcheck_cli.cli.commands import _norm_entity, _store_workspace
     from soundcheck_cli.facts.model import format_timestamp
     from soundcheck_cli.history.store import History
 
@@ -120,7 +120,7 @@ def diff(
     store: StoreOpt = None,
 ) -> None:
     """Show what the latest `check` run changed since the previous one: new failures, fixes, level changes."""
-    from soundcheck_cli.cli import _store_workspace
+    from soundcheck_cli.cli.commands import _store_workspace
     from soundcheck_cli.facts.model import format_timestamp
     from soundcheck_cli.history.store import History
 
@@ -161,7 +161,7 @@ def exemptions(
 ) -> None:
     """List the exemptions of soundcheck.exemptions, with their expiry status (expired ones no longer apply)."""
     from soundcheck_cli import app as core
-    from soundcheck_cli.cli import _common, _print_warnings
+    from soundcheck_cli.cli.commands import _common, _print_warnings
     from soundcheck_cli.exemptions import describe_expiry, status
     from soundcheck_cli.facts.model import utcnow
 

@@ -17,8 +17,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from soundcheck_cli.cli_help import PLAIN_HELP, SummaryGroup
-from soundcheck_cli.cli_options import StoreOpt
+from soundcheck_cli.cli.help import PLAIN_HELP, SummaryGroup
+from soundcheck_cli.cli.options import StoreOpt
 from soundcheck_cli.errors import UsageError
 
 STDIO = "-"

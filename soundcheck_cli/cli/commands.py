@@ -21,9 +21,9 @@ from typing import Annotated, Any, Optional
 import typer
 
 from soundcheck_cli import __version__
-from soundcheck_cli.cli_coercion import install as _install_coercion
-from soundcheck_cli.cli_help import PLAIN_HELP, SummaryGroup
-from soundcheck_cli.cli_options import StoreOpt
+from soundcheck_cli.cli.coercion import install as _install_coercion
+from soundcheck_cli.cli.help import PLAIN_HELP, SummaryGroup
+from soundcheck_cli.cli.options import StoreOpt
 from soundcheck_cli.errors import ExitCode, Problem, SoundcheckError, UsageError
 
 EXIT_CODES_HELP = (
@@ -176,7 +176,8 @@ def _emit_report(report: Any, formats: list[str] | None, outputs: list[str] | No
     return its result. A big report's files are rendered and written by a forked child (``beside``) while
     ``meanwhile`` runs here: two cores instead of one. The files are opened first, so a file that cannot be
     written stops the run before ``meanwhile``, with or without the child."""
-    from soundcheck_cli import beside, reporters
+    from soundcheck_cli import reporters
+    from soundcheck_cli.cli import beside
     from soundcheck_cli.redact import GLOBAL
 
     formats = list(formats or ["table"])
@@ -443,7 +444,7 @@ def _scm_extra(scm_root: str | None) -> dict[str, Any] | None:
 
 
 def _collect_listener(quiet: bool, verbose: bool) -> Any:
-    from soundcheck_cli.cli_progress import make_listener
+    from soundcheck_cli.cli.progress import make_listener
 
     return make_listener(quiet=quiet, verbose=verbose)
 
@@ -633,7 +634,7 @@ def tracks(
 
 def _store_workspace(config: list[str] | None, store: str | None) -> Any:
     """Open the store without needing a catalog (the config only locates it; see cli_store.resolve_store_spec)."""
-    from soundcheck_cli.cli_store import open_cli_store
+    from soundcheck_cli.cli.store import open_cli_store
 
     return open_cli_store(config, store)
 
@@ -741,15 +742,15 @@ def facts_push(
 
 
 # Commands of other areas, registered last so that `--help` lists the main commands first.
-from soundcheck_cli.cli_collectors import collectors_app, facts_schema  # noqa: E402 - collectors list/show (issue 5)
+from soundcheck_cli.cli.collectors import collectors_app, facts_schema  # noqa: E402 - collectors list/show (issue 5)
 
 app.add_typer(collectors_app, name="collectors")
-from soundcheck_cli import cli_history  # noqa: E402 - history, diff, exemptions (issue 6)
+from soundcheck_cli.cli import history as cli_history  # noqa: E402 - history, diff, exemptions (issue 6)
 
 for _command in (cli_history.history, cli_history.diff, cli_history.exemptions):
     app.command()(_command)
 facts_app.command("schema")(facts_schema)
-from soundcheck_cli.cli_store import store_app  # noqa: E402 - store init/migrate/info/export/import
+from soundcheck_cli.cli.store import store_app  # noqa: E402 - store init/migrate/info/export/import
 
 app.add_typer(store_app, name="store")
 
