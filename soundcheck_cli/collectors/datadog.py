@@ -43,6 +43,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from soundcheck_cli.catalog.model import Entity
+from soundcheck_cli.collectors.api import credential_source
 from soundcheck_cli.collectors.entity_collector import (
     EntityCollector,
     collector_config_schema,
@@ -329,7 +330,7 @@ class DatadogCollector(EntityCollector):
         service = service.strip()
         missing = self._missing_keys_reason(entry.block)
         if missing:
-            return Outcome.not_applicable(ref, fact_ref, missing)
+            return Outcome.failed(ref, fact_ref, missing)  # missing credentials fail (issue 17 item 2)
         kind = self.fact_type(fact_ref)
         rejected = self._rejected.get((entry.block_index, None)) or self._rejected.get((entry.block_index, kind))
         if rejected:
@@ -353,8 +354,8 @@ class DatadogCollector(EntityCollector):
         except HttpError as exc:
             if exc.status == 401:
                 reason = (
-                    "Datadog rejected the API key (HTTP 401 Unauthorized): check the collector's apiKey "
-                    "and its site/baseUrl (keys belong to one site)"
+                    "Datadog rejected the API key (HTTP 401 Unauthorized): check the collector's "
+                    f"{credential_source(entry.block, 'apiKey')} and its site/baseUrl (keys belong to one site)"
                 )
                 self._rejected[(entry.block_index, None)] = reason
                 return Outcome.failed(ref, fact_ref, reason)

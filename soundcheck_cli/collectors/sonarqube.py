@@ -49,6 +49,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from soundcheck_cli.catalog.model import Entity
+from soundcheck_cli.collectors.api import credential_source
 from soundcheck_cli.collectors.entity_collector import (
     EntityCollector,
     collector_config_schema,
@@ -324,7 +325,7 @@ class SonarQubeCollector(EntityCollector):
             return Outcome.not_applicable(ref, fact_ref, f"no {ANNOTATION} annotation")
         unusable = self._unusable_reason(entry.block)
         if unusable:
-            return Outcome.not_applicable(ref, fact_ref, unusable)
+            return Outcome.failed(ref, fact_ref, unusable)  # missing credentials fail (issue 17 item 2)
         rejected = self._rejected.get(entry.block_index)
         if rejected:
             return Outcome.failed(ref, fact_ref, rejected)
@@ -344,8 +345,8 @@ class SonarQubeCollector(EntityCollector):
         except HttpError as exc:
             if exc.status == 401:
                 reason = (
-                    "SonarQube rejected the token (HTTP 401 Unauthorized): check the collector's token, and "
-                    "authScheme: basic for servers older than SonarQube 10"
+                    "SonarQube rejected the token (HTTP 401 Unauthorized): check the collector's "
+                    f"{credential_source(entry.block, 'token')}, and authScheme: basic for servers older than SonarQube 10"
                 )
                 self._rejected[entry.block_index] = reason
                 return Outcome.failed(ref, fact_ref, reason)
