@@ -603,3 +603,46 @@ def test_config_errors_are_located(tmp_path):
     assert Registry.discover(problems).create("github", block, problems) is None
     [error] = problems.errors
     assert "RepoDetails" in error.message and error.location.line == 5
+
+
+# -- issue 17 item 15, through the CLI against the recorded GitHub answers on 127.0.0.1 -----------------------------
+
+def _vendor_route(routes: dict[str, tuple[int, Any, dict[str, str]]]):
+    def route(method: str, path: str, query: Any, headers: Any) -> tuple[int, Any]:
+        found = routes.get(path)
+        if found is None:
+            return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
+        return found[0], found[1]
+
+    return route
+
+
+def test_cli_fetches_each_repository_once_per_run(capsys, tmp_path, monkeypatch) -> None:
+    from collector_harness import VendorServer, write_workspace
+    from soundcheck_cli.cli.commands import run_cli
+
+    monkeypatch.setenv("MY_GH_TOKEN", TOKEN)
+    ents = [
+        {"name": "hello", "annotations": {"github.com/project-slug": "octokit-fixture-org/hello-world"}},
+        {"name": "bp", "annotations": {"github.com/project-slug": "octokit-fixture-org/branch-protection"}},
+        {"name": "plain"},
+    ]
+    with VendorServer(_vendor_route(default_routes())) as api:
+        config = write_workspace(tmp_path, f"""
+            github:
+              token: ${{MY_GH_TOKEN}}
+              apiBaseUrl: {api.url}
+              collects:
+                - type: RepositoryDetails
+                - type: BranchProtections
+                - type: BranchRules
+        """, ents)
+        code = run_cli(["collect", "-c", str(config), "--store", str(tmp_path / "store")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    paths = api.paths()
+    assert paths.count("/repos/octokit-fixture-org/hello-world") == 1
+    assert paths.count("/repos/octokit-fixture-org/branch-protection") == 1
+    # hello-world: details, protection of master, rules; branch-protection: details, "not protected", no rules
+    assert "github: 5 collected, 1 absent, 0 fresh (skipped), 3 not applicable, 0 failed; 6 requests" in err
+    assert TOKEN not in err
