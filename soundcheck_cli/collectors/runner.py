@@ -35,6 +35,7 @@ from typing import Any
 
 from soundcheck_cli.catalog.filters import selects
 from soundcheck_cli.catalog.model import Entity
+from soundcheck_cli.collectors import applicability
 from soundcheck_cli.collectors.base import CollectorContext, FactCollector
 from soundcheck_cli.http.client import DEFAULT_CONCURRENCY, HttpOptions
 from soundcheck_cli.collectors.outcomes import (
@@ -106,6 +107,8 @@ class _Plan:
     summary: CollectorSummary
     chunks: list[_Chunk] = field(default_factory=list)
     parallel: int = 2
+    # fact ref -> entity key -> reason it is not applicable, or None once it is collected (``applicability``)
+    applicability: dict[FactRef, dict[str, str | None]] = field(default_factory=dict)
 
 
 def _redact_outcome(outcome: Outcome, redactor: Redactor) -> Outcome:
@@ -220,6 +223,13 @@ class _Run:
             done = sum(summary.counts.values())
             if done < summary.total:
                 summary.counts[OutcomeKind.NOT_DONE] += summary.total - done
+            if plan.applicability:
+                # what check needs to tell "not applicable" from "not collected"; written even when interrupted
+                try:
+                    await _finish(asyncio.get_running_loop().run_in_executor(
+                        self.executor, applicability.record, self.store, plan.applicability))
+                except (Exception, asyncio.CancelledError):  # noqa: BLE001 - a marker must not mask the outcome
+                    pass
             aclose = getattr(plan.collector, "aclose", None)
             if aclose is not None:
                 try:
@@ -353,12 +363,16 @@ class _Run:
             for ref in refs:
                 outcome = by_pair.get((key, ref))
                 if outcome is None:
+                    # not recorded as not applicable: a plugin's plain ``collect`` also returns nothing on failure
                     outcome = Outcome.not_applicable(str(entity.ref), ref, f"collector {plan.collector_id} returned no fact")
                 elif outcome.kind in (OutcomeKind.COLLECTED, OutcomeKind.ABSENT) and outcome.fact is not None:
                     fact = outcome.fact
                     if fact.expires_at is None and chunk.expiry:
                         fact = replace(fact, expires_at=fact.timestamp + chunk.expiry)
                     facts.append(fact)
+                    plan.applicability.setdefault(ref, {})[key] = None
+                elif outcome.kind is OutcomeKind.NOT_APPLICABLE:
+                    plan.applicability.setdefault(ref, {})[key] = self.redactor.redact(outcome.reason or "not applicable")
                 if outcome.reason and outcome.template is None:
                     # the cause without this entity's own values, which the summary groups on
                     outcome = outcome.with_template(
