@@ -238,8 +238,8 @@ def test_404_is_stored_as_absent_and_is_not_a_failure(store):
     assert (pd.collected, pd.absent, pd.failed) == (1, 1, 0) and summary.ok
     absent = store.get("component:default/svc-0", SERVICE)
     assert absent is not None and absent.data is None
-    assert ("absent: PagerDuty has no service '…' (HTTP 404) (1 fact) "
-            "[component:default/svc-0 (PagerDuty has no service 'P0000' (HTTP 404))]") in summary.render()
+    assert ("absent: PagerDuty has no service '…' (HTTP 404: boom) (1 fact) "
+            "[component:default/svc-0 (PagerDuty has no service 'P0000' (HTTP 404: boom))]") in summary.render()
 
 
 class Exploding(FactCollector):
