@@ -322,3 +322,12 @@ def test_config_errors_are_located(tmp_path):
     assert any(m.startswith(f"{path}:6:") and "unsupported placeholder" in m for m in messages), messages
     assert any(m.startswith(f"{path}:8:") and "no secret 'nope'" in m for m in messages), messages
     assert any(m.startswith(f"{path}:11:") and "path" in m for m in messages), messages
+
+
+def test_a_config_value_that_starts_the_query_makes_entity_values_query_values():
+    server = Server()
+    config = {**BASE, "config": {"search": "https://api.test/find?repo="},
+              "collects": {"factName": "f", "url": "{{ config.search }}{{ entity.metadata.annotations['x/id'] }}"}}
+    collect(make(config, server), [entity(**{"x/id": "org/../repo"})])
+    [request] = server.requests
+    assert request.url.raw_path == b"/find?repo=org%2F..%2Frepo"

@@ -316,6 +316,8 @@ class HttpCollector(EntityCollector):
                     # httpx sends header values as ASCII (RFC 9110 §5.5: other octets are obsolete); refusing here
                     # makes the fact not applicable with a reason, as for a line break, not a failure every run.
                     raise Missing(f"{part.text} contains non-ASCII characters; it cannot go into a header")
+            elif in_path and ("?" in text or "#" in text):
+                in_path = False  # a config value (e.g. a base URL with a query) ended the path
             out.append(text)
         return "".join(out)
 
