@@ -35,6 +35,7 @@ from typing import Any
 
 from soundcheck_cli.catalog.filters import selects
 from soundcheck_cli.catalog.model import Entity
+from soundcheck_cli.collectors import applicability
 from soundcheck_cli.collectors.base import CollectorContext, FactCollector
 from soundcheck_cli.http.client import DEFAULT_CONCURRENCY, HttpOptions
 from soundcheck_cli.collectors.outcomes import (
@@ -43,6 +44,7 @@ from soundcheck_cli.collectors.outcomes import (
     CollectorSummary,
     Outcome,
     OutcomeKind,
+    entity_values,
 )
 from soundcheck_cli.collectors.progress import CollectionListener, NullListener, RedactingListener
 from soundcheck_cli.collectors.schedule import Frequency, cache_duration, is_due, parse_frequency
@@ -105,10 +107,22 @@ class _Plan:
     summary: CollectorSummary
     chunks: list[_Chunk] = field(default_factory=list)
     parallel: int = 2
+    # fact ref -> entity key -> reason it is not applicable, or None once it is collected (``applicability``)
+    applicability: dict[FactRef, dict[str, str | None]] = field(default_factory=dict)
 
 
 def _redact_outcome(outcome: Outcome, redactor: Redactor) -> Outcome:
-    return replace(outcome, reason=redactor.redact(outcome.reason)) if outcome.reason else outcome
+    if not outcome.reason:
+        return outcome
+    template = redactor.redact(outcome.template) if outcome.template else None
+    return replace(outcome, reason=redactor.redact(outcome.reason), template=template)
+
+
+def disabled_in_config(config: Any) -> bool:
+    """True when every block of ``soundcheck.collectors.<id>`` says ``enabled: false``: the collector is switched
+    off on purpose (not run, not a failure), unlike one that cannot run for lack of credentials."""
+    blocks = config if isinstance(config, list) else [config]
+    return bool(blocks) and all(isinstance(b, dict) and b.get("enabled") is False for b in blocks)
 
 
 def _resolve_registry(registry: Any, problems: Problems) -> Any:
@@ -209,6 +223,13 @@ class _Run:
             done = sum(summary.counts.values())
             if done < summary.total:
                 summary.counts[OutcomeKind.NOT_DONE] += summary.total - done
+            if plan.applicability:
+                # what check needs to tell "not applicable" from "not collected"; written even when interrupted
+                try:
+                    await _finish(asyncio.get_running_loop().run_in_executor(
+                        self.executor, applicability.record, self.store, plan.applicability))
+                except (Exception, asyncio.CancelledError):  # noqa: BLE001 - a marker must not mask the outcome
+                    pass
             aclose = getattr(plan.collector, "aclose", None)
             if aclose is not None:
                 try:
@@ -342,12 +363,21 @@ class _Run:
             for ref in refs:
                 outcome = by_pair.get((key, ref))
                 if outcome is None:
+                    # not recorded as not applicable: a plugin's plain ``collect`` also returns nothing on failure
                     outcome = Outcome.not_applicable(str(entity.ref), ref, f"collector {plan.collector_id} returned no fact")
                 elif outcome.kind in (OutcomeKind.COLLECTED, OutcomeKind.ABSENT) and outcome.fact is not None:
                     fact = outcome.fact
                     if fact.expires_at is None and chunk.expiry:
                         fact = replace(fact, expires_at=fact.timestamp + chunk.expiry)
                     facts.append(fact)
+                    plan.applicability.setdefault(ref, {})[key] = None
+                elif outcome.kind is OutcomeKind.NOT_APPLICABLE:
+                    plan.applicability.setdefault(ref, {})[key] = self.redactor.redact(outcome.reason or "not applicable")
+                if outcome.reason and outcome.template is None:
+                    # the cause without this entity's own values, which the summary groups on
+                    outcome = outcome.with_template(
+                        entity_values(entity.annotations, str(entity.ref), entity.ref.key, entity.name)
+                    )
                 settled.append(_redact_outcome(outcome, self.redactor))
         return facts, settled
 
@@ -421,6 +451,7 @@ async def collect_async(
 
     # Plan every collector before any request: config errors (exit 2) and bad --refresh refs surface first.
     plans: list[_Plan] = []
+    skipped: list[Problem] = []  # collectors that cannot run (missing credentials): errors, reported with warnings
     for cid in ids:
         plan = _Plan(cid, None, CollectorSummary(cid))
         summary.collectors.append(plan.summary)
@@ -449,11 +480,18 @@ async def collect_async(
             known.update(r for config in collector.collection_configs() for r in config.fact_refs)
         except Exception:  # noqa: BLE001 - reported by ``plan`` below
             pass
+        if cid in configured and disabled_in_config(to_plain(configured[cid].config)):
+            plan.summary.status = CollectorStatus.DISABLED
+            plan.summary.reason = "enabled: false in its configuration"
+            continue
         reason = collector.disabled_reason() if hasattr(collector, "disabled_reason") else None
         if reason:
+            # Missing credentials: an error and a failed run (exit 1), named per collector; ``enabled: false``
+            # is how a collector is switched off on purpose.
             plan.summary.status = CollectorStatus.SKIPPED
             plan.summary.reason = reason
-            problems.warning(reason, configured[cid].location if cid in configured else None)
+            skipped.append(Problem(redactor.redact(reason), configured[cid].location if cid in configured else None,
+                                   Severity.ERROR))
             continue
         try:
             run.plan(plan, chosen)
@@ -471,6 +509,9 @@ async def collect_async(
     summary.warnings = [Problem(redactor.redact(p.message), p.location, Severity.WARNING) for p in problems.warnings]
     for warning in summary.warnings:
         out.on_message("warning", str(warning))
+    summary.errors = skipped
+    for error in skipped:
+        out.on_message("error", str(error))
     for collector_summary in summary.collectors:
         if collector_summary.status is not CollectorStatus.OK:
             out.on_collector_done(collector_summary)
