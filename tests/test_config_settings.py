@@ -113,10 +113,19 @@ CHECK_ERRORS = [
     (
         "invalid regex",
         checks_yaml("    - id: a", "      rule:", f"        factRef: {ENTITY}", "        operator: matches", "        value: '(x'"),
-        [
-            "app.yaml:7:16: check 'a': invalid regular expression '(x' for operator 'matches': "
-            "missing ), unterminated subpattern at position 0"
-        ],
+        ["app.yaml:7:16: check 'a': invalid regular expression '(x': missing ) at position 2"],
+    ),
+    (
+        "lessThan with a string",
+        checks_yaml("    - id: a", "      rule:", f"        factRef: {ENTITY}", "        operator: lessThan",
+                    "        value: '10'"),
+        ["app.yaml:7:16: check 'a': lessThan needs a number value, got '10'"],
+    ),
+    (
+        "matches with a number",
+        checks_yaml("    - id: a", "      rule:", f"        factRef: {ENTITY}", "        operator: matches",
+                    "        value: 5"),
+        ["app.yaml:7:16: check 'a': matches needs a regular expression string, got 5"],
     ),
     (
         "invalid JSONPath",

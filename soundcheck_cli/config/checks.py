@@ -9,12 +9,13 @@ Rule syntax, as Soundcheck writes it (json-rules-engine shapes with Soundcheck's
 
 Everything that would only fail later at evaluation time and is knowable now is reported now: unknown operators,
 bad fact refs, JSONPath syntax (checked by the engine's own ``rules.jsonpath`` compiler, which falls back to
-jsonpath-ng's extended parser) and regular expressions given to ``matches``.
+jsonpath-ng's extended parser) and rule values the operator cannot use (``rules.operators.operand_problem``: a
+regular expression for ``matches``, a number for ``lessThan``...). A ``matches`` pattern with nested quantifiers
+is a warning (``rules.operators.regex_risk``).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from soundcheck_cli.catalog.filters import EntityFilter
@@ -25,7 +26,7 @@ from soundcheck_cli.errors import Location, Problems
 from soundcheck_cli.facts.model import FactRef
 from soundcheck_cli.rules.jsonpath import path_problem
 from soundcheck_cli.rules.model import AllOf, AnyOf, Check, Condition, Not, Rule
-from soundcheck_cli.rules.operators import OPERATOR_NAMES
+from soundcheck_cli.rules.operators import OPERATOR_NAMES, REGEX_TIMEOUT, operand_problem, regex_risk
 
 CHECK_KEYS = frozenset(
     {
@@ -243,14 +244,19 @@ class RuleParser:
             fields.error(fields.absent("value", "condition without 'value'"), loc)
             ok = False
         value = to_plain(fields.raw("value"))
-        if operator == "matches" and isinstance(value, str):
-            try:
-                re.compile(value)
-            except re.error as exc:
-                fields.error(
-                    f"invalid regular expression '{value}' for operator 'matches': {exc}", fields.value_loc("value")
-                )
+        if fields.has("value") and isinstance(operator, str) and operator in OPERATOR_NAMES:
+            # The engine's own check of the rule value (a number for lessThan..., a valid regular expression for
+            # matches): what `check` would report as `error` for every entity is reported here, located.
+            problem = operand_problem(operator, value)
+            if problem is not None:
+                fields.error(problem, fields.value_loc("value"))
                 ok = False
+            elif operator == "matches":
+                risk = regex_risk(value)
+                if risk is not None:
+                    fields.warning(f"regular expression {value!r}: {risk}; each search is stopped after "
+                                   f"{REGEX_TIMEOUT:g} s and that entity's result is 'error'",
+                                   fields.value_loc("value"))
 
         fields.warn_unknown(CONDITION_KEYS)
         if not ok or fact_ref is None:

@@ -139,17 +139,15 @@ _QUANTIFIER = re.compile(r"[*+]|\{\d*,\d*\}|\{\d{2,}\}")
 
 def regex_risk(pattern: str) -> str | None:
     """Why ``pattern`` may backtrack catastrophically (a quantified group that holds a quantifier, such as
-    ``^([a-z0-9]+-?)+$``), or None. One left-to-right scan (escapes and ``[...]`` classes skipped), linear in the
-    pattern's length; a hint for ``validate``, not a proof: searches are bounded in any case."""
-    opened: list[bool] = []  # per open group: does it hold a quantifier?
+    ``^([a-z0-9]+-?)+$``), or None. One left-to-right scan (escapes and ``[...]`` classes skipped); a group that
+    starts with a literal its rest cannot match (``(-[a-z0-9]+)*``) repeats unambiguously and is not flagged. A
+    hint for ``validate``, not a proof: searches are bounded in any case."""
+    opened: list[list[Any]] = []  # per open group: [start index, holds a quantifier]
     i, n = 0, len(pattern)
-    inner = False  # the group that just closed held a quantifier
     while i < n:
         ch = pattern[i]
-        closed = False
         if ch == "\\":
             i += 2
-            inner = False
             continue
         if ch == "[":
             j = i + 1
@@ -160,35 +158,49 @@ def regex_risk(pattern: str) -> str | None:
             while j < n and pattern[j] != "]":
                 j += 2 if pattern[j] == "\\" else 1
             i = j + 1
-            inner = False
             continue
         if ch == "(":
-            opened.append(False)
-        elif ch == ")" and opened:
-            inner = opened.pop()
-            closed = True
-        else:
-            m = _QUANTIFIER.match(pattern, i)
+            opened.append([i, False])
+            i += 1
+            continue
+        if ch == ")" and opened:
+            start, inner = opened.pop()
+            m = _QUANTIFIER.match(pattern, i + 1)
             if m is not None:
-                if opened:
-                    opened[-1] = True
-                i = m.end()
-                inner = False
-                continue
+                if inner and not _delimited(pattern[start + 1 : i]):
+                    return (f"nested quantifiers ({pattern[start : m.end()]!r} repeats a group that repeats "
+                            "inside): searches may take exponential time on some values")
+                inner = True
+            if opened and inner:
+                opened[-1][1] = True
+            i = m.end() if m is not None else i + 1
+            continue
+        m = _QUANTIFIER.match(pattern, i)
+        if m is not None:
+            if opened:
+                opened[-1][1] = True
+            i = m.end()
+            continue
         i += 1
-        if closed:
-            m = _QUANTIFIER.match(pattern, i)
-            if m is not None:
-                if inner:
-                    return (f"nested quantifiers ({pattern[:i]!r} is repeated and repeats inside): searches may "
-                            "take exponential time on some values")
-                if opened:
-                    opened[-1] = True
-                i = m.end()
-            elif opened and inner:
-                opened[-1] = True
-            inner = False
     return None
+
+
+def _delimited(body: str) -> bool:
+    """Whether a group's ``body`` starts with a plain literal character that the rest of it can never match, so
+    that its repetitions cannot split one text in several ways (``-[a-z0-9]+``)."""
+    if body.startswith("?:"):
+        body = body[2:]
+    if not body or not (body[0].isalnum() or body[0] in "-_/:@,;=!%&'\"<>~#`") or "|" in body:
+        return False
+    if len(body) > 1 and body[1] in "?*{":
+        return False
+    import regex
+
+    try:
+        rest = regex.compile(body[1:])
+    except regex.error:
+        return False
+    return not any(m.end() > m.start() for m in rest.finditer(body[0] * 4, timeout=REGEX_TIMEOUT))
 
 
 # --- the generic table -------------------------------------------------------------------------------------
