@@ -21,11 +21,12 @@ from typing import Any
 from soundcheck_cli.catalog.filters import EntityFilter
 from soundcheck_cli.catalog.model import EntityRef
 from soundcheck_cli.config.fields import Fields, type_name
+from soundcheck_cli.located.durations import parse_duration
 from soundcheck_cli.located.nodes import loc_of, to_plain
 from soundcheck_cli.errors import Location, Problems
 from soundcheck_cli.facts.model import FactRef
 from soundcheck_cli.rules.jsonpath import path_problem
-from soundcheck_cli.rules.model import AllOf, AnyOf, Check, Condition, Not, Rule
+from soundcheck_cli.rules.model import AllOf, AnyOf, Check, CheckSchedule, Condition, Not, Rule
 from soundcheck_cli.rules.operators import OPERATOR_NAMES, REGEX_TIMEOUT, operand_problem, regex_risk
 
 CHECK_KEYS = frozenset(
@@ -122,7 +123,7 @@ def _parse_check(
     passed = fields.string("passedMessage")
     failed = fields.string("failedMessage")
     not_applicable = fields.string("notApplicableMessage")
-    schedule = fields.raw("schedule")  # accepted, ignored by a one-shot run
+    schedule = _parse_schedule(fields, problems)
     fields.warn_unknown(CHECK_KEYS)
 
     if check_id is None or rule is None or len(problems.errors) > errors_before:
@@ -143,6 +144,42 @@ def _parse_check(
         schedule=schedule,
         location=check_loc,
     )
+
+
+SCHEDULE_KEYS = frozenset({"frequency", "filter"})
+
+
+def _parse_schedule(fields: Fields, problems: Problems) -> CheckSchedule | None:
+    """``schedule: {frequency, filter}`` (Soundcheck's check schedule). ``filter`` limits the entities the check
+    runs for; ``frequency`` (``{cron: '...'}`` or a duration) is validated and kept, informational for a CLI run,
+    which is always "now"."""
+    if not fields.has("schedule") or fields.raw("schedule") is None:
+        return None
+    node = fields.raw("schedule")
+    where = fields.value_loc("schedule")
+    if not isinstance(node, dict):
+        fields.error(f"'schedule' must be a mapping {{frequency, filter}}, not {type_name(node)}", where)
+        return None
+    inner = Fields(node, problems, f"{fields.what}: schedule", where)
+    frequency = inner.raw("frequency")
+    if frequency is not None:
+        frequency = to_plain(frequency)
+        loc = inner.value_loc("frequency")
+        if isinstance(frequency, dict) and "cron" in frequency:
+            expr = frequency["cron"]
+            extra = sorted(str(k) for k in frequency if k != "cron")
+            if extra:
+                inner.error(f"frequency: 'cron' cannot be combined with {', '.join(extra)}", loc)
+            else:
+                from croniter import croniter  # imported only for a cron schedule
+
+                if not isinstance(expr, str) or not croniter.is_valid(expr):
+                    inner.error(f"frequency: invalid cron expression {expr!r}", loc)
+        else:
+            parse_duration(inner.raw("frequency"), problems, f"{inner.what}: frequency", loc)
+    entity_filter = EntityFilter.parse(inner.raw("filter"), problems, "schedule.filter", inner.value_loc("filter"))
+    inner.warn_unknown(SCHEDULE_KEYS)
+    return CheckSchedule(frequency=frequency, filter=entity_filter, location=where)
 
 
 class RuleParser:

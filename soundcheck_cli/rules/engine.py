@@ -570,4 +570,6 @@ def evaluate_check(
     ekey = entity_key(ref)
     tables = {r: {ekey: table_value(facts.get((ekey, r)), now)} for r in compiled.refs}
     bound = compiled.bind(tables, generate=False)  # one evaluation: closures, no code generation
-    return bound.evaluate(entity, ref, ekey, selects(entity, check.filter, check.exclude))
+    schedule = check.schedule
+    runs_for = schedule is None or schedule.filter is None or selects(entity, schedule.filter, None)
+    return bound.evaluate(entity, ref, ekey, runs_for and selects(entity, check.filter, check.exclude))
