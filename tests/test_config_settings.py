@@ -113,7 +113,7 @@ CHECK_ERRORS = [
     (
         "invalid regex",
         checks_yaml("    - id: a", "      rule:", f"        factRef: {ENTITY}", "        operator: matches", "        value: '(x'"),
-        ["app.yaml:7:16: check 'a': invalid regular expression '(x': missing ) at position 2"],
+        ["app.yaml:7:16: check 'a': invalid regular expression '(x' for operator 'matches': missing ) at position 2"],
     ),
     (
         "lessThan with a string",

@@ -286,6 +286,9 @@ class RuleParser:
             # matches): what `check` would report as `error` for every entity is reported here, located.
             problem = operand_problem(operator, value)
             if problem is not None:
+                engine_words = f"invalid regular expression {value!r}: "
+                if problem.startswith(engine_words):  # the wording validate has always used for a bad pattern
+                    problem = f"invalid regular expression '{value}' for operator 'matches': {problem[len(engine_words):]}"
                 fields.error(problem, fields.value_loc("value"))
                 ok = False
             elif operator == "matches":

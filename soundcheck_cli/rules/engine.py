@@ -54,7 +54,6 @@ from soundcheck_cli.rules.plan import (
     ABSENT,
     MEMO_LIMIT,
     NOT_SELECTED_MESSAGE,
-    SCALARS,
     Leaf,
     Plan,
     Unreported,
