@@ -42,6 +42,11 @@ def check_json(tmp_path: Path, args: list[str]) -> tuple[int, dict]:
 
 
 # --- item 20: bounded regular expressions ---------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _fresh_patterns() -> None:
+    compile_regex.cache_clear()  # each test counts its own timeouts (a pattern is given up after three)
+
+
 EXPONENTIAL = "^(a|aa)+$"  # overlapping alternatives: the regex package too backtracks exponentially here
 
 
@@ -150,3 +155,27 @@ def test_template_scanning_matches_the_shortest_braces() -> None:
     # "{{{ entity.a }}" holds "{ entity.a ", not a placeholder; "}{{" closes nothing
     assert template.render({"a": "A"}, {"id": "c"}) == "x {{{ entity.a }}} {{ nope }} c{{ entity.a }{{"
     assert compile_template("{{ entity.a }}}").render({"a": "A"}, {}) == "A}"
+
+
+def test_a_timeout_only_decides_where_the_condition_decides(tmp_path: Path) -> None:
+    """``all`` stops at its first false condition: a catastrophic condition after it is never searched, and the
+    default message (worked out from every condition) does not turn that failure into an error. In ``applicable``
+    the timeout makes the result ``error``."""
+    long_name = "a" * 59 + "b"
+    checks = ("    - id: both\n"
+              "      rule:\n"
+              "        all:\n"
+              "          - {factRef: catalog:default/entity_descriptor, path: $.spec.owner, operator: equal, value: x}\n"
+              "          - {factRef: catalog:default/entity_descriptor, path: $.metadata.name, operator: matches,\n"
+              f"             value: '{EXPONENTIAL}'}}\n"
+              "    - id: gated\n"
+              "      applicable: {factRef: catalog:default/entity_descriptor, path: $.metadata.name,\n"
+              f"                   operator: matches, value: '{EXPONENTIAL}y'}}\n"
+              "      rule: {factRef: catalog:default/entity_descriptor, path: $.spec.owner, operator: equal, value: x}\n")
+    code, report = check_json(tmp_path, workspace(tmp_path, checks, a=long_name, b="aaaa"))
+    got = {(r["checkId"], r["entityRef"].split("/")[1]): (r["state"], r["message"]) for r in report["results"]}
+    assert got[("both", long_name)] == (
+        "failed", 'catalog:default/entity_descriptor: $.spec.owner is "team-a", expected equal "x"')
+    state, message = got[("gated", long_name)]
+    assert state == "error" and "timed out" in message
+    assert got[("gated", "aaaa")][0] == "not-applicable"

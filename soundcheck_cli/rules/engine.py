@@ -205,7 +205,12 @@ def _explain(plan: Plan, raw: Callable[[Leaf], Any], want: bool) -> tuple[bool |
         if v.__class__ is Unreported:
             return None, []
         actual = plan.accessor.get(v)
-        holds = plan.test(actual)
+        try:
+            holds = plan.test(actual)
+        except EvaluationError:
+            # A condition the rule's short-circuit skipped (``all`` already false...) and that cannot be evaluated
+            # does not decide the result: it must not turn a failure into an error while explaining it.
+            return None, []
         if holds == want:
             return holds, []
         text = plan.head + describe_value(actual) + (plan.hold_tail if holds else plan.fail_tail)
