@@ -15,7 +15,8 @@
 - **Cost.** Each (check, entity) pair is evaluated once. Facts are re-indexed once per run into per-fact-ref
   tables; each distinct ``filter``/``exclude`` is applied once per entity, whatever the number of checks
   sharing it.
-- Tracks whose ``filter``/``exclude`` does not select an entity give no ``TrackResult`` for it.
+- Tracks whose ``filter``/``exclude`` does not select an entity give no ``TrackResult`` for it; a check whose
+  ``schedule.filter`` does not select an entity gives no ``CheckResult`` for it (a track sees not-applicable).
 """
 
 from __future__ import annotations
@@ -226,6 +227,15 @@ class _Masks:
         self._memo: dict[Any, list[bool]] = {}
         self._columns = SelectionColumns(entities, LoweredViews())  # each distinct path walked once per run
 
+    def scheduled(self, check: Check, mask: list[bool]) -> list[bool]:
+        """``mask`` limited to the entities the check's ``schedule.filter`` selects (the others are evaluated as
+        not selected, so that a track sees not-applicable, and left out of the report: ``_population``)."""
+        schedule = check.schedule
+        if schedule is None or schedule.filter is None:
+            return mask
+        runs_for = self.get(schedule.filter, None)
+        return runs_for if mask is self.all else [a and b for a, b in zip(mask, runs_for)]
+
     def get(self, filter: Any, exclude: Any) -> list[bool]:
         if filter is None and exclude is None:
             return self.all
@@ -296,7 +306,7 @@ def _evaluate(settings: Settings, entities: list[Entity], facts: Mapping[tuple[s
     for kind, value in order:
         if kind == "check":
             bound = compile_check(value).bind(tables, absent_reasons)
-            mask = masks.get(value.filter, value.exclude)
+            mask = masks.scheduled(value, masks.get(value.filter, value.exclude))
             check_results[value.id] = bound.run(infos, None if mask is masks.all else mask)
             if value.id in exempted:  # before any track certifies with these results (soundcheck.exemptions)
                 check_results[value.id] = apply_exemptions(check_results[value.id], exempted[value.id], now, warnings)
@@ -319,15 +329,17 @@ def _evaluate(settings: Settings, entities: list[Entity], facts: Mapping[tuple[s
 
 def _population(settings: Settings, check: Check, masks: _Masks) -> list[bool] | None:
     """Which entities a check is reported for, as in Soundcheck: a check that belongs to tracks is run for the
-    entities those tracks select (whichever tracks this run reports); a check in no track, for every entity.
-    Inside that population, the check's own filter/exclude decides not-applicable. ``None`` means everyone."""
+    entities those tracks select (whichever tracks this run reports); a check in no track, for every entity; and,
+    with a ``schedule.filter``, only for the entities it selects. Inside that population, the check's own
+    filter/exclude decides not-applicable. ``None`` means everyone."""
+    scheduled = masks.scheduled(check, masks.all)  # ``schedule.filter``: the entities the check runs for
     containing = [t for t in settings.tracks if any(lc.id == check.id for lv in t.levels for lc in lv.checks)]
     if not containing:
-        return None
+        return None if scheduled is masks.all else scheduled
     track_masks = [masks.get(t.filter, t.exclude) for t in containing]
     if any(m is masks.all for m in track_masks):
-        return None
-    return [any(column) for column in zip(*track_masks)]
+        return None if scheduled is masks.all else scheduled
+    return [any(column) and runs for *column, runs in zip(*track_masks, scheduled)]
 
 
 def _in_population(results: list[CheckResult], population: list[bool] | None) -> list[CheckResult]:
