@@ -36,7 +36,8 @@ from soundcheck_cli.facts.interface import entity_key
 from soundcheck_cli.facts.model import Fact, FactRef, utcnow
 from soundcheck_cli.results import RunReport
 from soundcheck_cli.rules.engine import build_tables, compile_check, paused_gc
-from soundcheck_cli.rules.model import Check, CheckResult, Condition, Not, Rule
+from soundcheck_cli.rules.model import Check, CheckResult, CheckState, Condition, Not, Rule
+from soundcheck_cli.rules.plan import ABSENT
 from soundcheck_cli.tracks.certification import certify_many, parse_track_fact_ref, track_fact_data, track_fact_ref
 from soundcheck_cli.tracks.model import Track, TrackResult
 
@@ -256,16 +257,22 @@ def evaluate(
     check_ids: Sequence[str] = (),
     entity_refs: Sequence[str] = (),
     now: datetime | None = None,
+    not_applicable: Mapping[FactRef, Mapping[str, str]] | None = None,
 ) -> RunReport:
     """Evaluate the selected checks and tracks over ``entities`` with ``facts`` (keyed by
-    ``(entity_key(entity ref), FactRef)``, as ``FactStore.load_all()`` returns them)."""
+    ``(entity_key(entity ref), FactRef)``, as ``FactStore.load_all()`` returns them).
+
+    ``not_applicable`` holds, per fact ref, the entities (by entity key) that the fact's collector found it does
+    not apply to, with the collector's reason (``collectors.applicability``): a check that is not reported only
+    because such facts were never collected is ``not-applicable`` for that entity, with the reason."""
     with paused_gc():
-        return _evaluate(settings, entities, facts, track_ids, check_ids, entity_refs, now or utcnow())
+        return _evaluate(settings, entities, facts, track_ids, check_ids, entity_refs, now or utcnow(),
+                         not_applicable or {})
 
 
 def _evaluate(settings: Settings, entities: list[Entity], facts: Mapping[tuple[str, FactRef], Fact],
               track_ids: Sequence[str], check_ids: Sequence[str], entity_refs: Sequence[str],
-              now: datetime) -> RunReport:
+              now: datetime, not_applicable: Mapping[FactRef, Mapping[str, str]]) -> RunReport:
     problems = Problems()
     tracks, checks = _select(settings, track_ids, check_ids, problems)
     considered = _select_entities(entities, entity_refs, problems)
@@ -308,6 +315,10 @@ def _evaluate(settings: Settings, entities: list[Entity], facts: Mapping[tuple[s
             bound = compile_check(value).bind(tables, absent_reasons)
             mask = masks.scheduled(value, masks.get(value.filter, value.exclude))
             check_results[value.id] = bound.run(infos, None if mask is masks.all else mask)
+            na_refs = [ref for ref in compile_check(value).rule_refs if not_applicable.get(ref)]
+            if na_refs:
+                check_results[value.id] = _not_applicable_pass(check_results[value.id], na_refs, tables,
+                                                                not_applicable)
             if value.id in exempted:  # before any track certifies with these results (soundcheck.exemptions)
                 check_results[value.id] = apply_exemptions(check_results[value.id], exempted[value.id], now, warnings)
         else:
@@ -325,6 +336,34 @@ def _evaluate(settings: Settings, entities: list[Entity], facts: Mapping[tuple[s
         track_results=tuple(chain.from_iterable(track_results[(t.kind, t.id)] for t in tracks)),
         problems=tuple(warnings.items),
     )
+
+
+def _not_applicable_pass(results: list[CheckResult], refs: Sequence[FactRef],
+                         tables: Mapping[FactRef, Mapping[str, Any]],
+                         not_applicable: Mapping[FactRef, Mapping[str, str]]) -> list[CheckResult]:
+    """``results`` with each ``not-reported`` result whose missing facts were all never collected *and* found
+    not applicable to that entity by their collectors turned into ``not-applicable`` (the collectors' reasons as
+    the message). Only not-reported results are looked at: the engine's loops stay as they are."""
+    out = results
+    for i, result in enumerate(results):
+        if result.state is not CheckState.NOT_REPORTED:
+            continue
+        ekey = entity_key(result.entity_ref)
+        reasons = []
+        for ref in refs:
+            if tables.get(ref, {}).get(ekey, ABSENT) is not ABSENT:
+                continue  # collected (or expired): not this pass's business
+            reason = not_applicable[ref].get(ekey)
+            if reason is None:
+                break
+            reasons.append(f"{ref}: {reason}")
+        else:
+            if reasons and len(reasons) == len(result.missing_facts):
+                if out is results:
+                    out = list(results)
+                out[i] = result._replace(state=CheckState.NOT_APPLICABLE, message="; ".join(reasons),
+                                         missing_facts=())
+    return out
 
 
 def _population(settings: Settings, check: Check, masks: _Masks) -> list[bool] | None:

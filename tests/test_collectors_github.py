@@ -688,3 +688,41 @@ def test_cli_an_entity_that_gains_its_annotation_leaves_the_not_applicable_recor
         assert store.get("component:default/svc", ref).data["full_name"] == "octokit-fixture-org/hello-world"
     finally:
         store.close()
+
+
+def test_cli_check_reports_not_applicable_for_facts_the_collector_found_not_applicable(capsys, tmp_path, monkeypatch):
+    """Issue 17 item 15, check side: an entity without a repository gets 'not-applicable' with the collector's
+    reason, not 'not-reported ... (not collected)'; an entity whose fact is simply missing stays not-reported."""
+    import json
+
+    from collector_harness import VendorServer, write_workspace
+    from soundcheck_cli.cli.commands import run_cli
+
+    monkeypatch.setenv("MY_GH_TOKEN", TOKEN)
+    ents = [{"name": "hello", "annotations": {"github.com/project-slug": "octokit-fixture-org/hello-world"}},
+            {"name": "plain"}]
+    with VendorServer(_vendor_route(default_routes())) as api:
+        config = write_workspace(tmp_path, f"""
+            github:
+              token: ${{MY_GH_TOKEN}}
+              apiBaseUrl: {api.url}
+              collects: [{{type: RepositoryDetails}}]
+        """, ents)
+        assert run_cli(["collect", "-c", str(config), "--store", str(tmp_path / "store")]) == 0
+    config.write_text(config.read_text() + """  checks:
+    - id: has_default_branch
+      rule: {factRef: github:default/repository_details, path: $.default_branch, operator: equal, value: master}
+""")
+    # a third entity the collector never saw: its fact is missing for no known reason
+    (tmp_path / "catalog.yaml").write_text((tmp_path / "catalog.yaml").read_text() + "---\n" + json.dumps({
+        "apiVersion": "backstage.io/v1alpha1", "kind": "Component", "metadata": {"name": "unseen"},
+        "spec": {"type": "service", "lifecycle": "production", "owner": "team-a"}}) + "\n")
+    capsys.readouterr()
+    run_cli(["check", "-c", str(config), "--store", str(tmp_path / "store"), "-f", "json", "-q"])
+    report = json.loads(capsys.readouterr().out)
+    by_entity = {r["entityRef"]: r for r in report["results"]}
+    assert by_entity["component:default/hello"]["state"] == "passed"
+    plain = by_entity["component:default/plain"]
+    assert plain["state"] == "not-applicable"
+    assert "github.com/project-slug" in plain["message"] and "not collected" not in plain["message"]
+    assert by_entity["component:default/unseen"]["state"] == "not-reported"
