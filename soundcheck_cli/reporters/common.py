@@ -46,7 +46,7 @@ def redacted(report: RunReport, redactor: redact.Redactor | None = None) -> RunR
     the loaded config). The report comes back unchanged, at the cost of one scan, when it holds no known secret.
     """
     redactor = redact.GLOBAL if redactor is None else redactor
-    if not redactor.values or not redactor.found_in("\0".join(_printed_texts(report))):
+    if not redactor.values or not redactor.found_in("\0".join(map(str, _printed_texts(report)))):
         return report
     memo: dict[str, str] = {}
 
