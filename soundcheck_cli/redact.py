@@ -6,10 +6,12 @@ with ``***``: the value as it is and in every form an output format may have esc
 JSON-escaped, HTML/XML-escaped, CSV-quoted; ``encodings``), and each line of a multi-line value on its own, so
 that a secret is masked whatever joins, escapes or folds its lines. Reporters mask the report's text *before*
 escaping it (``reporters.common.redacted``); the encoded forms are the second line of defence, for text masked
-after it was escaped (what the CLI prints and writes goes through ``redact_known`` once more). Independently of the known values it masks what is a secret by
-position: the value of an ``Authorization`` header, ``Token token=...`` / ``Bearer ...`` credentials, and the
-value of URL query parameters with a secret-sounding name (``?api_key=...``, ``&token=...``), so that a secret
-the redactor was never told about still does not leak through a URL or a header dump.
+after it was escaped (what the CLI prints and writes goes through ``redact_known`` once more).
+
+Independently of the known values it masks what is a secret by position: the value of an ``Authorization``
+header, ``Token token=...`` / ``Bearer ...`` credentials, and the value of URL query parameters with a
+secret-sounding name (``?api_key=...``, ``&token=...``), so that a secret the redactor was never told about
+still does not leak through a URL or a header dump.
 """
 
 from __future__ import annotations
