@@ -91,6 +91,8 @@ FormatOpt = Annotated[
 ]
 SummaryOpt = Annotated[bool, typer.Option(
     "--summary", help="Also append a Markdown summary to $GITHUB_STEP_SUMMARY (GitHub Actions job summary).")]
+AllOpt = Annotated[bool, typer.Option("--all", help="table/markdown: list every entity, not the first 10 per check "
+                                      "and per track.")]
 OutputOpt = Annotated[
     Optional[list[str]],
     typer.Option("--output", "-o", help="Write the matching --format to this file instead of stdout (repeatable)."),
@@ -171,11 +173,13 @@ FORK_MIN_RESULTS = 20_000
 
 
 def _emit_report(report: Any, formats: list[str] | None, outputs: list[str] | None, summary: bool = False,
-                 meanwhile: Callable[[], Any] | None = None) -> Any:
+                 meanwhile: Callable[[], Any] | None = None, show_all: bool = False) -> Any:
     """Print and write the report in every requested format, then run ``meanwhile`` (the history recording) and
     return its result. A big report's files are rendered and written by a forked child (``beside``) while
     ``meanwhile`` runs here: two cores instead of one. The files are opened first, so a file that cannot be
     written stops the run before ``meanwhile``, with or without the child."""
+    import functools
+
     from soundcheck_cli import reporters
     from soundcheck_cli.cli import beside
     from soundcheck_cli.redact import GLOBAL
@@ -185,7 +189,8 @@ def _emit_report(report: Any, formats: list[str] | None, outputs: list[str] | No
     if len(outputs) > len(formats):
         raise UsageError("more --output than --format: give one --format before each --output")
     jobs = [(name, outputs[index] if index < len(outputs) else None) for index, name in enumerate(formats)]
-    renders = {name: reporters.get_chunks(name) for name in formats}  # an unknown format fails before any output
+    # an unknown format fails before any output; --all goes to every reporter (those without the option ignore it)
+    renders = {name: functools.partial(reporters.get_chunks(name), show_all=show_all) for name in formats}
     files = [(name, target) for name, target in jobs if target is not None]
     child = None
     if files and len(report.check_results) >= FORK_MIN_RESULTS and beside.can_fork() and _distinct(t for _, t in files):
@@ -201,12 +206,10 @@ def _emit_report(report: Any, formats: list[str] | None, outputs: list[str] | No
     try:
         for name, target in jobs:
             if target is None:
-                tty = sys.stdout.isatty()
-                width = None
-                if tty:
-                    import shutil
+                import shutil
 
-                    width = shutil.get_terminal_size((120, 24)).columns
+                tty = sys.stdout.isatty()
+                width = shutil.get_terminal_size((120, 24)).columns  # $COLUMNS first, also when not a terminal
                 chunks = renders[name](report, color=tty and not os.environ.get("NO_COLOR"), width=width,
                                        root=_repo_root())
                 for chunk in GLOBAL.redact_known_chunks(chunks):
@@ -321,7 +324,7 @@ def _emit_github(report: Any, formats: list[str], outputs: list[str], summary: b
 
 def _do_check(common: Any, track: list[str] | None, check_ids: list[str] | None, entity: list[str] | None,
               fmt: list[str] | None, output: list[str] | None, quiet: bool, workspace: Any = None,
-              gate: Any = None, summary: bool = False) -> int:
+              gate: Any = None, summary: bool = False, show_all: bool = False) -> int:
     import gc
 
     # A check run builds hundreds of thousands of small acyclic objects (results, facts, report lines); the cyclic
@@ -329,7 +332,7 @@ def _do_check(common: Any, track: list[str] | None, check_ids: list[str] | None,
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _check_run(common, track, check_ids, entity, fmt, output, quiet, workspace, gate, summary)
+        return _check_run(common, track, check_ids, entity, fmt, output, quiet, workspace, gate, summary, show_all)
     finally:
         if enabled and not _EXITS_AFTER_RUN:  # about to exit: a last full collection would find nothing to free
             gc.enable()
@@ -337,7 +340,7 @@ def _do_check(common: Any, track: list[str] | None, check_ids: list[str] | None,
 
 def _check_run(common: Any, track: list[str] | None, check_ids: list[str] | None, entity: list[str] | None,
                fmt: list[str] | None, output: list[str] | None, quiet: bool, workspace: Any,
-               gate: Any, summary: bool) -> int:
+               gate: Any, summary: bool, show_all: bool = False) -> int:
     from soundcheck_cli import app as core
 
     if workspace is None:
@@ -350,7 +353,7 @@ def _check_run(common: Any, track: list[str] | None, check_ids: list[str] | None
     code = int(core.exit_code_for_report(report, gate))  # first: a bad --min-level is a usage error, before output
     # history and events, recorded while a big report's files are written beside (cli._emit_report)
     outcome = _emit_report(report, fmt, output, summary,
-                           meanwhile=lambda: core.record_run(workspace, report, out=_write_stream))
+                           meanwhile=lambda: core.record_run(workspace, report, out=_write_stream), show_all=show_all)
     _print_warnings(outcome.warnings, quiet)
     if _EXITS_AFTER_RUN:  # freed by the process exit (``_exit``), not object by object on return
         _KEPT_UNTIL_EXIT.append((workspace, report))
@@ -385,6 +388,7 @@ def check(
     min_level: MinLevelOpt = None,
     exit_zero: ExitZeroOpt = False,
     summary: SummaryOpt = False,
+    show_all: AllOpt = False,
 ) -> None:
     """Evaluate checks and tracks against the facts in the store (it does not collect).
 
@@ -392,7 +396,7 @@ def check(
     """
     gate = _gate(fail_on, min_level, exit_zero)
     raise typer.Exit(_do_check(_common(config, catalog, store, catalog_url), track, check, entity, format, output, quiet, gate=gate,
-                               summary=summary))
+                               summary=summary, show_all=show_all))
 
 
 def _do_collect(workspace: Any, collector: list[str] | None, entity: list[str] | None, force: bool,
@@ -502,6 +506,7 @@ def run(
     min_level: MinLevelOpt = None,
     exit_zero: ExitZeroOpt = False,
     summary: SummaryOpt = False,
+    show_all: AllOpt = False,
 ) -> None:
     """Collect, then check: one step for CI. The exit code is the check's (collection problems are reported)."""
     from soundcheck_cli import app as core
@@ -516,7 +521,7 @@ def run(
     _print_warnings(workspace.warnings, quiet)
     _do_collect(workspace, collector, entity, force, refresh, quiet, verbose, scm_root, shard)
     raise typer.Exit(_do_check(common, track, check, entity, format, output, quiet, workspace=workspace, gate=gate,
-                               summary=summary))
+                               summary=summary, show_all=show_all))
 
 
 @app.command()
