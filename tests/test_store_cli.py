@@ -89,7 +89,7 @@ def test_init_is_idempotent(capsys, tmp_path):
 def test_migrate_a_folder_store_and_a_missing_one(capsys, tmp_path):
     fill(tmp_path / "store")
     code, out, _ = cli(capsys, "store", "migrate", "--store", str(tmp_path / "store"))
-    assert code == 0 and "nothing to migrate (format 1)" in out
+    assert code == 0 and "nothing to migrate (format 2)" in out
     code, _, err = cli(capsys, "store", "migrate", "--store", str(tmp_path / "nowhere"))
     assert code == 2 and "there is no fact store in" in err
     assert not (tmp_path / "nowhere").exists()
@@ -100,7 +100,7 @@ def test_info_counts_facts_and_meta(capsys, tmp_path):
     code, out, _ = cli(capsys, "store", "info", "--store", str(tmp_path / "store"))
     assert code == 0
     assert f"store:  {tmp_path / 'store'}\n" in out
-    assert "kind:   folder (SQLite, diskcache; record format 1)" in out
+    assert "kind:   folder (SQLite; format 2)" in out
     assert "facts:  3 (2 entities, 2 fact refs, 1 expired)" in out
     assert "meta:   2 keys (etag: 1, history: 1)" in out
 

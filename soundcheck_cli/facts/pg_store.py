@@ -60,7 +60,7 @@ from psycopg import errors as pg_errors
 from soundcheck_cli import redact
 from soundcheck_cli.errors import StoreError
 from soundcheck_cli.facts.interface import FactStore, entity_key
-from soundcheck_cli.facts.locate import describe
+from soundcheck_cli.facts.spec import describe
 from soundcheck_cli.facts.model import Fact, FactRef
 from soundcheck_cli.facts.store import check_ref, gc_paused
 
