@@ -140,17 +140,22 @@ with store.lock("collect:chunk-1", expire_seconds=float(sys.argv[2])) as got:
 """
 
 
-def test_a_lease_held_by_a_killed_process_lapses(pg_url: str, store: PostgresFactStore) -> None:
+def test_a_lease_held_by_a_killed_process_of_another_host_lapses(pg_url: str, store: PostgresFactStore) -> None:
+    """This host cannot see another host's processes: such a lease lapses at its expiry (a killed process of this
+    host is found gone at once: ``test_store_contract``)."""
     expire = 3.0
     proc = subprocess.Popen([sys.executable, "-c", HOLDER, pg_url, str(expire)], stdout=subprocess.PIPE, text=True,
                             cwd=ROOT)
     try:
         assert proc.stdout.readline().strip() == "held"
         claimed_at = time.monotonic()
+        # As if the holder ran on another machine: its token names that host.
+        sql(pg_url, "UPDATE soundcheck_leases SET token = 'build-07:' || split_part(token, ':', 2) || ':x'")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
         with store.lock("collect:chunk-1", expire_seconds=60) as got:
             assert got is False  # the dead process's lease is still running
+        assert store.claim_holders(["collect:chunk-1"])["collect:chunk-1"].startswith(f"build-07 pid {proc.pid} until ")
     finally:
         proc.kill()
         proc.wait(30)

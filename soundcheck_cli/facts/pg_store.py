@@ -31,7 +31,8 @@ characters are refused; expiry is data, never deletion; ``put``/``put_many`` are
 wins; many processes writing at once never lose or duplicate a fact) and ``put_many`` is one transaction (a fact
 that cannot be stored means nothing is written). ``lock`` is a lease row claimed with one atomic
 ``INSERT ... ON CONFLICT DO UPDATE ... WHERE <the existing lease has expired>`` on the server's clock, released on
-exit only if it is still ours; a killed process's lease lapses after ``expire_seconds``.
+exit only if it is still ours; a killed process's lease lapses after ``expire_seconds``, or at once when the claiming
+process runs on the same host as the killed one (its token names host and pid, and that pid is gone).
 
 Threads: one connection (autocommit), guarded by a lock held for each whole public operation, so explicit
 transactions of two threads never interleave (the collector runner reads and writes from executor threads). A
@@ -44,9 +45,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timezone
@@ -62,7 +61,7 @@ from soundcheck_cli.errors import StoreError
 from soundcheck_cli.facts.interface import FactStore, entity_key
 from soundcheck_cli.facts.spec import describe
 from soundcheck_cli.facts.model import Fact, FactRef
-from soundcheck_cli.facts.store import check_ref, gc_paused
+from soundcheck_cli.facts.store import HOST, check_ref, gc_paused, new_token, pid_alive
 
 CONNECT_TIMEOUT = 15  # seconds; used unless the URL sets connect_timeout
 WRITE_CHUNK = 5000  # facts per INSERT statement in put_many (all chunks in one transaction)
@@ -448,9 +447,11 @@ class PostgresFactStore(FactStore):
         Never blocks. The lease is claimed if there is none or the existing one has expired (by the server's
         clock, so machines' clocks need not agree); it lapses by itself after ``expire_seconds`` (a killed
         process cannot hold it forever), and on exit it is released only if it is still ours."""
-        token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+        token = new_token()
         params = {"name": name, "token": token, "secs": float(expire_seconds)}
         row = self._run(f"claim {name!r}", lambda conn: conn.execute(_CLAIM, params).fetchone())
+        if row is None and self._free_dead([name]):
+            row = self._run(f"claim {name!r}", lambda conn: conn.execute(_CLAIM, params).fetchone())
         acquired = row is not None
         if not acquired:
             yield False
@@ -472,10 +473,13 @@ class PostgresFactStore(FactStore):
         if not wanted:
             yield set()
             return
-        token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+        token = new_token()
         params = {"names": wanted, "token": token, "secs": float(expire_seconds)}
         rows = self._run("claim facts", lambda conn: conn.execute(_CLAIM_MANY, params).fetchall())
         got = {name for (name,) in rows}
+        if len(got) < len(wanted) and self._free_dead([name for name in wanted if name not in got]):
+            rows = self._run("claim facts", lambda conn: conn.execute(_CLAIM_MANY, params).fetchall())
+            got |= {name for (name,) in rows}
         try:
             yield got
         finally:
@@ -485,6 +489,36 @@ class PostgresFactStore(FactStore):
                         "DELETE FROM soundcheck_leases WHERE token = %s AND name = ANY(%s)", (token, sorted(got))))
                 except StoreError:
                     pass  # the leases lapse by themselves after expire_seconds
+
+    def _holders(self, names: list[str]) -> list[tuple[str, str, Any]]:
+        """``(name, token, expires_at)`` of the live leases among ``names`` (by the server's clock)."""
+        return self._run("read claims", lambda conn: conn.execute(
+            "SELECT name, token, expires_at FROM soundcheck_leases WHERE name = ANY(%s)"
+            " AND expires_at > clock_timestamp()", (names,)).fetchall())
+
+    def _free_dead(self, names: list[str]) -> bool:
+        """Delete the leases among ``names`` whose owner is a process of this host that no longer exists (killed
+        with ``kill -9``: it could not release them); returns whether there were any. Leases of other hosts
+        lapse at their expiry (this host cannot see their processes)."""
+        dead = sorted({token for _, token, _ in self._holders(names) if _dead_here(token)})
+        if not dead:
+            return False
+        self._run("release claims of a killed process", lambda conn: conn.execute(
+            "DELETE FROM soundcheck_leases WHERE token = ANY(%s) AND name = ANY(%s)", (dead, names)))
+        return True
+
+    def claim_holders(self, names: Iterable[str]) -> dict[str, str]:
+        """Who holds the live claims among ``names``: ``{name: "host pid N until HH:MM:SS"}``."""
+        wanted = sorted(set(names))
+        if not wanted:
+            return {}
+        out: dict[str, str] = {}
+        for name, token, expires in self._holders(wanted):
+            if _dead_here(token):
+                continue
+            host, pid = _owner(token)
+            out[name] = f"{host} pid {pid} until {expires.astimezone().strftime('%H:%M:%S')}"
+        return out
 
     def _release(self, name: str, token: str) -> None:
         self._run(f"release {name!r}", lambda conn: conn.execute(
@@ -502,6 +536,18 @@ class PostgresFactStore(FactStore):
 
     def __repr__(self) -> str:
         return f"PostgresFactStore({self._shown!r})"
+
+
+def _owner(token: str) -> tuple[str, str]:
+    """The host and pid of a lease's token (``host:pid:random``, ``facts.store.new_token``)."""
+    parts = token.rsplit(":", 2)
+    return (parts[0], parts[1]) if len(parts) == 3 else ("?", "?")
+
+
+def _dead_here(token: str) -> bool:
+    """Whether a lease's owner is a process of this host that no longer exists."""
+    host, pid = _owner(token)
+    return host == HOST and pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid))
 
 
 def _where(entity_ref: str | None, fact_ref: FactRef | None) -> tuple[str, list[str]]:
