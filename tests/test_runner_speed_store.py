@@ -67,7 +67,7 @@ def test_claim_many_records_the_owner_and_lapsed_claims_are_taken_over(tmp_path:
             with second.claim_many(names[:3] + ["free"], expire_seconds=60) as other:
                 assert other == {"free"}
                 assert set(second.claim_holders(names[:2] + ["nobody"])) == set(names[:2])
-                assert f"{HOST} pid {os.getpid()} until " in second.claim_holders(names[:1])[names[0]]
+                assert f"{HOST.split('/')[0]} pid {os.getpid()} since " in second.claim_holders(names[:1])[names[0]]
         assert _leases(directory) == {}  # all released
         with first.claim_many(["lapsed"], expire_seconds=0.05), second.claim_many(["held"], expire_seconds=60):
             time.sleep(0.1)

@@ -371,7 +371,7 @@ def test_claims_of_a_process_killed_with_sigkill_are_taken_over_at_once(any_stor
             assert locked is False
         holders = store.claim_holders(["fact/a", "fact/b", "history", "fact/c"])
         assert set(holders) == {"fact/a", "fact/b", "history"}
-        assert f" pid {holder.pid} until " in holders["fact/a"]
+        assert f" pid {holder.pid} since " in holders["fact/a"]
         holder.send_signal(signal.SIGKILL)
         holder.wait(30)
         started = time.monotonic()

@@ -84,7 +84,21 @@ _UPSERT = (
 _PAIRS = 400  # (entity key, fact ref) pairs per query: 800 parameters (SQLite allows 999 before 3.32)
 _NAMES = 500
 
-HOST = socket.gethostname()
+
+
+def _host_identity() -> str:
+    """This machine as claims name it: the host name, plus on Linux the process-id namespace (containers that
+    share a host name, e.g. with host networking, still see different processes under one pid)."""
+    host = socket.gethostname().replace(":", "_") or "localhost"
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")  # "pid:[4026531836]"
+    except OSError:
+        return host
+    digits = "".join(ch for ch in namespace if ch.isdigit())
+    return f"{host}/{digits}" if digits else host
+
+
+HOST = _host_identity()
 
 # A bulk read builds tens of thousands of facts: without the frozen dataclass's ``__init__`` (``fastinit``).
 _new_fact = fast_constructor(Fact)
@@ -495,7 +509,7 @@ class DiskFactStore(FactStore):
                     pass  # the error in flight (or none) matters more; the leases lapse by themselves
 
     def claim_holders(self, names: Iterable[str]) -> dict[str, str]:
-        """Who holds the live claims among ``names``: ``{name: "host pid N until HH:MM:SS"}`` (what a run that
+        """Who holds the live claims among ``names``: ``{name: "host pid N since HH:MM:SS"}`` (what a run that
         waits for them can say it waits for)."""
         wanted = list(dict.fromkeys(names))
 
@@ -504,12 +518,12 @@ class DiskFactStore(FactStore):
             now = time.time()
             for start in range(0, len(wanted), _NAMES):
                 part = wanted[start : start + _NAMES]
-                for name, host, pid, expires in self._con.execute(
-                    f"SELECT name, host, pid, expires_at FROM leases WHERE name IN ({','.join('?' * len(part))})"
+                for name, host, pid, since in self._con.execute(
+                    f"SELECT name, host, pid, acquired_at FROM leases WHERE name IN ({','.join('?' * len(part))})"
                     " AND expires_at > ?", (*part, now)):
                     if host == HOST and not pid_alive(pid):
                         continue
-                    out[name] = f"{host} pid {pid} until {time.strftime('%H:%M:%S', time.localtime(expires))}"
+                    out[name] = f"{host.split('/')[0]} pid {pid} since {time.strftime('%H:%M:%S', time.localtime(since))}"
             return out
 
         return self._run("read claims", read) if wanted else {}
