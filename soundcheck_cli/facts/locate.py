@@ -159,7 +159,8 @@ def migrate_store(spec: str) -> str:
     if converted is not None:
         facts, meta = converted
         return (f"{spec}: converted format 1 (diskcache) to format {FORMAT_VERSION}: {facts} facts, {meta} meta keys; "
-                f"the old files ({LEGACY_DB_NAME}*, side folders) are left in place: delete them once satisfied")
+                f"the old files ({LEGACY_DB_NAME}, {LEGACY_DB_NAME}-wal/-shm if any, and its two-letter side folders) "
+                "are left as they were: delete them once satisfied")
     with open_any(spec, create=False):
         pass  # opening checks the format
     return f"{spec}: nothing to migrate (format {FORMAT_VERSION})"

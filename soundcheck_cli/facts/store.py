@@ -191,7 +191,7 @@ class DiskFactStore(FactStore):
         self._lock = threading.RLock()
         if not os.path.exists(self.path) and os.path.exists(os.path.join(directory, LEGACY_DB_NAME)):
             raise StoreError(
-                f"the fact store in {directory} has the format of an older soundcheck (format 1, diskcache); "
+                "this fact store has the format of an older soundcheck (format 1, diskcache); "
                 f"run `soundcheck store migrate --store {directory}` to convert it (every fact and the run history "
                 "are kept)",
                 Location(directory),
