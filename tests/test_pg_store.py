@@ -204,6 +204,29 @@ def test_leases_are_renewed_while_the_holder_lives_and_lapse_soon_after_it_is_ki
         proc.wait(30)
 
 
+def test_the_heartbeat_thread_runs_only_while_claims_are_held(monkeypatch: pytest.MonkeyPatch, store: PostgresFactStore) -> None:
+    """No thread is left once the claims are released: ``check`` forks its report writer only from a process with
+    no other thread (``cli.beside``)."""
+    import threading
+
+    from soundcheck_cli.facts import pg_store
+
+    monkeypatch.setattr(pg_store, "LEASE_STEP", 0.3)
+
+    def heartbeats() -> int:
+        return sum(t.name == "soundcheck-lease-heartbeat" for t in threading.enumerate())
+
+    with store.claim_many(["a", "b"], expire_seconds=60) as got:
+        assert got == {"a", "b"} and heartbeats() == 1
+        time.sleep(0.5)
+    deadline = time.monotonic() + 5
+    while heartbeats() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert heartbeats() == 0
+    with store.lock("short", expire_seconds=0.2) as got:  # within one lease step: nothing to renew
+        assert got and heartbeats() == 0
+
+
 def test_lease_expiry_follows_the_server_clock(pg_url: str, store: PostgresFactStore) -> None:
     with store.lock("job", expire_seconds=20) as got:
         assert got

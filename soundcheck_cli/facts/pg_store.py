@@ -535,9 +535,9 @@ class PostgresFactStore(FactStore):
 
 
 class _Heartbeat:
-    """Renews the leases a store holds, every ``LEASE_STEP / 3`` seconds, from one daemon thread started on the
-    first held claim (``renew(token, limit)``; a failed renewal is tried again next time: at worst the claim
-    lapses and another run does that work too). Stopped by the store's ``close``."""
+    """Renews the leases a store holds, every ``LEASE_STEP / 3`` seconds, from one daemon thread that runs while
+    claims are held (``renew(token, limit)``; a failed renewal is tried again next time: at worst the claim lapses
+    and another run does that work too). Stopped by the store's ``close``."""
 
     def __init__(self, renew: Callable[[str, float], None]) -> None:
         self._renew = renew
@@ -568,6 +568,11 @@ class _Heartbeat:
         while not self._stopped.wait(LEASE_STEP / 3):
             with self._guard:
                 held = list(self._held.items())
+                if not held:
+                    # Nothing to renew: end, so that no thread is left when no claim is held (``check`` forks
+                    # only a process with no other thread: ``cli.beside``); the next ``hold`` starts another.
+                    self._thread = None
+                    return
             for token, limit in held:
                 try:
                     self._renew(token, limit)
