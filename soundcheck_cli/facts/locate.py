@@ -23,9 +23,9 @@ from typing import Any
 
 from soundcheck_cli.errors import Location, Problems, StoreError
 from soundcheck_cli.facts.interface import FactStore
-from soundcheck_cli.facts.spec import URL_SCHEMES, describe, is_url
+from soundcheck_cli.facts.spec import describe, is_url
 
-__all__ = ["STORE_DIRNAME", "STORE_ENV", "URL_SCHEMES", "StoreSettings", "describe", "explicit_store", "init_store",
+__all__ = ["STORE_DIRNAME", "STORE_ENV", "StoreSettings", "describe", "explicit_store", "init_store",
            "is_url", "migrate_store", "open_any", "parse_store_settings", "store_spec"]
 
 STORE_ENV = "SOUNDCHECK_STORE"

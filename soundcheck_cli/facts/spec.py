@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-URL_SCHEMES = ("postgresql", "postgres")
 _URL_RE = re.compile(r"^(postgresql|postgres)://", re.IGNORECASE)
 
 
