@@ -31,11 +31,14 @@ characters are refused; expiry is data, never deletion; ``put``/``put_many`` are
 wins; many processes writing at once never lose or duplicate a fact) and ``put_many`` is one transaction (a fact
 that cannot be stored means nothing is written). ``lock`` is a lease row claimed with one atomic
 ``INSERT ... ON CONFLICT DO UPDATE ... WHERE <the existing lease has expired>`` on the server's clock, released on
-exit only if it is still ours; a killed process's lease lapses after ``expire_seconds``, or at once when the claiming
-process runs on the same host as the killed one (its token names host and pid, and that pid is gone).
+exit only if it is still ours. A lease runs ``LEASE_STEP`` (30 s) and a heartbeat thread renews it while the process
+lives, for at most ``expire_seconds`` from its claim: a process killed on any machine stops renewing, so its leases
+lapse within 30 s; a claimer on the killed process's own host takes them over at once (the token names host and
+pid, and that pid is gone).
 
 Threads: one connection (autocommit), guarded by a lock held for each whole public operation, so explicit
-transactions of two threads never interleave (the collector runner reads and writes from executor threads). A
+transactions of two threads never interleave (the collector runner reads and writes from executor threads; the
+lease heartbeat renews from its own thread, which runs only while claims are held). A
 connection the server dropped (restart, failover) is reopened and the operation run once more (all are idempotent).
 Timestamps are given back in UTC (the session's time zone is set to UTC), at PostgreSQL's microsecond precision.
 Errors are ``StoreError`` with the URL's password masked; the password is added to ``redact.GLOBAL`` on open.
