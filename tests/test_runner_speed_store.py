@@ -139,3 +139,47 @@ def test_store_work_runs_off_the_event_loop_on_one_thread_that_ends_with_the_run
         assert fact.expires_at is None and abs(fact.timestamp - datetime.now(timezone.utc)) < timedelta(minutes=5)  # type: ignore[union-attr]
     finally:
         store.close()
+
+
+def test_a_run_waiting_for_another_runs_claims_says_whose_they_are(tmp_path: Any, monkeypatch: Any) -> None:
+    """Every fact is claimed by another run (another store instance: another token) for a while: this run says
+    whose claims it waits for (host, pid, since when), then collects everything once they are released."""
+    from soundcheck_cli.collectors import runner
+    from soundcheck_cli.collectors.progress import NullListener
+
+    monkeypatch.setattr(runner, "WAIT_SAY_SECONDS", 0.3)
+    block = {"token": "t", "server": "http://pd.test", "concurrency": 2, "batchSize": 5,
+             "frequency": {"hours": 1}, "collects": [{"type": "Service"}]}
+    config = Settings(files=(), collectors=(CollectorSettings("pagerduty", block),),
+                      app_config={"soundcheck": {"collectors": {"pagerduty": block}}})
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sid = request.url.path.rsplit("/", 1)[-1]
+        return httpx.Response(200, json={"service": {"id": sid, "status": "active"}})
+
+    messages: list[tuple[str, str]] = []
+
+    class Recording(NullListener):
+        def on_message(self, level: str, text: str) -> None:
+            messages.append((level, text))
+
+    directory = str(tmp_path / "s")
+    with open_store(directory) as other, open_store(directory) as store:
+        names = [f"fact/component:default/svc-{i}/{SERVICE}" for i in range(10)]
+        holding = other.claim_many(names, expire_seconds=60)
+        assert holding.__enter__() == set(names)
+        release = threading.Timer(1.5, holding.__exit__, (None, None, None))
+        release.start()
+        try:
+            started = time.monotonic()
+            summary = run_collection(config, _entities(10), store, collector_ids=["pagerduty"], listener=Recording(),
+                                     http=HttpOptions(transport=httpx.MockTransport(handler)))
+        finally:
+            release.join()
+        assert time.monotonic() - started >= 1.4
+        assert summary.collector("pagerduty").collected == 10
+        waits = [text for level, text in messages if "waiting for" in text]
+        assert waits, messages
+        host = HOST.split("/")[0]
+        assert waits[0].startswith(f"collect pagerduty: waiting for ") and "facts claimed by another run" in waits[0]
+        assert f"({host} pid {os.getpid()} since " in waits[0]
