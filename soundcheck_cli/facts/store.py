@@ -53,6 +53,7 @@ FORMAT_VERSION = 2  # 1: the diskcache folder of soundcheck <= 0.x (``LEGACY_DB_
 APPLICATION_ID = 0x53434B46  # "SCKF" in the database header: this file is a soundcheck fact store
 LEGACY_DB_NAME = "cache.db"  # diskcache's database file: a format-1 store
 LEGACY_FORMAT_KEY = "store:format"
+MIN_SQLITE = (3, 24, 0)
 DEFAULT_TIMEOUT = 60.0  # seconds a writer waits for another process's transaction (SQLite busy timeout)
 
 _SCHEMA = (
@@ -196,6 +197,9 @@ class DiskFactStore(FactStore):
                 "are kept)",
                 Location(directory),
             )
+        if sqlite3.sqlite_version_info < MIN_SQLITE:  # upserts (3.24); row values in get_many (3.15)
+            raise StoreError(f"the folder fact store needs SQLite {'.'.join(map(str, MIN_SQLITE))} or newer; this "
+                             f"Python has SQLite {sqlite3.sqlite_version}", Location(directory))
         try:
             self._con = _connect(self.path, timeout)
         except sqlite3.Error as exc:
@@ -236,10 +240,14 @@ class DiskFactStore(FactStore):
         con.execute("BEGIN IMMEDIATE")
         try:
             yield con
+            con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            if con.in_transaction:  # the body failed, or COMMIT did (busy, disk full): nothing of it is kept
+                try:
+                    con.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the error in flight says more
             raise
-        con.execute("COMMIT")
 
     def _init_schema(self) -> None:
         """Check the file is a fact store of a format this version reads; create the tables in a new one."""
