@@ -58,8 +58,9 @@ from soundcheck_cli.redact import Redactor
 DEFAULT_BATCH_SIZE = 50
 # Built-in collectors that run without configuration, as Soundcheck's Catalog collector does (issue 2).
 ALWAYS_ON = ("catalog",)
-CLAIM_EXPIRE_SECONDS = 900.0  # a killed run's claims lapse after this; a live chunk takes far less
+CLAIM_EXPIRE_SECONDS = 900.0  # a claim's limit (a live chunk takes far less); a killed run's go sooner (store docs)
 CLAIM_POLL_SECONDS = 0.25  # how often a chunk claimed by another run is tried again
+WAIT_SAY_SECONDS = 10.0  # how often a run waiting for other runs' claims says whose they are
 
 
 @dataclass
@@ -160,6 +161,7 @@ class _Run:
         self.refresh = refresh
         self.now = now
         self.claim_poll = claim_poll
+        self.wait_said = 0.0  # when a wait for other runs' claims was last reported (time.monotonic)
         self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="soundcheck-store")
 
     # -- planning -------------------------------------------------------------------------------------------------
@@ -240,6 +242,7 @@ class _Run:
 
     async def _worker(self, plan: _Plan, pending: deque[_Chunk]) -> None:
         misses = 0
+        waiting_since: float | None = None
         loop = asyncio.get_running_loop()
         while pending:
             # Only what is due is claimed (a warm run writes no claims); ``_run_chunk`` checks again after the
@@ -251,7 +254,7 @@ class _Run:
                 continue
             async with self._claims(chunk.claim_names()) as claimed:
                 if claimed:
-                    misses = 0
+                    misses, waiting_since = 0, None
                     mine, rest = chunk.split(claimed)
                     if rest is not None:
                         pending.append(rest)  # another run is fetching these: back to them later (fresh by then)
@@ -261,7 +264,22 @@ class _Run:
             pending.append(chunk)
             misses += 1
             if misses >= len(pending):
+                waiting_since = waiting_since or time.monotonic()
+                if time.monotonic() - max(waiting_since, self.wait_said) >= WAIT_SAY_SECONDS:
+                    await self._say_wait(plan, pending, loop)
                 await asyncio.sleep(self.claim_poll)
+
+    async def _say_wait(self, plan: _Plan, pending: deque[_Chunk], loop: asyncio.AbstractEventLoop) -> None:
+        """Say whose claims this run waits for (``store.claim_holders``: host, pid, since when), at most once every
+        ``WAIT_SAY_SECONDS`` for the whole run."""
+        self.wait_said = time.monotonic()
+        names = [name for chunk in pending for name in chunk.claim_names()]
+        holders = await loop.run_in_executor(self.executor, self.store.claim_holders, names)
+        if holders:
+            owners = sorted(set(holders.values()))
+            shown = ", ".join(owners[:3]) + (f" and {len(owners) - 3} more" if len(owners) > 3 else "")
+            self.listener.on_message(
+                "info", f"collect {plan.collector_id}: waiting for {len(holders)} facts claimed by another run ({shown})")
 
     @contextlib.asynccontextmanager
     async def _claims(self, names: list[str]) -> AsyncIterator[set[str]]:
