@@ -128,7 +128,7 @@ def main() -> None:
     import httpcore  # noqa: F401
     import jsonschema  # noqa: F401
 
-    import soundcheck_cli.http.net_backend  # noqa: F401
+    import soundcheck_cli.http.client  # noqa: F401
     import soundcheck_cli.collectors.pagerduty  # noqa: F401
     imports = time.perf_counter() - started
     ideal = args.n * (args.latency_ms / 1000) / args.concurrency
