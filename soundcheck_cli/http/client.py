@@ -295,8 +295,10 @@ def _connection_failure(exc: BaseException) -> str:
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
+        if isinstance(cause, OSError) and isinstance(cause.errno, int) and cause.errno > 0:
+            return os.strerror(cause.errno).lower()  # asyncio puts its own text in ``strerror``
         if isinstance(cause, OSError) and cause.strerror:
-            return cause.strerror.lower()
+            return cause.strerror.lower()  # e.g. a name resolution error (negative ``errno``)
         cause = cause.__cause__ or cause.__context__
     return type(exc).__name__
 
