@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import json as jsonlib
 import math
 import os
@@ -269,15 +270,15 @@ class _Breaker:
 
     def __init__(self, host: str) -> None:
         self.host = host
-        self.failing: set[int] = set()  # ids of the requests that failed since the last success
+        self.failing: set[int] = set()  # serial numbers of the requests that failed since the last success
         self.error: HostUnavailable | None = None
 
     def check(self) -> None:
         if self.error is not None:
             raise HostUnavailable(str(self.error))
 
-    def failed(self, request: httpx.Request, reason: str) -> None:
-        self.failing.add(id(request))
+    def failed(self, serial: int, reason: str) -> None:
+        self.failing.add(serial)
         if len(self.failing) >= BREAKER_THRESHOLD and self.error is None:
             self.error = HostUnavailable(
                 f"{self.host}: not contacted, the host failed {len(self.failing)} times in a row ({reason})"
@@ -406,6 +407,7 @@ class HttpClient:
         )
         self._resume_at = 0.0  # monotonic time before which no request starts (429 / rate limit exhausted)
         self._breakers: dict[str, _Breaker] = {}
+        self._serials = itertools.count()
         self.in_flight = 0
         self.max_in_flight = 0
         # Several small connection pools rather than one large one: httpcore's pool (1.0.x) does work quadratic in
@@ -497,12 +499,13 @@ class HttpClient:
         except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError, TypeError) as exc:
             raise HttpError(f"{method} {self.redactor.redact(url)}: invalid request ({self.redactor.redact(exc)})") from None
         breaker = self._breaker(request.url)
+        serial = next(self._serials)  # the same for every attempt: a request counts once for its breaker
         retry = self.settings.retry
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await self._attempt(request, breaker, decode_json, attempt)
+                return await self._attempt(request, serial, breaker, decode_json, attempt)
             except _Retry as signal:
                 reason = signal.reason
                 if attempt >= retry.max_attempts:
@@ -542,7 +545,7 @@ class HttpClient:
         return f"{request.method} {self.redactor.redact(str(request.url))}"
 
     async def _attempt(
-        self, request: httpx.Request, breaker: _Breaker, decode_json: bool, attempt: int
+        self, request: httpx.Request, serial: int, breaker: _Breaker, decode_json: bool, attempt: int
     ) -> tuple[httpx.Response, Any]:
         breaker.check()
         if self._resume_at > self.options.clock():
@@ -565,11 +568,11 @@ class HttpClient:
                 response = await self._shards[shard].send(request)
             except httpx.TimeoutException as exc:
                 self._trace(request, f"timeout ({type(exc).__name__})", started, attempt)
-                breaker.failed(request, "timed out" if not isinstance(exc, httpx.ConnectTimeout) else "connection timed out")
+                breaker.failed(serial, "timed out" if not isinstance(exc, httpx.ConnectTimeout) else "connection timed out")
                 raise _Retry(f"{self._shown(request)}: timed out ({type(exc).__name__})") from None
             except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 self._trace(request, f"connection error ({type(exc).__name__})", started, attempt)
-                breaker.failed(request, self.redactor.redact(_connection_failure(exc)))
+                breaker.failed(serial, self.redactor.redact(_connection_failure(exc)))
                 reason = f"{self._shown(request)}: connection error ({type(exc).__name__}: {self.redactor.redact(exc)})"
                 raise _Retry(reason) from None
             except httpx.HTTPError as exc:
@@ -581,7 +584,7 @@ class HttpClient:
             if self.options.verbose:
                 self._trace(request, str(response.status_code), started, attempt)
         if response.status_code in RETRY_STATUSES:
-            breaker.failed(request, f"HTTP {response.status_code} {response.reason_phrase}".rstrip())
+            breaker.failed(serial, f"HTTP {response.status_code} {response.reason_phrase}".rstrip())
         else:
             breaker.succeeded()  # the host answers (a 4xx or 429 included)
         return self._judge(response, request, decode_json)
