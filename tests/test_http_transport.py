@@ -345,3 +345,24 @@ def test_https_verifies_certificates_and_honours_ssl_cert_file(certificate, monk
     refused = _get_over_tls(cert, key)  # the default CAs do not know this certificate
     assert "ConnectError" in refused and "CERTIFICATE_VERIFY_FAILED" in refused
     assert "tls-s3cret" not in refused
+
+
+def test_a_host_whose_certificate_fails_opens_the_breaker_with_the_tls_reason(certificate, monkeypatch):
+    cert, key = certificate
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+
+    async def go():
+        server, port = await _tls_server(cert, key, b"{}")
+        async with server:
+            settings = ClientSettings(concurrency=1, timeout=5, retry=RetryPolicy(max_attempts=1))
+            async with HttpClient(settings, _no_wait(), base_url=f"https://localhost:{port}") as client:
+                for i in range(5):
+                    with pytest.raises(HttpError):
+                        await client.get(f"/{i}")
+                with pytest.raises(HttpError) as info:
+                    await client.get("/again")
+                return str(info.value), port
+
+    message, port = asyncio.run(go())
+    assert message == f"localhost:{port}: not contacted, the host failed 5 times in a row (TLS: self-signed certificate)"

@@ -290,12 +290,15 @@ class _Breaker:
 
 def _connection_failure(exc: BaseException) -> str:
     """What went wrong on the connection, in a few words: the operating system's reason when the exception chain
-    has one ("connection refused", "name or service not known"; httpx's own text is often only "All connection
-    attempts failed"), else the exception's type."""
+    has one ("connection refused", "name or service not known", "TLS: self-signed certificate"; httpx's own text
+    is often only "All connection attempts failed"), else the exception's type."""
     seen: set[int] = set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
+        if isinstance(cause, ssl.SSLError):  # an OSError whose errno is not the operating system's
+            detail = getattr(cause, "verify_message", None) or cause.reason or type(cause).__name__
+            return f"TLS: {detail}"
         if isinstance(cause, OSError) and isinstance(cause.errno, int) and cause.errno > 0:
             return os.strerror(cause.errno).lower()  # asyncio puts its own text in ``strerror``
         if isinstance(cause, OSError) and cause.strerror:
@@ -516,7 +519,8 @@ class HttpClient:
                         f"{reason}; the API asks to wait {delay:.0f}s, longer than this run waits "
                         f"({retry.max_wait:.0f}s, retry.maxWait)"
                     ) from None
-                breaker.check()  # the host failed too often meanwhile: no point in waiting
+                if breaker.error is not None:  # the host failed too often meanwhile: no point in waiting
+                    raise HostUnavailable(str(breaker.error)) from None
                 if self.options.verbose:
                     self._log("debug", f"{reason}; retry {attempt + 1}/{retry.max_attempts} in {delay:.2f}s")
                 await self.options.sleep(delay)  # outside the semaphore: a backoff holds no slot
