@@ -18,10 +18,10 @@ over a thousand services needs:
   the client until the reset. A wait longer than ``retry.maxWait`` fails now instead of stalling the run;
 - a circuit breaker per host: after ``BREAKER_THRESHOLD`` (5) different requests in a row failed on one host
   (connection errors, timeouts, 5xx answers; a request retried counts once; any other answer resets the count)
-  the client sends nothing more to that host for the rest of the run: every
-  further request fails at once with ``HostUnavailable``, one message per host ("api.pagerduty.com: not
-  contacted, the host failed 5 times in a row (connection refused)"), so a dead API costs a handful of requests
-  instead of ``entities x maxAttempts``;
+  the client sends nothing more to that host for the rest of the run: every further request, and every retry,
+  fails at once with ``HostUnavailable``, one message per host ("api.pagerduty.com: not contacted, the host
+  failed 5 times in a row (connection refused)"), so a dead API costs about ``BREAKER_THRESHOLD + concurrency``
+  requests instead of ``entities x maxAttempts``;
 - 404 / 410 raise ``NotFound`` (the caller records the fact as absent); other failures raise ``HttpError`` whose
   message names the method, the redacted URL and the status, never a secret;
 - ``verbose``: one log line per attempt (method, redacted URL, status, time).
@@ -526,9 +526,9 @@ class HttpClient:
                 await self.options.sleep(delay)  # outside the semaphore: a backoff holds no slot
 
     def _breaker(self, url: httpx.URL) -> _Breaker:
-        """The circuit breaker of ``url``'s host (``host[:port]``, never the userinfo)."""
-        port = f":{url.port}" if url.port is not None else ""
-        key = f"{url.host}{port}"
+        """The circuit breaker of ``url``'s host (``host[:port]`` as httpx's ``URL.netloc`` gives it: never the
+        userinfo)."""
+        key = url.netloc.decode("ascii")
         breaker = self._breakers.get(key)
         if breaker is None:
             breaker = self._breakers[key] = _Breaker(key)
