@@ -1,4 +1,4 @@
-"""Tests of ``collectors.http_client``: retries and backoff, 429/Retry-After, GitHub rate-limit headers, 404 as
+"""Tests of ``http.client``: retries and backoff, 429/Retry-After, GitHub rate-limit headers, 404 as
 absent, no retry on 4xx, connection resets and timeouts (mock transport and a real 127.0.0.1 server), the
 concurrency bound, the limiter, and redacted ``--verbose`` request logs. No test really sleeps for a backoff."""
 
