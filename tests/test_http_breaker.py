@@ -231,8 +231,12 @@ def test_the_breaker_message_names_the_host_and_no_secret():
 # -- the webhook sink shares the client, so the breaker ----------------------------------------------------------
 
 
-class _Counting(BaseHTTPRequestHandler):
+class _Hook(BaseHTTPRequestHandler):
+    """Acknowledges the first ``accept`` POSTs with 204, then answers ``status`` to every other."""
+
     protocol_version = "HTTP/1.1"
+    accept = 0
+    status = 500
     posts: list[str] = []
     lock = threading.Lock()
 
@@ -240,7 +244,8 @@ class _Counting(BaseHTTPRequestHandler):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         with self.lock:
             self.posts.append(self.path)
-        self.send_response(500)
+            n = len(self.posts)
+        self.send_response(204 if n <= self.accept else self.status)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -248,11 +253,13 @@ class _Counting(BaseHTTPRequestHandler):
         pass
 
 
-def test_webhook_sink_to_a_failing_endpoint_stops_after_a_few_requests(tmp_path, capsys):
+def _deliver_to_hook(tmp_path, capsys, accept: int, status: int) -> tuple[str, int, int]:
+    """``soundcheck check`` on 40 components (160 change events, each POSTed alone) with a webhook sink on a local
+    endpoint; returns stderr, the POSTs the endpoint saw and its port."""
     from workspaces import hygiene_config
 
-    _Counting.posts = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Counting)
+    _Hook.posts, _Hook.accept, _Hook.status = [], accept, status
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -265,7 +272,8 @@ def test_webhook_sink_to_a_failing_endpoint_stops_after_a_few_requests(tmp_path,
     enabled: true
     subscribers: false
     sinks:
-      - {{type: webhook, url: "http://127.0.0.1:{server.server_port}/hook", concurrency: 4, retry: {{maxAttempts: 5}}}}
+      - {{type: webhook, url: "http://127.0.0.1:{server.server_port}/hook", concurrency: 4, retry: {{maxAttempts: 5}},
+          headers: {{Authorization: "Bearer hook-s3cret"}}}}
 """)  # fmt: skip
         argv = ["check", "-c", str(tmp_path / "app-config.yaml"), "--store", str(tmp_path / "store"), "-f", "json"]
         code = run_cli(argv)
@@ -273,8 +281,20 @@ def test_webhook_sink_to_a_failing_endpoint_stops_after_a_few_requests(tmp_path,
     finally:
         server.shutdown()
         server.server_close()
-    assert code in (0, 1)  # the gate's answer: a failing webhook does not change it
-    assert "kept in the store, retried on the next run" in err
-    assert f"127.0.0.1:{server.server_port}: not contacted, the host failed 5 times in a row" in err
-    # 160+ events, each POSTed alone, up to 5 attempts: hundreds of requests without the breaker.
-    assert BREAKER_THRESHOLD <= len(_Counting.posts) <= BREAKER_THRESHOLD + 4
+    assert code == 1  # the gate's answer (every component lacks an owner): a failing webhook does not change it
+    assert "kept in the store, retried on the next run" in err and "hook-s3cret" not in err
+    return err, len(_Hook.posts), server.server_port
+
+
+def test_webhook_endpoint_failing_mid_delivery_stops_after_a_few_requests(tmp_path, capsys):
+    err, posts, port = _deliver_to_hook(tmp_path, capsys, accept=1, status=500)
+    assert f"127.0.0.1:{port}: not contacted, the host failed 5 times in a row (HTTP 500 Internal Server Error)" in err
+    # The first event acknowledged, then 159 to send with up to 5 attempts each: hundreds of requests without the
+    # breaker; with it, the ones in flight (concurrency 4) until five have failed.
+    assert 1 + BREAKER_THRESHOLD <= posts <= 1 + BREAKER_THRESHOLD + 4
+
+
+def test_webhook_endpoint_refusing_us_costs_one_request(tmp_path, capsys):
+    err, posts, port = _deliver_to_hook(tmp_path, capsys, accept=0, status=401)
+    assert f"POST http://127.0.0.1:{port}/hook: HTTP 401 Unauthorized" in err
+    assert posts == 1  # not one per pending event

@@ -80,9 +80,9 @@ class WebhookSink(EventSink):
     breaker: once ``BREAKER_THRESHOLD`` requests in a row failed (5xx, connection errors, timeouts), every request
     still queued or waiting for a retry fails at once with ``HostUnavailable``, unsent.
 
-    ``batchSize: 1`` (default) posts each ``{topic, eventPayload}`` alone; more posts JSON lists. A batch not yet
-    started when a request has failed for good is not sent (batches already queued in the client are: a 4xx does
-    not open the breaker). Every event not acknowledged with a 2xx is returned as undelivered, in order."""
+    ``batchSize: 1`` (default) posts each ``{topic, eventPayload}`` alone; more posts JSON lists. The first batch
+    is posted alone, the others (concurrently) only once it was acknowledged; after a request fails for good, no
+    further batch starts. Every event not acknowledged with a 2xx is returned as undelivered, in order."""
 
     def __init__(self, settings: SinkSettings, http_options: object = None) -> None:
         super().__init__(settings)
@@ -118,7 +118,10 @@ class WebhookSink(EventSink):
                     return
                 done[i] = True
 
-            await asyncio.gather(*(send(i) for i in range(len(batches))))
+            # The first batch alone, then the rest concurrently: an endpoint that refuses us (a 401 for a wrong
+            # token: no retry, no breaker) costs one request, not one per pending batch.
+            await send(0)
+            await asyncio.gather(*(send(i) for i in range(1, len(batches))))
         undelivered = [e for i, batch in enumerate(batches) if not done[i] for e in batch]
         error = (failure[0] if failure else "not sent") if undelivered else None  # HttpError names the redacted URL
         return Delivery(len(events) - len(undelivered), undelivered, error)
