@@ -76,11 +76,13 @@ class StdoutSink(EventSink):
 
 class WebhookSink(EventSink):
     """POSTs events as JSON with the collectors' ``HttpClient`` (retries with backoff on 5xx, timeouts and
-    connection errors; ``Retry-After`` on 429; secrets redacted from messages).
+    connection errors; ``Retry-After`` on 429; secrets redacted from messages) and so its per-host circuit
+    breaker: once ``BREAKER_THRESHOLD`` requests in a row failed (5xx, connection errors, timeouts), every request
+    still queued or waiting for a retry fails at once with ``HostUnavailable``, unsent.
 
-    ``batchSize: 1`` (default) posts each ``{topic, eventPayload}`` alone; more posts JSON lists. After a request
-    fails for good, no further request is sent in this run (the endpoint is down): every event not acknowledged
-    with a 2xx is returned as undelivered, in order."""
+    ``batchSize: 1`` (default) posts each ``{topic, eventPayload}`` alone; more posts JSON lists. The first batch
+    is posted alone, the others (concurrently) only once it was acknowledged; after a request fails for good, no
+    further batch starts. Every event not acknowledged with a 2xx is returned as undelivered, in order."""
 
     def __init__(self, settings: SinkSettings, http_options: object = None) -> None:
         super().__init__(settings)
@@ -110,13 +112,16 @@ class WebhookSink(EventSink):
                 body = batch[0].to_json() if size == 1 else [e.to_json() for e in batch]
                 try:
                     await client.request("POST", self.settings.url or "", json=body)
-                except HttpError as exc:
+                except HttpError as exc:  # HostUnavailable included: the breaker opened
                     if not failure:
                         failure.append(str(exc))
                     return
                 done[i] = True
 
-            await asyncio.gather(*(send(i) for i in range(len(batches))))
+            # The first batch alone, then the rest concurrently: an endpoint that refuses us (a 401 for a wrong
+            # token: no retry, no breaker) costs one request, not one per pending batch.
+            await send(0)
+            await asyncio.gather(*(send(i) for i in range(1, len(batches))))
         undelivered = [e for i, batch in enumerate(batches) if not done[i] for e in batch]
         error = (failure[0] if failure else "not sent") if undelivered else None  # HttpError names the redacted URL
         return Delivery(len(events) - len(undelivered), undelivered, error)

@@ -1,2 +1,3 @@
-"""The one HTTP client (``client``): retries, backoff, ``Retry-After``, the rate limiter, redaction, ETags and
-progress hooks, used by the collectors, the remote catalog and the webhook sinks. It knows no collector."""
+"""The one HTTP client (``client``), on httpx's own transport: retries, backoff, ``Retry-After``, the rate limiter,
+timeouts, a per-host circuit breaker and redaction, used by the collectors (which keep their own ETags and
+progress), the remote catalog and the webhook sink. It knows no collector."""

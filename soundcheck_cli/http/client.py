@@ -1,10 +1,14 @@
-"""The HTTP client every HTTP collector shares (and plugin authors reuse): ``HttpClient`` over ``httpx.AsyncClient``.
+"""The HTTP client every HTTP caller shares (collectors, plugin authors, the remote catalog, the webhook sink):
+``HttpClient`` over ``httpx.AsyncClient`` and httpx's own transport, documented API only.
 
-One client per collector configuration, so connections are reused (HTTP/1.1 keep-alive; internally a few small
-httpx connection pools, which keeps httpcore's per-request pool bookkeeping cheap at high concurrency). It adds
-what a cron job over a thousand services needs:
+One client per collector configuration, so connections are reused (HTTP/1.1 keep-alive). It adds what a cron job
+over a thousand services needs:
 
-- bounded concurrency: at most ``concurrency`` requests in flight (a retry waiting for its backoff holds no slot);
+- bounded concurrency: at most ``concurrency`` requests in flight; a retry waiting for its backoff, or a request
+  waiting for a 429's ``Retry-After``, holds no slot;
+- timeouts: ``httpx.Timeout`` with a short connect timeout (``CONNECT_TIMEOUT``, 10 s) and a read/write timeout
+  (``READ_TIMEOUT``, 30 s), so a host that does not accept connections is given up on quickly; both can be set in
+  the config (``timeout: 20`` or ``timeout: {connect: 5, read: 60}``);
 - a limiter ``limiter: {max: N, duration: {seconds: S}}`` (Soundcheck's job limiter shape; a bare number is
   milliseconds, as BullMQ reads it): at most N request starts in any S-second window;
 - retries with exponential backoff, jitter and a cap, up to ``retry.maxAttempts``, on 5xx, timeouts, connection
@@ -12,6 +16,12 @@ what a cron job over a thousand services needs:
 - 429 honours ``Retry-After`` (seconds or an HTTP date, RFC 9110 §10.2.3); GitHub-style ``x-ratelimit-remaining: 0``
   + ``x-ratelimit-reset`` (epoch seconds, docs.github.com "Rate limits for the REST API") pauses every request of
   the client until the reset. A wait longer than ``retry.maxWait`` fails now instead of stalling the run;
+- a circuit breaker per host: after ``BREAKER_THRESHOLD`` (5) different requests in a row failed on one host
+  (connection errors, timeouts, 5xx answers; a request retried counts once; any other answer resets the count)
+  the client sends nothing more to that host for the rest of the run: every further request, and every retry,
+  fails at once with ``HostUnavailable``, one message per host ("api.pagerduty.com: not contacted, the host
+  failed 5 times in a row (connection refused)"), so a dead API costs about ``BREAKER_THRESHOLD + concurrency``
+  requests instead of ``entities x maxAttempts``;
 - 404 / 410 raise ``NotFound`` (the caller records the fact as absent); other failures raise ``HttpError`` whose
   message names the method, the redacted URL and the status, never a secret;
 - ``verbose``: one log line per attempt (method, redacted URL, status, time).
@@ -23,13 +33,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import json as jsonlib
 import math
+import os
 import random
-import re
 import ssl
 import time
-import urllib.request
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -46,6 +56,9 @@ from soundcheck_cli.errors import Problems
 from soundcheck_cli.redact import NULL_REDACTOR, Redactor
 
 DEFAULT_CONCURRENCY = 8
+CONNECT_TIMEOUT = 10.0  # seconds to open a connection (TCP + TLS): a host that does not answer is given up quickly
+READ_TIMEOUT = 30.0  # seconds of silence while sending a request or waiting for its answer
+BREAKER_THRESHOLD = 5  # requests failing in a row (connection error, timeout, 5xx) after which a host is not contacted
 SHARD_CONNECTIONS = 4  # keep-alive connections per httpx client (see HttpClient.__init__)
 RETRY_STATUSES = frozenset({500, 502, 503, 504}) | frozenset(range(505, 600))
 ABSENT_STATUSES = frozenset({404, 410})
@@ -61,7 +74,21 @@ CLIENT_SCHEMA_PROPERTIES: dict[str, Any] = {
         "required": ["max", "duration"],
         "additionalProperties": False,
     },
-    "timeout": {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, DURATION_SCHEMA]},
+    "timeout": {
+        "anyOf": [
+            {"type": "number", "exclusiveMinimum": 0},
+            DURATION_SCHEMA,
+            {
+                "type": "object",
+                "properties": {
+                    "connect": {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, DURATION_SCHEMA]},
+                    "read": {"anyOf": [{"type": "number", "exclusiveMinimum": 0}, DURATION_SCHEMA]},
+                },
+                "additionalProperties": False,
+                "minProperties": 1,
+            },
+        ]
+    },
     "retry": {
         "type": "object",
         "properties": {
@@ -97,8 +124,8 @@ class LimiterSettings:
 @dataclass(frozen=True)
 class ClientSettings:
     concurrency: int = DEFAULT_CONCURRENCY
-    timeout: float = 30.0
-    connect_timeout: float = 10.0
+    timeout: float = READ_TIMEOUT  # read / write / pool: seconds of silence on an open connection
+    connect_timeout: float = CONNECT_TIMEOUT
     limiter: LimiterSettings | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
@@ -117,7 +144,8 @@ def client_settings(
     block: Mapping[str, Any] | None, problems: Problems | None = None, *, default_concurrency: int = DEFAULT_CONCURRENCY,
     limiter_fallback: Any = None,
 ) -> ClientSettings:
-    """Client settings from a collector block: ``concurrency``, ``limiter``, ``timeout`` (seconds or a duration),
+    """Client settings from a collector block: ``concurrency``, ``limiter``, ``timeout`` (seconds or a duration:
+    the read timeout; or ``{connect, read}``),
     ``retry: {maxAttempts, maxDelay, maxWait}``. ``limiter_fallback`` is used when the block has no ``limiter``
     (Soundcheck's ``soundcheck.job.workers.<id>.limiter``). Malformed values are located errors in ``problems``."""
     problems = problems if problems is not None else Problems()
@@ -139,9 +167,7 @@ def client_settings(
                 problems.error("limiter.max must be a positive integer", loc_of(node, "max"))
             elif duration is not None and duration.total_seconds() > 0:
                 limiter = LimiterSettings(maximum, duration.total_seconds())
-    timeout = 30.0
-    if block.get("timeout") is not None:
-        timeout = _seconds(block["timeout"], problems, "timeout", loc_of(block, "timeout")) or timeout
+    timeout, connect_timeout = _timeouts(block.get("timeout"), problems, loc_of(block, "timeout"))
     retry = RetryPolicy()
     node = block.get("retry")
     if isinstance(node, Mapping):
@@ -158,7 +184,31 @@ def client_settings(
         )
     elif node is not None:
         problems.error("retry must be a mapping {maxAttempts, maxDelay, maxWait}", loc_of(block, "retry"))
-    return ClientSettings(concurrency=concurrency, timeout=timeout, limiter=limiter, retry=retry)
+    return ClientSettings(concurrency=concurrency, timeout=timeout, connect_timeout=connect_timeout, limiter=limiter, retry=retry)
+
+
+def _timeouts(node: Any, problems: Problems, location: Any) -> tuple[float, float]:
+    """(read, connect) seconds from ``timeout``: a number or duration (the read timeout; connect stays
+    ``CONNECT_TIMEOUT``), or ``{connect, read}`` (each a number of seconds or a duration). The connect timeout does
+    not follow a short read timeout: a server whose listen queue is momentarily full answers a second SYN ~1 s
+    later, and that is not a dead host."""
+    if node is None:
+        return READ_TIMEOUT, CONNECT_TIMEOUT
+    if isinstance(node, Mapping) and node and set(node) <= {"connect", "read"}:
+        read = _positive_seconds(node.get("read"), problems, "timeout.read", loc_of(node, "read"))
+        connect = _positive_seconds(node.get("connect"), problems, "timeout.connect", loc_of(node, "connect"))
+        return read or READ_TIMEOUT, connect or CONNECT_TIMEOUT
+    return _positive_seconds(node, problems, "timeout", location) or READ_TIMEOUT, CONNECT_TIMEOUT
+
+
+def _positive_seconds(node: Any, problems: Problems, what: str, location: Any) -> float | None:
+    if node is None:
+        return None
+    value = _seconds(node, problems, what, loc_of(node) or location)
+    if value is not None and value <= 0:
+        problems.error(f"{what} must be more than 0 seconds", loc_of(node) or location)
+        return None
+    return value
 
 
 @dataclass
@@ -182,88 +232,16 @@ def http_options(context: Any) -> HttpOptions:
     return options if isinstance(options, HttpOptions) else HttpOptions()
 
 
-@functools.lru_cache(maxsize=1)
-def _ssl_context() -> ssl.SSLContext:
-    return httpx.create_ssl_context()
+@functools.lru_cache(maxsize=4)
+def _ssl_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    """One SSL context per process and CA setting, shared by every httpx client (``verify=``): loading the CA
+    certificates takes ~20 ms each time, and a client at concurrency 32 has 8 httpx clients. ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR`` are honoured as httpx honours them."""
+    return httpx.create_ssl_context()  # the arguments are the cache key: httpx reads the same two variables
 
 
-def _default_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
-    """The transport of direct (not proxied) requests: httpcore's pool over the asyncio-native network backend
-    (``net_backend``: a fraction of the anyio backend's CPU time per request); ``verify``: one SSL context per
-    process (loading the CA certificates takes ~30 ms each time). Imported here: httpcore loads only when a
-    client is made (as httpx does)."""
-    from soundcheck_cli.http.net_backend import AsyncioTransport
-
-    return AsyncioTransport(_ssl_context(), limits)
-
-
-# Printable ASCII but space " # < > ` { }: httpx's URL normalisation (``httpx._urlparse``: RFC 3986 percent-encoding
-# of a path with PATH_SAFE, a query with QUERY_SAFE; existing ``%xx`` and a lone ``%`` kept) leaves a target made of
-# these unchanged, so it can be sent as written.
-_PLAIN_TARGET = re.compile("[" + re.escape("".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"#<>`{}')) + "]*")
-_BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})  # httpx adds ``Content-Length: 0`` to POST/PUT/PATCH
-_MAX_TARGET = 60_000  # httpx refuses URLs over 65,536 characters
-
-
-def _plain_target(path: str) -> bool:
-    """``path`` (``/a/b?q=1``) is what httpx would send for it: plain characters only, no ``.``/``..`` segment
-    (which httpx resolves, RFC 3986 §5.2.4), not too long."""
-    if len(path) > _MAX_TARGET or not path.startswith("/") or not _PLAIN_TARGET.fullmatch(path):
-        return False
-    if "." in path:
-        segments = path.partition("?")[0].split("/")
-        if "." in segments or ".." in segments:
-            return False
-    return True
-
-
-@dataclass(frozen=True)
-class _Origin:
-    """The base URL's parts on the wire: scheme, host, port (as ``httpx.URL`` gives them), the ``Host`` header
-    value (``httpx.URL.netloc``, as ``httpx.Request`` sets it) and the base path."""
-
-    scheme: bytes
-    host: bytes
-    port: int | None
-    netloc: bytes
-    prefix: str  # the base URL's path as written ("" or "/api/v3"), before the request's own path
-    core_url: Any  # httpcore.URL (imported with the transport, not with this module)
-
-
-class _Prepared:
-    """One attempt's request: ``wire`` (method, httpcore URL, raw headers) when it goes straight to the asyncio
-    transport, with the ``httpx.Request`` built on first use; else the ``httpx.Request`` itself."""
-
-    __slots__ = ("_request", "_args", "wire", "extensions", "detached", "body", "unread")
-
-    def __init__(self, request: httpx.Request | None, args: tuple[Any, ...] | None, wire: Any, extensions: dict[str, Any]) -> None:
-        self._request = request
-        self._args = args
-        self.wire = wire
-        self.extensions = extensions
-        self.detached: httpx.Response | None = None  # a response sent from ``wire``, no ``request`` attached yet
-        self.body = b""  # ... its content
-        self.unread = False  # ... whose content is still to be read into it
-
-    @property
-    def request(self) -> httpx.Request:
-        if self._request is None:
-            method, target, headers, extensions = self._args  # type: ignore[misc]
-            self._request = httpx.Request(method, target, headers=headers, extensions=extensions)
-        return self._request
-
-    def content(self, response: httpx.Response) -> bytes:
-        return self.body if self.detached is response else response.content
-
-    def attach(self, response: httpx.Response) -> None:
-        """Give ``response`` its ``request`` and its content (as the ``httpx.Request`` path does) when it leaves
-        the client."""
-        if self.detached is response:
-            response.request = self.request
-            if self.unread:
-                response.read()
-                self.unread = False
-            self.detached = None
+def ssl_context() -> ssl.SSLContext:
+    return _ssl_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
 
 
 class HttpError(Exception):
@@ -277,6 +255,59 @@ class HttpError(Exception):
 
 class NotFound(HttpError):
     """404/410: the object does not exist (record the fact as absent)."""
+
+
+class HostUnavailable(HttpError):
+    """The host's circuit breaker is open: it failed ``BREAKER_THRESHOLD`` times in a row, so this request was not
+    sent. The message names the host and the last failure, the same for every request to that host (a summary
+    grouping failures by reason shows it once)."""
+
+
+class _Breaker:
+    """One host's failures since its last success. A request counts once however often it is retried: one broken
+    resource retried back to back (at the end of a batch nothing else is in flight) is not a dead host, while
+    ``BREAKER_THRESHOLD`` different requests failing in a row are. Opened once, it stays open for the life of the
+    client (one run)."""
+
+    __slots__ = ("host", "failing", "error")
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.failing: set[int] = set()  # serial numbers of the requests that failed since the last success
+        self.error: HostUnavailable | None = None
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise HostUnavailable(str(self.error))
+
+    def failed(self, serial: int, reason: str) -> None:
+        self.failing.add(serial)
+        if len(self.failing) >= BREAKER_THRESHOLD and self.error is None:
+            self.error = HostUnavailable(
+                f"{self.host}: not contacted, the host failed {len(self.failing)} times in a row ({reason})"
+            )
+
+    def succeeded(self) -> None:
+        self.failing.clear()
+
+
+def _connection_failure(exc: BaseException) -> str:
+    """What went wrong on the connection, in a few words: the operating system's reason when the exception chain
+    has one ("connection refused", "name or service not known", "TLS: self-signed certificate"; httpx's own text
+    is often only "All connection attempts failed"), else the exception's type."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLError):  # an OSError whose errno is not the operating system's
+            detail = getattr(cause, "verify_message", None) or cause.reason or type(cause).__name__
+            return f"TLS: {detail}"
+        if isinstance(cause, OSError) and isinstance(cause.errno, int) and cause.errno > 0:
+            return os.strerror(cause.errno).lower()  # asyncio puts its own text in ``strerror``
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror.lower()  # e.g. a name resolution error (negative ``errno``)
+        cause = cause.__cause__ or cause.__context__
+    return type(exc).__name__
 
 
 class _Retry(Exception):
@@ -356,7 +387,8 @@ def _error_detail(response: httpx.Response) -> str:
 
 
 class HttpClient:
-    """httpx clients (keep-alive pools) behind the run's concurrency bound, limiter, retries and redacted logging.
+    """httpx clients (keep-alive pools) behind the run's concurrency bound, limiter, retries, circuit breakers and
+    redacted logging.
 
     ``await client.get_json(url)`` / ``client.request(method, url, params=, headers=, json=, content=)``; ``url``
     is relative to ``base_url`` or absolute. ``requests`` counts the attempts sent.
@@ -380,39 +412,33 @@ class HttpClient:
             RateLimiter(self.settings.limiter, self.options.clock, self.options.sleep) if self.settings.limiter else None
         )
         self._resume_at = 0.0  # monotonic time before which no request starts (429 / rate limit exhausted)
+        self._breakers: dict[str, _Breaker] = {}
+        self._serials = itertools.count()
         self.in_flight = 0
         self.max_in_flight = 0
-        # Several small connection pools rather than one large one: httpcore's pool (1.0.x,
-        # ``_assign_requests_to_connections``) does work quadratic in its connection count on every request, which
-        # made one pool of 32 connections CPU-bound at ~5x the ideal time. Each shard has at most
+        # Several small connection pools rather than one large one: httpcore's pool (1.0.x) does work quadratic in
+        # its connection count on every request. Measured against a 127.0.0.1 server answering after 50 ms: at
+        # concurrency 128, 4,000 requests took 36 s with one pool of 128 connections (CPU-bound) and 2.0 s with 32
+        # pools of 4 (ideal 1.6 s); at concurrency 32 both take the same time. Each shard has at most
         # ``SHARD_CONNECTIONS`` keep-alive connections; a request goes to the least busy shard.
         shards = max(1, math.ceil(self.settings.concurrency / SHARD_CONNECTIONS))
         per_shard = math.ceil(self.settings.concurrency / shards)
         limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)
         timeout = httpx.Timeout(self.settings.timeout, connect=self.settings.connect_timeout)
-        self._shards: list[httpx.AsyncClient] = []
-        self._transports: list[httpx.AsyncBaseTransport] = []
-        for _ in range(shards):
-            transport = self.options.transport or _default_transport(limits)
-            self._transports.append(transport)
-            self._shards.append(
-                httpx.AsyncClient(
-                    base_url=base_url,
-                    headers={"User-Agent": USER_AGENT, **(headers or {})},
-                    timeout=timeout,
-                    transport=transport,
-                    follow_redirects=True,  # httpx drops Authorization on a redirect to another origin
-                )
+        verify: ssl.SSLContext | bool = ssl_context() if self.options.transport is None else True
+        self._shards = [
+            httpx.AsyncClient(
+                base_url=base_url,
+                headers={"User-Agent": USER_AGENT, **(headers or {})},
+                timeout=timeout,
+                limits=limits,
+                verify=verify,
+                transport=self.options.transport,
+                follow_redirects=True,  # httpx drops Authorization on a redirect to another origin
             )
-        self._base_url = base_url.rstrip("/")
-        self._headers = self._shards[0].headers  # httpx's defaults (Accept, encodings...) plus ours
-        self._timeout = timeout.as_dict()
+            for _ in range(shards)
+        ]
         self._shard_load = [0] * shards
-        # Requests go straight to the transport (``AsyncClient.send`` adds ~0.13 ms of auth/redirect/cookie
-        # machinery per request); the client is used when a proxy is configured in the environment (its mounts
-        # route through the proxy) and to follow a redirect.
-        self._direct = not urllib.request.getproxies()
-        self._origin = self._wire_origin() if self._direct and self.options.transport is None else None
 
     @property
     def redactor(self) -> Redactor:
@@ -450,7 +476,8 @@ class HttpClient:
         json: Any = None,
         content: str | bytes | None = None,
     ) -> httpx.Response:
-        """Send with retries; return the final 2xx/3xx response, or raise ``NotFound`` / ``HttpError``."""
+        """Send with retries; return the final 2xx/3xx response, or raise ``NotFound`` / ``HttpError`` (its
+        subclass ``HostUnavailable`` when the host's circuit breaker is open)."""
         response, _ = await self._request(method, url, params=params, headers=headers, json=json, content=content)
         return response
 
@@ -465,26 +492,50 @@ class HttpClient:
         content: str | bytes | None = None,
         decode_json: bool = False,
     ) -> tuple[httpx.Response, Any]:
+        target = url
+        if params:
+            # Percent-encoded as RFC 3986 says (a space is %20; httpx's own params would send "+", which some
+            # servers keep as a plus sign): the query the API sees is exactly the values given.
+            items = list(params.items()) if isinstance(params, Mapping) else list(params)
+            target += ("&" if "?" in target else "?") + urlencode(items, doseq=True, quote_via=quote)
+        try:
+            # Built once, before taking a slot: every attempt sends the same request (a JSON or bytes body can be
+            # sent again), and a slot is held only while the request is on the wire.
+            request = self._shards[0].build_request(method, target, headers=headers, json=json, content=content)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError, TypeError) as exc:
+            raise HttpError(f"{method} {self.redactor.redact(url)}: invalid request ({self.redactor.redact(exc)})") from None
+        breaker = self._breaker(request.url)
+        serial = next(self._serials)  # the same for every attempt: a request counts once for its breaker
         retry = self.settings.retry
         attempt = 0
-        last_reason = ""
         while True:
             attempt += 1
             try:
-                return await self._attempt(method, url, params, headers, json, content, decode_json, attempt)
+                return await self._attempt(request, serial, breaker, decode_json, attempt)
             except _Retry as signal:
-                last_reason = signal.reason
+                reason = signal.reason
                 if attempt >= retry.max_attempts:
-                    raise HttpError(f"{last_reason} (gave up after {attempt} attempts)") from None
+                    raise HttpError(f"{reason} (gave up after {attempt} attempts)") from None
                 delay = signal.delay if signal.delay is not None else retry.backoff(attempt, self.options.rng)
                 if delay > retry.max_wait:
                     raise HttpError(
-                        f"{last_reason}; the API asks to wait {delay:.0f}s, longer than this run waits "
+                        f"{reason}; the API asks to wait {delay:.0f}s, longer than this run waits "
                         f"({retry.max_wait:.0f}s, retry.maxWait)"
                     ) from None
+                if breaker.error is not None:  # the host failed too often meanwhile: no point in waiting
+                    raise HostUnavailable(str(breaker.error)) from None
                 if self.options.verbose:
-                    self._log("debug", f"{last_reason}; retry {attempt + 1}/{retry.max_attempts} in {delay:.2f}s")
-                await self.options.sleep(delay)
+                    self._log("debug", f"{reason}; retry {attempt + 1}/{retry.max_attempts} in {delay:.2f}s")
+                await self.options.sleep(delay)  # outside the semaphore: a backoff holds no slot
+
+    def _breaker(self, url: httpx.URL) -> _Breaker:
+        """The circuit breaker of ``url``'s host (``host[:port]`` as httpx's ``URL.netloc`` gives it: never the
+        userinfo)."""
+        key = url.netloc.decode("ascii")
+        breaker = self._breakers.get(key)
+        if breaker is None:
+            breaker = self._breakers[key] = _Breaker(key)
+        return breaker
 
     async def _wait_until_resumed(self) -> None:
         while True:
@@ -496,101 +547,14 @@ class HttpClient:
     def _pause(self, seconds: float) -> None:
         self._resume_at = max(self._resume_at, self.options.clock() + seconds)
 
-    def _wire_origin(self) -> _Origin | None:
-        """What requests relative to ``base_url`` share on the wire, parsed once (``None``: every request is
-        built as an ``httpx.Request``): only for the asyncio transport (``AsyncioTransport.fetch``) and a plain
-        ``http(s)://host[:port][/path]`` base."""
-        import httpcore
-
-        from soundcheck_cli.http.net_backend import AsyncioTransport
-
-        if not all(isinstance(t, AsyncioTransport) for t in self._transports):
-            return None
-        _, sep, rest = self._base_url.partition("://")
-        authority, slash, path = rest.partition("/")
-        if not sep or any(c in authority for c in "?#@"):
-            return None
-        try:
-            url = httpx.URL(self._base_url)
-        except (httpx.InvalidURL, ValueError, TypeError):
-            return None
-        if url.scheme not in ("http", "https") or not url.host:
-            return None
-        return _Origin(url.raw_scheme, url.raw_host, url.port, url.netloc, slash + path, httpcore.URL)
-
-    def _build(self, method: str, url: str, params: Any, headers: Any, json: Any, content: Any) -> _Prepared:
-        """The request, with the URL parsed once (``AsyncClient.build_request`` parses it three times when it
-        merges a base URL and params: a third of the client's CPU time per request). A body-less request relative
-        to the base URL whose target httpx would send exactly as written (``_plain_target``) goes to the asyncio
-        transport as httpcore's parts, and the ``httpx.Request`` (for messages, a redirect, ``response.request``)
-        is only built when one is needed: parsing the URL is most of what building it costs."""
-        relative = "://" not in url
-        target = url if not relative else f"{self._base_url}/{url.lstrip('/')}"
-        query = ""
-        if params:
-            query = urlencode(list(params.items()) if isinstance(params, Mapping) else list(params), doseq=True, quote_via=quote)
-            target += ("&" if "?" in target else "?") + query
-        merged = self._headers
-        if headers:
-            merged = httpx.Headers(self._headers)
-            merged.update(headers)
-        extensions = {"timeout": self._timeout}
-        origin = self._origin
-        if origin is not None and relative and json is None and content is None and method in _BODYLESS:
-            path = f"{origin.prefix}/{url.lstrip('/')}"
-            if query:
-                path += ("&" if "?" in path else "?") + query
-            if _plain_target(path):
-                raw = merged.raw
-                if "host" not in merged:
-                    raw = [(b"Host", origin.netloc), *raw]  # as ``httpx.Request`` puts it: first
-                core_url = origin.core_url(scheme=origin.scheme, host=origin.host, port=origin.port, target=path.encode("ascii"))
-                wire = (method, core_url, raw)
-                return _Prepared(None, (method, target, merged, extensions), wire, extensions)
-        request = httpx.Request(method, target, headers=merged, json=json, content=content, extensions=extensions)
-        return _Prepared(request, None, None, extensions)
-
-    async def _send(self, shard: int, prepared: _Prepared) -> httpx.Response:
-        if prepared.wire is not None:
-            method, core_url, raw_headers = prepared.wire
-            transport = self._transports[shard]
-            response, body = await transport.fetch(method, core_url, raw_headers, prepared.extensions)  # type: ignore[attr-defined]
-            if response.has_redirect_location:  # not ``is_redirect``: that is any 3xx, so a 304 would be sent twice
-                return await self._shards[shard].send(prepared.request)  # httpx follows it (drops credentials cross-origin)
-            if "content-encoding" in response.headers:
-                response.read()  # decoded (gzip, br...) as ``aread`` decodes it
-                prepared.body = response.content
-            else:
-                prepared.body = body  # no encoding: the content is the body as received
-                prepared.unread = True  # ``attach`` reads it into the response if the response is kept
-            prepared.detached = response  # no ``request`` attached yet: ``attach`` does it if the response is kept
-            return response
-        request = prepared.request
-        if not self._direct:
-            return await self._shards[shard].send(request)
-        response = await self._transports[shard].handle_async_request(request)
-        try:
-            await response.aread()
-        finally:
-            await response.aclose()
-        response.request = request
-        if response.has_redirect_location:  # not ``is_redirect``: that is any 3xx, so a 304 would be sent twice
-            return await self._shards[shard].send(request)  # let httpx follow it (and drop credentials cross-origin)
-        return response
-
-    def _shown(self, prepared: _Prepared) -> str:
+    def _shown(self, request: httpx.Request) -> str:
         """``METHOD url`` for messages, secrets masked (computed only when a message is written)."""
-        request = prepared.request
         return f"{request.method} {self.redactor.redact(str(request.url))}"
 
     async def _attempt(
-        self, method: str, url: str, params: Any, headers: Any, json: Any, content: Any, decode_json: bool, attempt: int
+        self, request: httpx.Request, serial: int, breaker: _Breaker, decode_json: bool, attempt: int
     ) -> tuple[httpx.Response, Any]:
-        try:
-            # Built before taking a slot: a slot is held only while the request is on the wire.
-            request = self._build(method, url, params, headers, json, content)
-        except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError, TypeError) as exc:
-            raise HttpError(f"{method} {self.redactor.redact(url)}: invalid request ({self.redactor.redact(exc)})") from None
+        breaker.check()
         if self._resume_at > self.options.clock():
             await self._wait_until_resumed()
         async with self._semaphore:
@@ -598,6 +562,7 @@ class HttpClient:
                 await self._limiter.acquire()
             if self._resume_at > self.options.clock():
                 await self._wait_until_resumed()
+            breaker.check()  # it may have opened while this request waited for a slot
             started = self.options.clock()
             self.requests += 1
             self.in_flight += 1
@@ -607,12 +572,14 @@ class HttpClient:
             shard = load.index(min(load))  # the least busy shard (the first of them)
             load[shard] += 1
             try:
-                response = await self._send(shard, request)
+                response = await self._shards[shard].send(request)
             except httpx.TimeoutException as exc:
                 self._trace(request, f"timeout ({type(exc).__name__})", started, attempt)
+                breaker.failed(serial, "timed out" if not isinstance(exc, httpx.ConnectTimeout) else "connection timed out")
                 raise _Retry(f"{self._shown(request)}: timed out ({type(exc).__name__})") from None
             except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 self._trace(request, f"connection error ({type(exc).__name__})", started, attempt)
+                breaker.failed(serial, self.redactor.redact(_connection_failure(exc)))
                 reason = f"{self._shown(request)}: connection error ({type(exc).__name__}: {self.redactor.redact(exc)})"
                 raise _Retry(reason) from None
             except httpx.HTTPError as exc:
@@ -623,9 +590,13 @@ class HttpClient:
                 load[shard] -= 1
             if self.options.verbose:
                 self._trace(request, str(response.status_code), started, attempt)
+        if response.status_code in RETRY_STATUSES:
+            breaker.failed(serial, f"HTTP {response.status_code} {response.reason_phrase}".rstrip())
+        else:
+            breaker.succeeded()  # the host answers (a 4xx or 429 included)
         return self._judge(response, request, decode_json)
 
-    def _trace(self, request: _Prepared, status: str, started: float, attempt: int) -> None:
+    def _trace(self, request: httpx.Request, status: str, started: float, attempt: int) -> None:
         if self.options.verbose:
             ms = (self.options.clock() - started) * 1000
             suffix = f" (attempt {attempt})" if attempt > 1 else ""
@@ -645,7 +616,7 @@ class HttpClient:
             return max(0.0, reset) + 1.0
         return max(0.0, reset - self.options.wall_clock()) + 1.0  # +1 s: the reset second itself may still be limited
 
-    def _judge(self, response: httpx.Response, request: _Prepared, decode_json: bool) -> tuple[httpx.Response, Any]:
+    def _judge(self, response: httpx.Response, request: httpx.Request, decode_json: bool) -> tuple[httpx.Response, Any]:
         status = response.status_code
         reset_in = self._rate_limit_reset(response)
         if reset_in is not None:
@@ -661,17 +632,14 @@ class HttpClient:
             delay = parse_retry_after(response.headers.get("retry-after"), self.options.wall_clock())
             raise _Retry(f"{self._shown(request)}: HTTP {status} {response.reason_phrase}".rstrip(), delay)
         if status in ABSENT_STATUSES:
-            request.attach(response)
             raise NotFound(f"{self._shown(request)}: not found (HTTP {status})", status, response)
         if status >= 400:
-            request.attach(response)
             detail = _error_detail(response)
             message = f"{self._shown(request)}: HTTP {status} {response.reason_phrase}".rstrip()
             raise HttpError(self.redactor.redact(f"{message}: {detail}" if detail else message), status, response)
         if not decode_json:
-            request.attach(response)  # returned to the caller
             return response, None
-        content = request.content(response)
+        content = response.content
         try:
             data = jsonlib.loads(content) if content else None
         except (ValueError, UnicodeDecodeError):
