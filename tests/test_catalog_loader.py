@@ -334,8 +334,10 @@ def test_recursive_alias_is_bounded(tmp_path):
         pytest.param("spec: " + "[a, " * 150 + "]" * 150 + "\n", "{f}:1:404: document is nested more than 100 levels deep; skipped", id="converter"),
         # a run of brackets is refused before parsing (ruamel's scanner is quadratic in flow nesting)
         pytest.param("spec:\n  x: " + "[" * 5000 + "]" * 5000 + "\n", "{f}:2:6: YAML is nested more than 100 levels deep; file skipped", id="bracket-run"),
-        # block nesting deep enough to exhaust ruamel's recursive composer
-        pytest.param("".join(" " * i + "a:\n" for i in range(1200)), "{f}: YAML is nested more than 100 levels deep; file skipped", id="composer-recursion"),
+        # block nesting deep enough to exhaust ruamel's pure-Python composer: the C composer reads it, the converter refuses
+        pytest.param("".join(" " * i + "a:\n" for i in range(1200)), "{f}:102:102: document is nested more than 100 levels deep; skipped", id="composer-recursion"),
+        # compact nesting deep enough to overflow the C composer's stack: refused by the flat event scan before it
+        pytest.param("- " * 100_000 + "x\n", "{f}:1:10001: YAML is nested more than 100 levels deep; file skipped", id="c-composer-stack"),
     ],
 )
 def test_deep_nesting_is_a_warning_not_a_crash(tmp_path, text, expected):

@@ -27,17 +27,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.constructor import SafeConstructor
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
 from soundcheck_cli.catalog.cache import CatalogCache
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.catalog.validation import entity_label, show, validate_entity
 from soundcheck_cli.located.nodes import LocatedDict, LocatedList, loc_of, to_plain
 from soundcheck_cli.errors import Location, Problems
-from soundcheck_cli.fastinit import fast_constructor
+from soundcheck_cli.located import yaml as reader
 
 # Limits that keep hostile or accidental input from exhausting memory or the stack.
 MAX_NODES = 100_000  # nodes one document may expand to (YAML aliases can multiply a small file: "billion laughs")
@@ -49,28 +44,11 @@ YAML_SUFFIXES = (".yaml", ".yml")
 GLOB_SUFFIXES = (".yaml", ".yml", ".json")
 SKIPPED_DIRS = frozenset({"node_modules"})
 
-_STR = "tag:yaml.org,2002:str"
-_MERGE = "tag:yaml.org,2002:merge"
-# Only these are turned into Python values; timestamps, binary and unknown local tags (``!Ref``) keep their text,
-# so every entity stays plain JSON (Backstage's YAML 1.2 core schema has no timestamp type either).
-_TYPED = frozenset({"tag:yaml.org,2002:null", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"})
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-# ruamel's scanner is quadratic in flow nesting ("[[[[..." takes seconds before the composer's RecursionError), so
-# the obvious nesting bomb, a run of opening brackets, is refused before parsing. No catalog has one legitimately.
-_BRACKET_RUN_RE = re.compile(r"[\[{](?:\s*[\[{]){%d}" % MAX_DEPTH)
 
 
 # --------------------------------------------------------------------------------------------------------------
-# YAML -> LocatedDict / LocatedList
-
-
-class _DocumentError(Exception):
-    """A document cannot be converted; it is skipped with this message and location."""
-
-    def __init__(self, message: str, location: Location | None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.location = location
+# YAML -> LocatedDict / LocatedList (``located.yaml``, the one YAML reader)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,159 +59,10 @@ class YamlDocument:
     location: Location
 
 
-_new_location = fast_constructor(Location)  # ``Location(...)`` without the frozen dataclass ``__init__``: ~3 per node
-
-
-class _Converter:
-    """Turns composed ruamel nodes into located plain containers, expanding aliases within a node budget."""
-
-    def __init__(self, path: str, constructor: SafeConstructor) -> None:
-        self.path = path
-        self.constructor = constructor
-        self.budget = MAX_NODES
-
-    def loc(self, node: Node) -> Location:
-        mark = node.start_mark
-        return _new_location(self.path, mark.line + 1, mark.column + 1)
-
-    def convert(self, node: Node, depth: int = 0) -> Any:
-        self.budget -= 1
-        if self.budget < 0:
-            raise _DocumentError(
-                f"document expands to more than {MAX_NODES} YAML nodes (through aliases?); skipped", self.loc(node)
-            )
-        if depth > MAX_DEPTH:
-            raise _DocumentError(f"document is nested more than {MAX_DEPTH} levels deep; skipped", self.loc(node))
-        if isinstance(node, ScalarNode):
-            return _scalar_value(self.constructor, node)
-        if isinstance(node, SequenceNode):
-            out = LocatedList(loc=self.loc(node))
-            for item in node.value:
-                out.append(self.convert(item, depth + 1))
-                out.item_locs.append(self.loc(item))
-            return out
-        if isinstance(node, MappingNode):
-            return self.mapping(node, depth)
-        raise _DocumentError(f"unsupported YAML node {type(node).__name__}", self.loc(node))
-
-    def key(self, node: Node) -> str:
-        if not isinstance(node, ScalarNode):
-            raise _DocumentError("mapping keys must be plain scalars, found a nested mapping or list", self.loc(node))
-        return _key_text(_scalar_value(self.constructor, node))
-
-    def mapping(self, node: MappingNode, depth: int) -> LocatedDict:
-        out = LocatedDict(loc=self.loc(node))
-        merges: list[Node] = []
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE:
-                merges.append(value_node)
-                continue
-            key = self.key(key_node)
-            if key in out:
-                first = out.key_locs.get(key)
-                where = f" (first at line {first.line})" if first and first.line else ""
-                raise _DocumentError(f"duplicate key {show(key)}{where}; document skipped", self.loc(key_node))
-            out[key] = self.convert(value_node, depth + 1)
-            out.key_locs[key] = self.loc(key_node)
-            # An empty value (``namespace:``) has no text of its own; ruamel marks it where the next token starts,
-            # often on the next line, so point at the key instead.
-            empty = isinstance(value_node, ScalarNode) and value_node.value == "" and out[key] is None
-            out.value_locs[key] = out.key_locs[key] if empty else self.loc(value_node)
-        # YAML merge keys (``<<: *defaults``): explicit keys win, then earlier merged mappings win.
-        for merge in merges:
-            sources = merge.value if isinstance(merge, SequenceNode) else [merge]
-            for source in sources:
-                if not isinstance(source, MappingNode):
-                    raise _DocumentError("'<<' (merge) must refer to a mapping or a list of mappings", self.loc(source))
-                merged = self.mapping(source, depth + 1)
-                for key, value in merged.items():
-                    if key not in out:
-                        out[key] = value
-                        out.key_locs[key] = merged.key_locs[key]
-                        out.value_locs[key] = merged.value_locs[key]
-        return out
-
-
-class _Unusual(Exception):
-    """The plain reading met something only the located reading handles (or reports): read the file that way."""
-
-
-class _PlainConverter:
-    """``_Converter``'s conversion into plain ``dict``/``list``, without positions, for the common case.
-
-    Most catalog files are clean: every document is an entity that validates, and no position is ever shown. For
-    them the ~3 positions per node and the located containers are pure cost (~40% of a cold catalog load). This
-    reading gives exactly ``to_plain`` of the located one (a test compares them on every YAML file in the repo and
-    on generated ones) and gives up with ``_Unusual`` on anything else -- a merge key, a duplicate or non-scalar
-    key, an unknown node, the node or depth limits -- so every message still comes from ``_Converter``.
-    """
-
-    __slots__ = ("constructor", "budget")
-
-    def __init__(self, constructor: SafeConstructor) -> None:
-        self.constructor = constructor
-        self.budget = MAX_NODES
-
-    def convert(self, node: Node, depth: int = 0) -> Any:
-        self.budget -= 1
-        if self.budget < 0 or depth > MAX_DEPTH:
-            raise _Unusual
-        if isinstance(node, ScalarNode):
-            return _scalar_value(self.constructor, node)
-        if isinstance(node, SequenceNode):
-            return [self.convert(item, depth + 1) for item in node.value]
-        if not isinstance(node, MappingNode):
-            raise _Unusual
-        out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, ScalarNode) or key_node.tag == _MERGE:
-                raise _Unusual
-            key = _key_text(_scalar_value(self.constructor, key_node))
-            if key in out:
-                raise _Unusual
-            out[key] = self.convert(value_node, depth + 1)
-        return out
-
-
 def _plain_documents(text: str) -> list[tuple[Any, int, int]] | None:
-    """The non-empty documents of ``text`` as plain data with the line and column where each starts, read with
-    the C parser; ``None`` when the file needs the located reading (malformed, or see ``_PlainConverter``)."""
-    if _BRACKET_RUN_RE.search(text):
-        return None
-    yaml = YAML(typ="safe", pure=False)
-    try:
-        roots = list(yaml.compose_all(text))
-        documents = []
-        for root in roots:
-            if not _is_empty_document(root):
-                mark = root.start_mark
-                documents.append((_PlainConverter(yaml.constructor).convert(root), mark.line + 1, mark.column + 1))
-        return documents
-    except (_Unusual, YAMLError, RecursionError):
-        return None
-
-
-def _scalar_value(constructor: SafeConstructor, node: ScalarNode) -> Any:
-    if node.tag in _TYPED:
-        try:
-            return SafeConstructor.yaml_constructors[node.tag](constructor, node)
-        except Exception:  # noqa: BLE001 - a scalar that does not parse as its tag keeps its text
-            return node.value
-    return node.value
-
-
-def _key_text(value: Any) -> str:
-    """A mapping key as entities have it: JSON object keys are strings (``200: ok`` reads as "200", ``true: x``
-    as "true")."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "null" if value is None else str(value)
-
-
-def _is_empty_document(node: Node | None) -> bool:
-    return node is None or (isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null")
+    """The non-empty documents of ``text`` as plain data with the line and column where each starts (the reader's
+    fast path); ``None`` when the file needs the located reading."""
+    return reader.plain_documents(text, max_nodes=MAX_NODES, max_depth=MAX_DEPTH)
 
 
 def parse_documents(text: str, path: str, problems: Problems) -> list[YamlDocument] | None:
@@ -241,50 +70,31 @@ def parse_documents(text: str, path: str, problems: Problems) -> list[YamlDocume
 
     A document that cannot be converted (duplicate key, alias bomb, too deep) is reported and left out; the
     others are returned. Exposed for tests and for any other reader of user YAML that needs positions.
-
-    The C parser (ruamel.yaml.clib, ~6x faster, same positions) reads well-formed files; a file with any problem
-    is read again with the pure-Python parser, whose messages are the ones users see (and the tests pin).
     """
-    fast = Problems()
-    documents = _parse_documents(text, path, fast, pure=False)
-    if not fast.items:
-        return documents
-    return _parse_documents(text, path, problems, pure=True)
-
-
-def _parse_documents(text: str, path: str, problems: Problems, *, pure: bool) -> list[YamlDocument] | None:
-    run = _BRACKET_RUN_RE.search(text)
+    run = reader.bracket_run(text, MAX_DEPTH)
     if run:
         line = text.count("\n", 0, run.start()) + 1
         column = run.start() - text.rfind("\n", 0, run.start())
         problems.warning(f"YAML is nested more than {MAX_DEPTH} levels deep; file skipped", Location(path, line, column))
         return None
-    yaml = YAML(typ="safe", pure=pure)
     try:
-        roots = list(yaml.compose_all(text))
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        detail = exc.problem or "syntax error"
-        if exc.context:
-            detail = f"{detail} ({exc.context})"
-        location = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
-        problems.warning(f"malformed YAML: {detail}; file skipped", location)
+        roots = reader.compose(text, path)
+    except reader.YamlError as exc:
+        detail = exc.problem if exc.context is None else f"{exc.problem} ({exc.context})"
+        problems.warning(f"malformed YAML: {detail}; file skipped", exc.location)
         return None
-    except RecursionError:
-        problems.warning(f"YAML is nested more than {MAX_DEPTH} levels deep; file skipped", Location(path))
-        return None
-    except YAMLError as exc:  # e.g. ReaderError: control characters in the text
-        problems.warning(f"malformed YAML: {str(exc).strip().splitlines()[0]}; file skipped", Location(path))
+    except reader.YamlLimit as exc:
+        problems.warning(f"YAML is nested more than {MAX_DEPTH} levels deep; file skipped", exc.location)
         return None
 
     documents: list[YamlDocument] = []
     for root in roots:
-        if _is_empty_document(root):
+        if reader.is_empty_document(root):
             continue
-        converter = _Converter(path, yaml.constructor)
+        converter = reader.LocatedConverter(path, MAX_NODES, MAX_DEPTH)
         try:
             content = converter.convert(root)
-        except _DocumentError as exc:
+        except reader.DocumentError as exc:
             problems.warning(exc.message, exc.location)
             continue
         except RecursionError:
