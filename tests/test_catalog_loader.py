@@ -10,7 +10,7 @@ import pytest
 
 from soundcheck_cli.catalog import loader as loader_module
 from soundcheck_cli.catalog.loader import default_catalog_paths, load_catalog, parse_documents
-from soundcheck_cli.errors import Location, Problems, Severity
+from soundcheck_cli.errors import CatalogError, Location, Problems, Severity
 
 FIXTURES = Path(__file__).parent / "fixtures" / "catalog"
 ORG = FIXTURES / "org"
@@ -226,7 +226,6 @@ def test_explicit_file_with_any_extension_is_read(tmp_path):
 @pytest.mark.parametrize(
     ("path", "expected"),
     [
-        ("missing.yaml", 'catalog path "missing.yaml" does not exist'),
         ("nothing/*.yaml", 'catalog path "nothing/*.yaml" matches no .yaml or .yml files'),
         ("empty", 'catalog path "empty" contains no .yaml or .yml files'),
         ("", 'catalog path "" is empty; ignored'),
@@ -390,7 +389,7 @@ HEAD = "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n"
     ("text", "expected"),
     [
         ("- a\n- b\n", "{f}:1:1: entity skipped: document is not a mapping (found a list); a catalog entity needs apiVersion, kind and metadata"),
-        ("just text\n", '{f}:1:1: entity skipped: document is not a mapping (found "just text" (string)); a catalog entity needs apiVersion, kind and metadata'),
+        ("just text\n", '{f}:1:1: entity skipped: document is not a mapping (found a string); a catalog entity needs apiVersion, kind and metadata'),
         ("kind: Component\nmetadata: {name: x}\n", '{f}:1:1: Component "x" skipped: apiVersion is missing'),
         ("apiVersion: 1\nkind: Component\nmetadata: {name: x}\n", '{f}:1:13: Component "x" skipped: apiVersion must be a string, found 1 (number)'),
         ("apiVersion: v1\nkind: Component\nmetadata: {name: x}\n", '{f}:1:13: Component "x" skipped: apiVersion "v1" is not valid; expected group/version such as "backstage.io/v1alpha1"'),
@@ -509,3 +508,14 @@ def test_default_paths_fall_back_to_catalog_info_in_cwd(tmp_path):
 def test_default_paths_are_empty_when_nothing_is_found(tmp_path):
     (tmp_path / "catalog-info.yaml").mkdir()  # a folder of that name is not the file
     assert default_catalog_paths((), str(tmp_path)) == []
+
+
+def test_a_catalog_path_that_does_not_exist_is_an_error_after_the_others_loaded(tmp_path):
+    write(tmp_path / "ok.yaml", ENTITY.format(name="ok"))
+    problems = Problems()
+    with pytest.raises(CatalogError) as info:
+        load_catalog(["missing.yaml", "ok.yaml", "gone/"], problems, base_dir=str(tmp_path))
+    assert [str(p) for p in info.value.problems] == [
+        f'catalog path "missing.yaml" ({tmp_path}/missing.yaml) does not exist',
+        f'catalog path "gone/" ({tmp_path}/gone) does not exist',
+    ]

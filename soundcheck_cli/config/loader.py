@@ -40,6 +40,10 @@ from soundcheck_cli.errors import ConfigError, Location, Problems
 # under 20; these stop alias bombs ("billion laughs") and stack exhaustion long before memory or time run out.
 MAX_NODES = 1_000_000
 MAX_DEPTH = 200
+MAX_FILE_BYTES = 16 * 1024 * 1024  # one config file, ``$include`` or ``$file``
+# Characters of scalar text with aliases expanded: a long string repeated through aliases is small to read and
+# huge for whoever serialises the config.
+MAX_TEXT = 64 * 1024 * 1024
 
 DIRECTIVES = ("$include", "$file", "$env")
 INCLUDE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -132,21 +136,14 @@ class _Loader:
 
     def _read(self, path: str, where: Location, what: str | None = None) -> str | None:
         """The file's text, or ``None`` after reporting why not: at ``where`` for a directive ``what``
-        (``'$include'``, ``'$file'``), at the file itself for a top-level config file (``what`` is ``None``)."""
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        except OSError as exc:
-            if isinstance(exc, FileNotFoundError):
-                reason = "not found"
-            elif isinstance(exc, IsADirectoryError):
-                reason = "is a directory"
-            else:
-                reason = f"cannot be read ({exc.strerror or exc})"
+        (``'$include'``, ``'$file'``), at the file itself for a top-level config file (``what`` is ``None``).
+        Only regular files of at most ``MAX_FILE_BYTES`` are read (``-c /dev/zero`` or a FIFO never end)."""
+        data = reader.read_regular(path, MAX_FILE_BYTES)
+        if isinstance(data, str):
             if what is None:
-                self.problems.error(f"config file {reason}", where)
+                self.problems.error(f"config file {data}", where)
             else:
-                self.problems.error(f"{what}: file {path} {reason}", where)
+                self.problems.error(f"{what}: file {path} {data}", where)
             return None
         try:
             return data.decode("utf-8-sig")
@@ -210,7 +207,7 @@ class _Loader:
     def _scan_events(text: str, display: str, problems: Problems, *, pure: bool = True) -> bool:
         """``located.yaml.scan`` over ``text`` at this loader's bounds, its refusal reported to ``problems``."""
         try:
-            return reader.scan(text, display, max_depth=MAX_DEPTH, max_nodes=MAX_NODES, pure=pure)
+            return reader.scan(text, display, max_depth=MAX_DEPTH, max_nodes=MAX_NODES, pure=pure, max_text=MAX_TEXT)
         except reader.YamlLimit as limit:
             problems.error(_limit_message(limit), limit.location)
             return False
@@ -363,6 +360,9 @@ class _Loader:
         if not isinstance(raw, str) or value_node.tag not in (reader.STR, reader.TIMESTAMP):
             self.problems.error(f"'{key}' value must be a string", where)
             return None
+        if "\0" in raw:
+            self.problems.error(f"'{key}': the value contains a NUL byte", where)
+            return None
         text, missing = substitute(raw, self.environ)
         if text is None:
             names = ", ".join(missing)
@@ -443,6 +443,8 @@ def _limit_message(limit: reader.YamlLimit) -> str:
         return f"alias '*{limit.anchor}' nests deeper than {MAX_DEPTH} levels"
     if limit.kind == "size":
         return f"YAML aliases expand to more than {MAX_NODES} values (an alias bomb?)"
+    if limit.kind == "text":
+        return f"YAML aliases expand to more than {MAX_TEXT // (1024 * 1024)} MiB of text (an alias bomb?)"
     return f"nesting deeper than {MAX_DEPTH} levels"
 
 

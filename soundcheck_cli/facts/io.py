@@ -32,6 +32,7 @@ STDIN_NAME = "<stdin>"
 KNOWN_KEYS = ("factRef", "entityRef", "data", "timestamp", "expiresAt")
 MAX_VALUES = 1_000_000  # values per file once aliases are expanded (a YAML bomb stops here)
 MAX_DEPTH = 200
+MAX_TEXT = 64 * 1024 * 1024  # characters of scalar text per file once aliases are expanded (one long string x 1,000)
 
 _Y = "tag:yaml.org,2002:"
 
@@ -153,12 +154,30 @@ def _parse(text: str, name: str, problems: Problems) -> list[Any] | None:
         if total > MAX_VALUES:
             raise _TooBig(f"fact file is too large: more than {MAX_VALUES:,} values once YAML aliases are expanded",
                           nodes[0] if nodes else None)
+        text_memo: dict[int, int] = {}
+        if sum(_expanded_text(node, text_memo) for node in nodes) > MAX_TEXT:
+            raise _TooBig(f"fact file is too large: more than {MAX_TEXT // (1024 * 1024)} MiB of text once YAML "
+                          "aliases are expanded", nodes[0])
         for node in nodes:
             documents.append(_convert(node, name, problems))
     except _TooBig as exc:
         problems.error(str(exc), _mark(exc.node, name) if exc.node is not None else Location(name))
         return None
     return documents
+
+
+def _expanded_text(node: Any, memo: dict[int, int]) -> int:
+    """Characters of scalar text ``node`` stands for with aliases expanded (memoised; depth and cycles were
+    bounded by ``_expanded_size`` first)."""
+    from ruamel.yaml.nodes import MappingNode, SequenceNode
+
+    if not isinstance(node, (MappingNode, SequenceNode)):
+        return len(node.value) if isinstance(node.value, str) else 0
+    key = id(node)
+    if key not in memo:
+        children = [v for pair in node.value for v in pair] if isinstance(node, MappingNode) else node.value
+        memo[key] = sum(_expanded_text(child, memo) for child in children)
+    return memo[key]
 
 
 def _expanded_size(node: Any, memo: dict[int, int], visiting: set[int], depth: int) -> int:

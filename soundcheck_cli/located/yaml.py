@@ -26,7 +26,9 @@ entities when it was introduced; ``tests/test_catalog_plain_reading.py`` checks 
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from itertools import accumulate
 from typing import Any
 
@@ -111,6 +113,49 @@ def error_of(exc: YAMLError, display: str) -> YamlError:
     return YamlError(text[0] if text else type(exc).__name__, None, Location(display), None)
 
 
+# -- files -------------------------------------------------------------------------------------------------------
+
+
+def read_regular(path: str, limit: int) -> bytes | str:
+    """The bytes of the regular file ``path``, or why not, as the end of a sentence about it ("is larger than
+    2 MiB"). FIFOs, devices and sockets are refused without blocking (opened non-blocking, checked by ``fstat``):
+    a FIFO named ``*.yaml`` in a catalog folder hung the loader, ``/dev/zero`` never ends."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except ValueError:
+        return "path contains a NUL byte"
+    except FileNotFoundError:
+        return "not found"
+    except IsADirectoryError:
+        return "is a directory"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            return "is a directory"
+        if not stat.S_ISREG(info.st_mode):
+            return "is not a regular file (a FIFO, device or socket)"
+        if info.st_size > limit:
+            return f"is larger than {limit // (1024 * 1024)} MiB"
+        chunks = []
+        left = limit + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    finally:
+        os.close(fd)
+    if len(data) > limit:  # grew while being read
+        return f"is larger than {limit // (1024 * 1024)} MiB"
+    return data
+
+
 # -- composing ---------------------------------------------------------------------------------------------------
 
 
@@ -159,55 +204,61 @@ def _compose(yaml: YAML, text: str, single: bool) -> list[Node]:
     return list(yaml.compose_all(text))
 
 
-def scan(text: str, display: str, *, max_depth: int, max_nodes: int | None, pure: bool = True) -> bool:
+def scan(text: str, display: str, *, max_depth: int, max_nodes: int | None, pure: bool = True,
+         max_text: int | None = None) -> bool:
     """Walk the parser's events (flat: no recursion, nothing built) and raise ``YamlLimit`` where ``text`` nests
-    deeper than ``max_depth`` or, with ``max_nodes``, where aliases expand it past ``max_nodes`` values (each
-    anchor's expanded size and height are counted, so a "billion laughs" is refused at the alias that crosses
-    the bound, before anything is built); True when within bounds. A syntax error raises ruamel's ``YAMLError``.
+    deeper than ``max_depth`` or, with ``max_nodes`` / ``max_text``, where aliases expand it past ``max_nodes``
+    values (kind ``size``) / ``max_text`` characters of scalar text (kind ``text``: one long string under many
+    aliases). Each anchor's expanded size, text and height are counted, so a "billion laughs" is refused at the
+    alias that crosses the bound, before anything is built. True when within bounds; a syntax error raises
+    ruamel's ``YAMLError``.
     """
-    stack: list[list[Any]] = []  # per open container: [expanded size, height, anchor]
-    sizes: dict[str, tuple[int, int]] = {}  # anchor -> (expanded size, height)
+    stack: list[list[Any]] = []  # per open container: [expanded size, height, anchor, expanded text]
+    sizes: dict[str, tuple[int, int, int]] = {}  # anchor -> (expanded size, height, text)
     open_anchors: set[str] = set()
-    total = 0
+    total = total_text = 0
     limit = max_nodes if max_nodes is not None else -1
+    text_limit = max_text if max_text is not None else -1
     for event in YAML(typ="safe", pure=pure).parse(text):
         if isinstance(event, (MappingStartEvent, SequenceStartEvent)):
             if len(stack) + 1 > max_depth:
                 raise YamlLimit("depth", _event_location(event, display))
-            stack.append([1, 1, event.anchor])
+            stack.append([1, 1, event.anchor, 0])
             if event.anchor:
                 open_anchors.add(event.anchor)
             continue
         if isinstance(event, (MappingEndEvent, SequenceEndEvent)):
-            size, height, anchor = stack.pop()
+            size, height, anchor, chars = stack.pop()
             if anchor:
-                sizes[anchor] = (size, height)
+                sizes[anchor] = (size, height, chars)
                 open_anchors.discard(anchor)
         elif isinstance(event, ScalarEvent):
-            size, height = 1, 0
+            size, height, chars = 1, 0, len(event.value)
             if event.anchor:
-                sizes[event.anchor] = (1, 0)
+                sizes[event.anchor] = (1, 0, chars)
         elif isinstance(event, AliasEvent):
             if event.anchor in open_anchors:
                 raise YamlLimit("recursive", _event_location(event, display), event.anchor)
             # An undefined alias is left to the composer, which reports it with its position.
-            size, height = sizes.get(event.anchor, (1, 0))
+            size, height, chars = sizes.get(event.anchor, (1, 0, 0))
             if len(stack) + height > max_depth:
                 raise YamlLimit("alias-depth", _event_location(event, display), event.anchor)
         else:
-            continue
-        if limit < 0:
             continue
         if stack:
             frame = stack[-1]
             frame[0] += size
             frame[1] = max(frame[1], height + 1)
-            count = frame[0]
+            frame[3] += chars
+            count, count_text = frame[0], frame[3]
         else:
             total += size
-            count = total
-        if count > limit:
+            total_text += chars
+            count, count_text = total, total_text
+        if 0 <= limit < count:
             raise YamlLimit("size", _event_location(event, display))
+        if 0 <= text_limit < count_text:
+            raise YamlLimit("text", _event_location(event, display))
     return True
 
 
@@ -305,6 +356,10 @@ def _float(text: str) -> float:
     return sign * float(lowered)
 
 
+def _size(count: int) -> str:
+    return f"{count // (1024 * 1024)} MiB" if count >= 1024 * 1024 and count % (1024 * 1024) == 0 else f"{count:,} characters"
+
+
 def key_text(value: Any) -> str:
     """A mapping key as JSON has it, a string (``200: ok`` reads as "200", ``true: x`` as "true")."""
     if isinstance(value, str):
@@ -334,11 +389,15 @@ class DocumentError(Exception):
 class LocatedConverter:
     """Composed nodes into located plain containers, expanding aliases within a node budget."""
 
-    def __init__(self, path: str, max_nodes: int, max_depth: int) -> None:
+    def __init__(self, path: str, max_nodes: int, max_depth: int, max_text: int | None = None) -> None:
         self.path = path
         self.max_nodes = max_nodes
         self.max_depth = max_depth
         self.budget = max_nodes
+        # Characters of scalar text, aliases expanded: a long string repeated through aliases is small to read
+        # and huge to store (one 1 MB string under 1,000 aliases made ``collect`` use 7 GB).
+        self.max_text = max_text
+        self.text = max_text if max_text is not None else -1
 
     def loc(self, node: Node) -> Location:
         mark = node.start_mark
@@ -353,6 +412,11 @@ class LocatedConverter:
         if depth > self.max_depth:
             raise DocumentError(f"document is nested more than {self.max_depth} levels deep; skipped", self.loc(node))
         if isinstance(node, ScalarNode):
+            if self.max_text is not None:
+                self.text -= len(node.value)
+                if self.text < 0:
+                    raise DocumentError(f"document expands to more than {_size(self.max_text)} of text "
+                                        "(through aliases?); skipped", self.loc(node))
             return scalar_value(node)
         if isinstance(node, SequenceNode):
             out = LocatedList(loc=self.loc(node))
@@ -414,17 +478,21 @@ class PlainConverter:
     comes from ``LocatedConverter``.
     """
 
-    __slots__ = ("budget", "max_depth")
+    __slots__ = ("budget", "max_depth", "text")
 
-    def __init__(self, max_nodes: int, max_depth: int) -> None:
+    def __init__(self, max_nodes: int, max_depth: int, max_text: int | None = None) -> None:
         self.budget = max_nodes
         self.max_depth = max_depth
+        self.text = max_text if max_text is not None else 1 << 62
 
     def convert(self, node: Node, depth: int = 0) -> Any:
         self.budget -= 1
         if self.budget < 0 or depth > self.max_depth:
             raise Unusual
         if isinstance(node, ScalarNode):
+            self.text -= len(node.value)
+            if self.text < 0:
+                raise Unusual
             return scalar_value(node)
         if isinstance(node, SequenceNode):
             return [self.convert(item, depth + 1) for item in node.value]
@@ -441,7 +509,8 @@ class PlainConverter:
         return out
 
 
-def plain_documents(text: str, *, max_nodes: int, max_depth: int) -> list[tuple[Any, int, int]] | None:
+def plain_documents(text: str, *, max_nodes: int, max_depth: int,
+                    max_text: int | None = None) -> list[tuple[Any, int, int]] | None:
     """The non-empty documents of ``text`` as plain data with the line and column where each starts, read on the
     fast path; ``None`` when the text needs the located reading (malformed, too deep, or see ``PlainConverter``)."""
     if bracket_run(text, max_depth) or "%YAML" in text:
@@ -453,7 +522,8 @@ def plain_documents(text: str, *, max_nodes: int, max_depth: int) -> list[tuple[
         for root in YAML(typ="safe", pure=False).compose_all(text):
             if not is_empty_document(root):
                 mark = root.start_mark
-                documents.append((PlainConverter(max_nodes, max_depth).convert(root), mark.line + 1, mark.column + 1))
+                converter = PlainConverter(max_nodes, max_depth, max_text)
+                documents.append((converter.convert(root), mark.line + 1, mark.column + 1))
         return documents
     except (Unusual, YAMLError, YamlLimit, RecursionError):
         return None
