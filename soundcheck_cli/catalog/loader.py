@@ -1,20 +1,29 @@
 """Load Backstage catalog entities from files, folders, globs and the ``kind: Location`` entities they contain.
 
-Behaviour (Backstage's file-based catalog, ``FileReaderProcessor`` + ``LocationEntityProcessor``):
+Behaviour (Backstage's file-based catalog, ``FileReaderProcessor`` + ``LocationEntityProcessor`` +
+``PlaceholderProcessor``):
 
 - A path is a file, a folder (every ``*.yaml``/``*.yml`` below it, sorted, hidden entries and ``node_modules``
-  skipped) or a glob (``glob.glob(recursive=True)``; matched folders are walked, matched files are loaded when they
-  end in ``.yaml``/``.yml``/``.json``). A path matching nothing is a warning.
-- Each file may hold several YAML documents (``---``); empty ones are skipped. YAML is read as YAML 1.2 (as the
-  ``yaml`` package Backstage uses does), timestamps and unknown tags stay strings, every node keeps its position
-  (a clean file -- valid entities only, no Location -- is read without positions first: no warning needs them).
+  skipped) or a glob (``glob.glob(recursive=True)`` semantics; matched folders are walked, matched files are loaded
+  when they end in ``.yaml``/``.yml``/``.json``). A path that does not exist is an error (``CatalogError``, exit
+  2, at the config line that declared it when it came from ``catalog.locations``); a folder or glob holding no
+  YAML is a warning. Walks never enter a symlinked folder (no loops) and list at most ``MAX_WALK_ENTRIES``
+  entries per path; FIFOs, devices and sockets are refused without being opened for a blocking read.
+- Each file may hold several YAML documents (``---``); empty ones are skipped. YAML is read by ``located.yaml``
+  as YAML 1.2 (as the ``yaml`` package Backstage uses does), timestamps and unknown tags stay strings, every node
+  keeps its position (a clean file -- valid entities only, no Location, no placeholder -- is read without
+  positions first: no warning needs them).
 - Malformed YAML skips that file with a located warning; an invalid entity (see ``validation``) or a document that
-  cannot be converted (duplicate key, alias expansion over ``MAX_NODES`` nodes, nesting over ``MAX_DEPTH``) skips
-  that document. Everything else goes on.
+  cannot be converted (duplicate key, alias expansion over ``MAX_NODES`` nodes or ``MAX_DOCUMENT_TEXT`` of text,
+  nesting over ``MAX_DEPTH``) skips that document. YAML that is no entity at all (no ``apiVersion``, no ``kind``:
+  an OpenAPI file in a scanned folder) is one warning per file. Everything else goes on.
+- ``$text``/``$json``/``$yaml`` placeholders are filled in from files relative to the entity's file (see
+  ``_resolve_placeholders``); URLs are not fetched.
 - ``kind: Location`` entities are kept and followed: ``spec.target`` / ``spec.targets`` are files or globs relative
-  to the Location's own file; ``http(s)`` URLs are not fetched (a warning). Each file is loaded at most once; a
-  Location pointing back at a file that is being loaded is a cycle (a warning naming it; glob matches of an
-  ancestor are skipped silently, e.g. ``./*.yaml`` matching the Location's own file).
+  to the Location's own file; ``http(s)`` URLs are not fetched (a warning). Targets, like placeholders, must stay
+  under the catalog root (the folder of the path given, real paths: no ``../../etc/passwd``, no symlink out).
+  Each file is loaded at most once; a Location pointing back at a file that is being loaded is a cycle (a warning
+  naming it; glob matches of an ancestor are skipped silently, e.g. ``./*.yaml`` matching the Location's own file).
 - Duplicate entity refs (compared case-insensitively) keep the first entity, with a warning naming both places.
 - Entities come back in load order: depth-first, a file's own entities before those of the Locations it holds.
 """
