@@ -161,7 +161,7 @@ def _load_file_catalog(options: CommonOptions, settings: Settings, problems: Pro
         )
     origins = None if options.catalog_paths else config_location_origins(settings.app_config)
     return load_catalog(paths, problems, base_dir=options.cwd, cache_path=_catalog_cache_path(options, settings),
-                        origins=origins)
+                        origins=origins, root=getattr(settings.catalog_source, "root", None))
 
 
 def validate_collectors(workspace: Workspace) -> list[Problem]:

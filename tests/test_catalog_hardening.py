@@ -209,3 +209,18 @@ def test_a_long_string_under_many_aliases_is_refused_in_a_config(ws: Path) -> No
     proc = check(ws, "--catalog", "c.yaml")
     assert proc.returncode == 2, proc.stderr
     assert f"error: {ws}/app-config.yaml:7:" in proc.stderr and "expand to more than 64 MiB of text" in proc.stderr
+
+
+def test_soundcheck_catalog_root_lets_locations_reach_a_wider_folder(ws: Path) -> None:
+    (ws / "services").mkdir()
+    (ws / "services" / "svc.yaml").write_text(ENTITY.format(name="svc"))
+    (ws / "catalog").mkdir()
+    (ws / "catalog" / "all.yaml").write_text("apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {name: all}\n"
+                                             "spec:\n  target: ../services/svc.yaml\n")
+    args = ("validate", "-c", "app-config.yaml", "--catalog", "catalog/all.yaml")
+    refused = soundcheck(ws, *args)
+    assert "is outside the catalog root" in refused.stdout and "1 entities" in refused.stdout
+    (ws / "app-config.yaml").write_text(CONFIG.replace("soundcheck:\n", "soundcheck:\n  catalog: {root: .}\n"))
+    allowed = soundcheck(ws, *args)
+    assert allowed.returncode == 0, allowed.stderr
+    assert "2 entities, 0 warnings" in allowed.stdout

@@ -250,7 +250,7 @@ def _expand(path: str, base_dir: str | None) -> _Expansion:
     if os.path.isdir(full):
         files = _walk_folder(full, walk)
         return _Expansion(files, False, None if files else "contains no .yaml or .yml files", walk.exhausted)
-    if os.path.lexists(full) and os.path.exists(full):
+    if os.path.exists(full):
         return _Expansion([full], False)  # a file (or a FIFO, device...: refused when read, with a warning)
     if glob.has_magic(path):
         start = "/" if os.path.isabs(path) else (base_dir or ".")
@@ -335,10 +335,12 @@ class _Frame:
 
 
 class _CatalogLoader:
-    def __init__(self, problems: Problems, cache: CatalogCache | None = None, *, confine: bool = True) -> None:
+    def __init__(self, problems: Problems, cache: CatalogCache | None = None, *, confine: bool = True,
+                 root: str | None = None) -> None:
         self.problems = problems
         self.cache = cache
         self.confine = confine
+        self.root = None if root is None else os.path.realpath(root)
         self.entities: list[Entity] = []
         self.by_key: dict[str, Entity] = {}
         self.loaded: set[str] = set()
@@ -365,7 +367,7 @@ class _CatalogLoader:
             self.problems.warning(
                 f"catalog path {show(path)}: stopped after listing {MAX_WALK_ENTRIES} folder entries "
                 "(a symlink loop or a very large folder?); the files found so far are loaded", where)
-        root = _root_of(path, base_dir)
+        root = self.root or _root_of(path, base_dir)
         for file in expansion.files:
             real = os.path.realpath(file)
             if real not in self.loaded:
@@ -642,7 +644,7 @@ class _PlaceholderError(Exception):
 
 def load_catalog(paths: list[str], problems: Problems, *, base_dir: str | None = None,
                  cache_path: str | None = None, origins: Mapping[str, Location] | None = None,
-                 confine: bool = True) -> list[Entity]:
+                 confine: bool = True, root: str | None = None) -> list[Entity]:
     """Load every entity reachable from ``paths`` (files, folders, globs; relative to ``base_dir`` or the cwd).
 
     Bad content never raises: unreadable files, malformed YAML, invalid entities, unresolvable Location targets
@@ -652,7 +654,8 @@ def load_catalog(paths: list[str], problems: Problems, *, base_dir: str | None =
 
     ``cache_path``: a ``catalog.cache`` file to read clean files from and to update (same entities, same warnings;
     only faster when the files did not change). ``confine``: Location targets and placeholders stay under the
-    catalog root of the path that led to them (the folder given, the folder of the file given, a glob's folder).
+    catalog root of the path that led to them (the folder given, the folder of the file given, a glob's folder),
+    or under ``root`` when given (``soundcheck.catalog.root``).
     """
     cache = None
     if cache_path is not None:
@@ -660,7 +663,7 @@ def load_catalog(paths: list[str], problems: Problems, *, base_dir: str | None =
 
         cache = CatalogCache(cache_path)
     errors_before = len(problems.errors)
-    loader = _CatalogLoader(problems, cache, confine=confine)
+    loader = _CatalogLoader(problems, cache, confine=confine, root=root)
     for path in paths:
         loader.load_path(path, base_dir, (origins or {}).get(path))
     if cache is not None:
