@@ -416,3 +416,10 @@ def test_merge_fixture_override():
 
 def test_no_files_is_an_empty_mapping():
     assert load_config_files([], {}) == {}
+
+
+def test_timestamps_stay_text_and_a_number_python_cannot_read_is_a_located_error(load):
+    tree, problems = load({"app.yaml": "a: 2024-01-02 10:00:00\nb: " + "1" * 5000 + "\nc: 0x" + "f" * 5000 + "\n"})
+    assert tree["a"] == "2024-01-02 10:00:00"  # Backstage's YAML 1.2 core schema has no timestamps
+    assert tree["c"] == int("f" * 5000, 16)  # only base 10 has Python's 4,300-digit limit
+    assert _messages(problems) == ["app.yaml:2:4: number too long (5000 characters; at most 4300 digits)"]

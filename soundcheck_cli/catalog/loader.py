@@ -42,7 +42,7 @@ from typing import Any
 from soundcheck_cli.catalog.cache import CatalogCache
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.catalog.validation import entity_label, show, validate_entity
-from soundcheck_cli.located.nodes import LocatedDict, LocatedList, loc_of, to_plain
+from soundcheck_cli.located.nodes import LocatedDict, loc_of, to_plain
 from soundcheck_cli.errors import CatalogError, Location, Problems
 from soundcheck_cli.located import yaml as reader
 

@@ -44,7 +44,6 @@ is the entry's ``branch``, else the ``/tree/<ref>/`` of the source location, els
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import os
 import re

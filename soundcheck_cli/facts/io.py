@@ -18,7 +18,6 @@ Sizes are checked with aliases expanded before anything is built, so a "billion 
 from __future__ import annotations
 
 import json
-import re
 import sys
 from typing import Any
 
