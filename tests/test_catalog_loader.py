@@ -519,3 +519,22 @@ def test_a_catalog_path_that_does_not_exist_is_an_error_after_the_others_loaded(
         f'catalog path "missing.yaml" ({tmp_path}/missing.yaml) does not exist',
         f'catalog path "gone/" ({tmp_path}/gone) does not exist',
     ]
+
+
+def test_a_walk_stops_at_its_entry_budget_with_a_warning(tmp_path, monkeypatch):
+    monkeypatch.setattr(loader_module, "MAX_WALK_ENTRIES", 12)  # 8 folders, then 4 of their files
+    for i in range(8):
+        write(tmp_path / f"d{i}" / "c.yaml", ENTITY.format(name=f"c{i}"))
+    refs, warnings = load([tmp_path])
+    assert refs == [f"component:default/c{i}" for i in range(4)]
+    assert warnings == [f'catalog path "{tmp_path}": stopped after listing 12 folder entries (a symlink loop or a '
+                        "very large folder?); the files found so far are loaded"]
+
+
+def test_a_deep_folder_tree_is_walked_without_recursion(tmp_path):
+    deep = tmp_path
+    for _ in range(1200):
+        deep = deep / "d"
+        deep.mkdir()
+    write(deep / "c.yaml", ENTITY.format(name="deep"))
+    assert load([tmp_path]) == (["component:default/deep"], [])

@@ -160,24 +160,26 @@ class _Walk:
 
 def _walk_folder(folder: str, walk: _Walk) -> list[str]:
     """Every ``*.yaml``/``*.yml`` under ``folder``, in a stable order: a folder's files, then its sub-folders.
-    Hidden entries and ``node_modules`` are skipped; symlinked folders are not entered (no loops)."""
+    Hidden entries and ``node_modules`` are skipped; symlinked folders are not entered (no loops). Iterative:
+    a folder tree a thousand levels deep is no stack overflow."""
     found: list[str] = []
-    subfolders: list[str] = []
-    for entry in walk.entries(folder):
-        name = entry.name
-        if name.startswith("."):
-            continue
-        try:
-            is_dir = entry.is_dir(follow_symlinks=False)
-        except OSError:
-            continue
-        if is_dir:
-            if name not in SKIPPED_DIRS:
-                subfolders.append(entry.path)
-        elif name.lower().endswith(YAML_SUFFIXES):
-            found.append(entry.path)  # a FIFO or device is refused when read (``_read``), never opened blocking
-    for sub in subfolders:
-        found.extend(_walk_folder(sub, walk))
+    pending = [folder]
+    while pending:
+        subfolders: list[str] = []
+        for entry in walk.entries(pending.pop()):
+            name = entry.name
+            if name.startswith("."):
+                continue
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            if is_dir:
+                if name not in SKIPPED_DIRS:
+                    subfolders.append(entry.path)
+            elif name.lower().endswith(YAML_SUFFIXES):
+                found.append(entry.path)  # a FIFO or device is refused when read (``_read``), never opened blocking
+        pending.extend(reversed(subfolders))
     return found
 
 
@@ -221,7 +223,10 @@ def _glob(pattern: str, start: str, walk: _Walk) -> list[str]:
                 elif entry.is_dir():
                     visit(entry.path, index + 1)
 
-    visit(start, 0)
+    try:
+        visit(start, 0)
+    except RecursionError:  # ``**`` over a folder tree deeper than Python's stack: keep what was found
+        walk.exhausted = True
     return sorted(out)
 
 
@@ -350,10 +355,10 @@ class _CatalogLoader:
         """Load a catalog path the user gave (``--catalog``, or a config location declared at ``where``): one
         that does not exist is an error, since a gate must not pass on a catalog it never read."""
         if not isinstance(path, str) or not path.strip():
-            self.problems.warning(f"catalog path {show(path)} is empty; ignored", where)
+            self.problems.warning(f"catalog path {show(path, 4096)} is empty; ignored", where)
             return
         if "\0" in path:
-            self.problems.error(f"catalog path {show(path)} contains a NUL byte", where)
+            self.problems.error(f"catalog path {show(path, 4096)} contains a NUL byte", where)
             return
         expansion = _expand(path, base_dir)
         if expansion.problem == "does not exist":
@@ -362,10 +367,10 @@ class _CatalogLoader:
             self.problems.error(f"catalog path {shown} does not exist", where)
             return
         if expansion.problem:
-            self.problems.warning(f"catalog path {show(path)} {expansion.problem}", where)
+            self.problems.warning(f"catalog path {show(path, 4096)} {expansion.problem}", where)
         if expansion.truncated:
             self.problems.warning(
-                f"catalog path {show(path)}: stopped after listing {MAX_WALK_ENTRIES} folder entries "
+                f"catalog path {show(path, 4096)}: stopped after listing {MAX_WALK_ENTRIES} folder entries "
                 "(a symlink loop or a very large folder?); the files found so far are loaded", where)
         root = self.root or _root_of(path, base_dir)
         for file in expansion.files:
