@@ -532,9 +532,16 @@ def test_a_walk_stops_at_its_entry_budget_with_a_warning(tmp_path, monkeypatch):
 
 
 def test_a_deep_folder_tree_is_walked_without_recursion(tmp_path):
+    folders = []
     deep = tmp_path
     for _ in range(1200):
         deep = deep / "d"
         deep.mkdir()
-    write(deep / "c.yaml", ENTITY.format(name="deep"))
-    assert load([tmp_path]) == (["component:default/deep"], [])
+        folders.append(deep)
+    try:
+        write(deep / "c.yaml", ENTITY.format(name="deep"))
+        assert load([tmp_path]) == (["component:default/deep"], [])
+    finally:  # pytest's recursive clean-up of old temporary folders would overflow on this tree
+        (deep / "c.yaml").unlink(missing_ok=True)
+        for folder in reversed(folders):
+            folder.rmdir()

@@ -322,6 +322,10 @@ class _Loader:
 
     def _scalar(self, node: ScalarNode, loc: Location) -> Any:
         tag = node.tag
+        if "\0" in node.value:
+            # Only a ``"\0"`` escape makes one; no path, URL or name may hold it (``open`` raises on it).
+            self.problems.error("a NUL byte (\\0) in a config value", loc)
+            return None
         if tag == reader.STR:
             return self._string(node.value)
         if tag in _JSON_TAGS:
