@@ -148,7 +148,7 @@ def load_workspace(options: CommonOptions, *, need_catalog: bool = True, command
 
 
 def _load_file_catalog(options: CommonOptions, settings: Settings, problems: Problems) -> list[Entity]:
-    from soundcheck_cli.catalog.loader import default_catalog_paths, load_catalog
+    from soundcheck_cli.catalog.loader import config_location_origins, default_catalog_paths, load_catalog
 
     if options.catalog_paths:
         paths = list(options.catalog_paths)  # relative to cwd (base_dir), so warnings show them as typed
@@ -159,7 +159,9 @@ def _load_file_catalog(options: CommonOptions, settings: Settings, problems: Pro
             "no catalog found: pass --catalog PATH (file, folder or glob; repeatable), "
             "list file locations under catalog.locations in the app-config, or create ./catalog-info.yaml"
         )
-    return load_catalog(paths, problems, base_dir=options.cwd, cache_path=_catalog_cache_path(options, settings))
+    origins = None if options.catalog_paths else config_location_origins(settings.app_config)
+    return load_catalog(paths, problems, base_dir=options.cwd, cache_path=_catalog_cache_path(options, settings),
+                        origins=origins, root=getattr(settings.catalog_source, "root", None))
 
 
 def validate_collectors(workspace: Workspace) -> list[Problem]:

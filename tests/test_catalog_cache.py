@@ -115,3 +115,19 @@ def test_a_recent_file_is_not_cached_and_a_broken_cache_is_ignored(tmp_path: Pat
     cache.write_text("{not json")
     entities, warnings = _load([good], cache)
     assert [e.name for e in entities] == ["a", "b"] and warnings == []
+
+
+def test_a_file_with_placeholders_is_never_cached_so_a_changed_placeholder_file_is_seen(tmp_path: Path) -> None:
+    entity = tmp_path / "svc.yaml"
+    entity.write_text(GOOD.split("---")[0] + "  definition: {$text: ./readme.md}\n")
+    readme = tmp_path / "readme.md"
+    readme.write_text("one")
+    _age(entity)
+    _age(readme)
+    cache = tmp_path / CACHE_NAME
+    first, _ = _load([entity], cache)
+    assert first[0].data["spec"]["definition"] == "one"
+    assert not cache.exists() or str(entity.resolve()) not in json.loads(cache.read_text())["files"]
+    readme.write_text("two")  # the entity file itself does not change
+    second, _ = _load([entity], cache)
+    assert second[0].data["spec"]["definition"] == "two"

@@ -10,7 +10,7 @@ import pytest
 
 from soundcheck_cli.catalog import loader as loader_module
 from soundcheck_cli.catalog.loader import default_catalog_paths, load_catalog, parse_documents
-from soundcheck_cli.errors import Location, Problems, Severity
+from soundcheck_cli.errors import CatalogError, Location, Problems, Severity
 
 FIXTURES = Path(__file__).parent / "fixtures" / "catalog"
 ORG = FIXTURES / "org"
@@ -226,7 +226,6 @@ def test_explicit_file_with_any_extension_is_read(tmp_path):
 @pytest.mark.parametrize(
     ("path", "expected"),
     [
-        ("missing.yaml", 'catalog path "missing.yaml" does not exist'),
         ("nothing/*.yaml", 'catalog path "nothing/*.yaml" matches no .yaml or .yml files'),
         ("empty", 'catalog path "empty" contains no .yaml or .yml files'),
         ("", 'catalog path "" is empty; ignored'),
@@ -334,8 +333,10 @@ def test_recursive_alias_is_bounded(tmp_path):
         pytest.param("spec: " + "[a, " * 150 + "]" * 150 + "\n", "{f}:1:404: document is nested more than 100 levels deep; skipped", id="converter"),
         # a run of brackets is refused before parsing (ruamel's scanner is quadratic in flow nesting)
         pytest.param("spec:\n  x: " + "[" * 5000 + "]" * 5000 + "\n", "{f}:2:6: YAML is nested more than 100 levels deep; file skipped", id="bracket-run"),
-        # block nesting deep enough to exhaust ruamel's recursive composer
-        pytest.param("".join(" " * i + "a:\n" for i in range(1200)), "{f}: YAML is nested more than 100 levels deep; file skipped", id="composer-recursion"),
+        # block nesting deep enough to exhaust ruamel's pure-Python composer: the C composer reads it, the converter refuses
+        pytest.param("".join(" " * i + "a:\n" for i in range(1200)), "{f}:102:102: document is nested more than 100 levels deep; skipped", id="composer-recursion"),
+        # compact nesting deep enough to overflow the C composer's stack: refused by the flat event scan before it
+        pytest.param("- " * 100_000 + "x\n", "{f}:1:10001: YAML is nested more than 100 levels deep; file skipped", id="c-composer-stack"),
     ],
 )
 def test_deep_nesting_is_a_warning_not_a_crash(tmp_path, text, expected):
@@ -388,7 +389,7 @@ HEAD = "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n"
     ("text", "expected"),
     [
         ("- a\n- b\n", "{f}:1:1: entity skipped: document is not a mapping (found a list); a catalog entity needs apiVersion, kind and metadata"),
-        ("just text\n", '{f}:1:1: entity skipped: document is not a mapping (found "just text" (string)); a catalog entity needs apiVersion, kind and metadata'),
+        ("just text\n", '{f}:1:1: entity skipped: document is not a mapping (found a string); a catalog entity needs apiVersion, kind and metadata'),
         ("kind: Component\nmetadata: {name: x}\n", '{f}:1:1: Component "x" skipped: apiVersion is missing'),
         ("apiVersion: 1\nkind: Component\nmetadata: {name: x}\n", '{f}:1:13: Component "x" skipped: apiVersion must be a string, found 1 (number)'),
         ("apiVersion: v1\nkind: Component\nmetadata: {name: x}\n", '{f}:1:13: Component "x" skipped: apiVersion "v1" is not valid; expected group/version such as "backstage.io/v1alpha1"'),
@@ -507,3 +508,40 @@ def test_default_paths_fall_back_to_catalog_info_in_cwd(tmp_path):
 def test_default_paths_are_empty_when_nothing_is_found(tmp_path):
     (tmp_path / "catalog-info.yaml").mkdir()  # a folder of that name is not the file
     assert default_catalog_paths((), str(tmp_path)) == []
+
+
+def test_a_catalog_path_that_does_not_exist_is_an_error_after_the_others_loaded(tmp_path):
+    write(tmp_path / "ok.yaml", ENTITY.format(name="ok"))
+    problems = Problems()
+    with pytest.raises(CatalogError) as info:
+        load_catalog(["missing.yaml", "ok.yaml", "gone/"], problems, base_dir=str(tmp_path))
+    assert [str(p) for p in info.value.problems] == [
+        f'catalog path "missing.yaml" ({tmp_path}/missing.yaml) does not exist',
+        f'catalog path "gone/" ({tmp_path}/gone) does not exist',
+    ]
+
+
+def test_a_walk_stops_at_its_entry_budget_with_a_warning(tmp_path, monkeypatch):
+    monkeypatch.setattr(loader_module, "MAX_WALK_ENTRIES", 12)  # 8 folders, then 4 of their files
+    for i in range(8):
+        write(tmp_path / f"d{i}" / "c.yaml", ENTITY.format(name=f"c{i}"))
+    refs, warnings = load([tmp_path])
+    assert refs == [f"component:default/c{i}" for i in range(4)]
+    assert warnings == [f'catalog path "{tmp_path}": stopped after listing 12 folder entries (a symlink loop or a '
+                        "very large folder?); the files found so far are loaded"]
+
+
+def test_a_deep_folder_tree_is_walked_without_recursion(tmp_path):
+    folders = []
+    deep = tmp_path
+    for _ in range(1200):
+        deep = deep / "d"
+        deep.mkdir()
+        folders.append(deep)
+    try:
+        write(deep / "c.yaml", ENTITY.format(name="deep"))
+        assert load([tmp_path]) == (["component:default/deep"], [])
+    finally:  # pytest's recursive clean-up of old temporary folders would overflow on this tree
+        (deep / "c.yaml").unlink(missing_ok=True)
+        for folder in reversed(folders):
+            folder.rmdir()

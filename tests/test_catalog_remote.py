@@ -510,7 +510,7 @@ def test_catalog_settings_are_validated(tmp_path: Path) -> None:
     assert "3:10: soundcheck.catalog.url must be a non-empty string, not" in str(caught.value)
     problems = Problems()
     parse_catalog_source({"url": "https://x", "pageSize": 3}, problems)
-    assert [p.message for p in problems.warnings] == ["soundcheck.catalog.pageSize is not a known key (known: url, token)"]
+    assert [p.message for p in problems.warnings] == ["soundcheck.catalog.pageSize is not a known key (known: url, token, root)"]
 
 
 # --------------------------------------------------------------------------------------------------------------

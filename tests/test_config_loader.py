@@ -182,7 +182,7 @@ def test_alias_bomb_is_refused_before_anything_is_built(load, monkeypatch):
         raise AssertionError("the document was composed/converted")
 
     monkeypatch.setattr(loader._Loader, "_convert", must_not_run)
-    monkeypatch.setattr(loader.YAML, "load", must_not_run)
+    monkeypatch.setattr(loader.reader, "compose", must_not_run)
     _, problems = load({"app.yaml": BOMB})
     assert [p.location for p in problems.errors] == [Location("app.yaml", 7, 12)]
 
@@ -416,3 +416,10 @@ def test_merge_fixture_override():
 
 def test_no_files_is_an_empty_mapping():
     assert load_config_files([], {}) == {}
+
+
+def test_timestamps_stay_text_and_a_number_python_cannot_read_is_a_located_error(load):
+    tree, problems = load({"app.yaml": "a: 2024-01-02 10:00:00\nb: " + "1" * 5000 + "\nc: 0x" + "f" * 5000 + "\n"})
+    assert tree["a"] == "2024-01-02 10:00:00"  # Backstage's YAML 1.2 core schema has no timestamps
+    assert tree["c"] == int("f" * 5000, 16)  # only base 10 has Python's 4,300-digit limit
+    assert _messages(problems) == ["app.yaml:2:4: number too long (5000 characters; at most 4300 digits)"]

@@ -1,4 +1,5 @@
-"""``soundcheck.catalog`` of the app-config: where the remote catalog is (``catalog.remote`` reads it).
+"""``soundcheck.catalog`` of the app-config: where the remote catalog is (``catalog.remote`` reads it), and the
+root that Location targets and placeholders of a file catalog must stay under (``catalog.loader``).
 
 Apart from ``catalog.remote`` so that reading the settings, and deciding that the catalog comes from files, does
 not import the HTTP side of the remote catalog.
@@ -11,12 +12,12 @@ from typing import Any
 
 from soundcheck_cli.errors import Location, Problems
 
-_KNOWN_KEYS = ("url", "token")
+_KNOWN_KEYS = ("url", "token", "root")
 
 
 @dataclass(frozen=True)
 class CatalogSourceSettings:
-    """``soundcheck.catalog`` of the app-config: ``{url, token}``. ``*_unset`` record a ``${VAR}`` that was not
+    """``soundcheck.catalog`` of the app-config: ``{url, token, root}``. ``*_unset`` record a ``${VAR}`` that was not
     set (the key is then absent, as Backstage's config reader leaves it); they are errors only when used."""
 
     url: str | None = None
@@ -26,6 +27,9 @@ class CatalogSourceSettings:
     url_location: Location | None = None
     token_location: Location | None = None
     location: Location | None = None
+    # An absolute folder: Location targets and placeholders may reach anything under it (default: the folder of
+    # each catalog path given). Relative to the config file that sets it.
+    root: str | None = None
 
 
 def parse_catalog_source(node: Any, problems: Problems, where: Location | None = None) -> CatalogSourceSettings:
@@ -56,7 +60,15 @@ def parse_catalog_source(node: Any, problems: Problems, where: Location | None =
             value = None
         values[key] = value.strip() if isinstance(value, str) else None
     url_unset, token_unset = unset.get("url"), unset.get("token")
+    root = None
+    if values["root"] is not None:
+        import os
+
+        declared = loc_of(node, "root")
+        base = os.path.dirname(os.path.abspath(declared.path)) if declared and declared.path else os.getcwd()
+        root = os.path.normpath(os.path.join(base, os.path.expanduser(values["root"])))
     return CatalogSourceSettings(
+        root=root,
         url=values["url"],
         token=values["token"],
         url_unset=url_unset,

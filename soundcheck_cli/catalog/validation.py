@@ -82,6 +82,12 @@ def _found(value: Any) -> str:
     return f"found {show(value)} ({type_name(value)})"
 
 
+def _kind_of(value: Any) -> str:
+    """``a list``, ``a string``, ``null``: what a value is, without its content."""
+    name = type_name(value)
+    return name if name == "null" else ("an " if name[0] in "aeiou" else "a ") + name
+
+
 def entity_label(doc: Any) -> str:
     """``Component "my-service"``, ``Component entity``, ``entity "my-service"`` or ``entity``."""
     kind = doc.get("kind") if isinstance(doc, dict) else None
@@ -103,7 +109,8 @@ def validate_entity(doc: Any, doc_loc: Location | None = None) -> list[EntityIss
     if not isinstance(doc, dict):
         return [
             EntityIssue(
-                f"document is not a mapping ({_found(doc)}); a catalog entity needs apiVersion, kind and metadata",
+                # The kind only, never the text: a Location target such as /etc/passwd reads as one long string.
+                f"document is not a mapping (found {_kind_of(doc)}); a catalog entity needs apiVersion, kind and metadata",
                 loc_of(doc) or doc_loc,
             )
         ]

@@ -44,7 +44,6 @@ is the entry's ``branch``, else the ``/tree/<ref>/`` of the source location, els
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import os
 import re
@@ -166,13 +165,12 @@ def parse_document(kind: str, text: str, shown: str) -> Any:
         except ValueError as exc:
             raise ValueError(f"{shown} is not valid JSON: {exc}") from None
     else:
-        from ruamel.yaml import YAML
-        from ruamel.yaml.error import YAMLError
+        from soundcheck_cli.located.yaml import load_plain
 
         try:
-            documents = list(YAML(typ="safe", pure=True).load_all(io.StringIO(text)))
-        except (YAMLError, RecursionError, ValueError) as exc:
-            raise ValueError(f"{shown} is not valid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+            documents = load_plain(text, shown, max_nodes=MAX_NODES, max_depth=200)
+        except ValueError as exc:
+            raise ValueError(f"{shown} is not valid YAML: {exc}") from None
         value = documents[0] if len(documents) == 1 else (documents or None)
     if not _node_count_ok(value):
         raise ValueError(f"{shown} expands to more than {MAX_NODES} values; it is not stored")

@@ -10,44 +10,29 @@ Behaviour follows Backstage's config-loader (``packages/config-loader/src/source
   Directive keys beside other keys are an error, as in Backstage; other ``$keys`` are ordinary keys.
 - Several files are deep-merged in order (``config.merge``).
 
-Every value becomes a ``ConfigDict``/``LocatedList``/plain scalar that remembers ``file:line:col`` (1-based; ruamel's
-``.lc`` positions are 0-based), also inside included files. Every problem is reported to ``Problems`` with a
-location, never as a traceback: malformed YAML (from the ``MarkedYAMLError`` mark), missing files, include cycles,
-and documents that expand too much through aliases ("billion laughs"), which are refused before they are built.
+Text is read by ``located.yaml``, the one YAML reader (the C parser for well-formed text, the pure-Python one
+for the messages users see), into ruamel nodes that this module converts itself. Every value becomes a
+``ConfigDict``/``LocatedList``/plain scalar that remembers ``file:line:col`` (1-based), also inside included files.
+Scalars follow the YAML 1.2 core schema (timestamps stay text, as Backstage reads them; an unknown ``!tag`` is a
+warning and its text is kept). Every problem is reported to ``Problems`` with a location, never as a traceback:
+malformed YAML, duplicate keys, missing files, include cycles, numbers too long to read, and documents that
+expand too much through aliases ("billion laughs"), which are refused before they are built.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
-from ruamel.yaml.constructor import DuplicateKeyError, RoundTripConstructor
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import (
-    AliasEvent,
-    MappingEndEvent,
-    MappingStartEvent,
-    ScalarEvent,
-    SequenceEndEvent,
-    SequenceStartEvent,
-)
-from ruamel.yaml.resolver import VersionedResolver
-from ruamel.yaml.scalarbool import ScalarBoolean
-
-try:
-    from ruamel.yaml.cyaml import CParser
-except ImportError:  # pragma: no cover - no ruamel.yaml.clib (not CPython): the pure-Python parser reads everything
-    CParser = None
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from soundcheck_cli.config.env import ConfigDict, UnsetValue, env_value, missing_env, substitute
 from soundcheck_cli.config.fields import type_name
 from soundcheck_cli.config.merge import merge_all
+from soundcheck_cli.located import yaml as reader
 from soundcheck_cli.located.nodes import LocatedDict, LocatedList
 from soundcheck_cli.errors import ConfigError, Location, Problems
 
@@ -55,10 +40,10 @@ from soundcheck_cli.errors import ConfigError, Location, Problems
 # under 20; these stop alias bombs ("billion laughs") and stack exhaustion long before memory or time run out.
 MAX_NODES = 1_000_000
 MAX_DEPTH = 200
-
-# A run of more than MAX_DEPTH opening brackets (whitespace between them allowed), as ``catalog.loader`` spots
-# its nesting bombs before parsing.
-_BRACKET_RUN_RE = re.compile(r"[\[{](?:\s*[\[{]){%d}" % MAX_DEPTH)
+MAX_FILE_BYTES = 16 * 1024 * 1024  # one config file, ``$include`` or ``$file``
+# Characters of scalar text with aliases expanded: a long string repeated through aliases is small to read and
+# huge for whoever serialises the config.
+MAX_TEXT = 64 * 1024 * 1024
 
 DIRECTIVES = ("$include", "$file", "$env")
 INCLUDE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -77,20 +62,8 @@ _FAILED = object()  # parse failed (already reported)
 _INVALID_KEY = object()
 
 
-if CParser is not None:
-
-    class _FastRoundTripLoader(CParser, RoundTripConstructor, VersionedResolver):
-        """ruamel's round-trip constructor (``CommentedMap``/``CommentedSeq`` with ``.lc`` positions, the same
-        scalar types) over nodes composed by the C parser: ``YAML(typ="rt")`` composes in pure Python, ~8x slower
-        (~50 ms of a ``check`` for a 20-check config). Comments are not kept; nothing here reads them. Assembled as
-        ruamel's own ``cyaml.CSafeLoader`` is."""
-
-        def __init__(self, stream: str) -> None:
-            CParser.__init__(self, stream)
-            self._parser = self._composer = self
-            self.comment_handling = None  # what ``YAML()`` sets: the constructor reads it
-            RoundTripConstructor.__init__(self, loader=self)
-            VersionedResolver.__init__(self, loadumper=self)
+class _Duplicate(Exception):
+    """A mapping repeats a key: the file is refused, as ruamel's constructor refuses it (reported already)."""
 
 
 @dataclass(frozen=True)
@@ -146,12 +119,15 @@ class _Loader:
         root = self._parse(text, path)
         if root is _FAILED:
             return None
-        if root is None:  # empty file, or only comments
+        if reader.is_empty_document(root):  # empty file, only comments, or a lone ``~``
             return ConfigDict(loc=file_loc)
         current = _File(path, ((os.path.realpath(path), path),))
-        value = self._convert(root, current, _own_loc(root, path) or Location(path, 1, 1), 1)
+        try:
+            value = self._convert(root, current, reader.location(root, path), 1)
+        except _Duplicate:
+            return None
         if not isinstance(value, LocatedDict):
-            where = getattr(value, "loc", None) or _own_loc(root, path) or Location(path, 1, 1)
+            where = getattr(value, "loc", None) or reader.location(root, path)
             self.problems.error(f"the top level of a config file must be a mapping, not {_kind(value)}", where)
             return None
         if not self._bounded(value, value.loc or file_loc):
@@ -160,21 +136,14 @@ class _Loader:
 
     def _read(self, path: str, where: Location, what: str | None = None) -> str | None:
         """The file's text, or ``None`` after reporting why not: at ``where`` for a directive ``what``
-        (``'$include'``, ``'$file'``), at the file itself for a top-level config file (``what`` is ``None``)."""
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        except OSError as exc:
-            if isinstance(exc, FileNotFoundError):
-                reason = "not found"
-            elif isinstance(exc, IsADirectoryError):
-                reason = "is a directory"
-            else:
-                reason = f"cannot be read ({exc.strerror or exc})"
+        (``'$include'``, ``'$file'``), at the file itself for a top-level config file (``what`` is ``None``).
+        Only regular files of at most ``MAX_FILE_BYTES`` are read (``-c /dev/zero`` or a FIFO never end)."""
+        data = reader.read_regular(path, MAX_FILE_BYTES)
+        if isinstance(data, str):
             if what is None:
-                self.problems.error(f"config file {reason}", where)
+                self.problems.error(f"config file {data}", where)
             else:
-                self.problems.error(f"{what}: file {path} {reason}", where)
+                self.problems.error(f"{what}: file {path} {data}", where)
             return None
         try:
             return data.decode("utf-8-sig")
@@ -184,41 +153,34 @@ class _Loader:
             return None
 
     def _parse(self, text: str, display: str) -> Any:
-        """ruamel round-trip load (keeps positions); ``_FAILED`` after reporting a located error."""
+        """The document's root node (``None`` when empty), bounded by ``_prescan``; ``_FAILED`` after reporting a
+        located error. Read by ``located.yaml`` (the C parser, or the pure-Python one for its messages)."""
         try:
-            scanned = self._prescan(text, display)
-            if not scanned:
+            if not self._prescan(text, display):
                 return _FAILED
-            if scanned == "fast":
-                root = _fast_load(text)
-                if root is not _FAILED:
-                    return root
-            return YAML(typ="rt").load(text)
-        except MarkedYAMLError as exc:
-            self.problems.error(_yaml_message(exc), _mark_loc(exc, display))
-        except YAMLError as exc:
-            self.problems.error(f"invalid YAML: {exc}", Location(display))
-        except RecursionError:  # defensive: the prescan bounds nesting before ruamel recurses
-            self.problems.error(f"invalid YAML: nesting deeper than {MAX_DEPTH} levels", Location(display))
-        return _FAILED
+            roots = reader.compose(text, display, single=True)
+        except reader.YamlError as exc:
+            self.problems.error(_yaml_message(exc), exc.location)
+            return _FAILED
+        except reader.YamlLimit as exc:  # defensive: the prescan bounds nesting before ruamel recurses
+            self.problems.error(f"invalid YAML: nesting deeper than {MAX_DEPTH} levels", exc.location)
+            return _FAILED
+        return roots[0] if roots else None
 
-    def _prescan(self, text: str, display: str) -> str | bool:
-        """Walk the parser's event stream (flat, no recursion) to bound nesting and alias expansion: ``"fast"``
-        when the C parser read the text and it is within bounds, True when the pure-Python parser had to, False
-        when it is refused (reported).
+    def _prescan(self, text: str, display: str) -> bool:
+        """Bound nesting and alias expansion with ``located.yaml.scan`` (flat, nothing built): True when within
+        bounds, False when refused (reported).
 
-        ruamel's composer shares aliased nodes, so a "billion laughs" document is small when loaded, but it
-        explodes for anyone who walks or serialises it. Counting here, with each anchor's expanded size and height,
-        refuses it at the alias that crosses the bound, before anything is built.
+        ruamel's composer shares aliased nodes, so a "billion laughs" document is small when composed, but it
+        explodes for anyone who walks or serialises it; the scan refuses it at the alias that crosses the bound.
 
         ruamel's scanner is quadratic in flow nesting (5,000 ``[`` take seconds), so a run of more than
-        ``MAX_DEPTH`` opening brackets (``catalog.loader``'s pre-check, at this loader's depth) is looked at
-        first on its own: the text up to the end of the run gives the same events as the whole text up to there,
-        so when that prefix is refused, the whole text is refused with the same message and location. A prefix
-        that ends inside a string or comment (no nesting after all) fails to parse or passes: then the whole
-        text is scanned as usual.
+        ``MAX_DEPTH`` opening brackets is looked at first on its own: the text up to the end of the run gives the
+        same events as the whole text up to there, so when that prefix is refused, the whole text is refused with
+        the same message and location. A prefix that ends inside a string or comment (no nesting after all) fails
+        to parse or passes: then the whole text is scanned as usual.
         """
-        run = _BRACKET_RUN_RE.search(text)
+        run = reader.bracket_run(text, MAX_DEPTH)
         if run is not None:
             scratch = Problems()
             try:
@@ -228,67 +190,27 @@ class _Loader:
             if refused:
                 self.problems.items.extend(scratch.items)
                 return False
-        # The C parser (ruamel.yaml.clib, ~10x faster) scans well-formed text; anything it objects to is scanned
-        # again by the pure-Python parser, whose messages and positions are the ones users see.
+        # The C parser scans well-formed text; anything it objects to is scanned again by the pure-Python parser,
+        # whose messages and positions are the ones users see (a syntax error there is reported by ``_parse``).
+        if "%YAML" not in text:
+            try:
+                return self._scan_events(text, display, self.problems, pure=False)
+            except YAMLError:
+                pass
         try:
-            if self._scan_events(text, display, Problems(), pure=False):
-                return "fast"
-        except YAMLError:
-            pass
-        return self._scan_events(text, display, self.problems)
+            return self._scan_events(text, display, self.problems)
+        except YAMLError as exc:
+            self.problems.error(_yaml_message(reader.error_of(exc, display)), reader.error_of(exc, display).location)
+            return False
 
     @staticmethod
     def _scan_events(text: str, display: str, problems: Problems, *, pure: bool = True) -> bool:
-        """``_prescan`` over ``text``, reporting to ``problems``."""
-        stack: list[list[Any]] = []  # per open container: [expanded size, height, anchor]
-        sizes: dict[str, tuple[int, int]] = {}  # anchor -> (expanded size, height)
-        open_anchors: set[str] = set()
-        total = 0
-        for event in (YAML(typ="rt") if pure else YAML(typ="safe", pure=False)).parse(text):
-            if isinstance(event, (MappingStartEvent, SequenceStartEvent)):
-                if len(stack) + 1 > MAX_DEPTH:
-                    problems.error(f"nesting deeper than {MAX_DEPTH} levels", _event_loc(event, display))
-                    return False
-                stack.append([1, 1, event.anchor])
-                if event.anchor:
-                    open_anchors.add(event.anchor)
-                continue
-            if isinstance(event, (MappingEndEvent, SequenceEndEvent)):
-                size, height, anchor = stack.pop()
-                if anchor:
-                    sizes[anchor] = (size, height)
-                    open_anchors.discard(anchor)
-            elif isinstance(event, ScalarEvent):
-                size, height = 1, 0
-                if event.anchor:
-                    sizes[event.anchor] = (1, 0)
-            elif isinstance(event, AliasEvent):
-                if event.anchor in open_anchors:
-                    problems.error(f"recursive YAML alias '*{event.anchor}'", _event_loc(event, display))
-                    return False
-                # An undefined alias is left to the composer, which reports it with its position.
-                size, height = sizes.get(event.anchor, (1, 0))
-                if len(stack) + height > MAX_DEPTH:
-                    problems.error(
-                        f"alias '*{event.anchor}' nests deeper than {MAX_DEPTH} levels", _event_loc(event, display)
-                    )
-                    return False
-            else:
-                continue
-            if stack:
-                frame = stack[-1]
-                frame[0] += size
-                frame[1] = max(frame[1], height + 1)
-                count = frame[0]
-            else:
-                total += size
-                count = total
-            if count > MAX_NODES:
-                problems.error(
-                    f"YAML aliases expand to more than {MAX_NODES} values (an alias bomb?)", _event_loc(event, display)
-                )
-                return False
-        return True
+        """``located.yaml.scan`` over ``text`` at this loader's bounds, its refusal reported to ``problems``."""
+        try:
+            return reader.scan(text, display, max_depth=MAX_DEPTH, max_nodes=MAX_NODES, pure=pure, max_text=MAX_TEXT)
+        except reader.YamlLimit as limit:
+            problems.error(_limit_message(limit), limit.location)
+            return False
 
     def _bounded(self, root: Any, where: Location) -> bool:
         """Expanded size and depth of a converted tree (``$include`` under aliases can multiply it too)."""
@@ -303,37 +225,71 @@ class _Loader:
 
     # -- conversion --------------------------------------------------------------------------------------------
 
-    def _convert(self, obj: Any, current: _File, loc: Location, depth: int, memo: dict[int, Any] | None = None) -> Any:
+    def _convert(self, node: Node, current: _File, loc: Location, depth: int, memo: dict[int, Any] | None = None) -> Any:
         if depth > MAX_DEPTH:
             self.problems.error(f"nesting deeper than {MAX_DEPTH} levels", loc)
             return None
-        if isinstance(obj, (dict, list)):
-            # Aliased nodes are the same object: convert them once, and keep sharing (no expansion here).
+        if isinstance(node, (MappingNode, SequenceNode)):
+            # Aliased nodes are the same node: convert them once, and keep sharing (no expansion here).
             memo = {} if memo is None else memo
-            hit = memo.get(id(obj))
+            hit = memo.get(id(node))
             if hit is not None:
                 return hit[1]
-            if isinstance(obj, dict):
-                result = self._convert_map(obj, current, loc, depth, memo)
+            if isinstance(node, MappingNode):
+                result = self._convert_map(node, current, depth, memo)
             else:
-                result = self._convert_seq(obj, current, loc, depth, memo)
-            memo[id(obj)] = (obj, result)  # keep ``obj`` alive so its id cannot be reused
+                result = self._convert_seq(node, current, depth, memo)
+            memo[id(node)] = (node, result)  # keep ``node`` alive so its id cannot be reused
             return result
-        return self._scalar(obj, loc)
+        return self._scalar(node, loc)
 
-    def _convert_map(self, cm: dict, current: _File, loc: Location, depth: int, memo: dict[int, Any]) -> Any:
-        own = _own_loc(cm, current.display) or loc
-        directive = next((k for k in cm if isinstance(k, str) and k in DIRECTIVES), None)
+    def _pairs(self, node: MappingNode, display: str) -> list[tuple[Any, Node, Node]]:
+        """``(key, key node, value node)`` of a mapping, merge keys (``<<: *base``) resolved: explicit keys win,
+        then earlier merged mappings win. A key given twice raises ``_Duplicate`` after reporting it."""
+        pairs: list[tuple[Any, Node, Node]] = []
+        seen: dict[Any, Node] = {}
+        merges: list[Node] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == reader.MERGE:
+                merges.append(value_node)
+                continue
+            key = self._key(key_node, reader.location(key_node, display))
+            if key is not _INVALID_KEY and key in seen:
+                self.problems.error(
+                    f'invalid YAML: found duplicate key "{key}" with value "{_text(value_node)}" '
+                    f'(original value: "{_text(seen[key])}")',
+                    reader.location(key_node, display),
+                )
+                raise _Duplicate
+            if key is not _INVALID_KEY:
+                seen[key] = value_node
+            pairs.append((key, key_node, value_node))
+        for merge in merges:
+            for source in merge.value if isinstance(merge, SequenceNode) else [merge]:
+                if not isinstance(source, MappingNode):
+                    self.problems.error("'<<' (merge) must refer to a mapping or a list of mappings",
+                                        reader.location(source, display))
+                    continue
+                for key, key_node, value_node in self._pairs(source, display):
+                    if key is not _INVALID_KEY and key not in seen:
+                        seen[key] = value_node
+                        pairs.append((key, key_node, value_node))
+        return pairs
+
+    def _convert_map(self, node: MappingNode, current: _File, depth: int, memo: dict[int, Any]) -> Any:
+        display = current.display
+        own = reader.location(node, display)
+        pairs = self._pairs(node, display)
+        directive = next((k for k, _, _ in pairs if isinstance(k, str) and k in DIRECTIVES), None)
         if directive is not None:
-            return self._directive(cm, directive, current, own, depth, memo)
+            return self._directive(pairs, directive, current, own, depth, memo)
         out = ConfigDict(loc=own)
-        for raw_key, raw_value in cm.items():
-            key_loc = _at(current.display, _key_pos(cm, raw_key)) or own
-            value_loc = _at(current.display, _value_pos(cm, raw_key)) or key_loc
-            key = self._key(raw_key, key_loc)
+        for key, key_node, value_node in pairs:
             if key is _INVALID_KEY:
                 continue
-            value = self._convert(raw_value, current, value_loc, depth + 1, memo)
+            key_loc = reader.location(key_node, display)
+            value_loc = reader.location(value_node, display)
+            value = self._convert(value_node, current, value_loc, depth + 1, memo)
             if isinstance(value, _Unset):
                 out.unset[key] = UnsetValue(value.variables, key_loc)
                 continue
@@ -342,53 +298,49 @@ class _Loader:
             out.value_locs[key] = value_loc
         return out
 
-    def _convert_seq(self, seq: list, current: _File, loc: Location, depth: int, memo: dict[int, Any]) -> LocatedList:
-        own = _own_loc(seq, current.display) or loc
-        out = LocatedList(loc=own)
-        for index, raw in enumerate(seq):
-            item_loc = _at(current.display, _item_pos(seq, index)) or own
-            value = self._convert(raw, current, item_loc, depth + 1, memo)
+    def _convert_seq(self, node: SequenceNode, current: _File, depth: int, memo: dict[int, Any]) -> LocatedList:
+        out = LocatedList(loc=reader.location(node, current.display))
+        for item in node.value:
+            item_loc = reader.location(item, current.display)
+            value = self._convert(item, current, item_loc, depth + 1, memo)
             if isinstance(value, _Unset):
                 continue  # Backstage drops undefined array items (apply.ts)
             out.append(value)
             out.item_locs.append(item_loc)
         return out
 
-    def _key(self, key: Any, loc: Location) -> Any:
+    def _key(self, node: Node, loc: Location) -> Any:
         # JSON and Backstage config keys are strings; YAML allows more. Scalars are stringified the way the
         # JavaScript ``yaml`` package does for plain objects; collections as keys are refused.
-        if isinstance(key, str):
-            return str(key)
-        if isinstance(key, (bool, ScalarBoolean)):
+        if not isinstance(node, ScalarNode):
+            self.problems.error("mapping keys must be strings", loc)
+            return _INVALID_KEY
+        key = reader.scalar_value(node)
+        if isinstance(key, bool):
             return "true" if key else "false"
-        if key is None:
-            return ""
-        if isinstance(key, (int, float)):
-            return str(key)
-        if isinstance(key, (_dt.date, _dt.datetime)):
-            return key.isoformat()
-        self.problems.error("mapping keys must be strings", loc)
-        return _INVALID_KEY
+        return "" if key is None else str(key)
 
-    def _scalar(self, obj: Any, loc: Location) -> Any:
-        if obj is None or isinstance(obj, bool):
-            return obj
-        if isinstance(obj, ScalarBoolean):  # an int subclass: test before int
-            return bool(obj)
-        if isinstance(obj, int):
-            return int(obj)
-        if isinstance(obj, float):
-            return float(obj)
-        if isinstance(obj, str):
-            return self._string(str(obj))
-        if isinstance(obj, (_dt.date, _dt.datetime)):
-            # Backstage parses with the YAML 1.2 core schema, which has no timestamps: keep the text form.
-            return obj.isoformat()
-        if isinstance(obj, TaggedScalar):
-            self.problems.warning(f"unsupported YAML tag '{obj.tag}' (value read as a string)", loc)
-            return self._string(str(obj.value))
-        self.problems.error(f"unsupported YAML value of type {type(obj).__name__}", loc)
-        return None
+    def _scalar(self, node: ScalarNode, loc: Location) -> Any:
+        tag = node.tag
+        if "\0" in node.value:
+            # Only a ``"\0"`` escape makes one; no path, URL or name may hold it (``open`` raises on it).
+            self.problems.error("a NUL byte (\\0) in a config value", loc)
+            return None
+        if tag == reader.STR:
+            return self._string(node.value)
+        if tag in _JSON_TAGS:
+            if reader.number_too_long(node):
+                self.problems.error(f"number too long ({len(node.value)} characters; at most 4300 digits)", loc)
+                return None
+            return reader.scalar_value(node)
+        if tag == reader.TIMESTAMP:
+            # Backstage parses with the YAML 1.2 core schema, which has no timestamps: keep the text.
+            return self._string(node.value)
+        if tag.startswith(reader.Y):
+            self.problems.error(f"unsupported YAML value of type {_STANDARD_TYPES.get(tag, tag[len(reader.Y):])}", loc)
+            return None
+        self.problems.warning(f"unsupported YAML tag '{tag}' (value read as a string)", loc)
+        return self._string(node.value)
 
     def _string(self, text: str) -> Any:
         value, missing = substitute(text, self.environ)
@@ -397,20 +349,25 @@ class _Loader:
     # -- directives --------------------------------------------------------------------------------------------
 
     def _directive(
-        self, cm: dict, key: str, current: _File, own: Location, depth: int, memo: dict[int, Any]
+        self, pairs: list[tuple[Any, Node, Node]], key: str, current: _File, own: Location, depth: int,
+        memo: dict[int, Any],
     ) -> Any:
-        key_loc = _at(current.display, _key_pos(cm, key)) or own
-        where = _at(current.display, _value_pos(cm, key)) or key_loc
-        if len(cm) != 1:
+        _, key_node, value_node = next(pair for pair in pairs if pair[0] == key)
+        key_loc = reader.location(key_node, current.display)
+        where = reader.location(value_node, current.display)
+        if len(pairs) != 1:
             # Backstage: "include key ... should not have adjacent keys"
-            others = ", ".join(repr(str(k)) for k in cm if k != key)
+            others = ", ".join(repr(str(k)) for k, _, _ in pairs if k != key)
             self.problems.error(f"'{key}' must be the only key in its mapping (also found {others})", key_loc)
             return None
-        raw = cm[key]
-        if not isinstance(raw, str):
+        raw = reader.scalar_value(value_node) if isinstance(value_node, ScalarNode) else None
+        if not isinstance(raw, str) or value_node.tag not in (reader.STR, reader.TIMESTAMP):
             self.problems.error(f"'{key}' value must be a string", where)
             return None
-        text, missing = substitute(str(raw), self.environ)
+        if "\0" in raw:
+            self.problems.error(f"'{key}': the value contains a NUL byte", where)
+            return None
+        text, missing = substitute(raw, self.environ)
         if text is None:
             names = ", ".join(missing)
             plural = "s" if len(missing) > 1 else ""
@@ -446,7 +403,10 @@ class _Loader:
         if root is _FAILED:
             return None
         included = _File(path, current.chain + ((real, path),))
-        value = self._convert(root, included, _own_loc(root, path) or Location(path, 1, 1), depth)
+        if reader.is_empty_document(root):
+            value = None
+        else:
+            value = self._convert(root, included, reader.location(root, path), depth)
         if not key_path:
             return value
         walked: list[str] = []
@@ -466,109 +426,42 @@ class _Loader:
         return value
 
 
-def _fast_load(text: str) -> Any:
-    """``YAML(typ="rt").load(text)`` through the C parser, for text the C parser has already scanned within
-    bounds (its composer recurses in C: deep nesting must be refused before). ``_FAILED`` when the pure-Python
-    loader must do it: no C parser, a ``%YAML`` directive (the version it sets is read from the pure-Python
-    scanner), or any error (the pure-Python loader reports it, with its messages and positions)."""
-    if CParser is None or "%YAML" in text:
-        return _FAILED
-    loader = _FastRoundTripLoader(text)
-    try:
-        return loader.get_single_data()
-    except YAMLError:
-        return _FAILED
-    finally:
-        loader.dispose()
+# -- messages --------------------------------------------------------------------------------------------------
 
 
-# -- positions -------------------------------------------------------------------------------------------------
+_JSON_TAGS = frozenset({reader.NULL, reader.BOOL, reader.INT, reader.FLOAT})
+_STANDARD_TYPES = {reader.Y + "binary": "bytes"}
 
 
-def _at(display: str, pos: tuple[int, int] | None) -> Location | None:
-    if pos is None or pos[0] is None:
-        return None
-    line, col = pos
-    return Location(display, line + 1, None if col is None else col + 1)
+def _text(node: Node) -> str:
+    """A value as a duplicate-key message shows it: a scalar's text; a collection's kind (no file contents)."""
+    if isinstance(node, ScalarNode):
+        return node.value if len(node.value) <= 60 else node.value[:59] + "…"
+    return "a mapping" if isinstance(node, MappingNode) else "a list"
 
 
-def _own_loc(obj: Any, display: str) -> Location | None:
-    lc = getattr(obj, "lc", None)
-    if lc is None or lc.line is None:
-        return None
-    return Location(display, lc.line + 1, None if lc.col is None else lc.col + 1)
+def _limit_message(limit: reader.YamlLimit) -> str:
+    if limit.kind == "recursive":
+        return f"recursive YAML alias '*{limit.anchor}'"
+    if limit.kind == "alias-depth":
+        return f"alias '*{limit.anchor}' nests deeper than {MAX_DEPTH} levels"
+    if limit.kind == "size":
+        return f"YAML aliases expand to more than {MAX_NODES} values (an alias bomb?)"
+    if limit.kind == "text":
+        return f"YAML aliases expand to more than {MAX_TEXT // (1024 * 1024)} MiB of text (an alias bomb?)"
+    return f"nesting deeper than {MAX_DEPTH} levels"
 
 
-def _merged_sources(cm: Any) -> list[Any]:
-    # ``<<: *base`` merge keys: ruamel lists the merged mappings; their keys have positions there, not here.
-    out = []
-    for item in getattr(cm, "merge", None) or ():
-        out.append(item[1] if isinstance(item, tuple) else item)
-    return out
-
-
-def _key_pos(cm: Any, key: Any) -> tuple[int, int] | None:
-    if not isinstance(cm, CommentedMap):
-        return None
-    try:
-        return cm.lc.key(key)
-    except (KeyError, TypeError, AttributeError):
-        pass
-    for source in _merged_sources(cm):
-        if isinstance(source, CommentedMap) and key in source:
-            return _key_pos(source, key)
-    return None
-
-
-def _value_pos(cm: Any, key: Any) -> tuple[int, int] | None:
-    if not isinstance(cm, CommentedMap):
-        return None
-    try:
-        return cm.lc.value(key)
-    except (KeyError, TypeError, AttributeError):
-        pass
-    for source in _merged_sources(cm):
-        if isinstance(source, CommentedMap) and key in source:
-            return _value_pos(source, key)
-    return None
-
-
-def _item_pos(seq: Any, index: int) -> tuple[int, int] | None:
-    if not isinstance(seq, CommentedSeq):
-        return None
-    try:
-        return seq.lc.item(index)
-    except (KeyError, TypeError, AttributeError, IndexError):
-        return None
-
-
-def _mark_loc(exc: MarkedYAMLError, display: str) -> Location:
-    mark = exc.problem_mark or exc.context_mark
-    if mark is None:
-        return Location(display)
-    return Location(display, mark.line + 1, mark.column + 1)
-
-
-def _event_loc(event: Any, display: str) -> Location:
-    mark = event.start_mark
-    return Location(display, mark.line + 1, mark.column + 1)
-
-
-def _yaml_message(exc: MarkedYAMLError) -> str:
-    message = exc.problem or exc.context or "malformed document"
-    context_mark, problem_mark = exc.context_mark, exc.problem_mark
-    if exc.context and exc.problem and exc.problem.startswith("but "):
+def _yaml_message(exc: reader.YamlError) -> str:
+    message = exc.problem
+    if exc.context and exc.problem.startswith("but "):
         # e.g. "expected a single document in the stream" + "but found another document": one sentence.
         message = f"{exc.context}, {exc.problem}"
-    elif (
-        exc.context
-        and exc.problem
-        and context_mark is not None
-        and problem_mark is not None
-        and not isinstance(exc, DuplicateKeyError)  # its context ("while constructing a mapping") adds nothing
-        and (context_mark.line, context_mark.column) != (problem_mark.line, problem_mark.column)
+    elif exc.context and exc.context_location is not None and (
+        (exc.context_location.line, exc.context_location.column) != (exc.location.line, exc.location.column)
     ):
-        message += f" ({exc.context} at line {context_mark.line + 1}, column {context_mark.column + 1})"
+        where = exc.context_location
+        message += f" ({exc.context} at line {where.line}, column {where.column})"
     return f"invalid YAML: {message}"
 
 

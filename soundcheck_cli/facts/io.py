@@ -8,7 +8,7 @@ A file holds one fact, a list of facts, or (YAML) several documents of either. A
     timestamp: 2026-01-05T10:00:00Z                    # optional, ISO-8601 (default: now)
     expiresAt: 2026-01-06T10:00:00Z                    # optional (what ``facts show --format json`` prints)
 
-Files are parsed with ruamel.yaml's composer, so every value keeps its ``line:column``; JSON is read the same way
+Files are composed by ``located.yaml`` (the one YAML reader), so every value keeps its ``line:column``; JSON is read the same way
 (JSON is YAML 1.2) after ``json`` has confirmed it is valid JSON, so JSON syntax errors are reported the JSON way.
 Every invalid fact is reported as ``file:line:col: ...``; if any is invalid, ``read_fact_files`` raises
 ``ConfigError`` with all of them and returns nothing, so that a push writes all of its facts or none.
@@ -17,11 +17,8 @@ Sizes are checked with aliases expanded before anything is built, so a "billion 
 
 from __future__ import annotations
 
-import io
 import json
-import re
 import sys
-from itertools import accumulate
 from typing import Any
 
 from soundcheck_cli.catalog.model import EntityRef
@@ -34,6 +31,7 @@ STDIN_NAME = "<stdin>"
 KNOWN_KEYS = ("factRef", "entityRef", "data", "timestamp", "expiresAt")
 MAX_VALUES = 1_000_000  # values per file once aliases are expanded (a YAML bomb stops here)
 MAX_DEPTH = 200
+MAX_TEXT = 64 * 1024 * 1024  # characters of scalar text per file once aliases are expanded (one long string x 1,000)
 
 _Y = "tag:yaml.org,2002:"
 
@@ -113,12 +111,11 @@ def _read_file(path: str, problems: Problems) -> list[tuple[Fact | None, Locatio
 
 def _parse(text: str, name: str, problems: Problems) -> list[Any] | None:
     """The documents of ``text`` as ``LocatedDict``/``LocatedList`` trees, or ``None`` after reporting an error."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from soundcheck_cli.located import yaml as reader
 
-    if _flow_depth(text) > MAX_DEPTH:
+    if reader.flow_depth(text) > MAX_DEPTH:
         # ruamel's scanner is quadratic in flow nesting (900 levels take seconds): refuse before parsing.
-        problems.error(f"fact file is nested more than {MAX_DEPTH} levels deep", _too_deep_at(text, name))
+        problems.error(f"fact file is nested more than {MAX_DEPTH} levels deep", reader.flow_too_deep_at(text, name, MAX_DEPTH))
         return None
     is_json = name.lower().endswith(".json") or text.lstrip()[:1] in ("{", "[")
     json_value: Any = None
@@ -138,19 +135,14 @@ def _parse(text: str, name: str, problems: Problems) -> list[Any] | None:
             # them in some places JSON allows them, and a one-for-one swap keeps every column.
             text = text.replace("\t", " ")
     try:
-        nodes = list(YAML(typ="rt").compose_all(io.StringIO(text)))
-    except MarkedYAMLError as exc:
+        nodes = reader.compose(text, name)
+    except reader.YamlError as exc:
         if is_json:
             return [_locate_plain(json_value, Location(name))]
-        mark = exc.problem_mark or exc.context_mark
-        message = exc.problem or exc.context or "malformed YAML"
-        problems.error(f"invalid YAML: {message}", Location(name, mark.line + 1, mark.column + 1) if mark else Location(name))
+        problems.error(f"invalid YAML: {exc.problem}", exc.location)
         return None
-    except (YAMLError, RecursionError) as exc:
-        if is_json and not isinstance(exc, RecursionError):
-            return [_locate_plain(json_value, Location(name))]
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        problems.error(f"invalid YAML: {reason}", Location(name))
+    except reader.YamlLimit as exc:
+        problems.error("invalid YAML: nested too deeply", exc.location)
         return None
     documents = []
     try:
@@ -161,12 +153,30 @@ def _parse(text: str, name: str, problems: Problems) -> list[Any] | None:
         if total > MAX_VALUES:
             raise _TooBig(f"fact file is too large: more than {MAX_VALUES:,} values once YAML aliases are expanded",
                           nodes[0] if nodes else None)
+        text_memo: dict[int, int] = {}
+        if sum(_expanded_text(node, text_memo) for node in nodes) > MAX_TEXT:
+            raise _TooBig(f"fact file is too large: more than {MAX_TEXT // (1024 * 1024)} MiB of text once YAML "
+                          "aliases are expanded", nodes[0])
         for node in nodes:
             documents.append(_convert(node, name, problems))
     except _TooBig as exc:
         problems.error(str(exc), _mark(exc.node, name) if exc.node is not None else Location(name))
         return None
     return documents
+
+
+def _expanded_text(node: Any, memo: dict[int, int]) -> int:
+    """Characters of scalar text ``node`` stands for with aliases expanded (memoised; depth and cycles were
+    bounded by ``_expanded_size`` first)."""
+    from ruamel.yaml.nodes import MappingNode, SequenceNode
+
+    if not isinstance(node, (MappingNode, SequenceNode)):
+        return len(node.value) if isinstance(node.value, str) else 0
+    key = id(node)
+    if key not in memo:
+        children = [v for pair in node.value for v in pair] if isinstance(node, MappingNode) else node.value
+        memo[key] = sum(_expanded_text(child, memo) for child in children)
+    return memo[key]
 
 
 def _expanded_size(node: Any, memo: dict[int, int], visiting: set[int], depth: int) -> int:
@@ -192,29 +202,6 @@ def _expanded_size(node: Any, memo: dict[int, int], visiting: set[int], depth: i
     visiting.discard(key)
     memo[key] = size
     return size
-
-
-_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\']|\'\')*\'')
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-
-
-def _flow_depth(text: str) -> int:
-    """Deepest ``[``/``{`` nesting outside quoted strings (an over-estimate at worst: plain scalars may hold
-    brackets), computed without a Python loop per character."""
-    brackets = _NOT_BRACKET.sub("", _QUOTED.sub("", text))
-    return max(accumulate(1 if c in "[{" else -1 for c in brackets), default=0)
-
-
-def _too_deep_at(text: str, name: str) -> Location:
-    """Where flow nesting first goes deeper than ``MAX_DEPTH`` (only called once ``_flow_depth`` said it does)."""
-    blanked = _QUOTED.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), text)  # same offsets, quotes ignored
-    depth = 0
-    for match in re.finditer(r"[\[\]{}]", blanked):
-        depth += 1 if match.group() in "[{" else -1
-        if depth > MAX_DEPTH:
-            start = match.start()
-            return Location(name, text.count("\n", 0, start) + 1, start - text.rfind("\n", 0, start))
-    return Location(name)
 
 
 def _mark(node: Any, name: str) -> Location:
