@@ -474,7 +474,7 @@ def facts_list(
 @facts_app.command("show", epilog=USAGE_EXIT_CODES)
 def facts_show(
     entity: Annotated[str, typer.Argument(metavar="REF", help="Entity ref, e.g. component:default/payments-api")],
-    fact: Annotated[Optional[str], typer.Argument(metavar="[FACTREF]",
+    fact: Annotated[Optional[str], typer.Argument(metavar="FACTREF",
                                                   help="Fact ref, e.g. pagerduty:default/service")] = None,
     config: ConfigOpt = None,
     catalog: CatalogOpt = None,
@@ -521,7 +521,7 @@ def facts_clear(
 @facts_app.command("push", epilog=USAGE_EXIT_CODES)
 def facts_push(
     files: Annotated[list[str], typer.Argument(
-        metavar="FILE...", help="JSON or YAML files with a fact or a list of facts ('-' for stdin).")],
+        metavar="FILE", help="JSON or YAML files with a fact or a list of facts ('-' for stdin).")],
     config: ConfigOpt = None,
     catalog: CatalogOpt = None,
     catalog_url: CatalogUrlOpt = None,
