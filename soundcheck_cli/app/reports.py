@@ -115,3 +115,40 @@ def append_step_summary(report: RunReport) -> str | None:
     except OSError as exc:
         raise UsageError(f"--summary: cannot append to $GITHUB_STEP_SUMMARY ({target}): {exc.strerror or exc}") from None
     return None
+
+
+@dataclass
+class CheckRun:
+    """What ``check_and_report`` did: the report, the gate's verdict, the outputs (those without a path are for
+    standard output: the caller prints them with ``render_chunks``), GitHub annotations for standard error, why
+    ``--summary`` wrote nothing, and the warnings of the history and events (which never fail a run)."""
+
+    report: RunReport
+    verdict: Any  # gate.Verdict
+    outputs: list[Output]
+    annotations: str | None
+    summary_warning: str | None
+    warnings: list[Any]  # Problem
+
+    @property
+    def to_stdout(self) -> list[Output]:
+        return [o for o in self.outputs if o.path is None]
+
+
+def check_and_report(workspace: Any, options: Any, *, formats: Sequence[str] | None = None,
+                     outputs: Sequence[str] | None = None, gate: Any = None, step_summary: bool = False,
+                     out: Any = None) -> CheckRun:
+    """``check``, the gate's verdict, the report files, the GitHub extras, and the run recorded in the history (with
+    its change events), in that order: an unknown format or a bad ``--min-level`` stops the run before any output,
+    a file that cannot be written before the run is recorded. ``options`` is an ``app.CheckOptions``; ``out(stream,
+    text)`` receives what the event sinks print."""
+    from soundcheck_cli import app as core
+
+    plan_ = plan(formats, outputs)
+    report = core.check(workspace, options)
+    verdict = core.judge(report, gate)
+    write_files(report, plan_)
+    annotations = github_annotations(report, plan_)
+    summary_warning = append_step_summary(report) if step_summary else None
+    outcome = core.record_run(workspace, report, out=out)
+    return CheckRun(report, verdict, plan_, annotations, summary_warning, list(outcome.warnings))

@@ -146,33 +146,25 @@ def _write_stream(stream: str, text: str) -> None:
 def _do_check(workspace: Any, track: list[str] | None, check_ids: list[str] | None, entity: list[str] | None,
               fmt: list[str] | None, output: list[str] | None, quiet: bool, gate: Any,
               summary: bool = False) -> int:
-    """Evaluate, print and write the report, record the run; the gate's exit code."""
+    """Run ``app.reports.check_and_report``, print what goes to stdout and stderr; the gate's exit code."""
     from soundcheck_cli import app as core
-    from soundcheck_cli.app import reports
+    from soundcheck_cli.app.reports import check_and_report
     from soundcheck_cli.gcpause import paused
 
+    options = core.CheckOptions(track_ids=tuple(track or ()), check_ids=tuple(check_ids or ()),
+                                entity_refs=tuple(entity or ()))
     with paused():  # a check run builds hundreds of thousands of acyclic objects (see gcpause)
-        outputs = reports.plan(fmt, output)  # an unknown format or a stray -o fails before any work
-        report = core.check(
-            workspace,
-            core.CheckOptions(track_ids=tuple(track or ()), check_ids=tuple(check_ids or ()),
-                              entity_refs=tuple(entity or ())),
-        )
-        verdict = core.judge(report, gate)  # first: a bad --min-level is a usage error, before any output
-        reports.write_files(report, outputs)  # a file that cannot be written stops the run before the history
-        to_stdout = [o for o in outputs if o.path is None]
-        for o in to_stdout:
-            _print_report(report, o.format)
-        annotations = reports.github_annotations(report, outputs)
-        if annotations:
-            sys.stderr.write(annotations)
-        if summary:
-            warning = reports.append_step_summary(report)
-            if warning:
-                err(f"warning: {warning}")
-        outcome = core.record_run(workspace, report, out=_write_stream)
-    print_warnings(outcome.warnings, quiet)
-    if to_stdout and all(o.format == "table" for o in to_stdout):
+        run = check_and_report(workspace, options, formats=fmt, outputs=output, gate=gate, step_summary=summary,
+                               out=_write_stream)
+        for o in run.to_stdout:
+            _print_report(run.report, o.format)
+    if run.annotations:
+        sys.stderr.write(run.annotations)
+    if run.summary_warning:  # --summary was asked for: said even with --quiet
+        err(f"warning: {run.summary_warning}")
+    print_warnings(run.warnings, quiet)
+    verdict = run.verdict
+    if run.to_stdout and all(o.format == "table" for o in run.to_stdout):
         # The table shows the results, the levels reached and the summary line; what it cannot show: an empty
         # run, and the bars of --min-level.
         reasons = tuple(r for r in (verdict.empty,) if r) + verdict.below_min_level
@@ -182,7 +174,7 @@ def _do_check(workspace: Any, track: list[str] | None, check_ids: list[str] | No
         from soundcheck_cli.reporters.common import summary_line
 
         if not quiet or verdict.code != ExitCode.OK:
-            err(summary_line(report))
+            err(summary_line(run.report))
         reasons = verdict.reasons
     for line in reasons:
         err(line)
