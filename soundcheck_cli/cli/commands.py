@@ -149,15 +149,13 @@ def _do_check(workspace: Any, track: list[str] | None, check_ids: list[str] | No
     """Run ``app.reports.check_and_report``, print what goes to stdout and stderr; the gate's exit code."""
     from soundcheck_cli import app as core
     from soundcheck_cli.app.reports import check_and_report
-    from soundcheck_cli.gcpause import paused
 
     options = core.CheckOptions(track_ids=tuple(track or ()), check_ids=tuple(check_ids or ()),
                                 entity_refs=tuple(entity or ()))
-    with paused():  # a check run builds hundreds of thousands of acyclic objects (see gcpause)
-        run = check_and_report(workspace, options, formats=fmt, outputs=output, gate=gate, step_summary=summary,
-                               out=_write_stream)
-        for o in run.to_stdout:
-            _print_report(run.report, o.format)
+    run = check_and_report(workspace, options, formats=fmt, outputs=output, gate=gate, step_summary=summary,
+                           out=_write_stream)
+    for o in run.to_stdout:
+        _print_report(run.report, o.format)
     if run.annotations:
         sys.stderr.write(run.annotations)
     if run.summary_warning:  # --summary was asked for: said even with --quiet
