@@ -15,7 +15,8 @@
 - **Cost.** Each (check, entity) pair is evaluated once. Facts are re-indexed once per run into per-fact-ref
   tables; each distinct ``filter``/``exclude`` is applied once per entity, whatever the number of checks
   sharing it.
-- Tracks whose ``filter``/``exclude`` does not select an entity give no ``TrackResult`` for it.
+- Tracks whose ``filter``/``exclude`` does not select an entity give no ``TrackResult`` for it; a check whose
+  ``schedule.filter`` does not select an entity gives no ``CheckResult`` for it (a track sees not-applicable).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from soundcheck_cli.facts.interface import entity_key
 from soundcheck_cli.facts.model import Fact, FactRef, utcnow
 from soundcheck_cli.results import RunReport
 from soundcheck_cli.rules.engine import build_tables, compile_check, paused_gc
-from soundcheck_cli.rules.model import Check, CheckResult, Condition, Not, Rule
+from soundcheck_cli.rules.model import Check, CheckResult, CheckState, Condition, Not, Rule
+from soundcheck_cli.rules.plan import ABSENT
 from soundcheck_cli.tracks.certification import certify_many, parse_track_fact_ref, track_fact_data, track_fact_ref
 from soundcheck_cli.tracks.model import Track, TrackResult
 
@@ -202,6 +204,15 @@ class _Masks:
         self._memo: dict[Any, list[bool]] = {}
         self._columns = SelectionColumns(entities, LoweredViews())  # each distinct path walked once per run
 
+    def scheduled(self, check: Check, mask: list[bool]) -> list[bool]:
+        """``mask`` limited to the entities the check's ``schedule.filter`` selects (the others are evaluated as
+        not selected, so that a track sees not-applicable, and left out of the report: ``_population``)."""
+        schedule = check.schedule
+        if schedule is None or schedule.filter is None:
+            return mask
+        runs_for = self.get(schedule.filter, None)
+        return runs_for if mask is self.all else [a and b for a, b in zip(mask, runs_for)]
+
     def get(self, filter: Any, exclude: Any) -> list[bool]:
         if filter is None and exclude is None:
             return self.all
@@ -222,16 +233,22 @@ def evaluate(
     check_ids: Sequence[str] = (),
     entity_refs: Sequence[str] = (),
     now: datetime | None = None,
+    not_applicable: Mapping[FactRef, Mapping[str, str]] | None = None,
 ) -> RunReport:
     """Evaluate the selected checks and tracks over ``entities`` with ``facts`` (keyed by
-    ``(entity_key(entity ref), FactRef)``, as ``FactStore.load_all()`` returns them)."""
+    ``(entity_key(entity ref), FactRef)``, as ``FactStore.load_all()`` returns them).
+
+    ``not_applicable`` holds, per fact ref, the entities (by entity key) that the fact's collector found it does
+    not apply to, with the collector's reason (``collectors.applicability``): a check that is not reported only
+    because such facts were never collected is ``not-applicable`` for that entity, with the reason."""
     with paused_gc():
-        return _evaluate(settings, entities, facts, track_ids, check_ids, entity_refs, now or utcnow())
+        return _evaluate(settings, entities, facts, track_ids, check_ids, entity_refs, now or utcnow(),
+                         not_applicable or {})
 
 
 def _evaluate(settings: Settings, entities: list[Entity], facts: Mapping[tuple[str, FactRef], Fact],
               track_ids: Sequence[str], check_ids: Sequence[str], entity_refs: Sequence[str],
-              now: datetime) -> RunReport:
+              now: datetime, not_applicable: Mapping[FactRef, Mapping[str, str]]) -> RunReport:
     problems = Problems()
     tracks, checks = _select(settings, track_ids, check_ids, problems)
     if problems.errors:
@@ -272,8 +289,12 @@ def _evaluate(settings: Settings, entities: list[Entity], facts: Mapping[tuple[s
     for kind, value in order:
         if kind == "check":
             bound = compile_check(value).bind(tables, absent_reasons)
-            mask = masks.get(value.filter, value.exclude)
+            mask = masks.scheduled(value, masks.get(value.filter, value.exclude))
             check_results[value.id] = bound.run(infos, None if mask is masks.all else mask)
+            na_refs = [ref for ref in compile_check(value).rule_refs if not_applicable.get(ref)]
+            if na_refs:
+                check_results[value.id] = _not_applicable_pass(check_results[value.id], na_refs, tables,
+                                                                not_applicable)
             if value.id in exempted:  # before any track certifies with these results (soundcheck.exemptions)
                 check_results[value.id] = apply_exemptions(check_results[value.id], exempted[value.id], now, warnings)
         else:
@@ -293,17 +314,47 @@ def _evaluate(settings: Settings, entities: list[Entity], facts: Mapping[tuple[s
     )
 
 
+def _not_applicable_pass(results: list[CheckResult], refs: Sequence[FactRef],
+                         tables: Mapping[FactRef, Mapping[str, Any]],
+                         not_applicable: Mapping[FactRef, Mapping[str, str]]) -> list[CheckResult]:
+    """``results`` with each ``not-reported`` result whose missing facts were all never collected *and* found
+    not applicable to that entity by their collectors turned into ``not-applicable`` (the collectors' reasons as
+    the message). Only not-reported results are looked at: the engine's loops stay as they are."""
+    out = results
+    for i, result in enumerate(results):
+        if result.state is not CheckState.NOT_REPORTED:
+            continue
+        ekey = entity_key(result.entity_ref)
+        reasons = []
+        for ref in refs:
+            if tables.get(ref, {}).get(ekey, ABSENT) is not ABSENT:
+                continue  # collected (or expired): not this pass's business
+            reason = not_applicable[ref].get(ekey)
+            if reason is None:
+                break
+            reasons.append(f"{ref}: {reason}")
+        else:
+            if reasons and len(reasons) == len(result.missing_facts):
+                if out is results:
+                    out = list(results)
+                out[i] = result._replace(state=CheckState.NOT_APPLICABLE, message="; ".join(reasons),
+                                         missing_facts=())
+    return out
+
+
 def _population(settings: Settings, check: Check, masks: _Masks) -> list[bool] | None:
     """Which entities a check is reported for, as in Soundcheck: a check that belongs to tracks is run for the
-    entities those tracks select (whichever tracks this run reports); a check in no track, for every entity.
-    Inside that population, the check's own filter/exclude decides not-applicable. ``None`` means everyone."""
+    entities those tracks select (whichever tracks this run reports); a check in no track, for every entity; and,
+    with a ``schedule.filter``, only for the entities it selects. Inside that population, the check's own
+    filter/exclude decides not-applicable. ``None`` means everyone."""
+    scheduled = masks.scheduled(check, masks.all)  # ``schedule.filter``: the entities the check runs for
     containing = [t for t in settings.tracks if any(lc.id == check.id for lv in t.levels for lc in lv.checks)]
     if not containing:
-        return None
+        return None if scheduled is masks.all else scheduled
     track_masks = [masks.get(t.filter, t.exclude) for t in containing]
     if any(m is masks.all for m in track_masks):
-        return None
-    return [any(column) for column in zip(*track_masks)]
+        return None if scheduled is masks.all else scheduled
+    return [any(column) and runs for *column, runs in zip(*track_masks, scheduled)]
 
 
 def _in_population(results: list[CheckResult], population: list[bool] | None) -> list[CheckResult]:

@@ -1,15 +1,23 @@
 """Masking secrets in everything the tool prints, logs or exports.
 
 A ``Redactor`` knows every secret value of a run (collector ``token``/``apiKey``/``password``... values, the
-HTTP collector's ``secrets:`` values, anything registered by a plugin) and replaces each occurrence in a string,
-also in its URL-encoded forms, with ``***``. Independently of the known values it masks what is a secret by
-position: the value of an ``Authorization`` header, ``Token token=...`` / ``Bearer ...`` credentials, and the
-value of URL query parameters with a secret-sounding name (``?api_key=...``, ``&token=...``), so that a secret
-the redactor was never told about still does not leak through a URL or a header dump.
+HTTP collector's ``secrets:`` values, anything registered by a plugin) and replaces each occurrence in a string
+with ``***``: the value as it is and in every form an output format may have escaped it into (URL-encoded,
+JSON-escaped, HTML/XML-escaped, CSV-quoted; ``encodings``), and each line of a multi-line value on its own, so
+that a secret is masked whatever joins, escapes or folds its lines. Reporters mask the report's text *before*
+escaping it (``reporters.common.redacted``); the encoded forms are the second line of defence, for text masked
+after it was escaped (what the CLI prints and writes goes through ``redact_known`` once more).
+
+Independently of the known values it masks what is a secret by position: the value of an ``Authorization``
+header, ``Token token=...`` / ``Bearer ...`` credentials, and the value of URL query parameters with a
+secret-sounding name (``?api_key=...``, ``&token=...``), so that a secret the redactor was never told about
+still does not leak through a URL or a header dump.
 """
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -48,6 +56,23 @@ _AUTH_HEADER_RE = re.compile(r"((?:proxy-)?authorization['\"]?\s*[:=]\s*['\"]?)(
 _SCHEME_RE = re.compile(r"\b(Token token=|Bearer |Basic )([A-Za-z0-9._~+/=\-]{12,})", re.IGNORECASE)
 
 
+def encodings(value: str) -> set[str]:
+    r"""``value`` and the forms the output formats escape it into: URL-encoded (path, query, form), a JSON string's
+    body (``\\``, ``\"``, ``\n``; ASCII-only or not), HTML/XML text and attribute escapes (``&amp;``, ``&quot;``,
+    ``&#x27;``/``&#39;``, ElementTree's ``&#10;`` for a newline in an attribute), and a CSV-quoted field's body
+    (``""``)."""
+    forms = {value, quote(value, safe=""), quote_plus(value), quote(value)}
+    forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
+    forms.add(json.dumps(value)[1:-1])
+    for escaped in (html.escape(value, quote=False), html.escape(value, quote=True)):
+        for apostrophe in ("&#x27;", "&#39;", "'"):  # html.escape, other escapers, ElementTree (leaves it)
+            form = escaped.replace("&#x27;", apostrophe)
+            forms.add(form)
+            forms.add(form.replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#09;"))
+    forms.add(value.replace('"', '""'))
+    return forms
+
+
 def _norm_key(key: Any) -> str:
     return str(key).replace("_", "").replace("-", "").lower()
 
@@ -73,8 +98,12 @@ class Redactor:
         text = str(value).strip()
         if len(text) < MIN_SECRET_LENGTH:
             return
-        # The forms a value takes in a URL or a form body, so a secret in a query string is masked too.
-        forms = {text, quote(text, safe=""), quote_plus(text), quote(text)}
+        # Each line of a multi-line value too (a PEM key, a token pasted with a newline): a format that escapes,
+        # indents or folds the newline, or a reader of one line, still finds every line masked.
+        pieces = {text} | {line.strip() for line in text.splitlines() if len(line.strip()) >= MIN_SECRET_LENGTH}
+        forms: set[str] = set()
+        for piece in pieces:
+            forms |= encodings(piece)
         new = forms - self._values
         if new:
             self._values |= new
@@ -124,6 +153,11 @@ class Redactor:
             alternatives = sorted(self._values, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(v) for v in alternatives))
         return self._pattern
+
+    def found_in(self, text: str) -> bool:
+        """Whether ``text`` holds a known secret (in any of its forms): one scan, no copy."""
+        pattern = self._compiled()
+        return pattern is not None and pattern.search(text) is not None
 
     def redact(self, text: Any) -> str:
         """``text`` with every known secret, credential and secret query value replaced by ``***``."""

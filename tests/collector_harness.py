@@ -50,3 +50,70 @@ def run_outcomes(collector: Any, entities: list[Entity], refs: list[FactRef] | N
             await collector.aclose()
 
     return asyncio.run(go())
+
+
+# -- a vendor API on 127.0.0.1 for tests through the CLI ------------------------------------------------------------
+
+class VendorServer:
+    """A threaded HTTP server on 127.0.0.1 answering with ``route(method, path, query, headers)`` ->
+    ``(status, json_body)``; records every request as ``(method, raw path with query, headers)``. Use as a context
+    manager; ``url`` is its base URL."""
+
+    def __init__(self, route: Any) -> None:
+        import http.server
+        import json
+        import threading
+        from urllib.parse import parse_qs, urlsplit
+
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+                outer.requests.append(("GET", self.path, dict(self.headers)))
+                parts = urlsplit(self.path)
+                status, body = route("GET", parts.path, parse_qs(parts.query), dict(self.headers))
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> VendorServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def paths(self) -> list[str]:
+        return [path for _, path, _ in self.requests]
+
+
+def write_workspace(tmp_path: Any, collectors_yaml: str, entities: list[dict[str, Any]]) -> Any:
+    """An app-config (``collectors_yaml`` indented under ``soundcheck.collectors``) and a catalog file of
+    ``entities`` (annotations only) in ``tmp_path``; returns the app-config path."""
+    import json
+    import textwrap
+
+    docs = [
+        {"apiVersion": "backstage.io/v1alpha1", "kind": "Component",
+         "metadata": {"name": e["name"], "annotations": e.get("annotations", {})},
+         "spec": {"type": "service", "lifecycle": "production", "owner": "team-a"}}
+        for e in entities
+    ]
+    (tmp_path / "catalog.yaml").write_text("".join("---\n" + json.dumps(d) + "\n" for d in docs))  # JSON is YAML
+    config = ("catalog:\n  locations:\n    - {type: file, target: ./catalog.yaml}\n"
+              "soundcheck:\n  collectors:\n" + textwrap.indent(textwrap.dedent(collectors_yaml), "    "))
+    path = tmp_path / "app-config.yaml"
+    path.write_text(config)
+    return path

@@ -10,7 +10,7 @@ from importlib.util import MAGIC_NUMBER
 import pytest
 
 from soundcheck_cli.cli.commands import run_cli
-from soundcheck_cli.rules import code_cache, engine
+from soundcheck_cli.rules import code_cache, codegen
 from workspaces import hygiene_config, two_components
 
 SOURCE = "def run(x):\n    return x * 2\n"
@@ -19,7 +19,7 @@ SOURCE = "def run(x):\n    return x * 2\n"
 @pytest.fixture
 def folder(tmp_path, monkeypatch):
     monkeypatch.setattr(code_cache, "_folder", None)
-    monkeypatch.setattr(engine, "_CODE", {})  # nothing remembered in this process
+    monkeypatch.setattr(codegen, "_CODE", {})  # nothing remembered in this process
     code_cache.enable(str(tmp_path / "code"))
     return tmp_path / "code"
 
@@ -31,7 +31,7 @@ def _run_of(code):
 
 
 def test_compiled_code_is_kept_and_read_back(folder):
-    code = engine._compiled_code(SOURCE, "<test>")
+    code = codegen.compiled_code(SOURCE, "<test>")
     (kept,) = folder.iterdir()
     assert kept.read_bytes().startswith(MAGIC_NUMBER)
     again = code_cache.load(SOURCE)
@@ -41,7 +41,7 @@ def test_compiled_code_is_kept_and_read_back(folder):
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "other magic", "other source", "not code", "empty"])
 def test_a_damaged_or_foreign_file_is_not_used_and_is_rewritten(folder, damage):
-    engine._compiled_code(SOURCE, "<test>")
+    codegen.compiled_code(SOURCE, "<test>")
     (kept,) = folder.iterdir()
     data = kept.read_bytes()
     head = len(MAGIC_NUMBER) + 4 + len(SOURCE.encode())  # magic, source length, source, then the code
@@ -55,8 +55,8 @@ def test_a_damaged_or_foreign_file_is_not_used_and_is_rewritten(folder, damage):
         "empty": b"",
     }[damage])
     assert code_cache.load(SOURCE) is None
-    engine._CODE.clear()
-    code = engine._compiled_code(SOURCE, "<test>")  # compiled again ...
+    codegen._CODE.clear()
+    code = codegen.compiled_code(SOURCE, "<test>")  # compiled again ...
     assert _run_of(code)(2) == 4
     assert code_cache.load(SOURCE) is not None  # ... and the file is whole again
 
@@ -64,19 +64,19 @@ def test_a_damaged_or_foreign_file_is_not_used_and_is_rewritten(folder, damage):
 def test_the_folder_is_emptied_when_full(folder, monkeypatch):
     monkeypatch.setattr(code_cache, "MAX_FILES", 3)
     for i in range(5):
-        engine._compiled_code(f"def run(x):\n    return x + {i}\n", "<test>")
+        codegen.compiled_code(f"def run(x):\n    return x + {i}\n", "<test>")
     assert 1 <= len(list(folder.iterdir())) <= 3
     assert code_cache.load("def run(x):\n    return x + 4\n") is not None  # the newest is kept
 
 
 def test_a_folder_that_cannot_be_written_just_means_compiling(tmp_path, monkeypatch):
-    monkeypatch.setattr(engine, "_CODE", {})
+    monkeypatch.setattr(codegen, "_CODE", {})
     blocker = tmp_path / "file"
     blocker.write_text("a file where the folder should be")
     monkeypatch.setattr(code_cache, "_folder", None)
     code_cache.enable(str(blocker / "code"))
     try:
-        assert _run_of(engine._compiled_code(SOURCE, "<test>"))(3) == 6
+        assert _run_of(codegen.compiled_code(SOURCE, "<test>"))(3) == 6
         assert code_cache.load(SOURCE) is None
     finally:
         code_cache.enable(None)
@@ -89,15 +89,15 @@ def test_check_keeps_the_code_in_the_user_cache_and_a_later_run_does_not_compile
     (tmp_path / "app-config.yaml").write_text(hygiene_config("{{ entity.metadata.name }} has no owner"))
     args = ["check", "-c", str(tmp_path / "app-config.yaml"), "--catalog", str(tmp_path / "catalog.yaml"),
             "--store", str(tmp_path / "store"), "-f", "json"]
-    monkeypatch.setattr(engine, "_CODE", {})
+    monkeypatch.setattr(codegen, "_CODE", {})
     assert run_cli(args) == 1
     first = capsys.readouterr().out
     kept = sorted(os.listdir(tmp_path / "cache" / "soundcheck" / "code"))
     assert kept and all(name.endswith(".code") for name in kept)
 
-    monkeypatch.setattr(engine, "_CODE", {})  # a new process: nothing in memory
+    monkeypatch.setattr(codegen, "_CODE", {})  # a new process: nothing in memory
     compiled = []
-    monkeypatch.setattr(engine, "compile", lambda *a: compiled.append(a) or compile(*a), raising=False)
+    monkeypatch.setattr(codegen, "compile", lambda *a: compiled.append(a) or compile(*a), raising=False)
     assert run_cli(args) == 1
     assert compiled == []  # every check's code came from the folder
     assert _without_time(capsys.readouterr().out) == _without_time(first)

@@ -6,9 +6,10 @@ Where the shapes come from (see ``tests/fixtures/datadog/README.md``):
   response recorded by Datadog's API client tests (DataDog/datadog-api-client-python, cassette
   ``test_get_a_single_service_definition_returns_ok_response``); the path, the ``schema_version`` query parameter
   and the ``apm_service_catalog_read`` permission are from the API reference page "Get a single service definition".
-- ``GET /api/v1/slo``: ``fixtures/datadog/list-slos.json``, recorded in the cassette
-  ``test_get_all_slos_returns_ok_response``; the ``tags_query``/``limit``/``offset`` parameters are from the API
-  reference page "Get all SLOs".
+- ``GET /api/v1/slo/search``: ``fixtures/datadog/search-slos.json``, recorded in the cassette
+  ``test_search_for_slos_returns_ok_response`` (``data.type`` is ``service_level_objective_search_results``, the
+  value a public Soundcheck configuration's check compares ``$.data.type`` with); the ``query``/``page[size]``/
+  ``page[number]`` parameters are from the API reference page "Search for SLOs".
 - Authentication headers ``DD-API-KEY`` / ``DD-APPLICATION-KEY``, the per-site API hosts and the error body
   ``{"errors": [...]}``: docs.datadoghq.com/api/latest (Authentication; every endpoint's site table).
 - Rate limiting: ``X-RateLimit-Remaining`` / ``X-RateLimit-Reset`` (seconds until the reset), API reference
@@ -52,7 +53,7 @@ from collector_harness import create_collector, no_sleep, run_outcomes
 
 FIXTURES = Path(__file__).parent / "fixtures" / "datadog"
 SERVICE_DEFINITION = json.loads((FIXTURES / "get-service-definition.json").read_text())
-LIST_SLOS = json.loads((FIXTURES / "list-slos.json").read_text())
+SEARCH_SLOS = json.loads((FIXTURES / "search-slos.json").read_text())
 API_KEY = "0123456789abcdef0123456789abcdef"
 APP_KEY = "fedcba9876543210fedcba9876543210fedcba98"
 KEYS = {"apiKey": API_KEY, "appKey": APP_KEY}
@@ -72,10 +73,29 @@ def entity(name: str, service: str | None = "payments") -> Entity:
     )
 
 
+def search_page(slos: dict[str, int], params: Any) -> dict[str, Any]:
+    """One page of "Search for SLOs" in the recorded shape: ``slos[query]`` SLOs in all, every third a monitor SLO."""
+    query = params["query"]
+    total = slos.get(query, 0)
+    size, number = int(params["page[size]"]), int(params["page[number]"])
+    body = copy.deepcopy(SEARCH_SLOS)
+    template = body["data"]["attributes"]["slos"][0]
+    page = []
+    for index in range(number * size, min(total, (number + 1) * size)):
+        slo = copy.deepcopy(template)
+        slo["data"]["id"] = f"slo{index}"
+        slo["data"]["attributes"]["all_tags"] = [query]
+        slo["data"]["attributes"]["slo_type"] = "metric" if index % 3 else "monitor"
+        page.append(slo)
+    body["data"]["attributes"]["slos"] = page
+    body["meta"]["pagination"].update(total=total, size=size, number=number)
+    return body
+
+
 class DatadogApi:
     """A mock Datadog answering with the recorded responses; records every request.
 
-    ``slos`` maps a tags_query to how many SLOs it matches (served in ``limit``/``offset`` pages);
+    ``slos`` maps a search query to how many SLOs it matches (served in ``page[size]``/``page[number]`` pages);
     ``status`` answers every request with that status and Datadog's error body."""
 
     def __init__(self, *, slos: dict[str, int] | None = None, status: int | None = None, statuses: dict[str, int] | None = None) -> None:
@@ -95,18 +115,8 @@ class DatadogApi:
             body = copy.deepcopy(SERVICE_DEFINITION)
             body["data"]["attributes"]["schema"]["dd-service"] = path.rsplit("/", 1)[1]
             return httpx.Response(200, json=body)
-        if path == "/api/v1/slo":
-            query = request.url.params["tags_query"]
-            total = self.slos.get(query, 0)
-            limit, offset = int(request.url.params["limit"]), int(request.url.params["offset"])
-            page = []
-            for index in range(offset, min(total, offset + limit)):
-                slo = copy.deepcopy(LIST_SLOS["data"][0])
-                slo["id"] = f"slo{index}"
-                slo["tags"] = [query]
-                slo["type"] = "metric" if index % 3 else "monitor"
-                page.append(slo)
-            return httpx.Response(200, json={"data": page, "error": None})
+        if path == "/api/v1/slo/search":
+            return httpx.Response(200, json=search_page(self.slos, request.url.params))
         return httpx.Response(404, json={"errors": ["Not Found"]})
 
 
@@ -137,10 +147,12 @@ def test_service_definition_request_shape_and_parsing():
     fact = outcome.fact
     assert fact.fact_ref == DEFINITION_REF and fact.entity_ref == "component:default/payments"
     recorded = SERVICE_DEFINITION["data"]
-    assert fact.data["id"] == recorded["id"] and fact.data["type"] == "service-definition"
-    assert fact.data["meta"] == recorded["attributes"]["meta"]
-    assert fact.data["schema"]["team"] == "super-team" and fact.data["schema"]["dd-service"] == "payments"
-    assert fact.data["schema"]["links"] == [{"url": "https://my-runbook", "type": "runbook", "name": "Runbook"}]
+    # the response as Datadog sends it, as Soundcheck stores it (checks read $.data.attributes.schema...)
+    assert fact.data["data"]["id"] == recorded["id"] and fact.data["data"]["type"] == "service-definition"
+    assert fact.data["data"]["attributes"]["meta"] == recorded["attributes"]["meta"]
+    schema = fact.data["data"]["attributes"]["schema"]
+    assert schema["team"] == "super-team" and schema["dd-service"] == "payments"
+    assert schema["links"] == [{"url": "https://my-runbook", "type": "runbook", "name": "Runbook"}]
     jsonschema.validate(fact.data, SERVICE_DEFINITION_SCHEMA)
 
 
@@ -156,28 +168,30 @@ def test_slo_request_shape_pagination_and_parsing():
     collector = make({**KEYS, "collects": [{"type": "service-level-objective"}]}, api)
     [outcome] = collect(collector, [entity("payments")])
     assert outcome.kind is OutcomeKind.COLLECTED, outcome
-    assert [r.url.path for r in api.requests] == ["/api/v1/slo", "/api/v1/slo"]
-    assert [r.url.params["offset"] for r in api.requests] == ["0", "100"]
+    assert [r.url.path for r in api.requests] == ["/api/v1/slo/search", "/api/v1/slo/search"]
+    assert [r.url.params["page[number]"] for r in api.requests] == ["0", "1"]
     first = api.requests[0]
     assert first.method == "GET" and first.url.host == "api.datadoghq.com"
-    assert first.url.params["tags_query"] == "service:payments" and first.url.params["limit"] == "100"
+    assert first.url.params["query"] == "service:payments" and first.url.params["page[size]"] == "100"
     assert first.headers["DD-API-KEY"] == API_KEY and first.headers["DD-APPLICATION-KEY"] == APP_KEY
     data = outcome.fact.data
     assert outcome.fact.fact_ref == SLO_REF
-    assert data["total"] == 103 and data["truncated"] is False and data["service"] == "payments"
-    assert data["byType"] == {"monitor": 35, "metric": 68}
-    slo = data["slos"][1]
-    assert slo["id"] == "slo1" and slo["target_threshold"] == 95.0 and slo["timeframe"] == "7d"
-    assert slo["thresholds"][0]["target"] == 95.0 and "query" not in slo and "creator" not in slo
+    # Soundcheck's shape: the search response, every page's SLOs in data.attributes.slos
+    assert data["data"]["type"] == "service_level_objective_search_results"
+    assert data["meta"]["pagination"]["total"] == 103
+    slos = data["data"]["attributes"]["slos"]
+    assert len(slos) == 103 and [s["data"]["id"] for s in slos[:2]] == ["slo0", "slo1"]
+    assert slos[1]["data"]["attributes"]["thresholds"][0]["target"] == 95.0
+    assert sum(s["data"]["attributes"]["slo_type"] == "monitor" for s in slos) == 35
     jsonschema.validate(data, SLOS_SCHEMA)
 
 
-def test_service_without_slos_is_collected_with_zero_total():
+def test_service_without_slos_is_collected_with_an_empty_list():
     api = DatadogApi(slos={})
     collector = make({**KEYS, "collects": [{"type": "service-level-objective"}]}, api)
     [outcome] = collect(collector, [entity("lonely", "lonely")])
     assert outcome.kind is OutcomeKind.COLLECTED
-    assert outcome.fact.data["total"] == 0 and outcome.fact.data["slos"] == []
+    assert outcome.fact.data["meta"]["pagination"]["total"] == 0 and outcome.fact.data["data"]["attributes"]["slos"] == []
     assert len(api.requests) == 1
 
 
@@ -185,8 +199,8 @@ def test_tag_key_option():
     api = DatadogApi(slos={"dd-service:payments": 2})
     collector = make({**KEYS, "collects": [{"type": "service-level-objective", "tagKey": "dd-service"}]}, api)
     [outcome] = collect(collector, [entity("payments")])
-    assert api.requests[0].url.params["tags_query"] == "dd-service:payments"
-    assert outcome.fact.data["total"] == 2 and outcome.fact.data["tagsQuery"] == "dd-service:payments"
+    assert api.requests[0].url.params["query"] == "dd-service:payments"
+    assert len(outcome.fact.data["data"]["attributes"]["slos"]) == 2
 
 
 # -- sites -------------------------------------------------------------------------------------------------------
@@ -325,7 +339,7 @@ def test_401_says_the_key_was_rejected_without_printing_it_and_stops_asking():
 
 
 def test_403_names_the_permission_and_stops_only_that_type():
-    api = DatadogApi(statuses={"/api/v1/slo": 403})
+    api = DatadogApi(statuses={"/api/v1/slo/search": 403})
     collector = make({**KEYS, "concurrency": 1, "collects": [{"type": "service-definition"}, {"type": "service-level-objective"}]}, api)
     outcomes = collect(collector, [entity("a", "a"), entity("b", "b")])
     by_kind = {(o.entity_ref, str(o.fact_ref)): o for o in outcomes}
@@ -333,7 +347,7 @@ def test_403_names_the_permission_and_stops_only_that_type():
     assert by_kind[("component:default/b", str(DEFINITION_REF))].kind is OutcomeKind.COLLECTED
     failed = [o for o in outcomes if o.kind is OutcomeKind.FAILED]
     assert len(failed) == 2 and all("slos_read" in o.reason and "Forbidden" in o.reason for o in failed)
-    assert sum(r.url.path == "/api/v1/slo" for r in api.requests) == 1  # the second entity did not ask again
+    assert sum(r.url.path == "/api/v1/slo/search" for r in api.requests) == 1  # the second entity did not ask again
 
 
 def test_404_records_the_service_definition_as_absent():
@@ -369,9 +383,9 @@ def test_annotation_value_is_encoded_in_the_slo_query_and_invalid_tags_are_refus
     api = DatadogApi(slos={"service:web/api.v2": 1})
     collector = make({**KEYS, "collects": [{"type": "service-level-objective"}]}, api)
     good, bad = collect(collector, [entity("a", "web/api.v2"), entity("b", "x&tags_query=env:prod")])
-    assert good.kind is OutcomeKind.COLLECTED and good.fact.data["total"] == 1
+    assert good.kind is OutcomeKind.COLLECTED and good.fact.data["meta"]["pagination"]["total"] == 1
     [request] = api.requests
-    assert b"tags_query=service%3Aweb%2Fapi.v2&" in request.url.raw_path
+    assert b"query=service%3Aweb%2Fapi.v2&" in request.url.raw_path
     assert bad.kind is OutcomeKind.FAILED and "not a valid Datadog tag value" in bad.reason
 
 
@@ -461,7 +475,7 @@ def test_spotify_style_config_loads_and_collects_through_the_runner(tmp_path):
         assert (dd.collected, dd.not_applicable, dd.failed, dd.requests) == (2, 1, 0, 2), dd
         assert {r.url.host for r in api.requests} == {"api.datadoghq.eu"}
         fact = store.get("component:default/payments", DEFINITION_REF)
-        assert fact.data["schema"]["dd-service"] == "payments"
+        assert fact.data["data"]["attributes"]["schema"]["dd-service"] == "payments"
         # cache: true takes the block's duration as the fact's expiry.
         assert fact.expires_at == fact.timestamp + timedelta(hours=2) and fact.expires_at >= before + timedelta(hours=2)
         [config] = settings_collector(settings).collection_configs()
@@ -489,3 +503,61 @@ def test_runner_masks_keys_echoed_by_the_api(tmp_path):
     [failed] = summary.collector("datadog").details
     assert failed.kind is OutcomeKind.FAILED and "HTTP 400" in failed.reason and "bad keys *** / ***" in failed.reason
     assert API_KEY not in failed.reason and APP_KEY not in failed.reason and "***" in failed.reason
+
+
+# -- issue 17 item 10: a Soundcheck configuration's checks pass unchanged (CLI, Datadog shapes on 127.0.0.1) --------
+
+SOUNDCHECK_CHECKS = """
+  checks:
+    - id: dd_service_type_is_web
+      rule:
+        factRef: datadog:default/service-definition
+        path: $.data.attributes.schema.type
+        operator: equal
+        value: web
+    - id: dd_has_slo_search_results
+      rule:
+        factRef: datadog:default/service-level-objective
+        path: $.data.type
+        operator: equal
+        value: service_level_objective_search_results
+"""
+
+
+def test_cli_soundcheck_checks_read_the_facts_at_soundchecks_paths(capsys, tmp_path, monkeypatch):
+    from collector_harness import VendorServer, write_workspace
+    from soundcheck_cli.cli.commands import run_cli
+
+    def route(method, path, query, headers):
+        if headers.get("DD-API-KEY") != API_KEY or headers.get("DD-APPLICATION-KEY") != APP_KEY:
+            return 403, {"errors": ["Forbidden"]}
+        if path == "/api/v2/services/definitions/payments":
+            body = copy.deepcopy(SERVICE_DEFINITION)
+            body["data"]["attributes"]["schema"].update({"schema-version": "v2.2", "dd-service": "payments", "type": "web"})
+            return 200, body
+        if path == "/api/v1/slo/search":
+            return 200, search_page({"service:payments": 3}, {k: v[0] for k, v in query.items()})
+        return 404, {"errors": ["Not Found"]}
+
+    monkeypatch.setenv("DD_API_KEY", API_KEY)
+    monkeypatch.setenv("DD_APP_KEY", APP_KEY)
+    with VendorServer(route) as api:
+        config = write_workspace(tmp_path, f"""
+            datadog:
+              apiKey: ${{DD_API_KEY}}
+              appKey: ${{DD_APP_KEY}}
+              baseUrl: {api.url}
+              collects:
+                - type: service-definition
+                - type: service-level-objective
+        """, [{"name": "payments", "annotations": {"datadoghq.com/service-id": "payments"}}])
+        config.write_text(config.read_text() + SOUNDCHECK_CHECKS)
+        store = str(tmp_path / "store")
+        assert run_cli(["collect", "-c", str(config), "--store", store]) == 0, capsys.readouterr().err
+        code = run_cli(["check", "-c", str(config), "--store", store, "-f", "json"])
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    results = {r["checkId"]: r["state"] for r in json.loads(out)["results"]}
+    assert results == {"dd_service_type_is_web": "passed", "dd_has_slo_search_results": "passed"}
+    assert any(p.startswith("/api/v1/slo/search?query=service%3Apayments") for p in api.paths())
+    assert API_KEY not in out + err and APP_KEY not in out + err

@@ -603,3 +603,126 @@ def test_config_errors_are_located(tmp_path):
     assert Registry.discover(problems).create("github", block, problems) is None
     [error] = problems.errors
     assert "RepoDetails" in error.message and error.location.line == 5
+
+
+# -- issue 17 item 15, through the CLI against the recorded GitHub answers on 127.0.0.1 -----------------------------
+
+def _vendor_route(routes: dict[str, tuple[int, Any, dict[str, str]]]):
+    def route(method: str, path: str, query: Any, headers: Any) -> tuple[int, Any]:
+        found = routes.get(path)
+        if found is None:
+            return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
+        return found[0], found[1]
+
+    return route
+
+
+def test_cli_fetches_each_repository_once_per_run(capsys, tmp_path, monkeypatch) -> None:
+    from collector_harness import VendorServer, write_workspace
+    from soundcheck_cli.cli.commands import run_cli
+
+    monkeypatch.setenv("MY_GH_TOKEN", TOKEN)
+    ents = [
+        {"name": "hello", "annotations": {"github.com/project-slug": "octokit-fixture-org/hello-world"}},
+        {"name": "bp", "annotations": {"github.com/project-slug": "octokit-fixture-org/branch-protection"}},
+        {"name": "plain"},
+    ]
+    with VendorServer(_vendor_route(default_routes())) as api:
+        config = write_workspace(tmp_path, f"""
+            github:
+              token: ${{MY_GH_TOKEN}}
+              apiBaseUrl: {api.url}
+              collects:
+                - type: RepositoryDetails
+                - type: BranchProtections
+                - type: BranchRules
+        """, ents)
+        code = run_cli(["collect", "-c", str(config), "--store", str(tmp_path / "store")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    paths = api.paths()
+    assert paths.count("/repos/octokit-fixture-org/hello-world") == 1
+    assert paths.count("/repos/octokit-fixture-org/branch-protection") == 1
+    # hello-world: details, protection of master, rules; branch-protection: details, "not protected", no rules
+    assert "github: 5 collected, 1 absent, 0 fresh (skipped), 3 not applicable, 0 failed; 6 requests" in err
+    assert TOKEN not in err
+    # what check reads to say not-applicable rather than "not collected" (collectors/applicability.py)
+    from soundcheck_cli.collectors.applicability import not_applicable_entities
+    from soundcheck_cli.facts.locate import open_any
+
+    store = open_any(str(tmp_path / "store"))
+    try:
+        marked = not_applicable_entities(store, FactRef("github", "default", "repository_details"))
+    finally:
+        store.close()
+    assert marked == {"component:default/plain": "no github.com/project-slug or backstage.io/source-location annotation"}
+
+
+def test_cli_an_entity_that_gains_its_annotation_leaves_the_not_applicable_record(capsys, tmp_path, monkeypatch) -> None:
+    from collector_harness import VendorServer, write_workspace
+    from soundcheck_cli.cli.commands import run_cli
+    from soundcheck_cli.collectors.applicability import not_applicable_entities
+    from soundcheck_cli.facts.locate import open_any
+
+    monkeypatch.setenv("MY_GH_TOKEN", TOKEN)
+    ref = FactRef("github", "default", "repository_details")
+    with VendorServer(_vendor_route(default_routes())) as api:
+        collectors = f"""
+            github:
+              token: ${{MY_GH_TOKEN}}
+              apiBaseUrl: {api.url}
+              collects: [{{type: RepositoryDetails}}]
+        """
+        config = write_workspace(tmp_path, collectors, [{"name": "svc"}])
+        assert run_cli(["collect", "-c", str(config), "--store", str(tmp_path / "store")]) == 0
+        store = open_any(str(tmp_path / "store"))
+        assert set(not_applicable_entities(store, ref)) == {"component:default/svc"}
+        store.close()
+        config = write_workspace(tmp_path, collectors, [
+            {"name": "svc", "annotations": {"github.com/project-slug": "octokit-fixture-org/hello-world"}}])
+        assert run_cli(["collect", "-c", str(config), "--store", str(tmp_path / "store")]) == 0
+    capsys.readouterr()
+    store = open_any(str(tmp_path / "store"))
+    try:
+        assert not_applicable_entities(store, ref) == {}
+        assert store.get("component:default/svc", ref).data["full_name"] == "octokit-fixture-org/hello-world"
+    finally:
+        store.close()
+
+
+def test_cli_check_reports_not_applicable_for_facts_the_collector_found_not_applicable(capsys, tmp_path, monkeypatch):
+    """Issue 17 item 15, check side: an entity without a repository gets 'not-applicable' with the collector's
+    reason, not 'not-reported ... (not collected)'; an entity whose fact is simply missing stays not-reported."""
+    import json
+
+    from collector_harness import VendorServer, write_workspace
+    from soundcheck_cli.cli.commands import run_cli
+
+    monkeypatch.setenv("MY_GH_TOKEN", TOKEN)
+    ents = [{"name": "hello", "annotations": {"github.com/project-slug": "octokit-fixture-org/hello-world"}},
+            {"name": "plain"}]
+    with VendorServer(_vendor_route(default_routes())) as api:
+        config = write_workspace(tmp_path, f"""
+            github:
+              token: ${{MY_GH_TOKEN}}
+              apiBaseUrl: {api.url}
+              collects: [{{type: RepositoryDetails}}]
+        """, ents)
+        assert run_cli(["collect", "-c", str(config), "--store", str(tmp_path / "store")]) == 0
+    config.write_text(config.read_text() + """  checks:
+    - id: has_default_branch
+      rule: {factRef: github:default/repository_details, path: $.default_branch, operator: equal, value: master}
+""")
+    # a third entity the collector never saw: its fact is missing for no known reason
+    (tmp_path / "catalog.yaml").write_text((tmp_path / "catalog.yaml").read_text() + "---\n" + json.dumps({
+        "apiVersion": "backstage.io/v1alpha1", "kind": "Component", "metadata": {"name": "unseen"},
+        "spec": {"type": "service", "lifecycle": "production", "owner": "team-a"}}) + "\n")
+    capsys.readouterr()
+    run_cli(["check", "-c", str(config), "--store", str(tmp_path / "store"), "-f", "json", "-q"])
+    report = json.loads(capsys.readouterr().out)
+    by_entity = {r["entityRef"]: r for r in report["results"]}
+    assert by_entity["component:default/hello"]["state"] == "passed"
+    plain = by_entity["component:default/plain"]
+    assert plain["state"] == "not-applicable"
+    assert "github.com/project-slug" in plain["message"] and "not collected" not in plain["message"]
+    assert by_entity["component:default/unseen"]["state"] == "not-reported"

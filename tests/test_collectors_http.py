@@ -104,9 +104,9 @@ def test_templating_of_url_headers_and_fact_ref():
 @pytest.mark.parametrize(
     "value, raw_path, query",
     [
-        ("../../admin", b"/api/..%2F..%2Fadmin", b"q=..%2F..%2Fadmin"),
-        ("..", b"/api/%2E%2E", b"q=%2E%2E"),
+        ("org/repo", b"/api/org/repo", b"q=org%2Frepo"),  # Soundcheck's behaviour in the path (issue 17 item 14)
         ("x?admin=1#frag", b"/api/x%3Fadmin%3D1%23frag", b"q=x%3Fadmin%3D1%23frag"),
+        ("a/x?y#z/b", b"/api/a/x%3Fy%23z/b", b"q=a%2Fx%3Fy%23z%2Fb"),
         ("%2e%2e", b"/api/%252e%252e", b"q=%252e%252e"),
         ("a\nb", b"/api/a%0Ab", b"q=a%0Ab"),
         ("{{ secrets.apiToken }}", b"/api/%7B%7B%20secrets.apiToken%20%7D%7D", b"q=%7B%7B%20secrets.apiToken%20%7D%7D"),
@@ -120,6 +120,62 @@ def test_entity_values_are_url_encoded_and_never_evaluated(value, raw_path, quer
     assert request.url.host == "api.test"
     assert request.url.raw_path == raw_path + b"?" + query
     assert b"s3cr3t-token" not in request.url.raw_path
+
+
+@pytest.mark.parametrize("value", ["../../admin", "..", ".", "a/../b", "a//b", "/abs", "org/", "a/./b"])
+def test_dot_or_empty_path_parts_are_refused_in_the_path(value):
+    server = Server()
+    config = {**BASE, "collects": {"factName": "f", "url": "https://api.test/api/{{ entity.metadata.annotations['x/id'] }}"}}
+    [outcome] = collect(make(config, server), [entity(**{"x/id": value})])
+    assert outcome.kind is OutcomeKind.NOT_APPLICABLE and "cannot go into the URL path" in outcome.reason
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    "value, raw_path",
+    [("../../admin", b"/api/..%2F..%2Fadmin"), ("..", b"/api/%2E%2E"), ("org/repo", b"/api/org%2Frepo")],
+)
+def test_encode_slashes_makes_the_value_one_path_segment(value, raw_path):
+    server = Server()
+    config = {**BASE, "collects": {"factName": "f", "encodeSlashes": True,
+                                   "url": "https://api.test/api/{{ entity.metadata.annotations['x/id'] }}"}}
+    collect(make(config, server), [entity(**{"x/id": value})])
+    [request] = server.requests
+    assert request.url.host == "api.test" and request.url.raw_path == raw_path
+
+
+def test_cli_project_slug_reaches_the_path_with_its_slash(capsys, tmp_path, monkeypatch):
+    """Issue 17 item 14 through the CLI: ``org/repo`` from an annotation is ``/repos/org/repo``, not a 404 on
+    ``org%2Frepo``; the recorded GitHub repository answer is served on 127.0.0.1."""
+    import json as _json
+    from pathlib import Path as _Path
+
+    from collector_harness import VendorServer, write_workspace
+    from soundcheck_cli.cli.commands import run_cli
+
+    repo = _json.loads((_Path(__file__).parent / "fixtures" / "github" / "get-repository.json").read_text())[0]
+
+    def route(method, path, query, headers):
+        return (200, repo["response"]) if path == repo["path"] else (404, {"message": "Not Found"})
+
+    monkeypatch.setenv("API_TOKEN", "tok-123456")
+    with VendorServer(route) as api:
+        config = write_workspace(tmp_path, f"""
+            http:
+              secrets: [{{key: token, value: "${{API_TOKEN}}"}}]
+              collects:
+                - factName: repo
+                  url: "{api.url}/repos/{{{{ entity.metadata.annotations['github.com/project-slug'] }}}}"
+                  headers: {{Authorization: "Bearer {{{{ secrets.token }}}}"}}
+                  path: $.full_name
+        """, [{"name": "hello", "annotations": {"github.com/project-slug": "octokit-fixture-org/hello-world"}},
+              {"name": "sneaky", "annotations": {"github.com/project-slug": "octokit-fixture-org/../../admin"}}])
+        code = run_cli(["collect", "-c", str(config), "--store", str(tmp_path / "store")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert api.paths() == ["/repos/octokit-fixture-org/hello-world"]
+    assert "http: 1 collected" in err and "1 not applicable" in err and "cannot go into the URL path" in err
+    assert "tok-123456" not in err
 
 
 def test_line_break_in_entity_value_cannot_reach_a_header():
@@ -266,3 +322,12 @@ def test_config_errors_are_located(tmp_path):
     assert any(m.startswith(f"{path}:6:") and "unsupported placeholder" in m for m in messages), messages
     assert any(m.startswith(f"{path}:8:") and "no secret 'nope'" in m for m in messages), messages
     assert any(m.startswith(f"{path}:11:") and "path" in m for m in messages), messages
+
+
+def test_a_config_value_that_starts_the_query_makes_entity_values_query_values():
+    server = Server()
+    config = {**BASE, "config": {"search": "https://api.test/find?repo="},
+              "collects": {"factName": "f", "url": "{{ config.search }}{{ entity.metadata.annotations['x/id'] }}"}}
+    collect(make(config, server), [entity(**{"x/id": "org/../repo"})])
+    [request] = server.requests
+    assert request.url.raw_path == b"/find?repo=org%2F..%2Frepo"

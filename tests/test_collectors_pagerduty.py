@@ -291,3 +291,59 @@ def test_client_settings_from_the_block_and_soundcheck_job_limiter():
     assert client.settings.concurrency == 3 and client.settings.retry.max_attempts == 2
     assert collector.concurrency == 3
     asyncio.run(collector.aclose())
+
+
+# -- issue 17 item 7: messages, through the CLI against PagerDuty's recorded shapes on 127.0.0.1 ------------------
+
+def _pd_route(incidents_status: int = 404, standards_status: int = 404, service_status: int = 200):
+    def route(method: str, path: str, query: Any, headers: Any) -> tuple[int, Any]:
+        if path.startswith("/services/"):
+            if service_status != 200:
+                return service_status, {"error": {"message": "Unauthorized", "code": 2006}}
+            return 200, SERVICE
+        if path == "/incidents":
+            return incidents_status, {"error": {"message": "Not Found", "code": 2100}}
+        return standards_status, {"error": {"message": "Not Found", "code": 2100}}
+
+    return route
+
+
+def test_cli_404_on_incidents_and_standards_says_what_was_not_found(capsys, tmp_path, monkeypatch) -> None:
+    from collector_harness import VendorServer, write_workspace
+    from soundcheck_cli.cli.commands import run_cli
+
+    monkeypatch.setenv("MY_PD_KEY", TOKEN)
+    with VendorServer(_pd_route()) as api:
+        config = write_workspace(tmp_path, f"""
+            pagerduty:
+              baseUrl: {api.url}
+              token: ${{MY_PD_KEY}}
+              collects: [{{type: Service}}, {{type: Incidents}}, {{type: Standards}}]
+        """, [{"name": "a", "annotations": {"pagerduty.com/service-id": "PIJ90N7"}}])
+        code = run_cli(["collect", "-c", str(config), "--store", str(tmp_path / "store")])
+    err = capsys.readouterr().err
+    assert code == 0, err  # 404 = absent, not a failure
+    assert "pagerduty: 1 collected, 2 absent" in err
+    assert "PagerDuty has no service" not in err  # the service was just collected
+    assert "PagerDuty has no standards scores for service '…'" in err
+    assert "PagerDuty answered HTTP 404 to the incident list of service '…' (GET /incidents)" in err
+
+
+def test_cli_401_names_the_variable_the_config_uses_never_the_value(capsys, tmp_path, monkeypatch) -> None:
+    from collector_harness import VendorServer, write_workspace
+    from soundcheck_cli.cli.commands import run_cli
+
+    monkeypatch.setenv("MY_PD_KEY", TOKEN)
+    monkeypatch.delenv("PAGERDUTY_TOKEN", raising=False)
+    with VendorServer(_pd_route(service_status=401)) as api:
+        config = write_workspace(tmp_path, f"""
+            pagerduty:
+              baseUrl: {api.url}
+              token: ${{MY_PD_KEY}}
+              collects: [{{type: Service}}]
+        """, [{"name": f"s{i}", "annotations": {"pagerduty.com/service-id": f"P{i}X"}} for i in range(3)])
+        code = run_cli(["collect", "-c", str(config), "--store", str(tmp_path / "store")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"check the collector's token (${{MY_PD_KEY}}, {config}:9)" in err
+    assert "PAGERDUTY_TOKEN" not in err and TOKEN not in err

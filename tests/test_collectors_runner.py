@@ -238,7 +238,8 @@ def test_404_is_stored_as_absent_and_is_not_a_failure(store):
     assert (pd.collected, pd.absent, pd.failed) == (1, 1, 0) and summary.ok
     absent = store.get("component:default/svc-0", SERVICE)
     assert absent is not None and absent.data is None
-    assert "absent: PagerDuty has no service 'P0000' (HTTP 404)" in summary.render()
+    assert ("absent: PagerDuty has no service '…' (HTTP 404: boom) (1 fact) "
+            "[component:default/svc-0 (PagerDuty has no service 'P0000' (HTTP 404: boom))]") in summary.render()
 
 
 class Exploding(FactCollector):
@@ -509,15 +510,17 @@ def test_invalid_collector_config_is_a_config_error_before_any_request(store):
     assert api.requests == []
 
 
-def test_missing_token_warns_and_collects_nothing(store):
+def test_missing_token_fails_the_run_and_collects_nothing(store):
+    """Issue 17 item 2: a collector skipped for missing credentials is an error and fails ``collect``."""
     events = Events()
     api = FakeApi()
     s = settings_for(pagerduty={"collects": [{"type": "Service"}]})
     summary = run_collection(s, entities(3), store, http=http_options(api), listener=events)
     pd = summary.collector("pagerduty")
-    assert pd.status is CollectorStatus.SKIPPED and summary.ok and api.requests == []
-    assert [w.message for w in summary.warnings] == ["collector pagerduty: no token provided, facts cannot be collected"]
-    assert ("warning", "collector pagerduty: no token provided, facts cannot be collected") in events.messages
+    assert pd.status is CollectorStatus.SKIPPED and not pd.ok and not summary.ok and api.requests == []
+    assert summary.warnings == []
+    assert [e.message for e in summary.errors] == ["collector pagerduty: no token provided, facts cannot be collected"]
+    assert ("error", "collector pagerduty: no token provided, facts cannot be collected") in events.messages
     assert list(store.facts(fact_ref=SERVICE)) == []
 
 

@@ -52,6 +52,8 @@ from soundcheck_cli.facts.model import FactRef, utcnow
 from soundcheck_cli.facts.store import open_store
 from collector_harness import create_collector, no_sleep, run_outcomes
 
+from soundcheck_cli.collectors.sonarqube import SCHEMAS as SCHEMAS_BY_TYPE
+
 FIXTURES = Path(__file__).parent / "fixtures" / "sonarqube"
 SHOW = json.loads((FIXTURES / "components-show-example.json").read_text())
 MEASURES = json.loads((FIXTURES / "measures-component-example.json").read_text())
@@ -455,3 +457,64 @@ def test_spotify_style_config_loads_and_collects_through_the_runner(tmp_path):
         third = run_collection(settings, entities, store, http=http, collector_ids=["sonarqube"], now=lambda: after)
         assert (third.collector("sonarqube").collected, third.collector("sonarqube").fresh) == (2, 2)
         assert [r.url.path for r in api.requests[4:]] == ["/api/issues/search", "/api/issues/search"]
+
+
+# -- issue 17 item 10: Soundcheck's named instances, username/password and the Projects fact (CLI, 127.0.0.1) -------
+
+def _sonar(token: str, seen: list[str]):
+    """A SonarQube answering api/components/show with the recorded shape (as the project) for ``token`` only."""
+
+    def route(method, path, query, headers):
+        seen.append(path + "?" + "&".join(f"{k}={v[0]}" for k, v in query.items()))
+        if headers.get("Authorization") != token:
+            return 401, {"errors": [{"msg": "Unauthorized"}]}
+        if path == "/api/components/show":
+            body = copy.deepcopy(SHOW)
+            body["component"].update(key=query["component"][0], qualifier="TRK", name="Markdown", visibility="public")
+            return 200, body
+        return 404, {"errors": [{"msg": "Component not found"}]}
+
+    return route
+
+
+def test_cli_annotation_prefix_chooses_the_named_instance(capsys, tmp_path, monkeypatch):
+    from collector_harness import VendorServer, write_workspace
+    from soundcheck_cli.cli.commands import run_cli
+    from soundcheck_cli.facts.locate import open_any
+
+    monkeypatch.setenv("SQ1_TOKEN", "squ_first0001")
+    monkeypatch.setenv("SQ2_PASSWORD", "pw-second-0002")
+    seen1: list[str] = []
+    seen2: list[str] = []
+    basic = "Basic " + base64.b64encode(b"admin:pw-second-0002").decode()
+    with VendorServer(_sonar("Bearer squ_first0001", seen1)) as one, VendorServer(_sonar(basic, seen2)) as two:
+        config = write_workspace(tmp_path, f"""
+            sonarqube:
+              - name: sonarqube-instance1
+                baseUrl: {one.url}
+                token: ${{SQ1_TOKEN}}
+                collects: [{{type: projects}}]
+              - name: sonarqube-instance2
+                baseUrl: {two.url}
+                username: admin
+                password: ${{SQ2_PASSWORD}}
+        """, [
+            {"name": "a", "annotations": {"sonarqube.org/project-key": "sonarqube-instance1/org:a"}},
+            {"name": "b", "annotations": {"sonarqube.org/project-key": "sonarqube-instance2/org:b"}},
+            {"name": "c", "annotations": {"sonarqube.org/project-key": "nowhere/org:c"}},
+        ])
+        code = run_cli(["collect", "-c", str(config), "--store", str(tmp_path / "store")])
+    err = capsys.readouterr().err
+    assert code == 1  # the entity naming an unknown instance fails
+    assert seen1 == ["/api/components/show?component=org:a"] and seen2 == ["/api/components/show?component=org:b"]
+    assert "sonarqube: 2 collected" in err and "1 failed" in err
+    assert "no SonarQube instance named '…'" in err and "sonarqube-instance1, sonarqube-instance2" in err
+    assert "squ_first0001" not in err and "pw-second-0002" not in err
+    store = open_any(str(tmp_path / "store"))
+    try:
+        fact = store.get("component:default/b", FactRef("sonarqube", "default", "projects"))
+    finally:
+        store.close()
+    assert fact.data["key"] == "org:b" and fact.data["instance"] == "sonarqube-instance2"
+    assert fact.data["qualifier"] == "TRK" and fact.data["analysisDate"] == "2017-03-01T11:39:03+0100"
+    jsonschema.validate(fact.data, SCHEMAS_BY_TYPE["projects"])

@@ -13,7 +13,7 @@ from soundcheck_cli.config.loader import load_config_files
 from soundcheck_cli.config.settings import build_settings, load_settings
 from soundcheck_cli.errors import ConfigError, Location, Problems
 from soundcheck_cli.facts.model import FactRef
-from soundcheck_cli.rules.model import AllOf, AnyOf, Condition, Not
+from soundcheck_cli.rules.model import AllOf, AnyOf, CheckSchedule, Condition, Not
 from soundcheck_cli.rules.operators import OPERATOR_NAMES
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
@@ -113,10 +113,19 @@ CHECK_ERRORS = [
     (
         "invalid regex",
         checks_yaml("    - id: a", "      rule:", f"        factRef: {ENTITY}", "        operator: matches", "        value: '(x'"),
-        [
-            "app.yaml:7:16: check 'a': invalid regular expression '(x' for operator 'matches': "
-            "missing ), unterminated subpattern at position 0"
-        ],
+        ["app.yaml:7:16: check 'a': invalid regular expression '(x' for operator 'matches': missing ) at position 2"],
+    ),
+    (
+        "lessThan with a string",
+        checks_yaml("    - id: a", "      rule:", f"        factRef: {ENTITY}", "        operator: lessThan",
+                    "        value: '10'"),
+        ["app.yaml:7:16: check 'a': lessThan needs a number value, got '10'"],
+    ),
+    (
+        "matches with a number",
+        checks_yaml("    - id: a", "      rule:", f"        factRef: {ENTITY}", "        operator: matches",
+                    "        value: 5"),
+        ["app.yaml:7:16: check 'a': matches needs a regular expression string, got 5"],
     ),
     (
         "invalid JSONPath",
@@ -367,7 +376,7 @@ def test_fixture_checks_parse_into_dataclasses(fixture_settings):
     assert active.owner_entity_ref == "group:default/sre"
     assert active.passed_message == "The service is active."
     assert active.failed_message == "The service of {{ entity.metadata.name }} is not active."
-    assert active.schedule == {"frequency": {"cron": "0 * * * *"}}
+    assert active.schedule == CheckSchedule(frequency={"cron": "0 * * * *"})
     assert active.warning is False and active.applicable is None and active.filter is None
     assert active.location == Location(str(FIXTURES / "soundcheck" / "checks.yaml"), 1, 3)
     assert active.rule.location == Location(str(FIXTURES / "soundcheck" / "checks.yaml"), 6, 5)

@@ -29,7 +29,7 @@ from ruamel.yaml import YAML
 
 from soundcheck_cli.cli.commands import run_cli
 from soundcheck_cli.collectors.shard import Shard
-from soundcheck_cli.facts.store import STORE_ENV
+from soundcheck_cli.facts.locate import STORE_ENV
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "scaling.md"
 FENCE = re.compile(r"^([ \t]*)```(\w*)[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.MULTILINE | re.DOTALL)

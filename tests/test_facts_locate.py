@@ -10,7 +10,7 @@ from soundcheck_cli.cli.commands import run_cli
 from soundcheck_cli.config.loader import load_config_files
 from soundcheck_cli.config.settings import build_settings
 from soundcheck_cli.errors import Problems, StoreError
-from soundcheck_cli.facts.locate import describe, is_url, open_any, parse_store_settings, store_spec
+from soundcheck_cli.facts.locate import describe, explicit_store, is_url, open_any, parse_store_settings, store_spec
 
 URL = "postgresql://app:s3cret-pw@db.example.com:5432/soundcheck"
 
@@ -31,6 +31,35 @@ def test_store_spec_order_option_then_env_then_config_then_default(tmp_path):
     assert store_spec(None, cfg, cwd, {}, "postgresql://other/db") == "postgresql://other/db"
     assert store_spec(None, cfg, cwd, {}, None) == str(tmp_path / "conf" / ".soundcheck")
     assert store_spec(None, [], cwd, {}, None) == str(tmp_path / ".soundcheck")
+
+
+def test_folder_rules_relative_paths_and_empty_variables(tmp_path):
+    """Moved from the former ``facts.store.default_store_path`` (one resolver now: ``store_spec``)."""
+    cwd = str(tmp_path / "work")
+    env = {"SOUNDCHECK_STORE": "/var/lib/soundcheck"}
+    configs = ["conf/app-config.yaml", "other/app-config.local.yaml"]
+    assert store_spec("mystore", configs, cwd, env) == os.path.join(cwd, "mystore")
+    assert store_spec("~/facts", configs, cwd, env) == os.path.expanduser("~/facts")
+    assert store_spec(None, configs, cwd, env) == "/var/lib/soundcheck"
+    assert store_spec(None, configs, cwd, {"SOUNDCHECK_STORE": "rel"}) == os.path.join(cwd, "rel")
+    assert store_spec(None, configs, cwd, {}) == os.path.join(cwd, "conf", ".soundcheck")
+    assert store_spec(None, ["/etc/sc/app-config.yaml"], cwd, {}) == "/etc/sc/.soundcheck"
+    assert store_spec(None, [], cwd, {"SOUNDCHECK_STORE": ""}) == os.path.join(cwd, ".soundcheck")
+    assert store_spec(None, [], cwd, {}) == os.path.join(cwd, ".soundcheck")
+    assert store_spec(None, [], cwd, {}, "configured") == os.path.join(cwd, "configured")
+    assert explicit_store("x", {}) and explicit_store(None, env)
+    assert not explicit_store(None, {"SOUNDCHECK_STORE": ""}) and not explicit_store("", {})
+
+
+def test_locate_and_the_store_modules_do_not_import_each_other():
+    """``facts.locate`` is the one resolver: the store modules decide nothing about where they live."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import soundcheck_cli.facts.pg_store, soundcheck_cli.facts.store; "
+            "print('soundcheck_cli.facts.locate' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
 def test_a_folder_in_the_config_is_relative_to_that_config_file(tmp_path):

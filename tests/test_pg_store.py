@@ -26,7 +26,7 @@ from soundcheck_cli.errors import StoreError
 from soundcheck_cli.facts import pg_store
 from soundcheck_cli.facts.locate import init_store, migrate_store, open_any
 from soundcheck_cli.facts.model import Fact, FactRef
-from soundcheck_cli.facts.pg_store import SCHEMA_VERSION, PostgresFactStore, open_pg_store
+from soundcheck_cli.facts.pg_store import LEASE_STEP, SCHEMA_VERSION, PostgresFactStore, open_pg_store
 from soundcheck_cli.redact import GLOBAL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,17 +140,22 @@ with store.lock("collect:chunk-1", expire_seconds=float(sys.argv[2])) as got:
 """
 
 
-def test_a_lease_held_by_a_killed_process_lapses(pg_url: str, store: PostgresFactStore) -> None:
+def test_a_lease_held_by_a_killed_process_of_another_host_lapses(pg_url: str, store: PostgresFactStore) -> None:
+    """This host cannot see another host's processes: such a lease lapses at its expiry (a killed process of this
+    host is found gone at once: ``test_store_contract``)."""
     expire = 3.0
     proc = subprocess.Popen([sys.executable, "-c", HOLDER, pg_url, str(expire)], stdout=subprocess.PIPE, text=True,
                             cwd=ROOT)
     try:
         assert proc.stdout.readline().strip() == "held"
         claimed_at = time.monotonic()
+        # As if the holder ran on another machine: its token names that host.
+        sql(pg_url, "UPDATE soundcheck_leases SET token = 'build-07:' || split_part(token, ':', 2) || ':x'")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
         with store.lock("collect:chunk-1", expire_seconds=60) as got:
             assert got is False  # the dead process's lease is still running
+        assert store.claim_holders(["collect:chunk-1"])["collect:chunk-1"].startswith(f"build-07 pid {proc.pid} since ")
     finally:
         proc.kill()
         proc.wait(30)
@@ -159,11 +164,78 @@ def test_a_lease_held_by_a_killed_process_lapses(pg_url: str, store: PostgresFac
         assert got is True
 
 
+REMOTE_HOLDER = """
+import sys, time
+import soundcheck_cli.facts.store, soundcheck_cli.facts.pg_store
+soundcheck_cli.facts.store.HOST = "build-07"  # as if on another machine: its pids are not this host's
+soundcheck_cli.facts.pg_store.LEASE_STEP = 1.0  # leases of 1 s, renewed every 1/3 s
+store = soundcheck_cli.facts.pg_store.open_pg_store(sys.argv[1])
+with store.claim_many(["fact/a", "fact/b"], expire_seconds=900) as got:
+    print(sorted(got), flush=True)
+    time.sleep(600)
+"""
+
+
+def test_leases_are_renewed_while_the_holder_lives_and_lapse_soon_after_it_is_killed(
+        pg_url: str, store: PostgresFactStore) -> None:
+    """A run killed on another machine (a CronJob pod, another CI runner) stops renewing its leases: they lapse
+    within ``LEASE_STEP`` seconds, not after the claims' 15 minutes; while it lives they are renewed."""
+    proc = subprocess.Popen([sys.executable, "-c", REMOTE_HOLDER, pg_url], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert proc.stdout.readline().strip() == "['fact/a', 'fact/b']"
+        time.sleep(2.5)  # more than two lease steps: only renewals keep the claims
+        with store.claim_many(["fact/a", "fact/b", "fact/c"], expire_seconds=60) as got:
+            assert got == {"fact/c"}
+        assert store.claim_holders(["fact/a"])["fact/a"].startswith(f"build-07 pid {proc.pid} since ")
+        (left,) = sql(pg_url, "SELECT max(expires_at - clock_timestamp()) FROM soundcheck_leases WHERE name = 'fact/a'")[0]
+        assert left.total_seconds() <= 1.0
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        killed = time.monotonic()
+        while True:
+            with store.claim_many(["fact/a", "fact/b"], expire_seconds=60) as got:
+                if got:
+                    assert got == {"fact/a", "fact/b"}
+                    break
+            assert time.monotonic() - killed < 5, "the killed holder's leases did not lapse"
+            time.sleep(0.1)
+    finally:
+        proc.kill()
+        proc.wait(30)
+
+
+def test_the_heartbeat_thread_runs_only_while_claims_are_held(monkeypatch: pytest.MonkeyPatch, store: PostgresFactStore) -> None:
+    """No thread is left once the claims are released: ``check`` forks its report writer only from a process with
+    no other thread (``cli.beside``)."""
+    import threading
+
+    from soundcheck_cli.facts import pg_store
+
+    monkeypatch.setattr(pg_store, "LEASE_STEP", 0.3)
+
+    def heartbeats() -> int:
+        return sum(t.name == "soundcheck-lease-heartbeat" for t in threading.enumerate())
+
+    with store.claim_many(["a", "b"], expire_seconds=60) as got:
+        assert got == {"a", "b"} and heartbeats() == 1
+        time.sleep(0.5)
+    deadline = time.monotonic() + 5
+    while heartbeats() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert heartbeats() == 0
+    with store.lock("short", expire_seconds=0.2) as got:  # within one lease step: nothing to renew
+        assert got and heartbeats() == 0
+
+
 def test_lease_expiry_follows_the_server_clock(pg_url: str, store: PostgresFactStore) -> None:
-    with store.lock("job", expire_seconds=600) as got:
+    with store.lock("job", expire_seconds=20) as got:
         assert got
         (remaining,) = sql(pg_url, "SELECT expires_at - clock_timestamp() FROM soundcheck_leases WHERE name = 'job'")[0]
-        assert timedelta(seconds=590) < remaining <= timedelta(seconds=600)
+        assert timedelta(seconds=10) < remaining <= timedelta(seconds=20)
+    with store.lock("long", expire_seconds=600) as got:  # a lease step at a time, renewed while we live
+        assert got
+        (remaining,) = sql(pg_url, "SELECT expires_at - clock_timestamp() FROM soundcheck_leases WHERE name = 'long'")[0]
+        assert timedelta(seconds=LEASE_STEP - 10) < remaining <= timedelta(seconds=LEASE_STEP)
 
 
 # -- threads ----------------------------------------------------------------------------------------------------
@@ -382,7 +454,8 @@ def test_collect_then_check_on_postgres_matches_the_folder_store(pg_url: str, tm
     init_store(pg_url)
     reports = {}
     for name, spec in (("pg", pg_url), ("disk", str(tmp_path / "store"))):
-        assert run_cli(["collect", "-c", SAMPLE, "--catalog", CATALOG, "--store", spec]) == 0
+        # 1: without PAGERDUTY_TOKEN the sample's pagerduty collector cannot run (the catalog facts are collected)
+        assert run_cli(["collect", "-c", SAMPLE, "--catalog", CATALOG, "--store", spec]) == 1
         out = tmp_path / f"{name}.json"
         code = run_cli(["check", "-c", SAMPLE, "--catalog", CATALOG, "--store", spec, "-q", "-f", "json",
                         "-o", str(out)])

@@ -63,6 +63,7 @@ def test_annotation_values_reach_the_server_exactly_encoded_and_unevaluated(tmp_
             "      retry: {maxAttempts: 1}\n"
             "      collects:\n"
             "        - factName: echo\n"
+            "          encodeSlashes: true\n"  # each value one path segment (the default keeps '/' as Soundcheck)
             f"          url: \"{{{{ config.base }}}}/api/{{{{ entity.metadata.annotations['{KEY}'] }}}}/x"
             f"?q={{{{ entity.metadata.annotations['{KEY}'] }}}}&t=1\"\n"
             f"          headers: {{X-Value: \"{{{{ entity.metadata.annotations['{KEY}'] }}}}\", X-Token: '{{{{ secrets.tok }}}}'}}\n"

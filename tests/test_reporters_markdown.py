@@ -47,3 +47,28 @@ def test_long_lists_are_cut_with_a_note():
 
 def test_a_clean_run_says_so():
     assert "None: every evaluated check passed." in markdown_reporter.render(empty_report())
+
+
+def test_big_runs_count_each_check_and_show_ten_rows_per_owner_and_check():
+    from test_reporters_table import _big_report
+
+    report = _big_report(1_000, 2)  # every other entity fails each check; one owner
+    text = markdown_reporter.render(report)
+    by_check = text.split("### Checks that did not pass, by check")[1].split("###")[0]
+    assert "| <code>check_0</code> | 500 |  |  |  |" in by_check
+    assert "| <code>check_1</code> | 500 |  |  |  |" in by_check
+    rows = [line for line in text.splitlines() if line.startswith("| ❌ failed | <code>check_0</code>")]
+    assert len(rows) == 11
+    assert rows[-1] == "| ❌ failed | <code>check_0</code> | _… and 490 more_ | use `--all` or the `json` report |"
+    assert "more not shown" not in text  # every result is either shown or counted
+    everything = markdown_reporter.render(report, show_all=True)
+    assert sum(1 for line in everything.splitlines() if line.startswith("| ❌ failed")) == 1_000
+    assert "more_ |" not in everything
+
+
+def test_the_row_cap_still_holds_with_the_per_check_limit():
+    from test_reporters_table import _big_report
+
+    text = markdown_reporter.render(_big_report(200, 30), max_rows=100)
+    assert sum(1 for line in text.splitlines() if line.startswith("| ❌ failed") and "more_ |" not in line) == 100
+    assert "more not shown (limit 100); see the full report._" in text

@@ -1,113 +1,49 @@
-"""The fact store's bulk write/claim/read paths (``DiskFactStore.put_many``/``claim_many``/``get_many``) write and
-read the rows diskcache's own ``set``/``add``/``get`` would: the store stays a plain diskcache directory, its count
-and size bookkeeping stays right, and values kept in side files are handled as diskcache does. Also: the runner's
-store work runs off the event loop on one thread that is gone when the run ends."""
+"""The folder store's bulk paths and claims: ``get_many`` past one query's parameters, ``claim_many`` (leases in its
+own table, taken over once lapsed, or at once when their process was killed), and the runner's store work, which
+runs off the event loop on one thread that is gone when the run ends."""
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import diskcache
 import httpx
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.http.client import HttpOptions
 from soundcheck_cli.collectors.runner import run_collection
 from soundcheck_cli.config.model import CollectorSettings, Settings
 from soundcheck_cli.facts.model import Fact, FactRef
-from soundcheck_cli.facts.store import _LOCK, DiskFactStore, fact_key, open_store
+from soundcheck_cli.facts.store import DB_NAME, HOST, DiskFactStore, open_store
 
 SERVICE = FactRef("pagerduty", "default", "service")
 REPO = FactRef("github", "default", "repo_details")
 T0 = datetime(2026, 11, 25, 18, 20, 29, 123000, tzinfo=timezone.utc)
-BIG = 40_000  # above diskcache's disk_min_file_size (32 KiB): the record goes to a side file
-
-
-def _rows(directory: str) -> list[tuple[Any, ...]]:
-    """Every Cache row without the times (which differ between two writes), and the count/size settings."""
-    cache = diskcache.Cache(directory, eviction_policy="none")
-    try:
-        rows = cache._sql(
-            "SELECT key, raw, expire_time IS NULL, access_count, tag, size, mode, filename IS NULL, value"
-            " FROM Cache ORDER BY key"
-        ).fetchall()
-        settings_rows = cache._sql("SELECT key, value FROM Settings WHERE key IN ('count', 'size') ORDER BY key").fetchall()
-        real = cache._sql("SELECT count(*), coalesce(sum(size), 0) FROM Cache").fetchone()
-        return [*rows, *settings_rows, ("real", *real)]
-    finally:
-        cache.close()
-
-
-def _side_files(directory: str) -> list[str]:
-    return sorted(
-        os.path.relpath(os.path.join(root, name), directory)
-        for root, _, names in os.walk(directory)
-        for name in names
-        if name.endswith(".val")
-    )
 
 
 def _fact(i: int, value: object, ts: datetime = T0, entity: str | None = None, ref: FactRef = SERVICE) -> Fact:
     return Fact(ref, entity or f"component:default/e{i}", value, ts)
 
 
-batches = st.lists(
-    st.lists(
-        st.tuples(
-            st.integers(0, 6),
-            st.sampled_from([SERVICE, REPO]),
-            st.one_of(st.integers(), st.text(max_size=20), st.just("x" * BIG)),
-            st.booleans(),
-        ),
-        min_size=1,
-        max_size=8,
-    ),
-    min_size=1,
-    max_size=5,
-)
+def _leases(directory: str) -> dict[str, tuple[Any, ...]]:
+    con = sqlite3.connect(os.path.join(directory, DB_NAME))
+    try:
+        return {name: rest for name, *rest in con.execute("SELECT name, token, host, pid, expires_at FROM leases")}
+    finally:
+        con.close()
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(batches)
-def test_put_many_writes_what_diskcache_set_writes(tmp_path_factory: Any, plan: list[list[tuple[int, FactRef, object, bool]]]) -> None:
-    """Random batches (overwrites, a key twice in one batch, small <-> side-file values): the bulk path leaves the
-    same rows, count, size and side files as one diskcache ``set`` per fact, and reads back the same facts."""
-    base = tmp_path_factory.mktemp("stores")
-    fast_dir, slow_dir = str(base / "fast"), str(base / "slow")
-    with open_store(fast_dir) as fast, open_store(slow_dir) as slow:
-        assert isinstance(fast, DiskFactStore) and isinstance(slow, DiskFactStore)
-        for batch in plan:
-            facts = [_fact(i, value, entity=f"{'Component' if upper else 'component'}:default/e{i}", ref=ref)
-                     for i, ref, value, upper in batch]
-            assert fast.put_many(facts) == len(facts)
-            with slow._cache.transact():
-                for f in facts:
-                    slow._cache.set(*slow._encode(f))
-        assert fast.load_all() == slow.load_all()
-        pairs = [(f"component:default/e{i}", ref) for i in range(7) for ref in (SERVICE, REPO)]
-        assert fast.get_many(pairs) == slow.get_many(pairs) == {
-            (e, r): f for (e, r), f in slow.load_all().items()
-        }
-    assert _rows(fast_dir) == _rows(slow_dir)
-    assert len(_side_files(fast_dir)) == len(_side_files(slow_dir))
-
-
-def test_put_many_over_a_side_file_value_removes_the_file(tmp_path: Any) -> None:
+def test_put_many_of_a_key_twice_and_of_big_values_keeps_the_last(tmp_path: Any) -> None:
     with open_store(str(tmp_path / "s")) as store:
-        store.put_many([_fact(1, "x" * BIG), _fact(2, "y")])
-        assert len(_side_files(str(tmp_path / "s"))) == 1
-        store.put_many([_fact(1, "small"), _fact(2, "z")])
-        assert _side_files(str(tmp_path / "s")) == []
-        assert store.get("component:default/e1", SERVICE).data == "small"  # type: ignore[union-attr]
-    with diskcache.Cache(str(tmp_path / "s")) as cache:  # still diskcache's own format
-        assert len(cache) == 3  # two facts and the format key
-        assert '"small"' in cache.get(fact_key("component:default/e1", SERVICE))
+        store.put_many([_fact(1, "x" * 100_000), _fact(2, "y"), _fact(1, "second")])
+        store.put_many([_fact(2, "z" * 100_000)])
+        assert store.get("component:default/e1", SERVICE).data == "second"  # type: ignore[union-attr]
+        assert store.get("component:default/e2", SERVICE).data == "z" * 100_000  # type: ignore[union-attr]
+        assert len(store.load_all()) == 2
 
 
 def test_get_many_reads_more_keys_than_one_query_holds(tmp_path: Any) -> None:
@@ -119,29 +55,25 @@ def test_get_many_reads_more_keys_than_one_query_holds(tmp_path: Any) -> None:
         assert ("component:default/e1200", SERVICE) not in found
 
 
-def test_claim_many_rows_are_diskcache_add_rows_and_lapsed_claims_are_taken_over(tmp_path: Any) -> None:
+def test_claim_many_records_the_owner_and_lapsed_claims_are_taken_over(tmp_path: Any) -> None:
     directory = str(tmp_path / "s")
     names = [f"fact/component:default/e{i}/{SERVICE}" for i in range(700)]  # more than one query's worth
     with open_store(directory) as first, open_store(directory) as second:
         with first.claim_many(names, expire_seconds=60) as got:
             assert got == set(names)
-            with diskcache.Cache(directory) as cache:
-                token, expire_time = cache.get(_LOCK + names[0], expire_time=True)
-                assert token.startswith(f"{os.getpid()}:") and expire_time > time.time() + 50
-                assert not cache.add(_LOCK + names[1], "other")  # diskcache sees the claim as taken
+            token, host, pid, expires = _leases(directory)[names[0]]
+            assert (host, pid) == (HOST, os.getpid()) and token.startswith(f"{HOST}:{os.getpid()}:")
+            assert expires > time.time() + 50
             with second.claim_many(names[:3] + ["free"], expire_seconds=60) as other:
                 assert other == {"free"}
-        with diskcache.Cache(directory) as cache:
-            assert [k for k in cache.iterkeys() if str(k).startswith(_LOCK)] == []  # all released
-            assert cache.add(_LOCK + "lapsed", "dead-run", expire=0.05)
-            assert cache.add(_LOCK + "held", "live-run", expire=60)
-        time.sleep(0.1)
-        with first.claim_many(["lapsed", "held"], expire_seconds=60) as got:
-            assert got == {"lapsed"}
-        with diskcache.Cache(directory) as cache:
-            assert cache.get(_LOCK + "held") == "live-run"  # not ours: never released by us
-            assert cache.get(_LOCK + "lapsed") is None
-            assert _rows(directory)[-1][1] == len(cache)  # count bookkeeping matches the table
+                assert set(second.claim_holders(names[:2] + ["nobody"])) == set(names[:2])
+                assert f"{HOST.split('/')[0]} pid {os.getpid()} since " in second.claim_holders(names[:1])[names[0]]
+        assert _leases(directory) == {}  # all released
+        with first.claim_many(["lapsed"], expire_seconds=0.05), second.claim_many(["held"], expire_seconds=60):
+            time.sleep(0.1)
+            with second.claim_many(["lapsed", "held"], expire_seconds=60) as got:
+                assert got == {"lapsed"}
+        assert _leases(directory) == {}
 
 
 def test_first_holder_leaving_after_a_takeover_keeps_the_new_claim(tmp_path: Any) -> None:
@@ -153,8 +85,7 @@ def test_first_holder_leaving_after_a_takeover_keeps_the_new_claim(tmp_path: Any
         with second.claim_many(["n"], expire_seconds=60) as taken:
             assert taken == {"n"}
             manager.__exit__(None, None, None)
-            with diskcache.Cache(directory) as cache:
-                assert cache.get(_LOCK + "n", "").startswith(f"{os.getpid()}:")  # still second's
+            assert "n" in _leases(directory)  # still second's
             with first.claim_many(["n"], expire_seconds=60) as again:
                 assert again == set()
 
@@ -208,3 +139,47 @@ def test_store_work_runs_off_the_event_loop_on_one_thread_that_ends_with_the_run
         assert fact.expires_at is None and abs(fact.timestamp - datetime.now(timezone.utc)) < timedelta(minutes=5)  # type: ignore[union-attr]
     finally:
         store.close()
+
+
+def test_a_run_waiting_for_another_runs_claims_says_whose_they_are(tmp_path: Any, monkeypatch: Any) -> None:
+    """Every fact is claimed by another run (another store instance: another token) for a while: this run says
+    whose claims it waits for (host, pid, since when), then collects everything once they are released."""
+    from soundcheck_cli.collectors import runner
+    from soundcheck_cli.collectors.progress import NullListener
+
+    monkeypatch.setattr(runner, "WAIT_SAY_SECONDS", 0.3)
+    block = {"token": "t", "server": "http://pd.test", "concurrency": 2, "batchSize": 5,
+             "frequency": {"hours": 1}, "collects": [{"type": "Service"}]}
+    config = Settings(files=(), collectors=(CollectorSettings("pagerduty", block),),
+                      app_config={"soundcheck": {"collectors": {"pagerduty": block}}})
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sid = request.url.path.rsplit("/", 1)[-1]
+        return httpx.Response(200, json={"service": {"id": sid, "status": "active"}})
+
+    messages: list[tuple[str, str]] = []
+
+    class Recording(NullListener):
+        def on_message(self, level: str, text: str) -> None:
+            messages.append((level, text))
+
+    directory = str(tmp_path / "s")
+    with open_store(directory) as other, open_store(directory) as store:
+        names = [f"fact/component:default/svc-{i}/{SERVICE}" for i in range(10)]
+        holding = other.claim_many(names, expire_seconds=60)
+        assert holding.__enter__() == set(names)
+        release = threading.Timer(1.5, holding.__exit__, (None, None, None))
+        release.start()
+        try:
+            started = time.monotonic()
+            summary = run_collection(config, _entities(10), store, collector_ids=["pagerduty"], listener=Recording(),
+                                     http=HttpOptions(transport=httpx.MockTransport(handler)))
+        finally:
+            release.join()
+        assert time.monotonic() - started >= 1.4
+        assert summary.collector("pagerduty").collected == 10
+        waits = [text for level, text in messages if "waiting for" in text]
+        assert waits, messages
+        host = HOST.split("/")[0]
+        assert waits[0].startswith(f"collect pagerduty: waiting for ") and "facts claimed by another run" in waits[0]
+        assert f"({host} pid {os.getpid()} since " in waits[0]

@@ -89,7 +89,7 @@ def test_init_is_idempotent(capsys, tmp_path):
 def test_migrate_a_folder_store_and_a_missing_one(capsys, tmp_path):
     fill(tmp_path / "store")
     code, out, _ = cli(capsys, "store", "migrate", "--store", str(tmp_path / "store"))
-    assert code == 0 and "nothing to migrate (format 1)" in out
+    assert code == 0 and "nothing to migrate (format 2)" in out
     code, _, err = cli(capsys, "store", "migrate", "--store", str(tmp_path / "nowhere"))
     assert code == 2 and "there is no fact store in" in err
     assert not (tmp_path / "nowhere").exists()
@@ -100,7 +100,7 @@ def test_info_counts_facts_and_meta(capsys, tmp_path):
     code, out, _ = cli(capsys, "store", "info", "--store", str(tmp_path / "store"))
     assert code == 0
     assert f"store:  {tmp_path / 'store'}\n" in out
-    assert "kind:   folder (SQLite, diskcache; record format 1)" in out
+    assert "kind:   folder (SQLite; format 2)" in out
     assert "facts:  3 (2 entities, 2 fact refs, 1 expired)" in out
     assert "meta:   2 keys (etag: 1, history: 1)" in out
 
@@ -272,3 +272,53 @@ def test_disk_to_postgres_to_disk_round_trip_never_shows_the_password(capsys, tm
 
     shown = "\n".join(outputs) + back.read_text(encoding="utf-8") + dump.read_text(encoding="utf-8")
     assert password not in shown and "not-the-password" not in shown
+
+
+# -- a run killed with SIGKILL -------------------------------------------------------------------------------------
+
+
+def test_collect_after_a_collect_killed_with_sigkill_proceeds_at_once(tmp_path):
+    """``soundcheck collect`` is killed (``kill -9``) while its requests hang: its claims stay in the store. The next
+    ``collect`` finds their process gone and collects every fact within seconds, instead of waiting out the
+    killed run's 15-minute claims in silence."""
+    import signal
+    import time
+
+    from reliability.cli import component, run, spawn, write_catalog
+    from reliability.fault_server import Faults, FaultServer
+
+    n = 12
+    write_catalog(tmp_path / "catalog-info.yaml",
+                  [component(f"svc-{i}", {"pagerduty.com/service-id": f"P{i:04d}"}) for i in range(n)])
+    store = tmp_path / "store"
+    with FaultServer(faults=Faults(latency=30.0), max_seconds=90) as server:
+        (tmp_path / "app-config.yaml").write_text(
+            "soundcheck:\n  collectors:\n    pagerduty:\n      token: ${PAGERDUTY_TOKEN}\n"
+            f"      baseUrl: {server.url}\n      frequency: {{hours: 1}}\n      timeout: 60\n"
+            "      collects:\n        - type: Service\n")
+        env = {"PAGERDUTY_TOKEN": "pd-token-0123456789abcdef"}
+        first = spawn(["collect", "--store", str(store)], tmp_path, env)
+        try:
+            deadline = time.monotonic() + 30
+            while len(server.records) < 1 and time.monotonic() < deadline:  # claimed, now fetching
+                time.sleep(0.05)
+            assert server.records, "the first collect sent no request"
+            with open_store(str(store)) as st:
+                names = [f"fact/component:default/svc-{i}/pagerduty:default/service" for i in range(n)]
+                assert st.claim_holders(names)  # the first run's claims
+            first.send_signal(signal.SIGKILL)
+            first.wait(30)
+        finally:
+            if first.poll() is None:
+                first.kill()
+                first.wait(30)
+        server.faults = Faults()  # the API answers at once now
+        started = time.monotonic()
+        second = run(["collect", "--store", str(store)], tmp_path, env, timeout=60)
+        took = time.monotonic() - started
+    assert second.returncode == 0, second.stderr
+    assert took < 20, took
+    with open_store(str(store)) as st:
+        collected = {f.entity_ref: f.data for f in st.facts(fact_ref=PD)}
+    assert collected == {f"component:default/svc-{i}": {"id": f"P{i:04d}", "name": f"service P{i:04d}",
+                                                         "status": "active"} for i in range(n)}, second.stdout

@@ -6,6 +6,9 @@ What a store must do is in ``facts/interface.py``; a new implementation joins th
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import time
 from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
@@ -341,6 +344,47 @@ def test_lock_lapses_after_expiry_and_release_only_frees_own_claim(any_store_fac
         stack.close()  # second releases
         with first.lock("job", expire_seconds=60) as later:
             assert later is True
+
+
+HOLDER = """
+import sys, time
+from soundcheck_cli.facts.locate import open_any
+store = open_any(sys.argv[1])
+with store.claim_many(["fact/a", "fact/b"], expire_seconds=900) as got, store.lock("history", 900) as locked:
+    print(sorted(got), locked, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_claims_of_a_process_killed_with_sigkill_are_taken_over_at_once(any_store_factory) -> None:
+    """A run killed with ``kill -9`` cannot release its claims; the next one on that host finds its process gone
+    and takes them over at once, instead of waiting ``expire_seconds`` (15 minutes for collect's claims)."""
+    store = any_store_factory()
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, any_store_factory.where], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "['fact/a', 'fact/b'] True"
+        with store.claim_many(["fact/a", "fact/c"], expire_seconds=60) as got:
+            assert got == {"fact/c"}  # its process is alive: its claims hold
+        with store.lock("history", expire_seconds=60) as locked:
+            assert locked is False
+        holders = store.claim_holders(["fact/a", "fact/b", "history", "fact/c"])
+        assert set(holders) == {"fact/a", "fact/b", "history"}
+        assert f" pid {holder.pid} since " in holders["fact/a"]
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(30)
+        started = time.monotonic()
+        assert store.claim_holders(["fact/a", "history"]) == {}
+        with store.lock("history", expire_seconds=60) as locked:
+            assert locked is True
+        with store.claim_many(["fact/a", "fact/b"], expire_seconds=60) as got:
+            assert got == {"fact/a", "fact/b"}
+        assert time.monotonic() - started < 5
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait(30)
 
 
 # -- the runtime's users of meta -----------------------------------------------------------------------------------

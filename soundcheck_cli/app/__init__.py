@@ -218,6 +218,17 @@ class CheckOptions:
     entity_refs: tuple[str, ...] = ()
 
 
+def _not_applicable(store: Any, settings: Any) -> dict[FactRef, dict[str, str]]:
+    """Per fact ref the checks read, the entities its collector last found it does not apply to (with the
+    collector's reason): one store meta read per fact ref."""
+    from soundcheck_cli.collectors.applicability import not_applicable_entities
+    from soundcheck_cli.rules.engine import compile_check
+
+    refs = {ref for c in settings.checks for ref in compile_check(c).rule_refs}
+    found = {ref: not_applicable_entities(store, ref) for ref in refs}
+    return {ref: entities for ref, entities in found.items() if entities}
+
+
 def check(workspace: Workspace, options: CheckOptions, *, now: datetime | None = None) -> RunReport:
     """Evaluate checks and tracks from the store (it does not collect).
 
@@ -231,6 +242,7 @@ def check(workspace: Workspace, options: CheckOptions, *, now: datetime | None =
     entities = select_entities(workspace.entities, options.entity_refs)
     with workspace.open_store() as store:
         facts: dict[tuple[str, FactRef], Fact] = store.load_all()
+        not_applicable = _not_applicable(store, workspace.settings)
     for fact in catalog_facts(workspace.entities, now, copy=False):  # evaluation only reads them
         facts[(entity_key(fact.entity_ref), fact.fact_ref)] = fact
     report = evaluate(
@@ -240,6 +252,7 @@ def check(workspace: Workspace, options: CheckOptions, *, now: datetime | None =
         track_ids=options.track_ids,
         check_ids=options.check_ids,
         now=now,
+        not_applicable=not_applicable,
     )
     if workspace.warnings:
         report = RunReport(

@@ -46,16 +46,18 @@ def repo_root() -> str:
     return os.environ.get("GITHUB_WORKSPACE") or os.getcwd()
 
 
-def render_chunks(report: RunReport, fmt: str, *, color: bool = False, width: int | None = None) -> Iterator[str]:
-    """The report in ``fmt``, redacted, in pieces each ending with a newline."""
+def render_chunks(report: RunReport, fmt: str, *, color: bool = False, width: int | None = None,
+                  show_all: bool = False) -> Iterator[str]:
+    """The report in ``fmt``, redacted, in pieces each ending with a newline. ``show_all`` (``--all``): every
+    entity in the table and Markdown lists (formats without lists ignore it)."""
     from soundcheck_cli import reporters
     from soundcheck_cli.redact import GLOBAL
 
     render = reporters.get_chunks(fmt)
-    return GLOBAL.redact_known_chunks(render(report, color=color, width=width, root=repo_root()))
+    return GLOBAL.redact_known_chunks(render(report, color=color, width=width, root=repo_root(), show_all=show_all))
 
 
-def write_files(report: RunReport, outputs: Sequence[Output]) -> list[str]:
+def write_files(report: RunReport, outputs: Sequence[Output], *, show_all: bool = False) -> list[str]:
     """Write every output that has a path; returns those paths. Every file is opened before any is written; a
     ``UsageError`` names a file that cannot be opened or written."""
     files = [o for o in outputs if o.path is not None]
@@ -65,7 +67,7 @@ def write_files(report: RunReport, outputs: Sequence[Output]) -> list[str]:
             handles.append((output, _open(output.path or "")))
         for output, handle in handles:
             try:
-                for chunk in render_chunks(report, output.format, width=120):
+                for chunk in render_chunks(report, output.format, width=120, show_all=show_all):
                     handle.write(chunk)
                 handle.flush()
             except OSError as exc:
@@ -137,17 +139,17 @@ class CheckRun:
 
 def check_and_report(workspace: Any, options: Any, *, formats: Sequence[str] | None = None,
                      outputs: Sequence[str] | None = None, gate: Any = None, step_summary: bool = False,
-                     out: Any = None) -> CheckRun:
+                     out: Any = None, show_all: bool = False) -> CheckRun:
     """``check``, the gate's verdict, the report files, the GitHub extras, and the run recorded in the history (with
     its change events), in that order: an unknown format or a bad ``--min-level`` stops the run before any output,
     a file that cannot be written before the run is recorded. ``options`` is an ``app.CheckOptions``; ``out(stream,
-    text)`` receives what the event sinks print."""
+    text)`` receives what the event sinks print; ``show_all`` is ``--all``."""
     from soundcheck_cli import app as core
 
     plan_ = plan(formats, outputs)
     report = core.check(workspace, options)
     verdict = core.judge(report, gate)
-    write_files(report, plan_)
+    write_files(report, plan_, show_all=show_all)
     annotations = github_annotations(report, plan_)
     summary_warning = append_step_summary(report) if step_summary else None
     outcome = core.record_run(workspace, report, out=out)

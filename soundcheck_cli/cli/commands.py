@@ -76,6 +76,8 @@ FormatOpt = Annotated[
 ]
 SummaryOpt = Annotated[bool, typer.Option(
     "--summary", help="Also append a Markdown summary to $GITHUB_STEP_SUMMARY (GitHub Actions job summary).")]
+AllOpt = Annotated[bool, typer.Option("--all", help="table/markdown: list every entity, not the first 10 per check "
+                                      "and per track.")]
 OutputOpt = Annotated[
     Optional[list[str]],
     typer.Option("--output", "-o", metavar="FILE",
@@ -145,7 +147,7 @@ def _write_stream(stream: str, text: str) -> None:
 
 def _do_check(workspace: Any, track: list[str] | None, check_ids: list[str] | None, entity: list[str] | None,
               fmt: list[str] | None, output: list[str] | None, quiet: bool, gate: Any,
-              summary: bool = False) -> int:
+              summary: bool = False, show_all: bool = False) -> int:
     """Run ``app.reports.check_and_report``, print what goes to stdout and stderr; the gate's exit code."""
     from soundcheck_cli import app as core
     from soundcheck_cli.app.reports import check_and_report
@@ -153,9 +155,9 @@ def _do_check(workspace: Any, track: list[str] | None, check_ids: list[str] | No
     options = core.CheckOptions(track_ids=tuple(track or ()), check_ids=tuple(check_ids or ()),
                                 entity_refs=tuple(entity or ()))
     run = check_and_report(workspace, options, formats=fmt, outputs=output, gate=gate, step_summary=summary,
-                           out=_write_stream)
+                           out=_write_stream, show_all=show_all)
     for o in run.to_stdout:
-        _print_report(run.report, o.format)
+        _print_report(run.report, o.format, show_all)
     if run.annotations:
         sys.stderr.write(run.annotations)
     if run.summary_warning:  # --summary was asked for: said even with --quiet
@@ -179,16 +181,15 @@ def _do_check(workspace: Any, track: list[str] | None, check_ids: list[str] | No
     return int(verdict.code)
 
 
-def _print_report(report: Any, fmt: str) -> None:
+def _print_report(report: Any, fmt: str, show_all: bool = False) -> None:
+    import shutil
+
     from soundcheck_cli.app import reports
 
     tty = sys.stdout.isatty()
-    width = None
-    if tty:
-        import shutil
-
-        width = shutil.get_terminal_size((120, 24)).columns
-    for chunk in reports.render_chunks(report, fmt, color=tty and not os.environ.get("NO_COLOR"), width=width):
+    width = shutil.get_terminal_size((120, 24)).columns  # $COLUMNS first, also when not a terminal
+    for chunk in reports.render_chunks(report, fmt, color=tty and not os.environ.get("NO_COLOR"), width=width,
+                                       show_all=show_all):
         sys.stdout.write(chunk)
 
 
@@ -234,6 +235,7 @@ def check(
     exit_zero: ExitZeroOpt = False,
     allow_empty: AllowEmptyOpt = False,
     summary: SummaryOpt = False,
+    show_all: AllOpt = False,
 ) -> None:
     """Evaluate checks and tracks against the facts in the store (it does not collect).
 
@@ -244,7 +246,7 @@ def check(
     gate = _gate(fail_on, min_level, exit_zero, allow_empty)
     workspace = core.load_workspace(common_options(config, catalog, store, catalog_url), command="check")
     print_warnings(workspace.warnings, quiet)
-    raise typer.Exit(_do_check(workspace, track, check, entity, format, output, quiet, gate, summary))
+    raise typer.Exit(_do_check(workspace, track, check, entity, format, output, quiet, gate, summary, show_all))
 
 
 @app.command(epilog=COLLECT_EXIT_CODES)
@@ -299,6 +301,7 @@ def run(
     exit_zero: ExitZeroOpt = False,
     allow_empty: AllowEmptyOpt = False,
     summary: SummaryOpt = False,
+    show_all: AllOpt = False,
 ) -> None:
     """Collect, then check: one step for CI. The exit code is the check's (collection problems are reported)."""
     from soundcheck_cli import app as core
@@ -310,7 +313,7 @@ def run(
                                     log=log_line, verbose=verbose)
     print_warnings(workspace.warnings, quiet)
     _collect(workspace, collector, entity, force, refresh, quiet, verbose, scm_root, shard)
-    raise typer.Exit(_do_check(workspace, track, check, entity, format, output, quiet, gate, summary))
+    raise typer.Exit(_do_check(workspace, track, check, entity, format, output, quiet, gate, summary, show_all))
 
 
 # --- config and catalog ----------------------------------------------------------------------------------------

@@ -1,12 +1,12 @@
-"""Collection progress for the terminal: rich progress bars on a TTY, plain lines otherwise, nothing with
-``--quiet``. Part of the CLI shell; the core only calls a ``CollectionListener``."""
+"""Collection progress for the terminal: rich progress bars on a TTY, plain lines otherwise, only errors
+and failures with ``--quiet``. Part of the CLI shell; the core only calls a ``CollectionListener``."""
 
 from __future__ import annotations
 
 import sys
 from typing import Any
 
-from soundcheck_cli.collectors.progress import CollectionListener, LoggingListener, NullListener
+from soundcheck_cli.collectors.progress import CollectionListener, LoggingListener, QuietListener
 
 
 class RichProgressListener:
@@ -55,7 +55,7 @@ class RichProgressListener:
 
 def make_listener(*, quiet: bool, verbose: bool) -> CollectionListener:
     if quiet:
-        return NullListener()
+        return QuietListener()  # quiet means no progress, never no errors
     if sys.stderr.isatty():
         return RichProgressListener(verbose=verbose)
     return LoggingListener(verbose=verbose)

@@ -55,10 +55,10 @@ def resolve_store_spec(config: list[str] | None, store: str | None) -> str:
     registered with the global redactor, so it is masked in anything printed.
     """
     from soundcheck_cli import app as core
-    from soundcheck_cli.facts.locate import store_spec
+    from soundcheck_cli.facts.locate import explicit_store, store_spec
 
     common = core.CommonOptions(config_paths=tuple(config or ()), store_path=store)
-    if store or common.environ.get("SOUNDCHECK_STORE"):
+    if explicit_store(store, common.environ):
         files: list[str] = []
         try:
             files = core.resolve_config_paths(common)
@@ -145,7 +145,7 @@ def store_info(config: ConfigOpt = None, store: StoreOpt = None,
         else:
             from soundcheck_cli.facts.store import FORMAT_VERSION
 
-            kind = f"folder (SQLite, diskcache; record format {FORMAT_VERSION})"
+            kind = f"folder (SQLite; format {FORMAT_VERSION})"
         facts = entities = expired = 0
         refs: set[Any] = set()
         seen: set[str] = set()

@@ -122,3 +122,32 @@ def collector_context(
         redactor.add(secret)
     options = HttpOptions(transport=transport, log=log, redactor=redactor)
     return CollectorContext(store=store, app_config=dict(app_config or {}), extra={"http": options})
+
+
+def credential_source(block: Mapping[str, Any], key: str, what: str = "") -> str:
+    """Where a collector's credential comes from, for a message about it -- never its value: the config key
+    with the ``${VARIABLE}`` written there and its ``file:line``, e.g. ``token (${PD_TOKEN}, app-config.yaml:7)``.
+
+    The variable is read from the config text at the value's location (the loaded config holds only the
+    substituted value); a value written inline, or a block without locations, gives the key and what is known.
+    """
+    import re
+
+    from soundcheck_cli.located.nodes import loc_of
+
+    name = f"{what}{key}"
+    location = loc_of(block, key) if key in block else None
+    if location is None or not location.line:
+        return name
+    variable = None
+    try:
+        with open(location.path, encoding="utf-8", errors="replace") as handle:
+            for number, line in enumerate(handle, 1):
+                if number == location.line:
+                    found = re.findall(r"(?<!\$)\$\{\s*([^{}\s]+)\s*\}", line[(location.column or 1) - 1:])
+                    variable = found[0] if found else None
+                    break
+    except OSError:
+        pass
+    where = f"{location.path}:{location.line}"
+    return f"{name} (${{{variable}}}, {where})" if variable else f"{name} ({where})"

@@ -19,17 +19,22 @@ are collected; for the others the facts are not applicable. Requests follow Data
 the host depends on the account's site (``api.datadoghq.com``, ``api.datadoghq.eu``, ``api.us3.datadoghq.com``,
 ``api.us5.datadoghq.com``, ``api.ap1.datadoghq.com``, ``api.ddog-gov.com``...).
 
+Fact data is the API's answer as Datadog sends it -- what Soundcheck stores -- so a Soundcheck check's JSONPath
+(``$.data.attributes.schema.type``, ``$.data.type``...) reads the same here:
+
 - ``service-definition``: ``GET /api/v2/services/definitions/{service_name}`` (Service Definition API, "Get a
   single service definition"; needs the ``apm_service_catalog_read`` permission), the service name percent-encoded
   into the path. Entry option ``schemaVersion`` (``v1``, ``v2``, ``v2.1``, ``v2.2``) adds ``schema_version=``.
-  Data = ``{id, type, schema, meta}`` from the response's ``data`` (``schema`` is the definition: ``dd-service``,
-  ``team``, ``contacts``, ``links``, ``tier``, ``languages``...). HTTP 404 (no definition) = the fact is absent.
-- ``service-level-objective``: ``GET /api/v1/slo?tags_query=service:{name}&limit=..&offset=..`` ("Get all SLOs";
-  needs ``slos_read``), following ``offset`` pagination. Chosen over ``GET /api/v1/slo/search`` because it returns
-  the full SLO objects (thresholds, type, timeframe, tags) in the same shape as "Get an SLO", filters on exactly
-  one tag (no free-text search syntax to escape) and pages with plain ``limit``/``offset``. Entry option ``tagKey``
-  (default ``service``) names the SLO tag carrying the service name. Data = ``{service, tagsQuery, total, byType,
-  slos, truncated}``; a service without SLOs is ``total: 0`` (collected, not absent).
+  Data = the whole response, ``{data: {id, type, attributes: {schema, meta}}}``. HTTP 404 (no definition) = the
+  fact is absent.
+- ``service-level-objective``: ``GET /api/v1/slo/search?query=service:{name}&page[size]=100&page[number]=N``
+  ("Search for SLOs"; needs ``slos_read``). Data = the response, ``{data: {type:
+  "service_level_objective_search_results", attributes: {slos: [{data: {id, type, attributes: {name, slo_type,
+  thresholds, all_tags, ...}}}], facets}}, links, meta: {pagination: {total, ...}}}``; when the service has more
+  SLOs than one page, the later pages' ``slos`` are appended to the first page's list (up to 1000). Entry option
+  ``tagKey`` (default ``service``) names the SLO tag carrying the service name; the service name must be a valid
+  Datadog tag value, so no search syntax can come from an annotation. A service without SLOs is collected with an
+  empty ``slos`` list (not absent).
 
 Without ``apiKey`` or ``appKey`` the collector warns "collector datadog: no apiKey/appKey provided, facts cannot
 be collected" and its facts stay not-reported. A 401/403 stops asking (the keys are wrong, or lack the permission,
@@ -43,6 +48,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from soundcheck_cli.catalog.model import Entity
+from soundcheck_cli.collectors.api import credential_source
 from soundcheck_cli.collectors.entity_collector import (
     EntityCollector,
     collector_config_schema,
@@ -68,112 +74,133 @@ SLOS = "service-level-objective"
 DEFAULT_FACT_NAMES = {SERVICE_DEFINITION: "service-definition", SLOS: "service-level-objective"}
 SCHEMA_VERSIONS = ("v1", "v2", "v2.1", "v2.2")
 DEFAULT_TAG_KEY = "service"
-PAGE_LIMIT = 100
-MAX_SLOS = 1000  # a service with more SLOs than this is summarised from the first 1000 (truncated: true)
+PAGE_SIZE = 100
+MAX_SLOS = 1000  # a service with more SLOs than this keeps the first 1000 in its fact
 NO_KEYS = "collector datadog: no apiKey/appKey provided, facts cannot be collected"
 # Datadog tags start with a letter and contain alphanumerics, ``_ - : . /`` (docs.datadoghq.com/getting_started/
-# tagging "Define tags"); a service name outside that cannot be any SLO's tag, and must not reach ``tags_query``.
+# tagging "Define tags"); a service name outside that cannot be any SLO's tag, and must not reach the search query.
 _TAG_VALUE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-:./]*$")
-SLO_FIELDS = (
-    "id",
-    "name",
-    "type",
-    "description",
-    "tags",
-    "thresholds",
-    "target_threshold",
-    "warning_threshold",
-    "timeframe",
-    "monitor_ids",
-    "created_at",
-    "modified_at",
-)
 
-# The ``data`` object of "Get a single service definition" (ServiceDefinitionGetResponse.data in Datadog's v2
-# OpenAPI description), as stored.
+_SERVICE_SCHEMA_OBJECT: dict[str, Any] = {
+    "type": "object",
+    "description": "the service definition itself (schema v1 to v2.2)",
+    "properties": {
+        "schema-version": {"type": "string"},
+        "dd-service": {"type": "string"},
+        "type": {"type": ["string", "null"], "description": "v2.2: web, db, cache, function, browser, mobile, custom"},
+        "team": {"type": ["string", "null"]},
+        "tier": {"type": ["string", "null"]},
+        "lifecycle": {"type": ["string", "null"]},
+        "application": {"type": ["string", "null"]},
+        "contacts": {"type": ["array", "null"]},
+        "links": {"type": ["array", "null"]},
+        "docs": {"type": ["array", "null"]},
+        "repos": {"type": ["array", "null"]},
+        "tags": {"type": ["array", "null"], "items": {"type": "string"}},
+        "languages": {"type": ["array", "null"]},
+        "integrations": {"type": ["object", "null"]},
+        "extensions": {"type": ["object", "null"]},
+    },
+}
+
+# "Get a single service definition" (ServiceDefinitionGetResponse in Datadog's v2 OpenAPI description), as sent.
 SERVICE_DEFINITION_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "Datadog service definition",
-    "description": "GET /api/v2/services/definitions/{service_name}: the data object (id, type, schema, meta)",
+    "description": "GET /api/v2/services/definitions/{service_name}: the response as Datadog sends it",
     "type": "object",
-    "required": ["schema"],
+    "required": ["data"],
     "properties": {
-        "id": {"type": ["string", "null"]},
-        "type": {"type": ["string", "null"]},
-        "schema": {
+        "data": {
             "type": "object",
-            "description": "the service definition itself (schema v1 to v2.2)",
+            "required": ["attributes"],
             "properties": {
-                "schema-version": {"type": "string"},
-                "dd-service": {"type": "string"},
-                "team": {"type": ["string", "null"]},
-                "tier": {"type": ["string", "null"]},
-                "lifecycle": {"type": ["string", "null"]},
-                "contacts": {"type": ["array", "null"]},
-                "links": {"type": ["array", "null"]},
-                "docs": {"type": ["array", "null"]},
-                "repos": {"type": ["array", "null"]},
-                "tags": {"type": ["array", "null"], "items": {"type": "string"}},
-                "languages": {"type": ["array", "null"]},
-                "integrations": {"type": ["object", "null"]},
-                "extensions": {"type": ["object", "null"]},
-            },
-        },
-        "meta": {
-            "type": ["object", "null"],
-            "properties": {
-                "github-html-url": {"type": ["string", "null"]},
-                "ingested-schema-version": {"type": ["string", "null"]},
-                "ingestion-source": {"type": ["string", "null"]},
-                "last-modified-time": {"type": ["string", "null"]},
-                "origin": {"type": ["string", "null"]},
-                "origin-detail": {"type": ["string", "null"]},
-                "warnings": {"type": ["array", "null"]},
+                "id": {"type": ["string", "null"]},
+                "type": {"type": ["string", "null"], "description": "service-definition"},
+                "attributes": {
+                    "type": "object",
+                    "required": ["schema"],
+                    "properties": {
+                        "schema": _SERVICE_SCHEMA_OBJECT,
+                        "meta": {
+                            "type": ["object", "null"],
+                            "properties": {
+                                "github-html-url": {"type": ["string", "null"]},
+                                "ingested-schema-version": {"type": ["string", "null"]},
+                                "ingestion-source": {"type": ["string", "null"]},
+                                "last-modified-time": {"type": ["string", "null"]},
+                                "origin": {"type": ["string", "null"]},
+                                "origin-detail": {"type": ["string", "null"]},
+                                "warnings": {"type": ["array", "null"]},
+                            },
+                        },
+                    },
+                },
             },
         },
     },
 }
 
+# "Search for SLOs" (SearchSLOResponse in Datadog's v1 OpenAPI description), as sent; later pages' slos appended.
 SLOS_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "Datadog SLOs of a service",
-    "description": "GET /api/v1/slo?tags_query=<tagKey>:<service>: counts by type and the SLOs (trimmed)",
+    "description": "GET /api/v1/slo/search?query=<tagKey>:<service>: the response as Datadog sends it",
     "type": "object",
-    "required": ["service", "tagsQuery", "total", "byType", "slos", "truncated"],
+    "required": ["data"],
     "properties": {
-        "service": {"type": "string"},
-        "tagsQuery": {"type": "string"},
-        "total": {"type": "integer", "minimum": 0},
-        "byType": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
-        "truncated": {"type": "boolean", "description": "true when the service has more SLOs than were listed"},
-        "slos": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["id", "name", "type"],
-                "properties": {
-                    "id": {"type": "string"},
-                    "name": {"type": "string"},
-                    "type": {"type": "string", "description": "metric, monitor or time_slice"},
-                    "description": {"type": ["string", "null"]},
-                    "tags": {"type": ["array", "null"], "items": {"type": "string"}},
-                    "thresholds": {
-                        "type": ["array", "null"],
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "timeframe": {"type": "string"},
-                                "target": {"type": "number"},
-                                "warning": {"type": ["number", "null"]},
+        "data": {
+            "type": "object",
+            "properties": {
+                "type": {"type": "string", "description": "service_level_objective_search_results"},
+                "attributes": {
+                    "type": "object",
+                    "properties": {
+                        "facets": {"type": ["object", "null"]},
+                        "slos": {
+                            "type": ["array", "null"],
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "data": {
+                                        "type": "object",
+                                        "properties": {
+                                            "id": {"type": "string"},
+                                            "type": {"type": "string", "description": "slo"},
+                                            "attributes": {
+                                                "type": "object",
+                                                "properties": {
+                                                    "name": {"type": "string"},
+                                                    "slo_type": {"type": "string", "description": "metric, monitor or time_slice"},
+                                                    "description": {"type": ["string", "null"]},
+                                                    "thresholds": {"type": ["array", "null"]},
+                                                    "all_tags": {"type": ["array", "null"], "items": {"type": "string"}},
+                                                    "service_tags": {"type": ["array", "null"], "items": {"type": "string"}},
+                                                    "team_tags": {"type": ["array", "null"], "items": {"type": "string"}},
+                                                    "env_tags": {"type": ["array", "null"], "items": {"type": "string"}},
+                                                    "monitor_ids": {"type": ["array", "null"]},
+                                                    "overall_status": {"type": ["array", "null"]},
+                                                    "created_at": {"type": ["integer", "null"]},
+                                                    "modified_at": {"type": ["integer", "null"]},
+                                                },
+                                            },
+                                        },
+                                    },
+                                },
                             },
                         },
                     },
-                    "target_threshold": {"type": ["number", "null"]},
-                    "warning_threshold": {"type": ["number", "null"]},
-                    "timeframe": {"type": ["string", "null"]},
-                    "monitor_ids": {"type": ["array", "null"], "items": {"type": "integer"}},
-                    "created_at": {"type": ["integer", "null"]},
-                    "modified_at": {"type": ["integer", "null"]},
+                },
+            },
+        },
+        "links": {"type": ["object", "null"]},
+        "meta": {
+            "type": ["object", "null"],
+            "properties": {
+                "pagination": {
+                    "type": ["object", "null"],
+                    "properties": {"total": {"type": "integer", "minimum": 0}, "size": {"type": "integer"},
+                                   "number": {"type": "integer"}},
                 },
             },
         },
@@ -220,27 +247,6 @@ def normalize_base_url(base_url: str | None = None, site: str | None = None) -> 
     if site and site.strip():
         return site_base_url(site)
     return DEFAULT_BASE_URL
-
-
-def _trim_slo(slo: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: slo.get(key) for key in SLO_FIELDS}
-
-
-def summarize_slos(service: str, tags_query: str, slos: list[Mapping[str, Any]], truncated: bool) -> dict[str, Any]:
-    """The ``service-level-objective`` fact: how many SLOs the service has, by type, and the SLOs (trimmed)."""
-    by_type: dict[str, int] = {}
-    for slo in slos:
-        kind = slo.get("type")
-        if isinstance(kind, str):
-            by_type[kind] = by_type.get(kind, 0) + 1
-    return {
-        "service": service,
-        "tagsQuery": tags_query,
-        "total": len(slos),
-        "byType": by_type,
-        "truncated": truncated,
-        "slos": [_trim_slo(s) for s in slos],
-    }
 
 
 def _errors_detail(exc: HttpError) -> str:
@@ -329,7 +335,7 @@ class DatadogCollector(EntityCollector):
         service = service.strip()
         missing = self._missing_keys_reason(entry.block)
         if missing:
-            return Outcome.not_applicable(ref, fact_ref, missing)
+            return Outcome.failed(ref, fact_ref, missing)  # missing credentials fail (issue 17 item 2)
         kind = self.fact_type(fact_ref)
         rejected = self._rejected.get((entry.block_index, None)) or self._rejected.get((entry.block_index, kind))
         if rejected:
@@ -353,8 +359,8 @@ class DatadogCollector(EntityCollector):
         except HttpError as exc:
             if exc.status == 401:
                 reason = (
-                    "Datadog rejected the API key (HTTP 401 Unauthorized): check the collector's apiKey "
-                    "and its site/baseUrl (keys belong to one site)"
+                    "Datadog rejected the API key (HTTP 401 Unauthorized): check the collector's "
+                    f"{credential_source(entry.block, 'apiKey')} and its site/baseUrl (keys belong to one site)"
                 )
                 self._rejected[(entry.block_index, None)] = reason
                 return Outcome.failed(ref, fact_ref, reason)
@@ -381,31 +387,38 @@ class DatadogCollector(EntityCollector):
         data = body.get("data") if isinstance(body, Mapping) else None
         if not isinstance(data, Mapping) or not isinstance(data.get("attributes"), Mapping):
             raise HttpError(f"GET {url}: unexpected response (no 'data.attributes' object)")
-        attributes = data["attributes"]
-        if not isinstance(attributes.get("schema"), Mapping):
+        if not isinstance(data["attributes"].get("schema"), Mapping):
             raise HttpError(f"GET {url}: unexpected response (no 'data.attributes.schema' object)")
-        return {"id": data.get("id"), "type": data.get("type"), "schema": attributes["schema"], "meta": attributes.get("meta")}
+        return body  # as Datadog sends it (what Soundcheck stores): checks read $.data.attributes.schema...
 
     async def _slos(self, client: HttpClient, service: str, tag_key: str) -> Any:
-        tags_query = f"{tag_key}:{service}"
-        slos: list[Mapping[str, Any]] = []
-        offset = 0
-        truncated = False
+        query = f"{tag_key}:{service}"
+        first: Any = None
+        slos: list[Any] = []
+        number = 0
         while True:
             body = await client.get_json(
-                "/api/v1/slo",
-                params=[("tags_query", tags_query), ("limit", str(PAGE_LIMIT)), ("offset", str(offset))],
+                "/api/v1/slo/search",
+                params=[("query", query), ("page[size]", str(PAGE_SIZE)), ("page[number]", str(number))],
             )
-            page = body.get("data") if isinstance(body, Mapping) else None
-            if page is None and isinstance(body, Mapping) and "data" in body:
-                page = []  # "data": null when nothing matches
+            data = body.get("data") if isinstance(body, Mapping) else None
+            attributes = data.get("attributes") if isinstance(data, Mapping) else None
+            page = attributes.get("slos") if isinstance(attributes, Mapping) else None
+            if page is None and isinstance(attributes, Mapping):
+                page = []  # "slos": null when nothing matches
             if not isinstance(page, list):
-                raise HttpError("GET /api/v1/slo: unexpected response (no 'data' list)")
-            slos.extend(s for s in page if isinstance(s, Mapping))
-            offset += len(page)
-            if len(page) < PAGE_LIMIT:
+                raise HttpError("GET /api/v1/slo/search: unexpected response (no 'data.attributes.slos' list)")
+            if first is None:
+                first = body
+            slos.extend(page)
+            pagination = (body.get("meta") or {}).get("pagination") if isinstance(body.get("meta"), Mapping) else None
+            total = pagination.get("total") if isinstance(pagination, Mapping) else None
+            number += 1
+            # more pages only while the total says so (``next_number`` is set even on the last page)
+            if not page or not isinstance(total, int) or len(slos) >= total:
                 break
-            if offset >= MAX_SLOS:
-                truncated = True
+            if len(slos) >= MAX_SLOS:
                 break
-        return summarize_slos(service, tags_query, slos, truncated)
+        if number > 1:
+            first["data"]["attributes"]["slos"] = slos[:MAX_SLOS]
+        return first

@@ -67,6 +67,9 @@ def collector_config_schema(
         "type": "object",
         "properties": {
             **block_properties,
+            # ``enabled: false`` switches a block (or, on every block, the collector) off on purpose: not run and
+            # not a failure, unlike a block that cannot run for lack of credentials.
+            "enabled": {"type": "boolean"},
             "collects": one_or_many({"$ref": "#/$defs/entry"}),
             **COMMON_ENTRY_PROPERTIES,
             **CLIENT_SCHEMA_PROPERTIES,
@@ -186,6 +189,9 @@ class EntityCollector(ConfigurableFactCollector):
             lambda entry, block, location: self.entry_fact_refs(entry, block, location, problems),
             f"collector {self.id}",
         )
+        # A block switched off (``enabled: false``) collects nothing; it is still validated, so a typo in it is
+        # found before it is switched on.
+        self.entries = [e for e in self.entries if e.block.get("enabled", True) is not False]
         for index, block in enumerate(config if isinstance(config, list) else [config]):
             if isinstance(block, Mapping):
                 self.validate_block(block, index, problems)
@@ -193,9 +199,11 @@ class EntityCollector(ConfigurableFactCollector):
         problems.raise_if_errors(ConfigError)
 
     def blocks(self) -> list[Mapping[str, Any]]:
+        """The config's blocks that are switched on (``enabled`` is not ``false``)."""
         config = self.config()
         items = config if isinstance(config, list) else [config]
-        return [b if isinstance(b, Mapping) else {} for b in items]
+        blocks = [b if isinstance(b, Mapping) else {} for b in items]
+        return [b for b in blocks if b.get("enabled", True) is not False]
 
     def collection_configs(self) -> list[CollectionConfig]:
         return [e.collection for e in self.entries]

@@ -44,6 +44,7 @@ REST API"). ``--refresh`` skips the ETag. The shared HTTP client honours ``x-rat
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -163,6 +164,10 @@ class GithubApiCollector(EntityCollector):
         super().__init__()
         self._rejected: dict[tuple[int, str], str] = {}
         self.not_modified = 0  # 304 answers (data reused from the store)
+        # Identical GETs of one ``collect_outcomes`` call share one request (``conditional_get``): the repository
+        # object is what RepositoryDetails stores and what BranchProtections/BranchRules read the default branch
+        # from, so without this every repository was fetched twice per run (issue 17 item 15).
+        self._flights: dict[tuple[Any, ...], asyncio.Future[Page]] = {}
 
     def set_config(self, config: Any) -> None:
         self._rejected = {}
@@ -222,6 +227,17 @@ class GithubApiCollector(EntityCollector):
         a, b = urlsplit(url), urlsplit(creds.api_base_url)
         return (a.scheme, a.netloc.lower()) == (b.scheme, b.netloc.lower())
 
+    async def collect_outcomes(
+        self,
+        entities: list[Entity],
+        fact_refs: list[FactRef] | None = None,
+        refresh: list[FactRef] | None = None,
+    ) -> list[Outcome]:
+        try:
+            return await super().collect_outcomes(entities, fact_refs, refresh)
+        finally:
+            self._flights.clear()  # shared answers live for one batch only (bounded memory, never stale)
+
     async def conditional_get(
         self,
         client: HttpClient,
@@ -233,7 +249,30 @@ class GithubApiCollector(EntityCollector):
         accept: str | None = None,
     ) -> Page:
         """GET ``url`` (relative to the API base, or an absolute URL on the same server) sending the remembered
-        ``If-None-Match``; ``reduce(response)`` is what is kept and returned. A 304 returns the kept data."""
+        ``If-None-Match``; ``reduce(response)`` is what is kept and returned. A 304 returns the kept data.
+
+        Within one ``collect_outcomes`` call, the same GET (same client, URL, ``reduce``, ``Accept`` and refresh)
+        is sent once and its answer (or error) shared by every fact that needs it."""
+        key = (id(client), url, reduce, accept, refresh)
+        flight = self._flights.get(key)
+        if flight is None:
+            flight = asyncio.ensure_future(self._conditional_get(client, creds, url, reduce, refresh=refresh, accept=accept))
+            # retrieved here so a failure that every waiter gave up on is not reported as "never retrieved"
+            flight.add_done_callback(lambda f: f.cancelled() or f.exception())
+            self._flights[key] = flight
+        # shielded: one fact being cancelled does not cancel the request another fact waits for
+        return await asyncio.shield(flight)
+
+    async def _conditional_get(
+        self,
+        client: HttpClient,
+        creds: Credentials,
+        url: str,
+        reduce: Callable[[httpx.Response], Any],
+        *,
+        refresh: bool = False,
+        accept: str | None = None,
+    ) -> Page:
         absolute = url if "://" in url else f"{creds.api_base_url}/{url.lstrip('/')}"
         if not self._same_origin(absolute, creds):
             # A Link header pointing elsewhere would carry the token to another server.

@@ -22,9 +22,14 @@
 Placeholders ``{{ entity.<path> }}``, ``{{ secrets.<key> }}`` and ``{{ config.<path> }}`` (path segments ``.name``,
 ``['key']``, ``["key"]``, ``[0]``, the grammar of ``rules.messages``) are substituted in one pass over the template
 only: nothing is evaluated, and a value that itself looks like ``{{ ... }}`` stays literal text. Values from the
-catalog entity are percent-encoded in the URL (one path segment / query value each) and refused in headers when
-they contain a line break (or a non-ASCII character, which HTTP headers cannot carry), so an annotation cannot
-change the request target or add a header. A placeholder
+catalog entity are percent-encoded in the URL and refused in headers when they contain a line break (or a
+non-ASCII character, which HTTP headers cannot carry), so an annotation cannot change the host, the query or add a
+header. In the URL's path an entity value keeps its ``/`` as Soundcheck does (its templates are substituted as
+written), so ``{{ entity.metadata.annotations['github.com/project-slug'] }}`` gives ``/repos/org/repo``: each
+``/``-separated part is percent-encoded (``?``, ``#``, ``%``... cannot end the path) and a value with an empty,
+``.`` or ``..`` part is refused (not applicable, with the reason), so it can never climb out of the path the
+template wrote. Entry option ``encodeSlashes: true`` encodes the whole value as one path segment instead
+(``org%2Frepo``). In the query, a value is always one encoded query value. A placeholder
 with no value for an entity makes that entity not-applicable for the fact, with the reason.
 
 Responses: a JSON body becomes the fact's data (after ``path``, when given; no match → ``null``); any other body
@@ -87,6 +92,7 @@ CONFIG_SCHEMA: dict[str, Any] = collector_config_schema(
         "headers": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
         "body": {},
         "path": {"type": "string"},
+        "encodeSlashes": {"type": "boolean"},
     },
     entry_required=("factName", "url"),
 )
@@ -106,6 +112,18 @@ class Template:
 
 class Missing(Exception):
     """A placeholder has no value for this entity (→ not applicable, with ``str(self)`` as the reason)."""
+
+
+def path_value(value: str, placeholder: str) -> str:
+    """An entity value in a URL path, Soundcheck's way: its ``/`` kept, each part percent-encoded (so ``?``, ``#``,
+    ``%``, spaces... stay inside the path). Raises ``Missing`` for an empty, ``.`` or ``..`` part, which a URL
+    parser or server would resolve out of the path the template wrote (RFC 3986 §5.2.4)."""
+    parts = value.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise Missing(
+            f"{placeholder} ({value!r}) has an empty, '.' or '..' path part; it cannot go into the URL path"
+        )
+    return "/".join(path_segment(p) for p in parts)
 
 
 def parse_template(text: str, problems: Problems, location: Location | None, what: str) -> Template:
@@ -275,23 +293,31 @@ class HttpCollector(EntityCollector):
             raise Missing(f"{part.text} has no value in config")
         return value
 
-    def render(self, template: Template, entity: Entity, block: Mapping[str, Any], where: str) -> str:
-        """Substitute ``template`` for ``entity`` (``where``: url, header or body decides how entity values go in)."""
+    def render(
+        self, template: Template, entity: Entity, block: Mapping[str, Any], where: str, *, encode_slashes: bool = False
+    ) -> str:
+        """Substitute ``template`` for ``entity`` (``where``: url, header or body decides how entity values go in;
+        ``encode_slashes``: an entity value in the URL's path is one segment, its ``/`` encoded)."""
         out: list[str] = []
+        in_path = where == "url"  # until the template's own text starts the query or fragment
         for part in template.parts:
             if isinstance(part, str):
                 out.append(part)
+                if in_path and ("?" in part or "#" in part):
+                    in_path = False
                 continue
             text = _text(self._value(part, entity, block))
             if part.root == "entity":
                 if where == "url":
-                    text = path_segment(text)
+                    text = path_value(text, part.text) if in_path and not encode_slashes else path_segment(text)
                 elif where == "header" and ("\r" in text or "\n" in text):
                     raise Missing(f"{part.text} contains a line break; it cannot go into a header")
                 elif where == "header" and not text.isascii():
                     # httpx sends header values as ASCII (RFC 9110 §5.5: other octets are obsolete); refusing here
                     # makes the fact not applicable with a reason, as for a line break, not a failure every run.
                     raise Missing(f"{part.text} contains non-ASCII characters; it cannot go into a header")
+            elif in_path and ("?" in text or "#" in text):
+                in_path = False  # a config value (e.g. a base URL with a query) ended the path
             out.append(text)
         return "".join(out)
 
@@ -309,7 +335,8 @@ class HttpCollector(EntityCollector):
         ref = str(entity.ref)
         templates = self._templates[id(entry.entry)]
         try:
-            url = self.render(templates["url"], entity, entry.block, "url")
+            url = self.render(templates["url"], entity, entry.block, "url",
+                              encode_slashes=entry.entry.get("encodeSlashes") is True)
             headers = {name: self.render(t, entity, entry.block, "header") for name, t in templates["headers"].items()}
             body = self._render_body(templates["body"], entity, entry.block)
         except Missing as exc:

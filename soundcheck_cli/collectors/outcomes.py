@@ -8,8 +8,11 @@ not-applicable (the entity lacks what the fact needs, e.g. the ``pagerduty.com/s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from enum import Enum
+from typing import Any
 
 from soundcheck_cli.errors import Problem
 from soundcheck_cli.facts.model import Fact, FactRef, utcnow
@@ -31,6 +34,9 @@ class Outcome:
     fact_ref: FactRef
     reason: str | None = None
     fact: Fact | None = None  # set for COLLECTED and ABSENT: what the runner stores
+    # ``reason`` with the entity-specific parts (annotation values, the entity's name...) replaced by ``…``: the
+    # cause, which the summary groups on (set by the runner, ``with_template``).
+    template: str | None = None
 
     @classmethod
     def collected(cls, fact: Fact) -> Outcome:
@@ -50,6 +56,12 @@ class Outcome:
     def failed(cls, entity_ref: str, fact_ref: FactRef, reason: str) -> Outcome:
         return cls(OutcomeKind.FAILED, entity_ref, fact_ref, reason)
 
+    def with_template(self, entity_values: Iterable[str]) -> Outcome:
+        """This outcome with ``template`` set from ``entity_values`` (see ``reason_template``)."""
+        if not self.reason:
+            return self
+        return replace(self, template=reason_template(self.reason, entity_values))
+
     def __str__(self) -> str:
         text = f"{self.entity_ref} {self.fact_ref}: {self.kind.value}"
         return f"{text} ({self.reason})" if self.reason else text
@@ -57,7 +69,10 @@ class Outcome:
 
 class CollectorStatus(str, Enum):
     OK = "ok"  # ran; see the counts
-    SKIPPED = "skipped"  # configured but cannot run (e.g. no token): a warning, its facts stay not-reported
+    # configured but cannot run (e.g. no token): an error, and ``collect`` fails (exit 1) -- a collector that is
+    # not wanted is switched off with ``enabled: false`` (DISABLED) instead
+    SKIPPED = "skipped"
+    DISABLED = "disabled"  # ``enabled: false`` in its config: not run, on purpose
     NOT_INSTALLED = "not-installed"  # configured but no such collector is installed: a warning
     FAILED = "failed"  # could not run at all (e.g. crashed while planning)
 
@@ -109,8 +124,13 @@ class CollectorSummary:
 
     @property
     def ok(self) -> bool:
-        """No due fact failed or was left undone, and the collector could run (or was merely skipped)."""
-        return self.status is not CollectorStatus.FAILED and self.failed == 0 and self.not_done == 0
+        """No due fact failed or was left undone, and the collector ran (or was disabled on purpose, or is not
+        installed: a warning). A collector skipped for missing credentials is not ok."""
+        return (
+            self.status not in (CollectorStatus.FAILED, CollectorStatus.SKIPPED)
+            and self.failed == 0
+            and self.not_done == 0
+        )
 
     def line(self) -> str:
         if self.status is not CollectorStatus.OK:
@@ -135,6 +155,7 @@ class CollectionSummary:
 
     collectors: list[CollectorSummary] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+    errors: list[Problem] = field(default_factory=list)  # collectors that could not run (missing credentials)
     interrupted: bool = False
     seconds: float = 0.0
     shard: str | None = None  # "I/N" when the run collected one shard's share (``--shard``)
@@ -156,26 +177,86 @@ class CollectionSummary:
     def count(self, kind: OutcomeKind) -> int:
         return sum(c.count(kind) for c in self.collectors)
 
-    def render(self, max_details: int = 20) -> str:
-        """Plain text: one line per collector, then why facts were not collected (grouped by reason)."""
+    def render(self, max_details: int = 20, *, problems_only: bool = False) -> str:
+        """Plain text: one line per collector, then why facts were not collected, grouped by cause (kind and
+        reason template), failures first and each with its count and a few example entities.
+
+        ``problems_only``: only the collectors that are not ok and their failures (what ``--quiet`` prints).
+        """
         lines = ["Collection summary" + (f" (shard {self.shard}):" if self.shard else ":")]
         if not self.collectors:
             lines.append("  no collectors configured (soundcheck.collectors in the app-config)")
         for summary in self.collectors:
+            if problems_only and summary.ok:
+                continue
             lines.append("  " + summary.line())
-            by_reason: dict[tuple[str, str | None], list[Outcome]] = {}
-            for outcome in summary.details:
-                if outcome.kind is OutcomeKind.NOT_DONE:
-                    continue
-                by_reason.setdefault((outcome.kind.value, outcome.reason), []).append(outcome)
-            for shown, ((kind, reason), outcomes) in enumerate(by_reason.items()):
-                if shown >= max_details:
-                    lines.append(f"    ... and {len(by_reason) - shown} more reasons")
-                    break
-                refs = sorted({o.entity_ref for o in outcomes})
-                who = ", ".join(refs[:3]) + (f" and {len(refs) - 3} more" if len(refs) > 3 else "")
-                lines.append(f"    {kind}: {reason or 'no reason given'} [{who}]")
+            kinds = (OutcomeKind.FAILED,) if problems_only else _DETAIL_ORDER
+            lines.extend("    " + line for line in group_lines(summary.details, kinds, max_details))
         if self.interrupted:
             not_done = self.count(OutcomeKind.NOT_DONE)
             lines.append(f"  interrupted: {not_done} facts not collected; the facts collected before are saved")
         return "\n".join(lines)
+
+
+# Failures first: a run that reports "1 failed" always shows that failure, however many not-applicable reasons.
+_DETAIL_ORDER = (OutcomeKind.FAILED, OutcomeKind.ABSENT, OutcomeKind.NOT_APPLICABLE)
+_EXAMPLES = 3
+_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
+_MIN_SPECIFIC = 2  # shorter entity values (``a``, ``1``) would blank out unrelated text
+
+
+def entity_values(annotations: Mapping[str, Any], *names: str) -> list[str]:
+    """The values that make a reason specific to one entity: its annotation values (also each ``/`` part of
+    ``org/repo``-like ones, and their percent-encoded forms) and ``names`` (entity ref, name)."""
+    from urllib.parse import quote
+
+    values: set[str] = set()
+    for value in [*annotations.values(), *names]:
+        if not isinstance(value, str):
+            continue
+        value = value.strip()
+        parts = [value, *value.split("/")] if "/" in value else [value]
+        for part in parts:
+            if len(part) >= _MIN_SPECIFIC:
+                values.add(part)
+                values.add(quote(part, safe=""))
+    return sorted(values, key=len, reverse=True)
+
+
+def reason_template(reason: str, entity_values: Iterable[str] = ()) -> str:
+    """``reason`` without what is specific to one entity: each of ``entity_values`` (longest first) and every
+    quoted literal become ``…``, so "PagerDuty has no service 'P1'" and "... 'P2'" are one cause."""
+    text = reason
+    for value in entity_values:
+        if value and value in text:
+            text = text.replace(value, "…")
+    return _QUOTED.sub(lambda m: m.group(0)[0] + "…" + m.group(0)[0], text)
+
+
+def group_lines(details: Iterable[Outcome], kinds: Iterable[OutcomeKind], max_groups: int = 20) -> list[str]:
+    """One line per cause among ``details`` of ``kinds`` (in that order; within a kind, most frequent first):
+    ``failed: <template> (12 facts) [component:default/a (<its reason>); ... and 9 more]``. At most ``max_groups`` lines per
+    kind, then a line counting the causes left out."""
+    groups: dict[OutcomeKind, dict[str, list[Outcome]]] = {}
+    for outcome in details:
+        cause = outcome.template or outcome.reason or "no reason given"
+        groups.setdefault(outcome.kind, {}).setdefault(cause, []).append(outcome)
+    lines: list[str] = []
+    for kind in kinds:
+        causes = sorted(groups.get(kind, {}).items(), key=lambda item: -len(item[1]))  # stable: arrival order
+        for shown, (cause, outcomes) in enumerate(causes):
+            if shown >= max_groups:
+                rest = causes[shown:]
+                lines.append(f"... and {len(rest)} more {kind.value} causes ({sum(len(o) for _, o in rest)} facts)")
+                break
+            refs = list(dict.fromkeys(o.entity_ref for o in outcomes))
+            examples = []
+            for ref in refs[:_EXAMPLES]:
+                first = next(o for o in outcomes if o.entity_ref == ref)
+                # the concrete reason beside its entity when the cause had something taken out
+                specific = first.reason if first.reason and first.reason != cause else None
+                examples.append(f"{ref} ({specific})" if specific else ref)
+            more = f" and {len(refs) - _EXAMPLES} more" if len(refs) > _EXAMPLES else ""
+            count = f"{len(outcomes)} fact" + ("s" if len(outcomes) > 1 else "")
+            lines.append(f"{kind.value}: {cause} ({count}) [{'; '.join(examples)}{more}]")
+    return lines

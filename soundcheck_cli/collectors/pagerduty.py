@@ -39,6 +39,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from soundcheck_cli.catalog.model import Entity
+from soundcheck_cli.collectors.api import credential_source
 from soundcheck_cli.collectors.entity_collector import EntityCollector, collector_config_schema
 from soundcheck_cli.http.client import (
     HttpClient,
@@ -268,6 +269,38 @@ def summarize_incidents(incidents: list[Mapping[str, Any]], since: str, until: s
     }
 
 
+def _error_message(exc: HttpError) -> str:
+    """PagerDuty's own words from an error body ``{"error": {"message", "errors": [...]}}`` (API reference,
+    "Errors"), short; empty when the body says nothing."""
+    try:
+        body = exc.response.json() if exc.response is not None else None
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    error = body.get("error") if isinstance(body, Mapping) else None
+    if not isinstance(error, Mapping):
+        return ""
+    parts = [str(error.get("message") or "")]
+    details = error.get("errors")
+    if isinstance(details, list):
+        parts += [str(d) for d in details]
+    return "; ".join(p for p in parts if p)[:200]
+
+
+def _not_found_reason(kind: str | None, service_id: str, exc: HttpError) -> str:
+    """What PagerDuty did not find. Only the Service fact's 404 means "no such service": for Incidents and
+    Standards the service may well exist (it was just collected), so the endpoint that answered 404 is named."""
+    said = _error_message(exc)
+    said = f": {said}" if said and said.lower() != "not found" else ""  # "HTTP 404: Not Found" says it twice
+    if kind == "Service":
+        return f"PagerDuty has no service {service_id!r} (HTTP 404{said})"
+    if kind == "Standards":
+        return (
+            f"PagerDuty has no standards scores for service {service_id!r} (HTTP 404 from "
+            f"/standards/scores/technical_services/{{id}}{said}; Service Standards may not be available on the account)"
+        )
+    return f"PagerDuty answered HTTP 404 to the incident list of service {service_id!r} (GET /incidents{said})"
+
+
 class PagerDutyCollector(EntityCollector):
     id = "pagerduty"
     name = "PagerDuty"
@@ -330,7 +363,8 @@ class PagerDutyCollector(EntityCollector):
             return Outcome.not_applicable(ref, fact_ref, f"no {ANNOTATION} annotation")
         service_id = service_id.strip()
         if not self._token(entry.block):
-            return Outcome.not_applicable(ref, fact_ref, self._no_token_reason(entry.block))
+            # missing credentials are a failure, never "not applicable" (issue 17 item 2)
+            return Outcome.failed(ref, fact_ref, self._no_token_reason(entry.block))
         rejected = self._rejected.get(entry.block_index)
         if rejected:
             return Outcome.failed(ref, fact_ref, rejected)
@@ -345,13 +379,14 @@ class PagerDutyCollector(EntityCollector):
                 data = await self._standards(client, service_id)
             else:
                 return Outcome.not_applicable(ref, fact_ref, f"collector pagerduty does not produce {fact_ref}")
-        except NotFound:
-            return Outcome.absent(ref, fact_ref, f"PagerDuty has no service {service_id!r} (HTTP 404)")
+        except NotFound as exc:
+            return Outcome.absent(ref, fact_ref, _not_found_reason(kind, service_id, exc))
         except HttpError as exc:
             if exc.status == 401:
+                # name the config key and the variable this block really uses (never the value)
                 reason = (
-                    "PagerDuty rejected the token (HTTP 401 Unauthorized): check the collector's token "
-                    "(PAGERDUTY_TOKEN in the sample config)"
+                    "PagerDuty rejected the token (HTTP 401 Unauthorized): check the collector's "
+                    f"{credential_source(entry.block, 'token')}"
                 )
                 self._rejected[entry.block_index] = reason
                 return Outcome.failed(ref, fact_ref, reason)

@@ -1,7 +1,8 @@
 """How the collection runtime tells the outside world what it is doing, without touching a terminal.
 
 The core calls a ``CollectionListener``; the CLI passes one that draws rich progress bars on a TTY, or plain log
-lines (``LoggingListener``) in CI/cron, or nothing with ``--quiet`` (``NullListener``). The runner wraps whatever
+lines (``LoggingListener``) in CI/cron, or with ``--quiet`` only the errors and failures (``QuietListener``);
+library use defaults to nothing (``NullListener``). The runner wraps whatever
 it is given in ``RedactingListener`` so no message can carry a secret, whoever wrote it.
 
 Message levels: ``"debug"`` (``--verbose`` request lines), ``"info"``, ``"warning"``, ``"error"``.
@@ -95,6 +96,36 @@ class LoggingListener:
         # Short: the run's summary (``CollectionSummary.render``) gives the counts and reasons once at the end.
         if summary.total:
             self._write(f"collect {summary.collector_id}: done in {summary.seconds:.1f}s")
+
+
+class QuietListener(NullListener):
+    """``--quiet``: no progress and no warnings, but never silent about failures. Errors are printed as they
+    come, and ``close`` prints the collectors that are not ok with their failures grouped by cause (the part of
+    the run's summary that explains a non-zero exit)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream
+        self.summaries: list[CollectorSummary] = []
+
+    def _write(self, text: str) -> None:
+        stream = self.stream or sys.stderr
+        stream.write(text + "\n")
+        stream.flush()
+
+    def on_message(self, level: str, text: str) -> None:
+        if level == "error":
+            self._write(f"error: {text}")
+
+    def on_collector_done(self, summary: CollectorSummary) -> None:
+        self.summaries.append(summary)
+
+    def close(self) -> None:
+        from soundcheck_cli.collectors.outcomes import CollectionSummary
+
+        # A collector reported more than once (skipped ones are announced before the run) counts once.
+        unique = list({id(s): s for s in self.summaries}.values())
+        if any(not s.ok for s in unique):
+            self._write(CollectionSummary(collectors=unique).render(problems_only=True))
 
 
 class PythonLoggingListener(NullListener):

@@ -275,6 +275,12 @@ class Registry:
                 location,
             )
             return False
+        # A key written as ``${VAR}`` with VAR unset is absent from the loaded config, so a misspelt key would
+        # pass while the variable is unset and fail once it is set. Keys are checked as written, whatever the
+        # environment: the unset ones are put back (with a placeholder value) for the unknown-key check only.
+        with_unset = _with_unset_keys(node)
+        if with_unset is not None:
+            errors += [e for e in validator_class(schema).iter_errors(with_unset) if e.validator == "additionalProperties"]
         if not errors:
             return True
         described = {(message, loc or location) for error in errors for message, loc in _describe(error, node)}
@@ -308,6 +314,30 @@ _TYPE_NAMES = {
     "boolean": "true or false",
     "null": "empty",
 }
+
+
+def _with_unset_keys(node: Any) -> Any:
+    """``to_plain(node)`` with every key left unset by a missing ``${VAR}`` put back (value: a placeholder
+    string), or ``None`` when no key of ``node`` is unset."""
+    from soundcheck_cli.config.env import unset_keys
+
+    found = False
+
+    def walk(value: Any) -> Any:
+        nonlocal found
+        if isinstance(value, dict):
+            out = {k: walk(v) for k, v in value.items()}
+            for key in unset_keys(value):
+                if key not in out:
+                    found = True
+                    out[key] = "${unset}"
+            return out
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    plain = walk(node)
+    return plain if found else None
 
 
 def _in_file_order(item: tuple[str, Location | None]) -> tuple[int, int, str]:
@@ -359,8 +389,13 @@ def _describe(error: Any, root: Any) -> list[tuple[str, Location | None]]:
         patterns = list(error.schema.get("patternProperties", {}))
         extras = [k for k in error.instance if k not in known and not any(re.search(p, str(k)) for p in patterns)]
         out = []
+        from soundcheck_cli.config.env import unset_keys
+
         for key in extras:
-            key_loc = node.key_loc(key) if isinstance(node, LocatedDict) else location
+            unset = unset_keys(node).get(key)  # written as ``${VAR}`` with VAR unset: not among the node's keys
+            key_loc = (unset.location if unset is not None else None) or (
+                node.key_loc(key) if isinstance(node, LocatedDict) else location
+            )
             out.append((f"{prefix}unknown key '{key}'", key_loc))
         return out or [(prefix + error.message, location)]
     if kind == "type":

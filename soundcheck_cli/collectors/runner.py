@@ -35,6 +35,7 @@ from typing import Any
 from soundcheck_cli.catalog.filters import selects
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.catalog.select import select_entities
+from soundcheck_cli.collectors import applicability
 from soundcheck_cli.collectors.base import CollectorContext, FactCollector
 from soundcheck_cli.http.client import DEFAULT_CONCURRENCY, HttpOptions
 from soundcheck_cli.collectors.outcomes import (
@@ -43,6 +44,7 @@ from soundcheck_cli.collectors.outcomes import (
     CollectorSummary,
     Outcome,
     OutcomeKind,
+    entity_values,
 )
 from soundcheck_cli.collectors.progress import CollectionListener, NullListener, RedactingListener
 from soundcheck_cli.collectors.schedule import Frequency, cache_duration, is_due, parse_frequency
@@ -56,8 +58,9 @@ from soundcheck_cli.redact import Redactor
 DEFAULT_BATCH_SIZE = 50
 # Built-in collectors that run without configuration, as Soundcheck's Catalog collector does (issue 2).
 ALWAYS_ON = ("catalog",)
-CLAIM_EXPIRE_SECONDS = 900.0  # a killed run's claims lapse after this; a live chunk takes far less
+CLAIM_EXPIRE_SECONDS = 900.0  # a claim's limit (a live chunk takes far less); a killed run's go sooner (store docs)
 CLAIM_POLL_SECONDS = 0.25  # how often a chunk claimed by another run is tried again
+WAIT_SAY_SECONDS = 10.0  # how often a run waiting for other runs' claims says whose they are
 
 
 @dataclass
@@ -105,10 +108,22 @@ class _Plan:
     summary: CollectorSummary
     chunks: list[_Chunk] = field(default_factory=list)
     parallel: int = 2
+    # fact ref -> entity key -> reason it is not applicable, or None once it is collected (``applicability``)
+    applicability: dict[FactRef, dict[str, str | None]] = field(default_factory=dict)
 
 
 def _redact_outcome(outcome: Outcome, redactor: Redactor) -> Outcome:
-    return replace(outcome, reason=redactor.redact(outcome.reason)) if outcome.reason else outcome
+    if not outcome.reason:
+        return outcome
+    template = redactor.redact(outcome.template) if outcome.template else None
+    return replace(outcome, reason=redactor.redact(outcome.reason), template=template)
+
+
+def disabled_in_config(config: Any) -> bool:
+    """True when every block of ``soundcheck.collectors.<id>`` says ``enabled: false``: the collector is switched
+    off on purpose (not run, not a failure), unlike one that cannot run for lack of credentials."""
+    blocks = config if isinstance(config, list) else [config]
+    return bool(blocks) and all(isinstance(b, dict) and b.get("enabled") is False for b in blocks)
 
 
 def _resolve_registry(registry: Any, problems: Problems) -> Any:
@@ -140,6 +155,7 @@ class _Run:
         self.refresh = refresh
         self.now = now
         self.claim_poll = claim_poll
+        self.wait_said = 0.0  # when a wait for other runs' claims was last reported (time.monotonic)
         self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="soundcheck-store")
 
     # -- planning -------------------------------------------------------------------------------------------------
@@ -203,6 +219,13 @@ class _Run:
             done = sum(summary.counts.values())
             if done < summary.total:
                 summary.counts[OutcomeKind.NOT_DONE] += summary.total - done
+            if plan.applicability:
+                # what check needs to tell "not applicable" from "not collected"; written even when interrupted
+                try:
+                    await _finish(asyncio.get_running_loop().run_in_executor(
+                        self.executor, applicability.record, self.store, plan.applicability))
+                except (Exception, asyncio.CancelledError):  # noqa: BLE001 - a marker must not mask the outcome
+                    pass
             aclose = getattr(plan.collector, "aclose", None)
             if aclose is not None:
                 try:
@@ -213,6 +236,7 @@ class _Run:
 
     async def _worker(self, plan: _Plan, pending: deque[_Chunk]) -> None:
         misses = 0
+        waiting_since: float | None = None
         loop = asyncio.get_running_loop()
         while pending:
             # Only what is due is claimed (a warm run writes no claims); ``_run_chunk`` checks again after the
@@ -224,7 +248,7 @@ class _Run:
                 continue
             async with self._claims(chunk.claim_names()) as claimed:
                 if claimed:
-                    misses = 0
+                    misses, waiting_since = 0, None
                     mine, rest = chunk.split(claimed)
                     if rest is not None:
                         pending.append(rest)  # another run is fetching these: back to them later (fresh by then)
@@ -234,7 +258,22 @@ class _Run:
             pending.append(chunk)
             misses += 1
             if misses >= len(pending):
+                waiting_since = waiting_since or time.monotonic()
+                if time.monotonic() - max(waiting_since, self.wait_said) >= WAIT_SAY_SECONDS:
+                    await self._say_wait(plan, pending, loop)
                 await asyncio.sleep(self.claim_poll)
+
+    async def _say_wait(self, plan: _Plan, pending: deque[_Chunk], loop: asyncio.AbstractEventLoop) -> None:
+        """Say whose claims this run waits for (``store.claim_holders``: host, pid, since when), at most once every
+        ``WAIT_SAY_SECONDS`` for the whole run."""
+        self.wait_said = time.monotonic()
+        names = [name for chunk in pending for name in chunk.claim_names()]
+        holders = await loop.run_in_executor(self.executor, self.store.claim_holders, names)
+        if holders:
+            owners = sorted(set(holders.values()))
+            shown = ", ".join(owners[:3]) + (f" and {len(owners) - 3} more" if len(owners) > 3 else "")
+            self.listener.on_message(
+                "info", f"collect {plan.collector_id}: waiting for {len(holders)} facts claimed by another run ({shown})")
 
     @contextlib.asynccontextmanager
     async def _claims(self, names: list[str]) -> AsyncIterator[set[str]]:
@@ -336,12 +375,21 @@ class _Run:
             for ref in refs:
                 outcome = by_pair.get((key, ref))
                 if outcome is None:
+                    # not recorded as not applicable: a plugin's plain ``collect`` also returns nothing on failure
                     outcome = Outcome.not_applicable(str(entity.ref), ref, f"collector {plan.collector_id} returned no fact")
                 elif outcome.kind in (OutcomeKind.COLLECTED, OutcomeKind.ABSENT) and outcome.fact is not None:
                     fact = outcome.fact
                     if fact.expires_at is None and chunk.expiry:
                         fact = replace(fact, expires_at=fact.timestamp + chunk.expiry)
                     facts.append(fact)
+                    plan.applicability.setdefault(ref, {})[key] = None
+                elif outcome.kind is OutcomeKind.NOT_APPLICABLE:
+                    plan.applicability.setdefault(ref, {})[key] = self.redactor.redact(outcome.reason or "not applicable")
+                if outcome.reason and outcome.template is None:
+                    # the cause without this entity's own values, which the summary groups on
+                    outcome = outcome.with_template(
+                        entity_values(entity.annotations, str(entity.ref), entity.ref.key, entity.name)
+                    )
                 settled.append(_redact_outcome(outcome, self.redactor))
         return facts, settled
 
@@ -415,6 +463,7 @@ async def collect_async(
 
     # Plan every collector before any request: config errors (exit 2) and bad --refresh refs surface first.
     plans: list[_Plan] = []
+    skipped: list[Problem] = []  # collectors that cannot run (missing credentials): errors, reported with warnings
     for cid in ids:
         plan = _Plan(cid, None, CollectorSummary(cid))
         summary.collectors.append(plan.summary)
@@ -443,11 +492,18 @@ async def collect_async(
             known.update(r for config in collector.collection_configs() for r in config.fact_refs)
         except Exception:  # noqa: BLE001 - reported by ``plan`` below
             pass
+        if cid in configured and disabled_in_config(to_plain(configured[cid].config)):
+            plan.summary.status = CollectorStatus.DISABLED
+            plan.summary.reason = "enabled: false in its configuration"
+            continue
         reason = collector.disabled_reason() if hasattr(collector, "disabled_reason") else None
         if reason:
+            # Missing credentials: an error and a failed run (exit 1), named per collector; ``enabled: false``
+            # is how a collector is switched off on purpose.
             plan.summary.status = CollectorStatus.SKIPPED
             plan.summary.reason = reason
-            problems.warning(reason, configured[cid].location if cid in configured else None)
+            skipped.append(Problem(redactor.redact(reason), configured[cid].location if cid in configured else None,
+                                   Severity.ERROR))
             continue
         try:
             run.plan(plan, chosen)
@@ -465,6 +521,9 @@ async def collect_async(
     summary.warnings = [Problem(redactor.redact(p.message), p.location, Severity.WARNING) for p in problems.warnings]
     for warning in summary.warnings:
         out.on_message("warning", str(warning))
+    summary.errors = skipped
+    for error in skipped:
+        out.on_message("error", str(error))
     for collector_summary in summary.collectors:
         if collector_summary.status is not CollectorStatus.OK:
             out.on_collector_done(collector_summary)

@@ -1,4 +1,4 @@
-"""The ``sonarqube`` collector: a project's SonarQube (or SonarCloud) tags, open issues and measures as facts.
+"""The ``sonarqube`` collector: a SonarQube (or SonarCloud) project, its tags, open issues and measures as facts.
 
 Configured like the other Soundcheck integrations (``soundcheck.collectors.sonarqube``)::
 
@@ -8,6 +8,7 @@ Configured like the other Soundcheck integrations (``soundcheck.collectors.sonar
       authScheme: bearer                          # default; 'basic' for servers older than SonarQube 10
       frequency: {hours: 12}
       collects:
+        - type: projects                          # sonarqube:default/projects
         - type: project-tags                      # sonarqube:default/project-tags
         - type: issues                            # sonarqube:default/issues
           facets: [severities, types]
@@ -15,11 +16,16 @@ Configured like the other Soundcheck integrations (``soundcheck.collectors.sonar
           metricKeys: [coverage, bugs, vulnerabilities, code_smells]
 
 Only entities annotated ``sonarqube.org/project-key`` are collected; for the others the facts are not applicable.
-Backstage's multi-instance form ``<instance>/<project key>`` is accepted: project keys cannot contain ``/``, so the
-part after the last ``/`` is the key. The key is sent as a query value, percent-encoded.
+Several servers, as in Soundcheck: a list of blocks, each with a ``name``; the annotation ``<name>/<project key>``
+chooses the block whose server and credentials are used (project keys cannot contain ``/``, so the part after the
+last ``/`` is the key). A prefix naming no configured instance fails that entity; with no named block at all, the
+prefix is ignored (Backstage's form on a single server). The key is sent as a query value, percent-encoded.
+Credentials: ``token``, or Soundcheck's alternative ``username`` + ``password`` (HTTP basic auth).
 
 Requests follow SonarQube's Web API (the ``/web_api`` page of every server; next.sonarqube.com/sonarqube/web_api):
 
+- ``projects``: ``GET /api/components/show?component={key}``; data = the ``component`` object as SonarQube sends
+  it (``key, name, qualifier, visibility, analysisDate, version, tags``...) plus ``instance`` (the name chosen).
 - ``project-tags``: ``GET /api/components/show?component={key}``; data = ``{key, name, qualifier, tags,
   visibility, analysisDate}`` of the ``component`` (``tags: []`` when the project has none).
 - ``issues``: ``GET /api/issues/search?componentKeys={key}&resolved=false&ps=1`` (+ ``facets=`` when the entry
@@ -46,9 +52,11 @@ import base64
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from soundcheck_cli.catalog.model import Entity
+from soundcheck_cli.collectors.api import credential_source
 from soundcheck_cli.collectors.entity_collector import (
     EntityCollector,
     collector_config_schema,
@@ -67,10 +75,11 @@ from soundcheck_cli.errors import Location, Problems
 from soundcheck_cli.facts.model import FactRef
 
 ANNOTATION = "sonarqube.org/project-key"
+PROJECTS = "projects"
 PROJECT_TAGS = "project-tags"
 ISSUES = "issues"
 MEASURES = "measures"
-DEFAULT_FACT_NAMES = {PROJECT_TAGS: "project-tags", ISSUES: "issues", MEASURES: "measures"}
+DEFAULT_FACT_NAMES = {PROJECTS: "projects", PROJECT_TAGS: "project-tags", ISSUES: "issues", MEASURES: "measures"}
 DEFAULT_METRIC_KEYS = (
     "coverage",
     "bugs",
@@ -102,6 +111,24 @@ PROJECT_TAGS_SCHEMA: dict[str, Any] = {
         "tags": {"type": "array", "items": {"type": "string"}},
         "visibility": {"type": ["string", "null"], "enum": ["public", "private", None]},
         "analysisDate": {"type": ["string", "null"]},
+    },
+}
+PROJECTS_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "SonarQube project",
+    "description": "GET /api/components/show?component=<key>: the project (component) as SonarQube sends it",
+    "type": "object",
+    "required": ["key"],
+    "properties": {
+        "key": {"type": "string"},
+        "name": {"type": ["string", "null"]},
+        "qualifier": {"type": ["string", "null"], "description": "TRK for a project"},
+        "visibility": {"type": ["string", "null"]},
+        "analysisDate": {"type": ["string", "null"], "description": "the last analysis; absent when never analysed"},
+        "leakPeriodDate": {"type": ["string", "null"]},
+        "version": {"type": ["string", "null"]},
+        "tags": _STRINGS,
+        "instance": {"type": ["string", "null"], "description": "the configured instance (name) it came from"},
     },
 }
 ISSUES_SCHEMA: dict[str, Any] = {
@@ -144,7 +171,7 @@ MEASURES_SCHEMA: dict[str, Any] = {
         },
     },
 }
-SCHEMAS = {PROJECT_TAGS: PROJECT_TAGS_SCHEMA, ISSUES: ISSUES_SCHEMA, MEASURES: MEASURES_SCHEMA}
+SCHEMAS = {PROJECTS: PROJECTS_SCHEMA, PROJECT_TAGS: PROJECT_TAGS_SCHEMA, ISSUES: ISSUES_SCHEMA, MEASURES: MEASURES_SCHEMA}
 
 _NAMES = {
     "anyOf": [
@@ -156,8 +183,14 @@ _PARAM_VALUE = {"anyOf": [{"type": ["string", "number", "boolean"]}, {"type": "a
 CONFIG_SCHEMA: dict[str, Any] = collector_config_schema(
     "sonarqube collector",
     block_properties={
+        # Soundcheck's multi-instance form: a list of blocks, each with a ``name`` that the annotation's
+        # ``<name>/<project key>`` prefix chooses.
+        "name": {"type": "string", "pattern": r"^[^/\s]+$"},
         "baseUrl": {"type": "string"},
         "token": {"type": "string"},
+        # Soundcheck's alternative to a token: HTTP basic auth with a login and password
+        "username": {"type": "string"},
+        "password": {"type": "string"},
         "authScheme": {"enum": list(AUTH_SCHEMES)},
     },
     entry_properties={
@@ -192,10 +225,20 @@ def names(node: Any, default: tuple[str, ...] = ()) -> list[str]:
     return out
 
 
+def split_annotation(annotation: str) -> tuple[str | None, str]:
+    """``(instance, project key)`` of an annotation value: ``my:project`` → ``(None, "my:project")``; the
+    multi-instance form ``instance1/my:project`` → ``("instance1", "my:project")`` (project keys cannot contain
+    ``/``, so everything before the last ``/`` is the instance)."""
+    text = annotation.strip()
+    if "/" not in text:
+        return None, text
+    instance, key = text.rsplit("/", 1)
+    return instance.strip() or None, key.strip()
+
+
 def project_key(annotation: str) -> str:
-    """The project key of an annotation value: ``my:project`` as is; Backstage's ``instance/my:project`` → the part
-    after the last ``/`` (SonarQube project keys cannot contain ``/``)."""
-    return annotation.strip().rsplit("/", 1)[-1].strip()
+    """The project key of an annotation value (``instance1/my:project`` → ``my:project``)."""
+    return split_annotation(annotation)[1]
 
 
 def measure_value(measure: Mapping[str, Any]) -> Any:
@@ -294,9 +337,17 @@ class SonarQubeCollector(EntityCollector):
         if not normalize_base_url(block.get("baseUrl") if isinstance(block.get("baseUrl"), str) else None):
             missing = missing_env(block, "baseUrl")
             return f"{NO_BASE_URL} (baseUrl is not set: {missing})" if missing else NO_BASE_URL
-        if not self._token(block):
-            missing = missing_env(block, "token")
+        if not self._token(block) and not self._login(block):
+            missing = missing_env(block, "token") or missing_env(block, "password") or missing_env(block, "username")
             return f"{NO_TOKEN} (token is not set: {missing})" if missing else NO_TOKEN
+        return None
+
+    @staticmethod
+    def _login(block: Mapping[str, Any]) -> tuple[str, str] | None:
+        """``(username, password)`` when the block authenticates with them (Soundcheck's alternative to a token)."""
+        user, password = block.get("username"), block.get("password")
+        if isinstance(user, str) and user.strip() and isinstance(password, str) and password:
+            return user.strip(), password
         return None
 
     def disabled_reason(self) -> str | None:
@@ -309,6 +360,10 @@ class SonarQubeCollector(EntityCollector):
         return normalize_base_url(block.get("baseUrl"))
 
     def headers(self, block: Mapping[str, Any]) -> dict[str, str]:
+        login = None if self._token(block) else self._login(block)
+        if login is not None:
+            credentials = base64.b64encode(f"{login[0]}:{login[1]}".encode()).decode("ascii")
+            return {"Authorization": f"Basic {credentials}", "Accept": "application/json"}
         token = self._token(block) or ""
         if block.get("authScheme") == "basic":
             # Older servers: the token is the login of HTTP basic auth, with an empty password.
@@ -316,22 +371,47 @@ class SonarQubeCollector(EntityCollector):
             return {"Authorization": f"Basic {credentials}", "Accept": "application/json"}
         return {"Authorization": f"Bearer {token}", "Accept": "application/json"}
 
+    def instance_entry(self, entry: EntryConfig, instance: str | None) -> EntryConfig | str:
+        """``entry`` with the block of the SonarQube instance the annotation names (``name: <instance>``), or why
+        there is none. No prefix, or a prefix while no block has a name (Backstage's ``instance/key`` form on a
+        single server): the entry's own block."""
+        config = self.config()
+        blocks = config if isinstance(config, list) else [config]
+        named = {
+            str(b["name"]): index
+            for index, b in enumerate(blocks)
+            if isinstance(b, Mapping) and isinstance(b.get("name"), str) and b.get("enabled", True) is not False
+        }
+        if instance is None or not any(isinstance(b, Mapping) and b.get("name") for b in blocks):
+            return entry
+        index = named.get(instance)
+        if index is None:
+            known = ", ".join(sorted(named)) or "none"
+            return f"no SonarQube instance named {instance!r} (soundcheck.collectors.sonarqube[].name: {known})"
+        return replace(entry, block=blocks[index], block_index=index)
+
     async def fetch(self, entity: Entity, fact_ref: FactRef, entry: EntryConfig, refresh: bool) -> Outcome:
         ref = str(entity.ref)
         annotation = entity.annotations.get(ANNOTATION)
-        key = project_key(annotation) if isinstance(annotation, str) else ""
+        instance, key = split_annotation(annotation) if isinstance(annotation, str) else (None, "")
         if not key:
             return Outcome.not_applicable(ref, fact_ref, f"no {ANNOTATION} annotation")
+        chosen = self.instance_entry(entry, instance)
+        if isinstance(chosen, str):
+            return Outcome.failed(ref, fact_ref, chosen)
+        entry = chosen  # the instance's server and credentials; the entry's options stay
         unusable = self._unusable_reason(entry.block)
         if unusable:
-            return Outcome.not_applicable(ref, fact_ref, unusable)
+            return Outcome.failed(ref, fact_ref, unusable)  # missing credentials fail (issue 17 item 2)
         rejected = self._rejected.get(entry.block_index)
         if rejected:
             return Outcome.failed(ref, fact_ref, rejected)
         client = self.client(entry)
         kind = self.fact_type(fact_ref)
         try:
-            if kind == PROJECT_TAGS:
+            if kind == PROJECTS:
+                data = await self._project(client, key, instance)
+            elif kind == PROJECT_TAGS:
                 data = await self._project_tags(client, key)
             elif kind == ISSUES:
                 data = await self._issues(client, key, entry)
@@ -344,8 +424,8 @@ class SonarQubeCollector(EntityCollector):
         except HttpError as exc:
             if exc.status == 401:
                 reason = (
-                    "SonarQube rejected the token (HTTP 401 Unauthorized): check the collector's token, and "
-                    "authScheme: basic for servers older than SonarQube 10"
+                    "SonarQube rejected the token (HTTP 401 Unauthorized): check the collector's "
+                    f"{credential_source(entry.block, 'token')}, and authScheme: basic for servers older than SonarQube 10"
                 )
                 self._rejected[entry.block_index] = reason
                 return Outcome.failed(ref, fact_ref, reason)
@@ -357,6 +437,13 @@ class SonarQubeCollector(EntityCollector):
                 return Outcome.failed(ref, fact_ref, f"SonarQube refused the request (HTTP {exc.status}): {detail}")
             raise
         return Outcome.collected(self.make_fact(entity, fact_ref, data))
+
+    async def _project(self, client: HttpClient, key: str, instance: str | None) -> Any:
+        body = await client.get_json("/api/components/show", params=[("component", key)])
+        component = body.get("component") if isinstance(body, Mapping) else None
+        if not isinstance(component, Mapping):
+            raise HttpError("GET /api/components/show: unexpected response (no 'component' object)")
+        return {**component, "instance": instance}
 
     async def _project_tags(self, client: HttpClient, key: str) -> Any:
         body = await client.get_json("/api/components/show", params=[("component", key)])

@@ -9,23 +9,25 @@ Rule syntax, as Soundcheck writes it (json-rules-engine shapes with Soundcheck's
 
 Everything that would only fail later at evaluation time and is knowable now is reported now: unknown operators,
 bad fact refs, JSONPath syntax (checked by the engine's own ``rules.jsonpath`` compiler, which falls back to
-jsonpath-ng's extended parser) and regular expressions given to ``matches``.
+jsonpath-ng's extended parser) and rule values the operator cannot use (``rules.operators.operand_problem``: a
+regular expression for ``matches``, a number for ``lessThan``...). A ``matches`` pattern with nested quantifiers
+is a warning (``rules.operators.regex_risk``).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from soundcheck_cli.catalog.filters import EntityFilter
 from soundcheck_cli.catalog.model import EntityRef
 from soundcheck_cli.config.fields import Fields, type_name
+from soundcheck_cli.located.durations import parse_duration
 from soundcheck_cli.located.nodes import loc_of, to_plain
 from soundcheck_cli.errors import Location, Problems
 from soundcheck_cli.facts.model import FactRef
 from soundcheck_cli.rules.jsonpath import path_problem
-from soundcheck_cli.rules.model import AllOf, AnyOf, Check, Condition, Not, Rule
-from soundcheck_cli.rules.operators import OPERATOR_NAMES
+from soundcheck_cli.rules.model import AllOf, AnyOf, Check, CheckSchedule, Condition, Not, Rule
+from soundcheck_cli.rules.operators import OPERATOR_NAMES, REGEX_TIMEOUT, operand_problem, regex_risk
 
 CHECK_KEYS = frozenset(
     {
@@ -121,7 +123,7 @@ def _parse_check(
     passed = fields.string("passedMessage")
     failed = fields.string("failedMessage")
     not_applicable = fields.string("notApplicableMessage")
-    schedule = fields.raw("schedule")  # accepted, ignored by a one-shot run
+    schedule = _parse_schedule(fields, problems)
     fields.warn_unknown(CHECK_KEYS)
 
     if check_id is None or rule is None or len(problems.errors) > errors_before:
@@ -142,6 +144,42 @@ def _parse_check(
         schedule=schedule,
         location=check_loc,
     )
+
+
+SCHEDULE_KEYS = frozenset({"frequency", "filter"})
+
+
+def _parse_schedule(fields: Fields, problems: Problems) -> CheckSchedule | None:
+    """``schedule: {frequency, filter}`` (Soundcheck's check schedule). ``filter`` limits the entities the check
+    runs for; ``frequency`` (``{cron: '...'}`` or a duration) is validated and kept, informational for a CLI run,
+    which is always "now"."""
+    if not fields.has("schedule") or fields.raw("schedule") is None:
+        return None
+    node = fields.raw("schedule")
+    where = fields.value_loc("schedule")
+    if not isinstance(node, dict):
+        fields.error(f"'schedule' must be a mapping {{frequency, filter}}, not {type_name(node)}", where)
+        return None
+    inner = Fields(node, problems, f"{fields.what}: schedule", where)
+    frequency = inner.raw("frequency")
+    if frequency is not None:
+        frequency = to_plain(frequency)
+        loc = inner.value_loc("frequency")
+        if isinstance(frequency, dict) and "cron" in frequency:
+            expr = frequency["cron"]
+            extra = sorted(str(k) for k in frequency if k != "cron")
+            if extra:
+                inner.error(f"frequency: 'cron' cannot be combined with {', '.join(extra)}", loc)
+            else:
+                from croniter import croniter  # imported only for a cron schedule
+
+                if not isinstance(expr, str) or not croniter.is_valid(expr):
+                    inner.error(f"frequency: invalid cron expression {expr!r}", loc)
+        else:
+            parse_duration(inner.raw("frequency"), problems, f"{inner.what}: frequency", loc)
+    entity_filter = EntityFilter.parse(inner.raw("filter"), problems, "schedule.filter", inner.value_loc("filter"))
+    inner.warn_unknown(SCHEDULE_KEYS)
+    return CheckSchedule(frequency=frequency, filter=entity_filter, location=where)
 
 
 class RuleParser:
@@ -243,14 +281,22 @@ class RuleParser:
             fields.error(fields.absent("value", "condition without 'value'"), loc)
             ok = False
         value = to_plain(fields.raw("value"))
-        if operator == "matches" and isinstance(value, str):
-            try:
-                re.compile(value)
-            except re.error as exc:
-                fields.error(
-                    f"invalid regular expression '{value}' for operator 'matches': {exc}", fields.value_loc("value")
-                )
+        if fields.has("value") and isinstance(operator, str) and operator in OPERATOR_NAMES:
+            # The engine's own check of the rule value (a number for lessThan..., a valid regular expression for
+            # matches): what `check` would report as `error` for every entity is reported here, located.
+            problem = operand_problem(operator, value)
+            if problem is not None:
+                engine_words = f"invalid regular expression {value!r}: "
+                if problem.startswith(engine_words):  # the wording validate has always used for a bad pattern
+                    problem = f"invalid regular expression '{value}' for operator 'matches': {problem[len(engine_words):]}"
+                fields.error(problem, fields.value_loc("value"))
                 ok = False
+            elif operator == "matches":
+                risk = regex_risk(value)
+                if risk is not None:
+                    fields.warning(f"regular expression {value!r}: {risk}; each search is stopped after "
+                                   f"{REGEX_TIMEOUT:g} s and that entity's result is 'error'",
+                                   fields.value_loc("value"))
 
         fields.warn_unknown(CONDITION_KEYS)
         if not ok or fact_ref is None:

@@ -1,6 +1,6 @@
-"""The fact store interface. ``facts.store.DiskFactStore`` (diskcache) is the embedded implementation.
+"""The fact store interface: what every store does, whatever it keeps its facts in.
 
-Implementations: ``facts.store.DiskFactStore`` (diskcache, the embedded default) and ``facts.pg_store.PostgresFactStore``
+Implementations: ``facts.store.DiskFactStore`` (a folder: SQLite, the default) and ``facts.pg_store.PostgresFactStore``
 (PostgreSQL, shared between machines); ``facts.locate`` picks one from ``--store``. Both pass
 ``tests/test_store_contract.py``.
 
@@ -10,7 +10,9 @@ Semantics every implementation keeps:
   so an earlier fact survives any error;
 - expiry is data (``Fact.expires_at``), not deletion: an expired fact stays readable so that a check can say
   "expired" rather than "never collected";
-- ``meta`` is a small key/value area for the runtime (ETags, run history, locks, pending events).
+- ``meta`` is a small key/value area for the runtime (ETags, run history, locks, pending events);
+- claims (``lock``, ``claim_many``) never block; a claim lapses after its ``expire_seconds``, and at once for a
+  claimer on the host of a process that was killed holding it (so a rerun after ``kill -9`` does not wait).
 """
 
 from __future__ import annotations
@@ -107,6 +109,11 @@ class FactStore(ABC):
                 if stack.enter_context(self.lock(name, expire_seconds)):
                     got.add(name)
             yield got
+
+    def claim_holders(self, names: Iterable[str]) -> dict[str, str]:
+        """Who holds the live claims among ``names``, as ``{name: "host pid N until HH:MM:SS"}``: what a run that
+        waits for another's claims can say it waits for. This default knows of no holder."""
+        return {}
 
     def __enter__(self) -> FactStore:
         return self

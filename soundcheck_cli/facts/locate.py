@@ -1,29 +1,35 @@
 """Where the fact store is, and opening it: a folder (``DiskFactStore``) or a ``postgresql://`` URL.
 
-Which store a command uses, first match wins:
+The one place that decides which store a command uses (``store_spec``); first match wins:
 
 1. ``--store`` (a folder or a URL);
 2. the environment variable ``SOUNDCHECK_STORE``;
-3. ``soundcheck.store.url`` in the app-config (``${ENV}`` secrets welcome; a folder path is accepted too);
+3. ``soundcheck.store.url`` in the app-config (``${ENV}`` secrets welcome; a folder path is accepted too, relative
+   to that config file);
 4. ``.soundcheck/`` beside the first config file, else ``./.soundcheck``.
 
-A store spec is shown to people only through ``describe`` (the password of a URL is masked).
+A folder comes back as an absolute path, a URL as given. ``explicit_store`` says whether 1 or 2 applies (then a
+command needs no config to find its store). A store spec is shown to people only through ``describe`` (the
+password of a URL is masked). Opening, ``store init`` and ``store migrate`` of either kind are here too; the
+store modules themselves decide nothing about where they live.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from soundcheck_cli.errors import Location, Problems, StoreError
 from soundcheck_cli.facts.interface import FactStore
+from soundcheck_cli.facts.spec import describe, is_url
 
-URL_SCHEMES = ("postgresql", "postgres")
-_URL_RE = re.compile(r"^(postgresql|postgres)://", re.IGNORECASE)
+__all__ = ["STORE_DIRNAME", "STORE_ENV", "StoreSettings", "describe", "explicit_store", "init_store",
+           "is_url", "migrate_store", "open_any", "parse_store_settings", "store_spec"]
+
+STORE_ENV = "SOUNDCHECK_STORE"
+STORE_DIRNAME = ".soundcheck"
 
 
 @dataclass(frozen=True)
@@ -63,8 +69,10 @@ def parse_store_settings(node: Any, problems: Problems, where: Location | None =
     return StoreSettings(url=url.strip(), location=loc_of(node, "url") or where)
 
 
-def is_url(spec: str) -> bool:
-    return bool(_URL_RE.match(spec))
+def explicit_store(store: str | None, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the store is given without a config: ``--store`` or ``$SOUNDCHECK_STORE`` (rules 1 and 2)."""
+    env = os.environ if environ is None else environ
+    return bool(store or env.get(STORE_ENV))
 
 
 def store_spec(
@@ -74,36 +82,25 @@ def store_spec(
     environ: Mapping[str, str] | None = None,
     configured: str | None = None,
 ) -> str:
-    """The store a command uses: a ``postgresql://`` URL as given, or an absolute folder path (see module doc)."""
-    from soundcheck_cli.facts.store import STORE_ENV, default_store_path
+    """The store a command uses (see the module docstring): a ``postgresql://`` URL as given, or an absolute folder.
 
+    ``store``: the ``--store`` option; ``configured``: ``soundcheck.store.url`` of the loaded config; relative
+    paths of ``--store`` and ``$SOUNDCHECK_STORE`` are taken from ``cwd``, one of the config from its file."""
+    base = cwd if cwd is not None else os.getcwd()
     env = os.environ if environ is None else environ
-    chosen = store or env.get(STORE_ENV) or configured or None
+    chosen = store or env.get(STORE_ENV) or None
+    from_config = False
+    if not chosen and configured:
+        chosen, from_config = configured, True
     if chosen and is_url(chosen):
         return chosen
-    if chosen and not store and not env.get(STORE_ENV) and config_files:
-        # A folder written in the config is relative to that config file, as other config paths are.
-        base = os.path.dirname(os.path.join(cwd or os.getcwd(), config_files[0]))
+    if chosen:
+        if from_config and config_files:
+            base = os.path.dirname(os.path.join(base, config_files[0]))
         return os.path.normpath(os.path.join(base, os.path.expanduser(chosen)))
-    return default_store_path(chosen, config_files, cwd, environ=env)
-
-
-def describe(spec: str) -> str:
-    """The spec as it may be shown: a URL's password (and any ``password=`` parameter) masked."""
-    if not is_url(spec):
-        return spec
-    try:
-        parts = urlsplit(spec)
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, host = netloc.rsplit("@", 1)
-            if ":" in userinfo:
-                userinfo = userinfo.split(":", 1)[0] + ":***"
-            netloc = f"{userinfo}@{host}"
-        query = re.sub(r"(?i)(password=)[^&]*", r"\1***", parts.query)
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    except ValueError:
-        return "postgresql://***"
+    if config_files:
+        return os.path.normpath(os.path.join(os.path.dirname(os.path.join(base, config_files[0])), STORE_DIRNAME))
+    return os.path.normpath(os.path.join(base, STORE_DIRNAME))
 
 
 def open_any(spec: str, *, create: bool = True) -> FactStore:
@@ -132,14 +129,19 @@ def init_store(spec: str) -> str:
             version = store.schema_version()
         state = "created" if created else "already initialised"
         return f"{describe(spec)}: schema {state} (version {version})"
-    existed = os.path.isdir(spec)
+    from soundcheck_cli.facts.store import DB_NAME
+
+    existed = os.path.exists(os.path.join(spec, DB_NAME))
     with open_any(spec):
         pass
     return f"{spec}: {'already initialised' if existed else 'created'}"
 
 
 def migrate_store(spec: str) -> str:
-    """``soundcheck store migrate``: bring the store's schema to this version's; idempotent."""
+    """``soundcheck store migrate``: bring the store to this version's schema or format; idempotent.
+
+    A folder of format 1 (diskcache, soundcheck before the store had its own SQLite schema) is converted into
+    ``facts.sqlite3`` (``facts.store.migrate_folder``); its old files are left in place."""
     if is_url(spec):
         from soundcheck_cli.facts.pg_store import open_pg_store
 
@@ -148,12 +150,17 @@ def migrate_store(spec: str) -> str:
             version = store.schema_version()
         done = f"applied migration(s) {', '.join(map(str, applied))}" if applied else "nothing to migrate"
         return f"{describe(spec)}: {done} (schema version {version})"
+    from soundcheck_cli.facts.store import FORMAT_VERSION, LEGACY_DB_NAME, migrate_folder
+
+    if not os.path.isdir(spec):
+        raise StoreError(f"there is no fact store in {spec} (run `soundcheck collect` or `soundcheck store init`)",
+                         Location(spec))
+    converted = migrate_folder(spec)
+    if converted is not None:
+        facts, meta = converted
+        return (f"{spec}: converted format 1 (diskcache) to format {FORMAT_VERSION}: {facts} facts, {meta} meta keys; "
+                f"the old files ({LEGACY_DB_NAME}, {LEGACY_DB_NAME}-wal/-shm if any, and its two-letter side folders) "
+                "are left as they were: delete them once satisfied")
     with open_any(spec, create=False):
-        pass  # opening checks the record format; a folder store has no migrations yet
-    return f"{spec}: nothing to migrate (format {_disk_format()})"
-
-
-def _disk_format() -> int:
-    from soundcheck_cli.facts.store import FORMAT_VERSION
-
-    return FORMAT_VERSION
+        pass  # opening checks the format
+    return f"{spec}: nothing to migrate (format {FORMAT_VERSION})"

@@ -31,10 +31,14 @@ characters are refused; expiry is data, never deletion; ``put``/``put_many`` are
 wins; many processes writing at once never lose or duplicate a fact) and ``put_many`` is one transaction (a fact
 that cannot be stored means nothing is written). ``lock`` is a lease row claimed with one atomic
 ``INSERT ... ON CONFLICT DO UPDATE ... WHERE <the existing lease has expired>`` on the server's clock, released on
-exit only if it is still ours; a killed process's lease lapses after ``expire_seconds``.
+exit only if it is still ours. A lease runs ``LEASE_STEP`` (30 s) and a heartbeat thread renews it while the process
+lives, for at most ``expire_seconds`` from its claim: a process killed on any machine stops renewing, so its leases
+lapse within 30 s; a claimer on the killed process's own host takes them over at once (the token names host and
+pid, and that pid is gone).
 
 Threads: one connection (autocommit), guarded by a lock held for each whole public operation, so explicit
-transactions of two threads never interleave (the collector runner reads and writes from executor threads). A
+transactions of two threads never interleave (the collector runner reads and writes from executor threads; the
+lease heartbeat renews from its own thread, which runs only while claims are held). A
 connection the server dropped (restart, failover) is reopened and the operation run once more (all are idempotent).
 Timestamps are given back in UTC (the session's time zone is set to UTC), at PostgreSQL's microsecond precision.
 Errors are ``StoreError`` with the URL's password masked; the password is added to ``redact.GLOBAL`` on open.
@@ -44,9 +48,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timezone
@@ -60,9 +62,9 @@ from psycopg import errors as pg_errors
 from soundcheck_cli import redact
 from soundcheck_cli.errors import StoreError
 from soundcheck_cli.facts.interface import FactStore, entity_key
-from soundcheck_cli.facts.locate import describe
+from soundcheck_cli.facts.spec import describe
 from soundcheck_cli.facts.model import Fact, FactRef
-from soundcheck_cli.facts.store import check_ref, gc_paused
+from soundcheck_cli.facts.store import HOST, check_ref, gc_paused, new_token, pid_alive
 
 CONNECT_TIMEOUT = 15  # seconds; used unless the URL sets connect_timeout
 WRITE_CHUNK = 5000  # facts per INSERT statement in put_many (all chunks in one transaction)
@@ -110,13 +112,6 @@ _UPSERT = f"""INSERT INTO soundcheck_facts ({_FACT_COLUMNS})
 SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::text[])
 ON CONFLICT (entity_key, fact_ref) DO UPDATE SET
     entity_ref = EXCLUDED.entity_ref, ts = EXCLUDED.ts, expires_at = EXCLUDED.expires_at, data = EXCLUDED.data"""
-_CLAIM = """INSERT INTO soundcheck_leases AS l (name, token, acquired_at, expires_at)
-VALUES (%(name)s, %(token)s, clock_timestamp(), clock_timestamp() + make_interval(secs => %(secs)s))
-ON CONFLICT (name) DO UPDATE SET token = EXCLUDED.token, acquired_at = EXCLUDED.acquired_at,
-    expires_at = EXCLUDED.expires_at
-WHERE l.expires_at <= clock_timestamp() OR l.token = EXCLUDED.token  -- ours: a retried claim
-RETURNING l.token"""
-
 # Many leases in one statement. Names are sorted by the caller: concurrent claims lock rows in the same order.
 _CLAIM_MANY = """INSERT INTO soundcheck_leases AS l (name, token, acquired_at, expires_at)
 SELECT n, %(token)s, clock_timestamp(), clock_timestamp() + make_interval(secs => %(secs)s)
@@ -125,6 +120,14 @@ ON CONFLICT (name) DO UPDATE SET token = EXCLUDED.token, acquired_at = EXCLUDED.
     expires_at = EXCLUDED.expires_at
 WHERE l.expires_at <= clock_timestamp() OR l.token = EXCLUDED.token
 RETURNING l.name"""
+
+# A held claim's lease runs LEASE_STEP seconds and is renewed every LEASE_STEP / 3 while its process lives (up to
+# the claim's own expire_seconds after it was taken): a process killed on any machine stops renewing, and its
+# claims lapse within LEASE_STEP seconds instead of expire_seconds (15 minutes for collect's).
+LEASE_STEP = 30.0
+_RENEW = """UPDATE soundcheck_leases SET expires_at = least(
+    acquired_at + make_interval(secs => %(limit)s), clock_timestamp() + make_interval(secs => %(step)s))
+WHERE token = %(token)s"""
 
 _GET_META = "SELECT value FROM soundcheck_meta WHERE key = %s"
 _SET_META = "INSERT INTO soundcheck_meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
@@ -154,6 +157,7 @@ class PostgresFactStore(FactStore):
         self._fact_refs: dict[str, FactRef] = {}
         self._conn: psycopg.Connection[Any] | None = None
         self._closed = False
+        self._heartbeat = _Heartbeat(self._renew)
         with self._lock:
             self._connection()
 
@@ -445,25 +449,11 @@ class PostgresFactStore(FactStore):
     def lock(self, name: str, expire_seconds: float = 300.0) -> Iterator[bool]:
         """Claim ``name`` across processes and machines (a lease row); yields whether the claim succeeded.
 
-        Never blocks. The lease is claimed if there is none or the existing one has expired (by the server's
-        clock, so machines' clocks need not agree); it lapses by itself after ``expire_seconds`` (a killed
-        process cannot hold it forever), and on exit it is released only if it is still ours."""
-        token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
-        params = {"name": name, "token": token, "secs": float(expire_seconds)}
-        row = self._run(f"claim {name!r}", lambda conn: conn.execute(_CLAIM, params).fetchone())
-        acquired = row is not None
-        if not acquired:
-            yield False
-            return
-        try:
-            yield True
-        except BaseException:
-            try:
-                self._release(name, token)
-            except StoreError:
-                pass  # the error in flight matters more; the lease lapses by itself
-            raise
-        self._release(name, token)
+        Never blocks. The lease is claimed if there is none, the existing one has expired (by the server's clock,
+        so machines' clocks need not agree) or its owner is a killed process of this host. It is renewed while
+        this process lives, for at most ``expire_seconds``; on exit it is released only if it is still ours."""
+        with self.claim_many([name], expire_seconds) as got:
+            yield name in got
 
     @contextmanager
     def claim_many(self, names: Iterable[str], expire_seconds: float = 300.0) -> Iterator[set[str]]:
@@ -472,25 +462,68 @@ class PostgresFactStore(FactStore):
         if not wanted:
             yield set()
             return
-        token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
-        params = {"names": wanted, "token": token, "secs": float(expire_seconds)}
+        token = new_token()
+        limit = float(expire_seconds)
+        params = {"names": wanted, "token": token, "secs": min(limit, LEASE_STEP)}
         rows = self._run("claim facts", lambda conn: conn.execute(_CLAIM_MANY, params).fetchall())
         got = {name for (name,) in rows}
+        if len(got) < len(wanted) and self._free_dead([name for name in wanted if name not in got]):
+            rows = self._run("claim facts", lambda conn: conn.execute(_CLAIM_MANY, params).fetchall())
+            got |= {name for (name,) in rows}
+        if got and limit > LEASE_STEP:
+            self._heartbeat.hold(token, limit)
         try:
             yield got
         finally:
             if got:
+                self._heartbeat.drop(token)
                 try:
                     self._run("release claims", lambda conn: conn.execute(
                         "DELETE FROM soundcheck_leases WHERE token = %s AND name = ANY(%s)", (token, sorted(got))))
                 except StoreError:
-                    pass  # the leases lapse by themselves after expire_seconds
+                    pass  # the leases lapse by themselves
+
+    def _renew(self, token: str, limit: float) -> None:
+        """Extend the leases of ``token`` by ``LEASE_STEP`` (never past ``limit`` seconds after they were taken)."""
+        params = {"token": token, "limit": limit, "step": LEASE_STEP}
+        self._run("renew claims", lambda conn: conn.execute(_RENEW, params))
+
+    def _holders(self, names: list[str]) -> list[tuple[str, str, Any]]:
+        """``(name, token, acquired_at)`` of the live leases among ``names`` (by the server's clock)."""
+        return self._run("read claims", lambda conn: conn.execute(
+            "SELECT name, token, acquired_at FROM soundcheck_leases WHERE name = ANY(%s)"
+            " AND expires_at > clock_timestamp()", (names,)).fetchall())
+
+    def _free_dead(self, names: list[str]) -> bool:
+        """Delete the leases among ``names`` whose owner is a process of this host that no longer exists (killed
+        with ``kill -9``: it could not release them); returns whether there were any. Leases of other hosts
+        lapse at their expiry (this host cannot see their processes)."""
+        dead = sorted({token for _, token, _ in self._holders(names) if _dead_here(token)})
+        if not dead:
+            return False
+        self._run("release claims of a killed process", lambda conn: conn.execute(
+            "DELETE FROM soundcheck_leases WHERE token = ANY(%s) AND name = ANY(%s)", (dead, names)))
+        return True
+
+    def claim_holders(self, names: Iterable[str]) -> dict[str, str]:
+        """Who holds the live claims among ``names``: ``{name: "host pid N since HH:MM:SS"}``."""
+        wanted = sorted(set(names))
+        if not wanted:
+            return {}
+        out: dict[str, str] = {}
+        for name, token, since in self._holders(wanted):
+            if _dead_here(token):
+                continue
+            host, pid = _owner(token)
+            out[name] = f"{host.split('/')[0]} pid {pid} since {since.astimezone().strftime('%H:%M:%S')}"
+        return out
 
     def _release(self, name: str, token: str) -> None:
         self._run(f"release {name!r}", lambda conn: conn.execute(
             "DELETE FROM soundcheck_leases WHERE name = %s AND token = %s", (name, token)))
 
     def close(self) -> None:
+        self._heartbeat.stop()
         with self._lock:
             self._closed = True
             if self._conn is not None:
@@ -502,6 +535,64 @@ class PostgresFactStore(FactStore):
 
     def __repr__(self) -> str:
         return f"PostgresFactStore({self._shown!r})"
+
+
+class _Heartbeat:
+    """Renews the leases a store holds, every ``LEASE_STEP / 3`` seconds, from one daemon thread that runs while
+    claims are held (``renew(token, limit)``; a failed renewal is tried again next time: at worst the claim lapses
+    and another run does that work too). Stopped by the store's ``close``."""
+
+    def __init__(self, renew: Callable[[str, float], None]) -> None:
+        self._renew = renew
+        self._held: dict[str, float] = {}
+        self._guard = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, token: str, limit: float) -> None:
+        with self._guard:
+            self._held[token] = limit
+            if self._thread is None or not self._thread.is_alive():
+                self._stopped.clear()
+                self._thread = threading.Thread(target=self._loop, name="soundcheck-lease-heartbeat", daemon=True)
+                self._thread.start()
+
+    def drop(self, token: str) -> None:
+        with self._guard:
+            self._held.pop(token, None)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(5)
+
+    def _loop(self) -> None:
+        while not self._stopped.wait(LEASE_STEP / 3):
+            with self._guard:
+                held = list(self._held.items())
+                if not held:
+                    # Nothing to renew: end, so that no thread is left when no claim is held (``check`` forks
+                    # only a process with no other thread: ``cli.beside``); the next ``hold`` starts another.
+                    self._thread = None
+                    return
+            for token, limit in held:
+                try:
+                    self._renew(token, limit)
+                except StoreError:
+                    pass
+
+
+def _owner(token: str) -> tuple[str, str]:
+    """The host and pid of a lease's token (``host:pid:random``, ``facts.store.new_token``)."""
+    parts = token.rsplit(":", 2)
+    return (parts[0], parts[1]) if len(parts) == 3 else ("?", "?")
+
+
+def _dead_here(token: str) -> bool:
+    """Whether a lease's owner is a process of this host that no longer exists."""
+    host, pid = _owner(token)
+    return host == HOST and pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid))
 
 
 def _where(entity_ref: str | None, fact_ref: FactRef | None) -> tuple[str, list[str]]:

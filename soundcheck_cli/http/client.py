@@ -103,8 +103,11 @@ class ClientSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
-def _seconds(node: Any, problems: Problems, what: str) -> float | None:
+def _seconds(node: Any, problems: Problems, what: str, loc: Any = None) -> float | None:
     if isinstance(node, (int, float)) and not isinstance(node, bool):
+        if not math.isfinite(node) or node <= 0:  # .nan/.inf would pass on and fail every request
+            problems.error(f"{what} must be a positive number of seconds or a duration, not {node}", loc)
+            return None
         return float(node)
     value = parse_duration(node, problems, what)
     return value.total_seconds() if value is not None else None
@@ -138,7 +141,7 @@ def client_settings(
                 limiter = LimiterSettings(maximum, duration.total_seconds())
     timeout = 30.0
     if block.get("timeout") is not None:
-        timeout = _seconds(block["timeout"], problems, "timeout") or timeout
+        timeout = _seconds(block["timeout"], problems, "timeout", loc_of(block, "timeout")) or timeout
     retry = RetryPolicy()
     node = block.get("retry")
     if isinstance(node, Mapping):

@@ -1,5 +1,6 @@
-"""What several reporters need to read from a ``RunReport``: entity lookup, owners, track membership, level
-distributions, source paths, and text cleaning. Pure functions; no reporter-specific formatting.
+"""What several reporters need to read from a ``RunReport``: secrets masked (``redacted``), entity lookup, owners,
+track membership, level distributions, source paths, and text cleaning. Pure functions; no reporter-specific
+formatting.
 """
 
 from __future__ import annotations
@@ -7,13 +8,16 @@ from __future__ import annotations
 import os
 import re
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
 
+from soundcheck_cli import redact
 from soundcheck_cli.catalog.model import Entity, EntityRef
+from soundcheck_cli.errors import Location, Problem
 from soundcheck_cli.results import RunReport
 from soundcheck_cli.rules.model import Check, CheckResult, CheckState
-from soundcheck_cli.tracks.model import Track, TrackResult
+from soundcheck_cli.tracks.model import Level, LevelCheck, LevelResult, Track, TrackResult
 
 # The states that fail the default gate (``gate.FAILING_STATES``) and those shown as "did not pass".
 FAILING = (CheckState.FAILED, CheckState.ERROR, CheckState.NOT_REPORTED)
@@ -31,6 +35,112 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 def clean_text(text: object) -> str:
     """``text`` as a string without the control characters XML 1.0 cannot carry (tab, LF and CR kept)."""
     return _CONTROL.sub("\ufffd", "" if text is None else str(text))
+
+
+def redacted(report: RunReport, redactor: redact.Redactor | None = None) -> RunReport:
+    """``report`` with every known secret masked in the text reporters print, before any format escapes it.
+
+    Masking the rendered text afterwards misses a secret that the format escaped (``&`` -> ``&amp;``, ``"`` ->
+    ``\\"``, a newline -> ``<br>``) or that the table folded; masked here, every format shows ``***``. Every
+    reporter calls this first; ``redactor`` defaults to the process-wide one (``redact.GLOBAL``: the secrets of
+    the loaded config). The report comes back unchanged, at the cost of one scan, when it holds no known secret.
+    """
+    redactor = redact.GLOBAL if redactor is None else redactor
+    if not redactor.values or not redactor.found_in("\0".join(map(str, _printed_texts(report)))):
+        return report
+    memo: dict[str, str] = {}
+
+    def mask(text: Any) -> Any:
+        if not isinstance(text, str):
+            return text
+        out = memo.get(text)
+        if out is None:
+            out = memo[text] = redactor.redact_known(text)
+        return out
+
+    return _masked_report(report, mask, redactor)
+
+
+def _printed_texts(report: RunReport) -> Iterator[str]:
+    """Every text of the report that some reporter prints (each distinct message once)."""
+    results = report.check_results
+    yield from {r.message for r in results}
+    yield from {r.entity_ref for r in results}
+    yield from {r.check_id for r in results}
+    yield from {m for r in results for m in r.missing_facts}
+    for tr in report.track_results:
+        yield tr.track_id
+        yield tr.entity_ref
+        for lv in tr.levels:
+            yield lv.name or ""
+    for c in report.checks:
+        yield from (c.id, c.name or "", c.description or "", c.owner_entity_ref or "")
+    for t in report.tracks:
+        yield from (t.id, t.name or "", t.description or "", t.owner_entity_ref or "", t.kind)
+        for lv in t.levels:
+            yield from (lv.name or "", lv.description or "")
+            for lc in lv.checks:
+                yield from (lc.id, lc.name or "", lc.description or "")
+    for e in report.entities:
+        yield str(e.ref)
+        yield str(e.spec.get("owner") or "")
+        if e.source is not None:
+            yield e.source.path
+    for p in report.problems:
+        yield str(p)
+
+
+def _masked_report(report: RunReport, mask: Callable[[Any], Any], redactor: redact.Redactor) -> RunReport:
+    new_results: dict[int, CheckResult] = {}
+
+    def result(r: CheckResult) -> CheckResult:
+        out = new_results.get(id(r))
+        if out is None:
+            out = new_results[id(r)] = CheckResult(mask(r.check_id), mask(r.entity_ref), r.state, mask(r.message),
+                                                   tuple(map(mask, r.missing_facts)))
+        return out
+
+    def level_result(lv: LevelResult) -> LevelResult:
+        return LevelResult(lv.ordinal, mask(lv.name), lv.certified, tuple(map(result, lv.checks)))
+
+    def track_result(tr: TrackResult) -> TrackResult:
+        levels = tuple(map(level_result, tr.levels))
+        highest = None
+        if tr.highest_level is not None:
+            highest = next((lv for lv, old in zip(levels, tr.levels) if old is tr.highest_level),
+                           level_result(tr.highest_level))
+        return TrackResult(mask(tr.track_id), mask(tr.entity_ref), levels, highest)
+
+    def location(loc: Location | None) -> Location | None:
+        return None if loc is None else replace(loc, path=mask(loc.path))
+
+    def entity(e: Entity) -> Entity:
+        ref = EntityRef(mask(e.ref.kind), mask(e.ref.namespace), mask(e.ref.name))
+        return Entity(redactor.redact_data(e.data), ref, location(e.source))
+
+    def check(c: Check) -> Check:
+        return replace(c, id=mask(c.id), name=mask(c.name), description=mask(c.description),
+                       owner_entity_ref=mask(c.owner_entity_ref), passed_message=mask(c.passed_message),
+                       failed_message=mask(c.failed_message), not_applicable_message=mask(c.not_applicable_message))
+
+    def level(lv: Level) -> Level:
+        checks = tuple(replace(lc, id=mask(lc.id), name=mask(lc.name), description=mask(lc.description))
+                       for lc in lv.checks)
+        return replace(lv, checks=checks, name=mask(lv.name), description=mask(lv.description))
+
+    def track(t: Track) -> Track:
+        return replace(t, id=mask(t.id), levels=tuple(map(level, t.levels)), name=mask(t.name),
+                       description=mask(t.description), owner_entity_ref=mask(t.owner_entity_ref))
+
+    return RunReport(
+        generated_at=report.generated_at,
+        entities=tuple(map(entity, report.entities)),
+        checks=tuple(map(check, report.checks)),
+        tracks=tuple(map(track, report.tracks)),
+        check_results=tuple(map(result, report.check_results)),
+        track_results=tuple(map(track_result, report.track_results)),
+        problems=tuple(Problem(mask(p.message), location(p.location), p.severity) for p in report.problems),
+    )
 
 
 def level_label(ordinal: int, name: str | None) -> str:

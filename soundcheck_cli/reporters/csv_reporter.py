@@ -16,7 +16,7 @@ import csv
 import io
 from typing import Any
 
-from soundcheck_cli.reporters.common import build_index, clean_text, owner_of, source_of
+from soundcheck_cli.reporters.common import build_index, clean_text, owner_of, redacted, source_of
 from soundcheck_cli.results import RunReport
 
 COLUMNS = ("entityRef", "entityKind", "entityName", "owner", "checkId", "checkName", "state", "message", "tracks",
@@ -28,7 +28,9 @@ def _safe(value: str, enabled: bool) -> str:
     return "'" + value if enabled and value.startswith(_FORMULA_START) else value
 
 
-def render(report: RunReport, *, root: str | None = None, spreadsheet_safe: bool = True, **_: Any) -> str:
+def render(report: RunReport, *, root: str | None = None, spreadsheet_safe: bool = True, redactor: Any = None,
+           **_: Any) -> str:
+    report = redacted(report, redactor)
     index = build_index(report)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")

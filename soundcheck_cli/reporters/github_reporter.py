@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from soundcheck_cli.reporters.common import build_index, clean_text, message_of, source_of
+from soundcheck_cli.reporters.common import build_index, clean_text, message_of, redacted, source_of
 from soundcheck_cli.results import RunReport
 from soundcheck_cli.rules.model import CheckState
 
@@ -42,7 +42,8 @@ def command(name: str, message: str, **properties: object) -> str:
 
 
 def render(report: RunReport, *, root: str | None = None, max_annotations: int = DEFAULT_MAX_ANNOTATIONS,
-           **_: Any) -> str:
+           redactor: Any = None, **_: Any) -> str:
+    report = redacted(report, redactor)
     index = build_index(report)
     wanted = [r for r in report.check_results if r.state in COMMAND]
     wanted.sort(key=lambda r: PRIORITY[r.state])  # stable: report order within a state

@@ -29,6 +29,7 @@ from soundcheck_cli.reporters.common import (
     message_of,
     owner_of,
     reached_label,
+    redacted,
     results_by_entity,
     source_of,
     state_counts,
@@ -176,7 +177,9 @@ def _chips(report: RunReport) -> str:
     return "".join(f'<span class="chip s-{s.value}">{n} {s.value}</span>' for s, n in counts.items() if n)
 
 
-def render(report: RunReport, *, root: str | None = None, title: str = "Soundcheck report", **_: Any) -> str:
+def render(report: RunReport, *, root: str | None = None, title: str = "Soundcheck report", redactor: Any = None,
+           **_: Any) -> str:
+    report = redacted(report, redactor)
     index = build_index(report)
     by_entity = results_by_entity(report)
     rows_by_track = {t.id: track_rows(report, t) for t in report.tracks}

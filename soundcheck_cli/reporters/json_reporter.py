@@ -9,6 +9,8 @@ from operator import attrgetter
 from typing import Any
 
 from soundcheck_cli.facts.model import format_timestamp
+from soundcheck_cli.redact import NULL_REDACTOR
+from soundcheck_cli.reporters.common import redacted
 from soundcheck_cli.results import REPORT_SCHEMA_VERSION, RunReport
 from soundcheck_cli.rules.model import CheckState
 from soundcheck_cli.tracks.model import LevelResult
@@ -24,9 +26,10 @@ def _level(level: LevelResult | None) -> dict[str, Any] | None:
     return {"ordinal": level.ordinal, "name": level.name}
 
 
-def to_document(report: RunReport, *, items: bool = True) -> dict[str, Any]:
-    """The report as plain JSON data; with ``items=False`` the two big lists (results, certifications) are left
-    empty, for ``render`` to encode them directly."""
+def to_document(report: RunReport, *, items: bool = True, redactor: Any = None) -> dict[str, Any]:
+    """The report as plain JSON data, known secrets masked (``common.redacted``); with ``items=False`` the two big
+    lists (results, certifications) are left empty, for ``render`` to encode them directly."""
+    report = redacted(report, redactor)
     counts = {state.value: 0 for state in CheckState}
     for value, n in Counter(map(_STATE_VALUES, report.check_results)).items():  # C-level counting
         counts[value] += n
@@ -105,14 +108,15 @@ def to_document(report: RunReport, *, items: bool = True) -> dict[str, Any]:
 BLOCK = 1000
 
 
-def render(report: RunReport, **_: Any) -> str:
-    return "".join(render_chunks(report))
+def render(report: RunReport, *, redactor: Any = None, **_: Any) -> str:
+    return "".join(render_chunks(report, redactor=redactor))
 
 
-def render_chunks(report: RunReport, **_: Any) -> Iterator[str]:
+def render_chunks(report: RunReport, *, redactor: Any = None, **_: Any) -> Iterator[str]:
     """``render``'s text in pieces, each ending with a newline (a secret masked piece by piece is masked whole
     unless it spans lines): what ``soundcheck check`` writes to a file or stdout, block by block."""
-    doc = to_document(report, items=False)
+    report = redacted(report, redactor)
+    doc = to_document(report, items=False, redactor=NULL_REDACTOR)
     return _doc_chunks(doc, {"results": _result_blocks(report), "certifications": _certification_blocks(report)})
 
 

@@ -26,6 +26,7 @@ from soundcheck_cli.reporters.common import (
     level_label,
     message_of,
     reached_label,
+    redacted,
     source_of,
     standalone_checks,
     track_rows,
@@ -96,7 +97,9 @@ def _standalone_results(report: RunReport, ids: Iterable[str]) -> list[CheckResu
     return [r for r in report.check_results if r.check_id in wanted]
 
 
-def to_element(report: RunReport, *, root: str | None = None, warning_as_failure: bool = False) -> ET.Element:
+def to_element(report: RunReport, *, root: str | None = None, warning_as_failure: bool = False,
+               redactor: Any = None) -> ET.Element:
+    report = redacted(report, redactor)
     index = build_index(report)
     timestamp = report.generated_at.strftime("%Y-%m-%dT%H:%M:%S")  # Ant's format: no zone, UTC by our convention
     top = ET.Element("testsuites", name="soundcheck", tests="0", failures="0", errors="0", time="0")
@@ -130,7 +133,8 @@ def to_element(report: RunReport, *, root: str | None = None, warning_as_failure
     return top
 
 
-def render(report: RunReport, *, root: str | None = None, warning_as_failure: bool = False, **_: Any) -> str:
-    element = to_element(report, root=root, warning_as_failure=warning_as_failure)
+def render(report: RunReport, *, root: str | None = None, warning_as_failure: bool = False, redactor: Any = None,
+           **_: Any) -> str:
+    element = to_element(report, root=root, warning_as_failure=warning_as_failure, redactor=redactor)
     ET.indent(element, space="  ")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(element, encoding="unicode") + "\n"

@@ -14,6 +14,7 @@ a message cannot inject tags), and ``|``, ``\\``, ``*``, ``_``, `````, ``[``, ``
 from __future__ import annotations
 
 from collections import defaultdict
+from itertools import groupby
 from typing import Any
 
 from soundcheck_cli.reporters.common import (
@@ -24,6 +25,7 @@ from soundcheck_cli.reporters.common import (
     level_label,
     message_of,
     owner_of,
+    redacted,
     standalone_checks,
     state_counts,
     summary_line,
@@ -33,6 +35,7 @@ from soundcheck_cli.results import RunReport
 from soundcheck_cli.rules.model import CheckResult, CheckState
 
 DEFAULT_MAX_ROWS = 1000
+DEFAULT_LIMIT = 10  # rows per owner and check before "... and N more"
 STATE_ICON = {
     CheckState.FAILED: "❌",
     CheckState.ERROR: "💥",
@@ -80,7 +83,8 @@ def _track_section(report: RunReport, track: Any) -> list[str]:
 
 
 def render(report: RunReport, *, max_rows: int = DEFAULT_MAX_ROWS, title: str = "Soundcheck results",
-           **_: Any) -> str:
+           limit: int = DEFAULT_LIMIT, show_all: bool = False, redactor: Any = None, **_: Any) -> str:
+    report = redacted(report, redactor)
     index = build_index(report)
     lines = [f"## {cell(title)}", "", cell(summary_line(report)), ""]
     for track in report.tracks:
@@ -105,25 +109,50 @@ def render(report: RunReport, *, max_rows: int = DEFAULT_MAX_ROWS, title: str = 
         lines += ["### Checks that did not pass", "", "None: every evaluated check passed. ✅", ""]
         return "\n".join(lines)
     order = {s: i for i, s in enumerate(NOT_PASSING)}
+    lines += _by_check(not_passing, order)
     groups: dict[str, list[CheckResult]] = defaultdict(list)
     for r in not_passing:
         groups[owner_of(index.check(r.check_id), index.entity(r.entity_ref))].append(r)
     lines += [f"### Checks that did not pass, by owner ({len(not_passing)})", ""]
-    shown = 0
+    cap = None if show_all else max_rows  # rows in all; a step summary holds at most 1 MiB
+    per_check = None if show_all else max(0, limit)  # rows per owner and check
+    rows = 0  # result rows written
+    accounted = 0  # results written or counted in an "... and N more" row
     for owner in sorted(groups, key=lambda o: (o.startswith("("), o.lower())):
-        if shown >= max_rows:
+        if cap is not None and rows >= cap:
             break
         items = sorted(groups[owner], key=lambda r: (order[r.state], r.check_id, r.entity_ref))
         lines += [f"#### {cell(owner)} ({len(items)})", "", "| State | Check | Entity | Message |",
                   "| --- | --- | --- | --- |"]
-        for r in items:
-            if shown >= max_rows:
+        for (state, check_id), grouped in groupby(items, key=lambda r: (r.state, r.check_id)):
+            group = list(grouped)
+            for r in group if per_check is None else group[:per_check]:
+                if cap is not None and rows >= cap:
+                    break
+                lines.append(f"| {STATE_ICON[r.state]} {r.state.value} | {code(r.check_id)} | {code(r.entity_ref)} | "
+                             f"{cell(message_of(r, index.check(r.check_id)))} |")
+                rows += 1
+                accounted += 1
+            if cap is not None and rows >= cap:
                 break
-            check = index.check(r.check_id)
-            lines.append(f"| {STATE_ICON[r.state]} {r.state.value} | {code(r.check_id)} | {code(r.entity_ref)} | "
-                         f"{cell(message_of(r, check))} |")
-            shown += 1
+            if per_check is not None and len(group) > per_check:
+                lines.append(f"| {STATE_ICON[state]} {state.value} | {code(check_id)} | "
+                             f"_… and {len(group) - per_check:,} more_ | use `--all` or the `json` report |")
+                accounted += len(group) - per_check
         lines.append("")
-    if shown < len(not_passing):
-        lines += [f"_{len(not_passing) - shown} more not shown (limit {max_rows}); see the full report._", ""]
+    if accounted < len(not_passing):
+        lines += [f"_{len(not_passing) - accounted} more not shown (limit {max_rows}); see the full report._", ""]
     return "\n".join(lines)
+
+
+def _by_check(not_passing: list[CheckResult], order: dict[CheckState, int]) -> list[str]:
+    """How many results of each check did not pass, by state: the whole picture of a big run in a few rows."""
+    counts: dict[str, list[int]] = {}
+    for r in not_passing:
+        counts.setdefault(r.check_id, [0] * len(order))[order[r.state]] += 1
+    lines = ["### Checks that did not pass, by check", "",
+             "| Check | " + " | ".join(s.value for s in NOT_PASSING) + " |",
+             "| --- | " + " | ".join("---:" for _ in NOT_PASSING) + " |"]
+    for check_id in sorted(counts):
+        lines.append(f"| {code(check_id)} | " + " | ".join(f"{n:,}" if n else "" for n in counts[check_id]) + " |")
+    return lines + [""]

@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 from soundcheck_cli import __version__
 from soundcheck_cli.facts.model import format_timestamp
-from soundcheck_cli.reporters.common import Index, build_index, clean_text, message_of, source_of
+from soundcheck_cli.reporters.common import Index, build_index, clean_text, message_of, redacted, source_of
 from soundcheck_cli.results import RunReport
 from soundcheck_cli.rules.model import Check, CheckResult, CheckState
 
@@ -115,7 +115,9 @@ def _result(result: CheckResult, rule_index: int, index: Index, root: str | None
     return out
 
 
-def to_document(report: RunReport, *, root: str | None = None, max_results: int = GITHUB_MAX_RESULTS) -> dict[str, Any]:
+def to_document(report: RunReport, *, root: str | None = None, max_results: int = GITHUB_MAX_RESULTS,
+                redactor: Any = None) -> dict[str, Any]:
+    report = redacted(report, redactor)
     index = build_index(report)
     rules = [_rule(c, index) for c in report.checks]
     rule_index = {c.id: i for i, c in enumerate(report.checks)}
@@ -140,5 +142,7 @@ def to_document(report: RunReport, *, root: str | None = None, max_results: int 
     return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
 
 
-def render(report: RunReport, *, root: str | None = None, max_results: int = GITHUB_MAX_RESULTS, **_: Any) -> str:
-    return json.dumps(to_document(report, root=root, max_results=max_results), indent=2, ensure_ascii=False) + "\n"
+def render(report: RunReport, *, root: str | None = None, max_results: int = GITHUB_MAX_RESULTS,
+           redactor: Any = None, **_: Any) -> str:
+    document = to_document(report, root=root, max_results=max_results, redactor=redactor)
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

@@ -1,8 +1,8 @@
 """A folder of compiled generated code, so that a run does not compile again what an earlier run compiled.
 
-The engine generates Python source for each check (``engine.generate_run``); compiling it costs ~3 ms per check,
+The engine generates Python source for each check (``codegen.generate_run``); compiling it costs ~3 ms per check,
 the same on every run of the same config. With a folder set (``enable``; the CLI sets the user's cache folder),
-``engine._compiled_code`` asks ``load`` first and gives what it compiled to ``save``.
+``codegen.compiled_code`` asks ``load`` first and gives what it compiled to ``save``.
 
 A file holds the interpreter's bytecode magic number, the source itself and ``marshal.dumps`` of the code object
 (``__pycache__`` files keep the magic number and a hash of the source): a file from another Python version, for

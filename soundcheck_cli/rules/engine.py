@@ -23,55 +23,52 @@ value (``pagerduty:default/service: $.status is "disabled", expected equal "acti
 says why. ``not-reported`` and ``error`` messages are always the engine's own.
 
 Speed (issue 7 asks >= 450,000 evaluations/s): a check is compiled once -- paths to accessors, operators to
-predicates specialised on the rule value -- and bound to one run's per-fact-ref tables
-``{entity key: fact data}``. Binding generates the check's whole batch loop as Python source: fact lookups,
-key walks and comparisons inlined, results built in place, every constant a local variable. Only generated
-names appear in that source (keys, rule values, fact refs and messages travel as constants in its namespace),
-so no configuration text is ever compiled; rules too deep to generate, and single evaluations
-(``evaluate_check``), use equivalent closures. Default messages are worked out on a slower path, only for the
-results that need them, and memoised on the values the conditions saw.
+predicates specialised on the rule value (``rules.plan``) -- and bound to one run's per-fact-ref tables
+``{entity key: fact data}``. Binding generates the check's whole batch loop as Python source (``rules.codegen``);
+rules too deep to generate, and single evaluations (``evaluate_check``), use equivalent closures (here). Default
+messages are worked out on a slower path, only for the results that need them, and memoised on the values the
+conditions saw (``plan.memo_key``).
+
+A value a rule cannot be evaluated on (a ``matches`` search that timed out, ``operators.EvaluationError``) makes
+that entity's result ``error``; the other entities are evaluated as usual.
 """
 
 from __future__ import annotations
 
 import gc
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
-from types import CodeType
 from typing import Any
 
 from soundcheck_cli.catalog.filters import selects
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.facts.interface import entity_key
 from soundcheck_cli.facts.model import Fact, FactRef, format_timestamp, utcnow
-from soundcheck_cli.rules import code_cache
-from soundcheck_cli.rules.jsonpath import MISSING, Accessor, PathError, compile_path, step
-from soundcheck_cli.rules.messages import MAX_VALUE_CHARS, Template, compile_template, describe_value
-from soundcheck_cli.rules.model import AllOf, AnyOf, Check, CheckResult, CheckState, Condition, Not, Rule
-from soundcheck_cli.rules.operators import NUMERIC_OPERATORS, OperatorError, compile_operator, compile_regex, is_number
+from soundcheck_cli.rules.codegen import MAX_GENERATED_DEPTH, bind_generated, generate_run
+from soundcheck_cli.rules.jsonpath import MISSING, PathError
+from soundcheck_cli.rules.messages import Template, compile_template, describe_value
+from soundcheck_cli.rules.model import Check, CheckResult, CheckState, Condition, Not, Rule
+from soundcheck_cli.rules.operators import EvaluationError, OperatorError
+from soundcheck_cli.rules.plan import (
+    ABSENT,
+    MEMO_LIMIT,
+    NOT_SELECTED_MESSAGE,
+    Leaf,
+    Plan,
+    Unreported,
+    compile_plan,
+    depth,
+    leaves,
+    memo_key,
+)
+
+__all__ = ["ABSENT", "NOT_SELECTED_MESSAGE", "BoundCheck", "CompiledCheck", "Unreported", "bind_closures",
+           "bind_generated", "bind_rule", "build_tables", "check_problem", "compile_check", "compile_plan",
+           "evaluate_check", "evaluate_plan", "explain", "paused_gc", "table_value"]
 
 # --- fact tables -------------------------------------------------------------------------------------------
 
-
-class Unreported:
-    """Marks a fact a check needs but cannot use: never collected (``expires_at`` None) or expired.
-
-    One class for both so that the hot path needs a single ``v.__class__ is Unreported`` test.
-    """
-
-    __slots__ = ("expires_at",)
-
-    def __init__(self, expires_at: datetime | None = None) -> None:
-        self.expires_at = expires_at
-
-    def __repr__(self) -> str:
-        return "ABSENT" if self.expires_at is None else f"EXPIRED({format_timestamp(self.expires_at)})"
-
-
-ABSENT = Unreported()
 
 FactTable = Mapping[str, Any]  # entity key -> fact data, or an ``Unreported`` marker for an expired fact
 
@@ -121,54 +118,6 @@ WARNING = CheckState.WARNING
 NOT_APPLICABLE = CheckState.NOT_APPLICABLE
 NOT_REPORTED = CheckState.NOT_REPORTED
 ERROR = CheckState.ERROR
-
-NOT_SELECTED_MESSAGE = "not applicable: the check's filter does not select this entity"
-
-
-# --- plans: a rule with its paths and operators compiled -----------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Leaf:
-    condition: Condition
-    accessor: Accessor
-    test: Callable[[Any], bool]  # operator predicate on the path's value
-    # Pieces of the default message, worked out once: ``<head><actual value><tail>``.
-    head: str = ""
-    fail_tail: str = ""
-    hold_tail: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Branch:
-    kind: str  # "all" | "any" | "not"
-    children: tuple[Plan, ...]
-
-
-Plan = Leaf | Branch
-
-
-def compile_plan(rule: Rule) -> Plan:
-    """Compile paths and operators of ``rule`` once; raises ``PathError``/``OperatorError``."""
-    if isinstance(rule, Condition):
-        accessor, test = compile_path(rule.path), compile_operator(rule.operator, rule.value)
-        value = describe_value(rule.value)
-        return Leaf(rule, accessor, test, head=f"{rule.fact_ref}: {rule.path or '$'} is ",
-                    fail_tail=f", expected {rule.operator} {value}", hold_tail=f", which is {rule.operator} {value}")
-    if isinstance(rule, Not):
-        return Branch("not", (compile_plan(rule.rule),))
-    if isinstance(rule, AllOf):
-        return Branch("all", tuple(compile_plan(r) for r in rule.rules))
-    if isinstance(rule, AnyOf):
-        return Branch("any", tuple(compile_plan(r) for r in rule.rules))
-    raise OperatorError(f"unsupported rule node {type(rule).__name__}")
-
-
-def _leaves(plan: Plan, out: list[Leaf]) -> list[Leaf]:
-    if isinstance(plan, Leaf):
-        out.append(plan)
-    else:
-        for child in plan.children:
-            _leaves(child, out)
-    return out
 
 
 # A bound rule evaluates to True, False or None (None: depends on a fact that is absent or expired).
@@ -230,338 +179,15 @@ def bind_closures(plan: Plan, tables: Mapping[FactRef, FactTable]) -> RuleFn:
     return branch
 
 
-# --- binding, way 2: generated code ---------------------------------------------------------------------------
-class _Gen:
-    """Emits the body of ``def rule(ekey)``; every constant goes into ``ns`` under a generated name."""
-
-    def __init__(self, tables: Mapping[FactRef, FactTable]) -> None:
-        self.tables = tables
-        self.ns: dict[str, Any] = {"ABSENT": ABSENT, "U": Unreported, "M": MISSING, "step": step}
-        self.lines: list[str] = []
-        self.n = 0
-        self._table_names: dict[FactRef, str] = {}
-        self.fact_vars: dict[FactRef, str] = {}  # prefetched ``ref -> local variable`` holding its data
-
-    def prefetch(self, refs: Sequence[FactRef], ind: int) -> None:
-        """Look each fact up once per entity, before the rule (conditions on the same fact share it)."""
-        for ref in refs:
-            name = self.table(ref).replace("g", "f", 1)
-            self.emit(ind, f"{name} = {self.table(ref)}(ekey, ABSENT)")
-            self.fact_vars[ref] = name
-
-    def const(self, prefix: str, value: Any) -> str:
-        self.n += 1
-        name = f"{prefix}{self.n}"
-        self.ns[name] = value
-        return name
-
-    def var(self) -> str:
-        self.n += 1
-        return f"r{self.n}"
-
-    def emit(self, indent: int, line: str) -> None:
-        self.lines.append("    " * indent + line)
-
-    def table(self, ref: FactRef) -> str:
-        name = self._table_names.get(ref)
-        if name is None:
-            name = self.const("g", self.tables.get(ref, {}).get)
-            self._table_names[ref] = name
-        return name
-
-    def node(self, plan: Plan, target: str, ind: int) -> None:
-        if isinstance(plan, Leaf):
-            self.leaf(plan, target, ind)
-        elif plan.kind == "not":
-            inner = self.var()
-            self.node(plan.children[0], inner, ind)
-            self.emit(ind, f"{target} = None if {inner} is None else not {inner}")
-        else:
-            decisive = "True" if plan.kind == "any" else "False"
-            self.emit(ind, f"{target} = {'False' if decisive == 'True' else 'True'}")
-            for i, child in enumerate(plan.children):
-                inner = self.var()
-                body = ind
-                if i:
-                    self.emit(ind, f"if {target} is not {decisive}:")
-                    body = ind + 1
-                self.node(child, inner, body)
-                self.emit(body, f"if {inner} is {decisive}:")
-                self.emit(body + 1, f"{target} = {decisive}")
-                self.emit(body, f"elif {inner} is None:")
-                self.emit(body + 1, f"{target} = None")
-
-    def leaf(self, leaf: Leaf, target: str, ind: int) -> None:
-        ref = leaf.condition.fact_ref
-        fetched = self.fact_vars.get(ref)
-        self.emit(ind, f"v = {fetched}" if fetched else f"v = {self.table(ref)}(ekey, ABSENT)")
-        self.emit(ind, "if v.__class__ is U:")
-        self.emit(ind + 1, f"{target} = None")
-        self.emit(ind, "else:")
-        body = ind + 1
-        self.walk(leaf, body)
-        self.test(leaf, target, body)
-
-    def walk(self, leaf: Leaf, ind: int) -> None:
-        """``v = <the leaf's path applied to v>`` (``leaf.accessor.get(v)``, inlined for simple paths)."""
-        acc = leaf.accessor
-        if acc.fast and acc.steps is not None:
-            for key in acc.steps:
-                k = self.const("k", key)
-                if isinstance(key, str):
-                    self.emit(ind, f"v = v.get({k}, M) if v.__class__ is dict else step(v, {k})")
-                else:
-                    self.emit(ind, f"v = step(v, {k})")
-        else:
-            self.emit(ind, f"v = {self.const('a', acc.get)}(v)")
-
-    def test(self, leaf: Leaf, target: str, ind: int) -> None:
-        """Inline the operator for the common rule values; anything else calls the compiled predicate.
-
-        Each inline form is exactly the predicate's fast branch (``compile_operator``); every type it does not
-        handle falls through to the predicate itself, so both always agree (tested on every operator row).
-        """
-        cond = leaf.condition
-        op, e = cond.operator, cond.value
-        t = self.const("t", leaf.test)
-        negate = op in ("notEqual", "notIn", "doesNotContain")
-        base = {"notEqual": "equal", "notIn": "in", "doesNotContain": "contains"}.get(op, op)
-        if base == "equal" and isinstance(e, str):
-            self.emit(ind, f"{target} = v {'!=' if negate else '=='} {self.const('e', str(e))}")
-        elif base == "equal" and (e is None or isinstance(e, bool)):
-            self.emit(ind, f"{target} = v is {'not ' if negate else ''}{self.const('e', e)}")
-        elif (base == "equal" and is_number(e)) or (op in NUMERIC_OPERATORS and is_number(e)):
-            symbol = {"equal": "!=" if negate else "==", "lessThan": "<", "lessThanInclusive": "<=",
-                      "greaterThan": ">", "greaterThanInclusive": ">="}[base]
-            self.emit(ind, "c = v.__class__")
-            self.emit(ind, f"{target} = (v {symbol} {self.const('e', e)}) if (c is int or c is float) else {t}(v)")
-        elif base == "in" and isinstance(e, list) and e and all(isinstance(i, str) for i in e):
-            s = self.const("s", frozenset(str(i) for i in e))
-            self.emit(ind, f"{target} = (v {'not in' if negate else 'in'} {s}) if v.__class__ is str else {t}(v)")
-        elif base == "contains" and isinstance(e, str):
-            self.emit(ind, "c = v.__class__")
-            self.emit(ind, f"{target} = ({self.const('e', str(e))} {'not in' if negate else 'in'} v) "
-                           f"if (c is str or c is list or c is dict) else {t}(v)")
-        elif op == "matches" and isinstance(e, str):
-            search = self.const("x", compile_regex(e).search)
-            self.emit(ind, f"{target} = ({search}(v) is not None) if v.__class__ is str else {t}(v)")
-        else:
-            self.emit(ind, f"{target} = {t}(v)")
-
-
-def _list_key(cls: type, value: Any) -> tuple[Any, Any] | None:
-    """The memo key part of a non-scalar value a condition saw (``BoundCheck.failed_message``'s rule): a short
-    list of strings (tags, topics...) keys as a tuple; anything else is not memoised (None)."""
-    if cls is list and len(value) <= 16 and all(item.__class__ is str for item in value):
-        return cls, tuple(value)
-    return None
-
-
-_CODE: dict[str, CodeType] = {}
-
-
-def _compiled_code(source: str, filename: str) -> CodeType:
-    """``compile`` once per distinct generated source: the source depends on the rule and messages only (the
-    tables are passed in the namespace), so later calls with the same checks skip the compiler, and so do later
-    runs when ``code_cache`` has a folder."""
-    code = _CODE.get(source)
-    if code is None:
-        code = code_cache.load(source) if code_cache.enabled() else None
-        if code is None:
-            code = compile(source, filename, "exec")
-            code_cache.save(source, code)
-        if len(_CODE) < 1024:
-            _CODE[source] = code
-    return code
-
-
-# Generated functions nest two indentation levels per rule level; CPython allows 100.
-_MAX_GENERATED_DEPTH = 30
-
-
-def _depth(plan: Plan) -> int:
-    return 1 if isinstance(plan, Leaf) else 1 + max((_depth(c) for c in plan.children), default=0)
-
-
-def bind_generated(plan: Plan, tables: Mapping[FactRef, FactTable]) -> RuleFn:
-    gen = _Gen(tables)
-    gen.emit(0, "def rule(ekey):")
-    refs: list[FactRef] = []
-    for leaf in _leaves(plan, []):
-        if leaf.condition.fact_ref not in refs:
-            refs.append(leaf.condition.fact_ref)
-    gen.prefetch(refs, 1)
-    gen.node(plan, "r0", 1)
-    gen.emit(1, "return r0")
-    source = "\n".join(gen.lines) + "\n"
-    exec(_compiled_code(source, "<soundcheck rule>"), gen.ns)  # noqa: S102 - generated names only
-    fn: RuleFn = gen.ns["rule"]
-    fn.__doc__ = source  # for debugging: the generated code
-    return fn
-
-
 def bind_rule(plan: Plan, tables: Mapping[FactRef, FactTable]) -> RuleFn:
-    """The fastest correct evaluator of ``plan`` over ``tables``."""
-    if _depth(plan) <= _MAX_GENERATED_DEPTH:
+    """The fastest correct evaluator of ``plan`` over ``tables``: generated code (``rules.codegen``), or closures
+    for rules too deep to generate."""
+    if depth(plan) <= MAX_GENERATED_DEPTH:
         try:
             return bind_generated(plan, tables)
         except (SyntaxError, RecursionError, MemoryError):  # pragma: no cover - guarded by the depth limit
             pass
     return bind_closures(plan, tables)
-
-
-RunFn = Callable[[Sequence[tuple[Entity, str, str]], "Sequence[bool] | None"], list[CheckResult]]
-
-
-def generate_run(bound: BoundCheck) -> RunFn | None:
-    """The whole ``BoundCheck.run`` loop as one generated function (rule inlined, results built in place).
-
-    Only for checks without an ``applicable`` rule or compile error, and rules shallow enough to generate.
-    """
-    compiled = bound.compiled
-    plan = compiled.rule
-    if plan is None or compiled.error is not None or compiled.applicable is not None:
-        return None
-    if _depth(plan) > _MAX_GENERATED_DEPTH - 2:
-        return None
-    gen = _Gen(bound.tables)
-    check = compiled.check
-    ns = gen.ns
-    ns.update(CID=check.id, PASSED=PASSED, FSTATE=WARNING if check.warning else FAILED,
-              na=bound.not_applicable_result, unrep=bound.unreported, fmsg=bound.failed_message,
-              pmsg=bound.passed_message, memo_get=bound._failed_memo.get, SCALARS=_SCALARS, EMPTY=(),
-              NOT_REPORTED=NOT_REPORTED, CI=compiled.check_info,
-              nrm=bound._nr_memo.get, nr_slow=bound._nr_slow, lkey=_list_key)
-    ns.update(C=CheckResult, tnew=tuple.__new__)
-
-    def result(ind: int, state: str, message: str, missing: str = "EMPTY") -> None:
-        # ``CheckResult`` is a named tuple: built from its fields by one C call (its own ``__new__`` is Python)
-        gen.emit(ind, f"append(tnew(C, (CID, ref, {state}, {message}, {missing})))")
-
-    def templated(template: Template, name: str, fallback: str) -> str:
-        if template.uses_facts:
-            return fallback
-        ns[name] = template.fn  # rendered in place: (entity data, check info, no fact lookup)
-        return f"{name}(entity.data, CI, None)"
-
-    def inline_template(template: Template, name: str, ind: int) -> bool:
-        """``m = <template rendered>`` for the usual shape -- text around one ``{{ entity.<keys> }}`` -- with
-        the lookup inlined; any value other than a short string renders through the template itself (``name``,
-        put in the namespace by ``templated``). False when the template has another shape."""
-        parts = template.parts
-        lookups = [p for p in parts if not isinstance(p, str)]
-        if template.uses_facts or len(lookups) != 1 or len(parts) > 3:
-            return False
-        lookup = lookups[0]
-        if lookup.root != "entity" or not lookup.steps or not all(isinstance(k, str) for k in lookup.steps):
-            return False
-        at = parts.index(lookup)
-        before, after = "".join(parts[:at]), "".join(parts[at + 1:])  # type: ignore[arg-type]
-        rendered = templated(template, name, "")
-        gen.emit(ind, "w = entity.data")
-        for key in lookup.steps:
-            k = gen.const("k", key)
-            gen.emit(ind, f"w = w.get({k}, M) if w.__class__ is dict else (w.get({k}, M) "
-                          f"if isinstance(w, dict) else M)")
-        ns["MAXV"] = MAX_VALUE_CHARS
-        text = " + ".join([*([gen.const("p", before)] if before else []), "w",
-                           *([gen.const("p", after)] if after else [])])
-        gen.emit(ind, f"m = ({text}) if (w.__class__ is str and len(w) <= MAXV) else {rendered}")
-        return True
-
-    def default_failure(ind: int) -> None:
-        """``m = <the default failed message>`` of a rule of several conditions: looked up in the check's memo
-        under the key ``BoundCheck.failed_message`` stores it with (built here from the facts already fetched),
-        else worked out by ``fmsg``."""
-        names = []
-        for j, lf in enumerate(_leaves(plan, [])):
-            q = f"q{j}"
-            names.append(q)
-            gen.emit(ind, f"v = {gen.fact_vars[lf.condition.fact_ref]}")
-            gen.emit(ind, "if v.__class__ is U:")
-            gen.emit(ind + 1, f"{q} = (v,)")
-            gen.emit(ind, "else:")
-            gen.walk(lf, ind + 1)
-            gen.emit(ind + 1, "c = v.__class__")
-            gen.emit(ind + 1, f"{q} = (c, v) if c in SCALARS else lkey(c, v)")
-        present = " and ".join(f"{q} is not None" for q in names)
-        gen.emit(ind, f"m = memo_get({' + '.join(names)}) if ({present}) else None")
-        gen.emit(ind, "if m is None:")
-        gen.emit(ind + 1, "m = fmsg(entity, ekey)")
-
-    passed_t, failed_t = compiled.passed, compiled.failed
-    if passed_t is None or passed_t.constant:
-        ns["PMSG"] = "" if passed_t is None else passed_t.text
-        passed_expr = "PMSG"
-    else:
-        passed_expr = templated(passed_t, "PT", "pmsg(entity, ekey)")
-
-    def body(ind: int) -> None:
-        """The per-entity code for a selected entity: fetch facts, evaluate, build the result."""
-        gen.prefetch(compiled.rule_refs, ind)
-        gen.node(plan, "r0", ind)
-        gen.emit(ind, "if r0 is True:")
-        if passed_t is not None and not passed_t.constant and inline_template(passed_t, "PT", ind + 1):
-            result(ind + 1, "PASSED", "m")
-        else:
-            result(ind + 1, "PASSED", passed_expr)
-        gen.emit(ind, "elif r0 is False:")
-        if failed_t is not None and failed_t.constant:
-            ns["FMSG"] = failed_t.text
-            result(ind + 1, "FSTATE", "FMSG")
-        elif failed_t is None and isinstance(plan, Leaf):
-            # One condition: after the leaf, ``v`` is the value the operator saw; the default message is
-            # memoised on it (the key is the one ``BoundCheck.failed_message`` stores).
-            gen.emit(ind + 1, "m = memo_get(((v.__class__, v),)) if v.__class__ in SCALARS else None")
-            gen.emit(ind + 1, "if m is None:")
-            gen.emit(ind + 2, "m = fmsg(entity, ekey)")
-            result(ind + 1, "FSTATE", "m")
-        elif failed_t is not None and inline_template(failed_t, "FT", ind + 1):
-            result(ind + 1, "FSTATE", "m")
-        elif failed_t is not None:
-            result(ind + 1, "FSTATE", templated(failed_t, "FT", "fmsg(entity, ekey)"))
-        else:
-            default_failure(ind + 1)
-            result(ind + 1, "FSTATE", "m")
-        gen.emit(ind, "else:")
-        # not reported: the message depends only on which facts are absent/expired (memoised on that)
-        marks = "".join(f"{gen.fact_vars[r]} if {gen.fact_vars[r]}.__class__ is U else False, "
-                        for r in compiled.rule_refs)
-        gen.emit(ind + 1, f"k = ({marks})")
-        gen.emit(ind + 1, "u = nrm(k)")
-        gen.emit(ind + 1, "if u is None:")
-        gen.emit(ind + 2, "u = nr_slow(k, ekey)")
-        result(ind + 1, "NOT_REPORTED", "u[2]", "u[1]")
-
-    gen.emit(0, "def run(infos, selected):")  # the signature gets its defaults below
-    gen.emit(1, "out = []")
-    gen.emit(1, "append = out.append")
-    gen.emit(1, "if selected is None:  # every entity selected")
-    gen.emit(2, "for entity, ref, ekey in infos:")
-    body(3)
-    gen.emit(1, "else:")
-    gen.emit(2, "for (entity, ref, ekey), sel in zip(infos, selected):")
-    gen.emit(3, "if not sel:")
-    na_t = compiled.not_applicable
-    if na_t is None or na_t.constant:
-        ns["NA_STATE"], ns["NAMSG"] = NOT_APPLICABLE, NOT_SELECTED_MESSAGE if na_t is None else na_t.text
-        result(4, "NA_STATE", "NAMSG")
-    else:
-        gen.emit(4, "append(na(entity, ref, ekey))")
-    gen.emit(4, "continue")
-    body(3)
-    gen.emit(1, "return out")
-    # Every constant becomes a keyword default, i.e. a local variable (LOAD_FAST) inside the loop.
-    used = sorted(name for name in set(re.findall(r"\b[A-Za-z_]\w*\b", "\n".join(gen.lines))) if name in ns)
-    gen.lines[0] = "def run(infos, selected, *, " + ", ".join(f"{name}={name}" for name in used) + "):"
-    source = "\n".join(gen.lines) + "\n"
-    try:
-        exec(_compiled_code(source, "<soundcheck check>"), ns)  # noqa: S102 - generated names only
-    except (SyntaxError, RecursionError, MemoryError):  # pragma: no cover - guarded by the depth limit
-        return None
-    fn = ns["run"]
-    fn.__doc__ = source
-    return fn  # type: ignore[no-any-return]
 
 
 # --- explanations (default messages) -----------------------------------------------------------------------
@@ -579,7 +205,12 @@ def _explain(plan: Plan, raw: Callable[[Leaf], Any], want: bool) -> tuple[bool |
         if v.__class__ is Unreported:
             return None, []
         actual = plan.accessor.get(v)
-        holds = plan.test(actual)
+        try:
+            holds = plan.test(actual)
+        except EvaluationError:
+            # A condition the rule's short-circuit skipped (``all`` already false...) and that cannot be evaluated
+            # does not decide the result: it must not turn a failure into an error while explaining it.
+            return None, []
         if holds == want:
             return holds, []
         text = plan.head + describe_value(actual) + (plan.hold_tail if holds else plan.fail_tail)
@@ -661,17 +292,15 @@ class CompiledCheck:
         """
         return BoundCheck(self, tables, absent_reasons or {}, generate)
 
-
-_MEMO_LIMIT = 4096  # distinct memoised messages per bound check
-_SCALARS = frozenset({str, int, float, bool, type(None), type(MISSING)})
-
-
 class BoundCheck:
-    """A compiled check over one run's fact tables: ``evaluate`` one entity, or ``run`` many."""
+    """A compiled check over one run's fact tables: ``evaluate`` one entity, or ``run`` many.
+
+    ``failed_memo``, ``nr_memo``, ``nr_slow`` and ``evaluation_error_result`` are what the generated loop
+    (``codegen.generate_run``) shares with this object."""
 
     __slots__ = ("compiled", "tables", "absent_reasons", "rule", "applicable", "_leaf_access",
-                 "_leaf_tables", "_rule_ref_gets", "_applicable_ref_gets", "_unreported_memo", "_failed_memo",
-                 "_nr_memo",
+                 "_leaf_tables", "_rule_ref_gets", "_applicable_ref_gets", "_unreported_memo", "failed_memo",
+                 "nr_memo",
                  "_run")
 
     def __init__(self, compiled: CompiledCheck, tables: Mapping[FactRef, FactTable],
@@ -681,17 +310,18 @@ class BoundCheck:
         self.absent_reasons = absent_reasons
         empty: dict[str, Any] = {}
         # Pre-resolved table lookups (a FactRef hashes in Python code: keep that out of per-entity paths).
-        leaves = _leaves(compiled.rule, []) if compiled.rule is not None else []
-        self._leaf_access = tuple((tables.get(lf.condition.fact_ref, empty).get, lf.accessor.get) for lf in leaves)
-        self._leaf_tables = {id(lf): tables.get(lf.condition.fact_ref, empty).get for lf in leaves}
+        rule_leaves = leaves(compiled.rule) if compiled.rule is not None else []
+        self._leaf_access = tuple((tables.get(lf.condition.fact_ref, empty).get, lf.accessor.get)
+                                  for lf in rule_leaves)
+        self._leaf_tables = {id(lf): tables.get(lf.condition.fact_ref, empty).get for lf in rule_leaves}
         if compiled.applicable is not None:
-            for lf in _leaves(compiled.applicable, []):
+            for lf in leaves(compiled.applicable):
                 self._leaf_tables[id(lf)] = tables.get(lf.condition.fact_ref, empty).get
         self._rule_ref_gets = tuple((r, tables.get(r, empty).get) for r in compiled.rule_refs)
         self._applicable_ref_gets = tuple((r, tables.get(r, empty).get) for r in compiled.applicable_refs)
         self._unreported_memo: dict[tuple[Any, ...], tuple[str, tuple[str, ...], str]] = {}
-        self._failed_memo: dict[tuple[Any, ...], str] = {}  # values the conditions saw -> default message
-        self._nr_memo: dict[tuple[Any, ...], tuple[str, tuple[str, ...], str]] = {}
+        self.failed_memo: dict[tuple[Any, ...], str] = {}  # values the conditions saw -> default message
+        self.nr_memo: dict[tuple[Any, ...], tuple[str, tuple[str, ...], str]] = {}
         self._run = generate_run(self) if generate else None
         # With a generated ``run`` loop, ``rule``/``applicable`` serve only single ``evaluate`` calls: closures,
         # which need no compiling (same answers).
@@ -705,12 +335,22 @@ class BoundCheck:
     # --- evaluation -----------------------------------------------------------------------------------------
     def evaluate(self, entity: Entity, ref: str, ekey: str, selected: bool = True) -> CheckResult:
         """The result for one entity (``selected``: whether the check's filter/exclude selects it)."""
-        compiled = self.compiled
-        cid = compiled.check.id
         if not selected:
             return self.not_applicable_result(entity, ref, ekey)
-        if compiled.error is not None:
-            return CheckResult(cid, ref, ERROR, compiled.error)
+        if self.compiled.error is not None:
+            return CheckResult(self.compiled.check.id, ref, ERROR, self.compiled.error)
+        try:
+            return self._evaluate(entity, ref, ekey)
+        except EvaluationError as exc:
+            return self.evaluation_error_result(ref, exc)
+
+    def evaluation_error_result(self, ref: str, exc: EvaluationError) -> CheckResult:
+        """The result for an entity the rule could not be evaluated on (a regular expression timed out)."""
+        return CheckResult(self.compiled.check.id, ref, ERROR, f"error: {exc}")
+
+    def _evaluate(self, entity: Entity, ref: str, ekey: str) -> CheckResult:
+        compiled = self.compiled
+        cid = compiled.check.id
         if self.applicable is not None:
             a = self.applicable(ekey)
             if a is None:
@@ -800,33 +440,25 @@ class BoundCheck:
             # same memo with the same key before calling here).
             table_get, path_get = self._leaf_access[0]
             actual = path_get(table_get(ekey, ABSENT))
-            key = ((actual.__class__, actual),) if actual.__class__ in _SCALARS else None
-            message = self._failed_memo.get(key) if key is not None else None
+            key = memo_key(actual)
+            message = self.failed_memo.get(key) if key is not None else None
             if message is None:
                 message = "; ".join(_explain(plan, self._raw(ekey), True)[1]) or "the rule is not satisfied"
-                if key is not None and len(self._failed_memo) < _MEMO_LIMIT:
-                    self._failed_memo[key] = message
+                if key is not None and len(self.failed_memo) < MEMO_LIMIT:
+                    self.failed_memo[key] = message
             return message
-        # Several conditions: memoised on the values they all see (scalars, or short lists of strings).
-        key_parts: list[Any] | None = []
+        # Several conditions: memoised on the values they all see (``plan.memo_key``, as the generated loop).
+        key_parts: tuple[Any, ...] | None = ()
         for table_get, path_get in self._leaf_access:
             v = table_get(ekey, ABSENT)
-            if v.__class__ is Unreported:
-                key_parts.append(v)  # type: ignore[union-attr]  # ABSENT is one object; expired ones are not
-                continue
-            actual = path_get(v)
-            cls = actual.__class__
-            if cls not in _SCALARS:
-                if cls is list and len(actual) <= 16 and all(item.__class__ is str for item in actual):
-                    actual = tuple(actual)  # tags, topics...: common enough to be worth a key
-                else:
-                    key_parts = None
-                    break
-            key_parts.append(cls)  # type: ignore[union-attr]  # 1, 1.0 and True hash alike but read differently
-            key_parts.append(actual)  # type: ignore[union-attr]
-        key = tuple(key_parts) if key_parts is not None else None
+            part = memo_key(v if v.__class__ is Unreported else path_get(v))
+            if part is None:
+                key_parts = None
+                break
+            key_parts += part
+        key = key_parts
         if key is not None:
-            cached = self._failed_memo.get(key)
+            cached = self.failed_memo.get(key)
             if cached is not None:
                 return cached
         tables = self._leaf_tables
@@ -841,8 +473,8 @@ class BoundCheck:
         message = "; ".join(_explain(plan, raw, True)[1]) or "the rule is not satisfied"
         if unusable:
             message += "; also not reported: " + self.unreported(ekey)[0]
-        if key is not None and len(self._failed_memo) < _MEMO_LIMIT:
-            self._failed_memo[key] = message
+        if key is not None and len(self.failed_memo) < MEMO_LIMIT:
+            self.failed_memo[key] = message
         return message
 
     def unreported(self, ekey: str, ref_gets: Sequence[tuple[FactRef, Callable[..., Any]]] | None = None,
@@ -873,15 +505,15 @@ class BoundCheck:
             missing.append(f"{ref} ({reason})")
         text = "; ".join(missing)
         result = (text, tuple(missing), f"not reported{subject}: {text}" if text else "not reported")
-        if len(self._unreported_memo) < _MEMO_LIMIT:
+        if len(self._unreported_memo) < MEMO_LIMIT:
             self._unreported_memo[key] = result
         return result
 
-    def _nr_slow(self, key: tuple[Any, ...], ekey: str) -> tuple[str, tuple[str, ...], str]:
+    def nr_slow(self, key: tuple[Any, ...], ekey: str) -> tuple[str, tuple[str, ...], str]:
         """The generated loop's not-reported memo miss: compute, remember (bounded), return."""
         result = self.unreported(ekey)
-        if len(self._nr_memo) < _MEMO_LIMIT:
-            self._nr_memo[key] = result
+        if len(self.nr_memo) < MEMO_LIMIT:
+            self.nr_memo[key] = result
         return result
 
     def not_reported_result(self, ref: str, ekey: str) -> CheckResult:
@@ -942,4 +574,6 @@ def evaluate_check(
     ekey = entity_key(ref)
     tables = {r: {ekey: table_value(facts.get((ekey, r)), now)} for r in compiled.refs}
     bound = compiled.bind(tables, generate=False)  # one evaluation: closures, no code generation
-    return bound.evaluate(entity, ref, ekey, selects(entity, check.filter, check.exclude))
+    schedule = check.schedule
+    runs_for = schedule is None or schedule.filter is None or selects(entity, schedule.filter, None)
+    return bound.evaluate(entity, ref, ekey, runs_for and selects(entity, check.filter, check.exclude))

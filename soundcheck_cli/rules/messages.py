@@ -1,7 +1,7 @@
 """Check messages: safe ``{{ placeholder }}`` substitution and the wording of default messages.
 
 ``passedMessage``, ``failedMessage`` and ``notApplicableMessage`` may contain placeholders in the
-Soundcheck/Handlebars style. Substitution is a regular expression plus a walk through plain data: nothing is
+Soundcheck/Handlebars style. Substitution is a scan for braces plus a walk through plain data: nothing is
 ever evaluated, imported, called or looked up as an attribute, and there is no template engine underneath.
 
 Grammar of one placeholder (spaces inside the braces are optional)::
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
 from typing import Any
@@ -37,7 +37,6 @@ from typing import Any
 from soundcheck_cli.facts.model import FactRef
 from soundcheck_cli.rules.jsonpath import MISSING
 
-_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _ROOT = re.compile(r"\s*(entity|check|facts)(?=[.\[\s]|$)")
 _SEG = re.compile(
     r"""\.(?P<name>[A-Za-z_][A-Za-z0-9_\-]*)
@@ -266,6 +265,22 @@ class Template:
 _TEMPLATES: dict[str, Template] = {}
 
 
+def placeholder_spans(text: str) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of each ``{{ ... }}`` (the text between is ``text[start + 2 : end - 2]``), left to right, the shortest span from each ``{{`` (what the regular
+    expression ``{{(.*?)}}`` finds), in one pass: once no ``}}`` follows, no later ``{{`` can close either, so
+    the scan stops (the expression retried from every ``{{``: 32,000 unclosed ones took 43 s)."""
+    pos = 0
+    while True:
+        start = text.find("{{", pos)
+        if start < 0:
+            return
+        close = text.find("}}", start + 2)
+        if close < 0:
+            return
+        yield start, close + 2
+        pos = close + 2
+
+
 def compile_template(text: str | None) -> Template | None:
     """Parse a message once per distinct text (None stays None)."""
     if text is None:
@@ -275,14 +290,14 @@ def compile_template(text: str | None) -> Template | None:
         return template
     parts: list[str | Lookup] = []
     pos = 0
-    for m in _PLACEHOLDER.finditer(text):
-        lookup = parse_placeholder(m.group(1))
+    for start, end in placeholder_spans(text):
+        lookup = parse_placeholder(text[start + 2 : end - 2])
         if lookup is None:
             continue  # not ours: stays in the literal text
-        if m.start() > pos:
-            parts.append(text[pos : m.start()])
+        if start > pos:
+            parts.append(text[pos:start])
         parts.append(lookup)
-        pos = m.end()
+        pos = end
     if pos < len(text):
         parts.append(text[pos:])
     # merge adjacent literals (an unrecognised placeholder splits nothing)

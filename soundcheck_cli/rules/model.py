@@ -67,6 +67,17 @@ class CheckState(str, Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class CheckSchedule:
+    """A check's ``schedule: {frequency, filter}`` (Soundcheck runs the check periodically, for the entities of
+    ``filter``). A CLI run is "now": ``filter`` is the set of entities the check runs for (others get no result
+    for it), ``frequency`` (``{cron: ...}`` or a duration, as written) is informational."""
+
+    frequency: Any = None
+    filter: Any = None  # catalog.filters.EntityFilter | None
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Check:
     id: str
     rule: Rule
@@ -80,7 +91,7 @@ class Check:
     passed_message: str | None = None
     failed_message: str | None = None
     not_applicable_message: str | None = None
-    schedule: Any = None
+    schedule: CheckSchedule | None = None
     location: Location | None = field(default=None, compare=False)
 
     @property

@@ -11,7 +11,8 @@ rules follow, with these documented differences (each one avoids a silent surpri
   accepts arrays;
 - ``in``/``notIn`` with a scalar rule value treat it as a list of one (JS would run ``String.indexOf``);
 - ``matches`` (Soundcheck's regex operator, absent from json-rules-engine) is a regex *search* with Python
-  ``re`` syntax; ``(?<name>...)`` is accepted as in JavaScript.
+  ``re`` syntax (compiled by the ``regex`` package); ``(?<name>...)`` is accepted as in JavaScript. Each search
+  is bounded in time: one that times out raises ``EvaluationError`` (that entity's result is ``error``).
 
 ``actual`` is ``jsonpath.MISSING`` when the rule's path matched nothing (JS ``undefined``): it equals nothing,
 so ``notEqual``/``notIn`` are true and every other operator is false, as in json-rules-engine.
@@ -20,14 +21,16 @@ A rule value the operator cannot use (``lessThan: "abc"``, ``matches: "("``) rai
 engine reports the check as ``error`` with that message; ``operand_problem`` lets the config loader say it
 earlier, with a location.
 
-``compile_operator(name, expected)`` returns a one-argument predicate specialised for the rule value (regex
-compiled once, ``in`` lists turned into sets); it agrees with ``OPERATORS`` on every input (tested).
+``operator_form(name, expected)`` is the operator specialised for the rule value (regex compiled once, ``in``
+lists turned into sets) as expression text; ``compile_operator`` builds predicates from it and ``rules.codegen``
+inlines it, so both agree with ``OPERATORS`` by construction (and by test).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -80,18 +83,124 @@ def json_equal(a: Any, b: Any) -> bool:
 
 
 # --- regular expressions ---------------------------------------------------------------------------------
-_JS_NAMED_GROUP = re.compile(r"(?<!\\)\(\?<(?![=!])")
+# Patterns are compiled by the ``regex`` package (a superset of ``re``'s syntax, ``(?<name>...)`` included as in
+# JavaScript) because its searches take a ``timeout``: a pattern that backtracks catastrophically on one value
+# (``^(a|aa)+$`` doubles its time with every character) cannot hang ``check``; that value's result is ``error``.
+REGEX_TIMEOUT = 0.1  # seconds one search may take
+REGEX_MAX_TIMEOUTS = 3  # a pattern that timed out this often is not tried again in this process
+
+
+class EvaluationError(Exception):
+    """A rule that could not be evaluated on one value (a regular expression search that timed out): the
+    engine makes that entity's result ``error`` with this message; other entities are unaffected."""
+
+
+class BoundedSearch:
+    """``pattern.search(text) is not None``, bounded: each search may take ``REGEX_TIMEOUT`` seconds; after
+    ``REGEX_MAX_TIMEOUTS`` timeouts the pattern fails at once (a rule that times out on every entity would
+    otherwise cost a tenth of a second per entity)."""
+
+    __slots__ = ("pattern", "search", "timeouts")
+
+    def __init__(self, pattern: str, compiled: Any) -> None:
+        self.pattern = pattern
+        self.search = compiled.search
+        self.timeouts = 0
+
+    def __call__(self, text: str) -> bool:
+        if self.timeouts >= REGEX_MAX_TIMEOUTS:
+            raise EvaluationError(f"regular expression {self.pattern!r} is not tried any more: it timed out "
+                                  f"on {self.timeouts} values (more than {REGEX_TIMEOUT:g} s each)")
+        try:
+            return self.search(text, timeout=REGEX_TIMEOUT) is not None
+        except TimeoutError:
+            self.timeouts += 1
+            raise EvaluationError(
+                f"regular expression {self.pattern!r} timed out (more than {REGEX_TIMEOUT:g} s) on a value of "
+                f"{len(text)} characters: it backtracks catastrophically (nested quantifiers such as '(a+)+' "
+                "or overlapping alternatives such as '(a|aa)+'); rewrite it") from None
 
 
 @lru_cache(maxsize=1024)
-def compile_regex(pattern: str) -> re.Pattern[str]:
-    """Compile once per distinct pattern; ``(?<name>...)`` (JavaScript) is read as ``(?P<name>...)``."""
+def compile_regex(pattern: str) -> BoundedSearch:
+    """Compile once per distinct pattern: a bounded search (``BoundedSearch``)."""
     if not isinstance(pattern, str):
         raise OperatorError(f"matches needs a regular expression string, got {_show(pattern)}")
+    import regex  # here, not at the top: ~11 ms of start-up that only configs with a ``matches`` rule need
+
     try:
-        return re.compile(_JS_NAMED_GROUP.sub("(?P<", pattern))
-    except re.error as exc:
+        return BoundedSearch(pattern, regex.compile(pattern))
+    except regex.error as exc:
         raise OperatorError(f"invalid regular expression {pattern!r}: {exc}") from None
+
+
+_QUANTIFIER = re.compile(r"[*+]|\{\d*,\d*\}|\{\d{2,}\}")
+
+
+def regex_risk(pattern: str) -> str | None:
+    """Why ``pattern`` may backtrack catastrophically (a quantified group that holds a quantifier, such as
+    ``^([a-z0-9]+-?)+$``), or None. One left-to-right scan (escapes and ``[...]`` classes skipped); a group that
+    starts with a literal its rest cannot match (``(-[a-z0-9]+)*``) repeats unambiguously and is not flagged. A
+    hint for ``validate``, not a proof: searches are bounded in any case."""
+    opened: list[list[Any]] = []  # per open group: [start index, holds a quantifier]
+    i, n = 0, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "[":
+            j = i + 1
+            if j < n and pattern[j] == "^":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 2 if pattern[j] == "\\" else 1
+            i = j + 1
+            continue
+        if ch == "(":
+            opened.append([i, False])
+            i += 1
+            continue
+        if ch == ")" and opened:
+            start, inner = opened.pop()
+            m = _QUANTIFIER.match(pattern, i + 1)
+            if m is not None:
+                if inner and not _delimited(pattern[start + 1 : i]):
+                    return (f"nested quantifiers ({pattern[start : m.end()]!r} repeats a group that repeats "
+                            "inside): searches may take exponential time on some values")
+                inner = True
+            if opened and inner:
+                opened[-1][1] = True
+            i = m.end() if m is not None else i + 1
+            continue
+        m = _QUANTIFIER.match(pattern, i)
+        if m is not None:
+            if opened:
+                opened[-1][1] = True
+            i = m.end()
+            continue
+        i += 1
+    return None
+
+
+def _delimited(body: str) -> bool:
+    """Whether a group's ``body`` starts with a plain literal character that the rest of it can never match, so
+    that its repetitions cannot split one text in several ways (``-[a-z0-9]+``)."""
+    if body.startswith("?:"):
+        body = body[2:]
+    if not body or not (body[0].isalnum() or body[0] in "-_/:@,;=!%&'\"<>~#`") or "|" in body:
+        return False
+    if len(body) > 1 and body[1] in "?*{":
+        return False
+    import regex
+
+    try:
+        rest = regex.compile(body[1:])
+    except regex.error:
+        return False
+    return not any(m.end() > m.start() for m in rest.finditer(body[0] * 4, timeout=REGEX_TIMEOUT))
 
 
 # --- the generic table -------------------------------------------------------------------------------------
@@ -159,8 +268,8 @@ def op_does_not_contain(actual: Any, expected: Any) -> bool:
 
 
 def op_matches(actual: Any, expected: Any) -> bool:
-    regex = compile_regex(expected)
-    return isinstance(actual, str) and regex.search(actual) is not None
+    search = compile_regex(expected)
+    return isinstance(actual, str) and search(actual)
 
 
 OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
@@ -182,138 +291,97 @@ assert OPERATORS.keys() == OPERATOR_NAMES
 def operand_problem(name: str, expected: Any) -> str | None:
     """Why ``expected`` cannot be used with operator ``name`` (unknown operator, bad regex...), or None."""
     try:
-        compile_operator(name, expected)
+        operator_form(name, expected)
     except OperatorError as exc:
         return str(exc)
     return None
 
 
-# --- compiled predicates (the evaluation hot path) ---------------------------------------------------------
-# Each builder returns ``predicate(actual) -> bool``, specialised on the type of the rule value so that the
-# common cases are a type test and one comparison.
+# --- forms: the one source of the evaluation hot path ----------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Form:
+    """An operator specialised on its rule value, as Python expression text: ``test`` decides when ``guard``
+    (a test of ``c``, the class of the value ``v``) holds, and the plain operator ``OPERATORS[name](v, E)``
+    decides otherwise (no guard: ``test`` decides alone).
+
+    ``{NAME}`` fields in ``guard``/``test`` stand for the values in ``consts``; ``E`` is always the rule value.
+    ``compile_operator`` builds its predicates from these texts and ``rules.codegen`` inlines the same texts in
+    generated code, so the two cannot drift; a test compares both with ``OPERATORS`` (tests/cases/operators.yaml
+    and random values).
+    """
+
+    test: str
+    guard: str | None
+    consts: tuple[tuple[str, Any], ...]
 
 
-def _compile_equal(expected: Any) -> Callable[[Any], bool]:
-    if isinstance(expected, bool):
-        want = bool(expected)
-        return (lambda a: a is True) if want else (lambda a: a is False)
-    if expected is None:
-        return lambda a: a is None
-    if isinstance(expected, str):
-        e = str(expected)
-        # A str never equals a non-str JSON value (nor MISSING), so no type test is needed.
-        return lambda a: a == e
-    if is_number(expected):
-        n = expected
-
-        def eq_number(a: Any) -> bool:
-            c = a.__class__
-            if c is int or c is float:
-                return a == n
-            return c is not bool and is_number(a) and a == n
-
-        return eq_number
-    e_any = expected
-    return lambda a: a is not MISSING and json_equal(a, e_any)
+_NUMBER_GUARD = "c is int or c is float"  # bool is neither; int/float subclasses go to the plain operator
+_CONTAINER_GUARD = "c is str or c is list or c is dict"
+_SYMBOLS = {"lessThan": "<", "lessThanInclusive": "<=", "greaterThan": ">", "greaterThanInclusive": ">="}
+_NEGATED = {"notEqual": "equal", "notIn": "in", "doesNotContain": "contains"}
+_PLAIN = "{G}(v, {E})"  # the plain operator, for rule values without a faster form
 
 
-def _compile_in(expected: Any) -> Callable[[Any], bool]:
-    items = _as_list(expected)
-    if items and all(isinstance(i, str) for i in items):
-        strings = frozenset(str(i) for i in items)
-        return lambda a: isinstance(a, str) and a in strings
-    if items and all(is_number(i) for i in items):
-        numbers = frozenset(items)
-
-        def in_numbers(a: Any) -> bool:
-            return is_number(a) and a in numbers
-
-        return in_numbers
-    return lambda a: a is not MISSING and any(json_equal(a, i) for i in items)
-
-
-def _compile_contains(expected: Any) -> Callable[[Any], bool]:
-    if isinstance(expected, str):
-        e = str(expected)
-
-        def contains_str(a: Any) -> bool:
-            # substring of a string, element of a list (str == only matches str), key of a mapping
-            if isinstance(a, (str, list, dict)):
-                return e in a
-            return False
-
-        return contains_str
-    e_any = expected
-
-    def contains_any(a: Any) -> bool:
-        if isinstance(a, list):
-            return any(json_equal(item, e_any) for item in a)
-        return False  # a string or mapping never contains a non-string
-
-    return contains_any
-
-
-def _compile_numeric(name: str, expected: Any) -> Callable[[Any], bool]:
-    _need_number(name, expected)
-    n = expected
-    if name == "lessThan":
-        def lt(a: Any) -> bool:
-            c = a.__class__
-            if c is int or c is float:
-                return a < n
-            return c is not bool and is_number(a) and a < n
-        return lt
-    if name == "lessThanInclusive":
-        def le(a: Any) -> bool:
-            c = a.__class__
-            if c is int or c is float:
-                return a <= n
-            return c is not bool and is_number(a) and a <= n
-        return le
-    if name == "greaterThan":
-        def gt(a: Any) -> bool:
-            c = a.__class__
-            if c is int or c is float:
-                return a > n
-            return c is not bool and is_number(a) and a > n
-        return gt
-
-    def ge(a: Any) -> bool:
-        c = a.__class__
-        if c is int or c is float:
-            return a >= n
-        return c is not bool and is_number(a) and a >= n
-
-    return ge
-
-
-def compile_operator(name: str, expected: Any) -> Callable[[Any], bool]:
-    """A predicate ``actual -> bool`` equivalent to ``OPERATORS[name](actual, expected)``.
+def operator_form(name: str, expected: Any) -> Form:
+    """The form of ``OPERATORS[name]`` for rule value ``expected``.
 
     Raises ``OperatorError`` for an unknown operator or a rule value the operator cannot use.
     """
-    if name == "equal":
-        return _compile_equal(expected)
-    if name == "notEqual":
-        eq = _compile_equal(expected)
-        return lambda a: not eq(a)
+    e = (("E", expected),)
+    if name not in OPERATORS:
+        known = ", ".join(sorted(OPERATOR_NAMES))
+        raise OperatorError(f"unknown operator {name!r} (known: {known})")
+    base = _NEGATED.get(name, name)
+    negate = base != name
     if name in NUMERIC_OPERATORS:
-        return _compile_numeric(name, expected)
-    if name == "in":
-        return _compile_in(expected)
-    if name == "notIn":
-        member = _compile_in(expected)
-        return lambda a: not member(a)
-    if name == "contains":
-        return _compile_contains(expected)
-    if name == "doesNotContain":
-        has = _compile_contains(expected)
-        return lambda a: isinstance(a, (str, list, dict)) and not has(a)
-    if name == "matches":
-        search = compile_regex(expected).search
-        return lambda a: isinstance(a, str) and search(a) is not None
-    known = ", ".join(sorted(OPERATOR_NAMES))
-    raise OperatorError(f"unknown operator {name!r} (known: {known})")
+        _need_number(name, expected)
+        return Form(f"v {_SYMBOLS[name]} {{E}}", _NUMBER_GUARD, e)
+    if base == "equal":
+        if expected is None or isinstance(expected, bool):
+            return Form(f"v is {'not ' if negate else ''}{{E}}", None, e)
+        if isinstance(expected, str):  # a str never equals another JSON value (nor MISSING): no guard needed
+            return Form(f"v {'!=' if negate else '=='} {{E}}", None, (("E", str(expected)),))
+        if is_number(expected):
+            return Form(f"v {'!=' if negate else '=='} {{E}}", _NUMBER_GUARD, e)
+    elif base == "in":
+        items = _as_list(expected)
+        if items and all(isinstance(i, str) for i in items):
+            return Form(f"v {'not in' if negate else 'in'} {{S}}", "c is str",
+                        (*e, ("S", frozenset(str(i) for i in items))))
+        if items and all(is_number(i) for i in items):
+            return Form(f"v {'not in' if negate else 'in'} {{S}}", _NUMBER_GUARD, (*e, ("S", frozenset(items))))
+    elif base == "contains":
+        if isinstance(expected, str):  # substring of a string, item of a list (str == str only), key of a mapping
+            return Form(f"{{E}} {'not in' if negate else 'in'} v", _CONTAINER_GUARD, e)
+    elif name == "matches":
+        return Form("{X}(v)", "c is str", (*e, ("X", compile_regex(expected))))
+    return Form(_PLAIN, None, e)
+
+
+@lru_cache(maxsize=256)
+def _predicate_factory(test: str, guard: str | None, names: tuple[str, ...]) -> Callable[..., Callable[[Any], bool]]:
+    """``make(G, <consts>) -> predicate``, compiled once per distinct form text (only generated names and the
+    form texts above are ever compiled: rule values travel as arguments)."""
+    fields = {name: name for name in ("G", *names)}
+    body = f"return ({test.format(**fields)}) if ({guard}) else G(v, E)" if guard else f"return {test.format(**fields)}"
+    if guard:
+        body = "c = v.__class__\n        " + body
+    source = f"def make(G, {', '.join(names)}):\n    def predicate(v):\n        {body}\n    return predicate\n"
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "<soundcheck operator>", "exec"), namespace)  # noqa: S102 - fixed texts only
+    return namespace["make"]  # type: ignore[no-any-return]
+
+
+def compile_operator(name: str, expected: Any) -> Callable[[Any], bool]:
+    """A predicate ``actual -> bool`` equivalent to ``OPERATORS[name](actual, expected)``, built from
+    ``operator_form`` (the common cases are a type test and one comparison).
+
+    Raises ``OperatorError`` for an unknown operator or a rule value the operator cannot use.
+    """
+    form = operator_form(name, expected)
+    names = tuple(n for n, _ in form.consts)
+    make = _predicate_factory(form.test, form.guard, names)
+    return make(OPERATORS[name], *(value for _, value in form.consts))
 
 
 def _show(value: Any) -> str:
