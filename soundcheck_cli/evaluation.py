@@ -21,14 +21,14 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from itertools import chain
 from typing import Any
 
 from soundcheck_cli.catalog.filters import LoweredViews, SelectionColumns
-from soundcheck_cli.catalog.model import Entity, EntityRef
+from soundcheck_cli.catalog.model import Entity
+from soundcheck_cli.catalog.select import select_entities
 from soundcheck_cli.config.model import Settings
 from soundcheck_cli.errors import ConfigError, Location, Problems, UsageError
 from soundcheck_cli.exemptions import apply_exemptions, index_by_check
@@ -72,30 +72,6 @@ def _select(settings: Settings, track_ids: Sequence[str], check_ids: Sequence[st
             wanted_checks.update(lc.id for lc in level.checks)
     checks = [c for c in settings.checks if c.id in wanted_checks]
     return tracks, checks
-
-
-def _select_entities(entities: Sequence[Entity], entity_refs: Sequence[str], problems: Problems) -> list[Entity]:
-    if not entity_refs:
-        return list(entities)
-    by_key: dict[str, Entity] = {}
-    for entity in entities:
-        by_key.setdefault(entity.ref.key, entity)
-    chosen: dict[str, Entity] = {}
-    for text in entity_refs:
-        try:
-            key = EntityRef.parse(text, default_kind="component").key
-        except ValueError as exc:
-            problems.error(str(exc))
-            continue
-        entity = by_key.get(key)
-        if entity is None:
-            close = difflib.get_close_matches(key, list(by_key), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            problems.error(
-                f"unknown entity {text!r} ({len(by_key)} entities loaded; `soundcheck entities` lists them){hint}")
-            continue
-        chosen.setdefault(key, entity)
-    return [e for e in entities if e.ref.key in chosen and chosen[e.ref.key] is e]
 
 
 # --- dependencies ------------------------------------------------------------------------------------------
@@ -275,9 +251,9 @@ def _evaluate(settings: Settings, entities: list[Entity], facts: Mapping[tuple[s
               now: datetime, not_applicable: Mapping[FactRef, Mapping[str, str]]) -> RunReport:
     problems = Problems()
     tracks, checks = _select(settings, track_ids, check_ids, problems)
-    considered = _select_entities(entities, entity_refs, problems)
     if problems.errors:
         raise UsageError(problems.errors)
+    considered = select_entities(entities, entity_refs)
 
     warnings = Problems()
     graph = _Graph(settings, warnings)

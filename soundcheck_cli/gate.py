@@ -1,13 +1,18 @@
-"""The CI gate: the one function that turns a ``RunReport`` and the gate options into a ``check`` exit code.
+"""The CI gate: the one function (``judge``) that turns a ``RunReport`` and the gate options into a ``check`` exit
+code, with the reasons of a failure (which results, which entities below which level) for the user.
 
-Options (issue 6, "CI gate"), as the CLI's ``--fail-on``, ``--min-level`` and ``--exit-zero`` give them:
+Options (issue 6, "CI gate"), as the CLI's ``--fail-on``, ``--min-level``, ``--exit-zero`` and ``--allow-empty``
+give them:
 
 - ``fail_on``: ``failed`` (default) fails the run on a ``failed``, ``not-reported`` or ``error`` result, and when
   an entity did not reach its track's top level (unless ``--min-level`` names a lower bar for that track);
   ``warning`` fails on ``warning`` results too; ``never`` fails on no check result and no implicit top level.
   ``passed``, ``not-applicable`` and ``exempt`` never fail.
 - ``min_levels``: ``TRACK=ORDINAL`` pairs; the run fails when an entity selected by that track is certified below
-  ORDINAL (also with ``fail_on=never``: an explicit bar is always enforced).
+  ORDINAL (also with ``fail_on=never``: an explicit bar is always enforced). A track this run did not evaluate, or
+  an ORDINAL above the track's top level, is a usage error (exit code 2).
+- ``allow_empty``: a run that evaluated nothing (no entity selected, no check or track, filters that select no
+  entity) passes; without it such a run fails (exit code 1): a gate never passes on nothing.
 - ``exit_zero``: report everything, exit 0 anyway (errors of usage or configuration still exit 2: they are raised,
   not decided here).
 """
@@ -36,6 +41,24 @@ class GateOptions:
     fail_on: FailOn = FailOn.FAILED
     min_levels: tuple[tuple[str, int], ...] = ()  # (track id, ordinal)
     exit_zero: bool = False
+    allow_empty: bool = False  # a run that evaluated nothing passes (else it fails: a gate never passes on nothing)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The exit code of a run and why it is not 0, one line per reason, for the user: ``empty`` (nothing was
+    evaluated), ``results`` (the failing results, counted), ``below_min_level`` (per ``--min-level`` track, the
+    entities below that level) and ``below_top`` (per track, the entities below its top level)."""
+
+    code: ExitCode
+    empty: str | None = None
+    results: str | None = None
+    below_min_level: tuple[str, ...] = ()
+    below_top: tuple[str, ...] = ()
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(r for r in (self.empty, self.results) if r) + self.below_min_level + self.below_top
 
 
 def parse_fail_on(text: str) -> FailOn:
@@ -50,56 +73,111 @@ def parse_min_level(text: str) -> tuple[str, int]:
     track, sep, ordinal = text.partition("=")
     track, ordinal = track.strip(), ordinal.strip()
     if not sep or not track or not ordinal.lstrip("-").isdigit():
-        raise UsageError(f"--min-level {text!r}: expected TRACK=ORDINAL, e.g. basic_hygiene=2")
+        raise UsageError(f"--min-level {text!r}: expected TRACK=ORDINAL (a level number), e.g. basic_hygiene=2")
     return track, int(ordinal)
 
 
 def gate_options(fail_on: str | FailOn = FailOn.FAILED, min_levels: Iterable[str | tuple[str, int]] = (),
-                 exit_zero: bool = False) -> GateOptions:
+                 exit_zero: bool = False, *, allow_empty: bool = False) -> GateOptions:
     """``GateOptions`` from the CLI's option strings (``UsageError`` on a malformed value)."""
     parsed = tuple(parse_min_level(m) if isinstance(m, str) else (m[0], int(m[1])) for m in min_levels)
     mode = fail_on if isinstance(fail_on, FailOn) else parse_fail_on(fail_on)
-    return GateOptions(fail_on=mode, min_levels=parsed, exit_zero=exit_zero)
+    return GateOptions(fail_on=mode, min_levels=parsed, exit_zero=exit_zero, allow_empty=allow_empty)
 
 
 def check_min_levels(report: RunReport, options: GateOptions) -> None:
-    """``UsageError`` when ``--min-level`` names a track this run did not evaluate (a typo must not pass a gate)."""
-    known = {t.id for t in report.tracks}
+    """``UsageError`` when ``--min-level`` names a track this run did not evaluate (a typo must not pass a gate), or
+    a level above the track's top one (no entity could ever pass)."""
+    known = {t.id: t for t in report.tracks}
     unknown = [track for track, _ in options.min_levels if track not in known]
     if unknown:
         valid = ", ".join(t.id for t in report.tracks) or "none"
         raise UsageError(f"--min-level: track {', '.join(map(repr, unknown))} was not evaluated in this run "
                          f"(evaluated tracks: {valid})")
+    for track_id, ordinal in options.min_levels:
+        levels = sorted(lv.ordinal for lv in known[track_id].levels)
+        top = levels[-1] if levels else 0
+        if ordinal > top:
+            have = f"its levels are {', '.join(map(str, levels))}" if levels else "it has no levels"
+            raise UsageError(f"--min-level {track_id}={ordinal}: track {track_id!r} has no level {ordinal} ({have}); "
+                             "no entity could reach it")
 
 
-def exit_code(report: RunReport, options: GateOptions | None = None) -> ExitCode:
-    """0 when the gate passes, 1 when it does not. The only place that decides a ``check`` run's exit code."""
+MAX_NAMED = 10  # entities named per failing track; the others are counted
+
+
+def judge(report: RunReport, options: GateOptions | None = None) -> Verdict:
+    """The gate's verdict: 0 when it passes, 1 (with the reasons) when it does not. The only place that decides a
+    ``check`` run's exit code. ``UsageError`` for a ``--min-level`` that names no evaluated track or level."""
     options = options or GateOptions()
     check_min_levels(report, options)
+    if not report.check_results and not report.track_results:
+        empty = _empty_reason(report) + ("" if options.allow_empty else
+                                         " (pass --allow-empty to accept a run that evaluates nothing)")
+        if options.allow_empty or options.exit_zero:
+            return Verdict(ExitCode.OK, empty=empty)
+        return Verdict(ExitCode.CHECKS_FAILED, empty=empty)
     if options.exit_zero:
-        return ExitCode.OK
+        return Verdict(ExitCode.OK)
+    results = None
     failing: frozenset[CheckState] = frozenset()
     if options.fail_on is FailOn.FAILED:
         failing = FAILING_STATES
     elif options.fail_on is FailOn.WARNING:
         failing = FAILING_STATES | {CheckState.WARNING}
-    if failing and any(r.state in failing for r in report.check_results):
-        return ExitCode.CHECKS_FAILED
+    if failing:
+        counts: dict[str, int] = {}
+        for r in report.check_results:
+            if r.state in failing:
+                counts[r.state.value] = counts.get(r.state.value, 0) + 1
+        if counts:
+            found = ", ".join(f"{n} {state}" for state, n in counts.items())
+            results = (f"gate failed (--fail-on {options.fail_on.value}): {found} "
+                       f"{'result' if sum(counts.values()) == 1 else 'results'}")
 
     # Bars per track: the explicit --min-level, else (fail_on != never) the track's top level.
-    bars: dict[str, int] = {}
+    bars: dict[str, tuple[int, str]] = {}
     if options.fail_on is not FailOn.NEVER:
         for track in report.tracks:
             if track.levels:
-                bars[track.id] = max(lv.ordinal for lv in track.levels)
+                top = max(lv.ordinal for lv in track.levels)
+                bars[track.id] = (top, f"its top level {top}")
     for track_id, ordinal in options.min_levels:
-        bars[track_id] = ordinal
+        bars[track_id] = (ordinal, f"level {ordinal} (--min-level {track_id}={ordinal})")
+    below: dict[str, list[tuple[str, int | None]]] = {}
     for tr in report.track_results:
-        wanted = bars.get(tr.track_id)
-        if wanted is None:
+        bar = bars.get(tr.track_id)
+        if bar is None:
             continue
         reached = tr.highest_level.ordinal if tr.highest_level is not None else None
         # A bar of 0 (or less) is met by everyone: "no level reached" counts as level 0.
-        if wanted > 0 and (reached is None or reached < wanted):
-            return ExitCode.CHECKS_FAILED
-    return ExitCode.OK
+        if bar[0] > 0 and (reached is None or reached < bar[0]):
+            below.setdefault(tr.track_id, []).append((tr.entity_ref, reached))
+    explicit = {track_id for track_id, _ in options.min_levels}
+    below_min: list[str] = []
+    below_top: list[str] = []
+    for track_id, entities in below.items():
+        named = ", ".join(f"{ref} ({'no level' if reached is None else f'level {reached}'})"
+                          for ref, reached in entities[:MAX_NAMED])
+        more = f" and {len(entities) - MAX_NAMED} more" if len(entities) > MAX_NAMED else ""
+        count = "1 entity" if len(entities) == 1 else f"{len(entities)} entities"
+        line = f"track {track_id}: {count} below {bars[track_id][1]}: {named}{more}"
+        (below_min if track_id in explicit else below_top).append(line)
+    failed = bool(results or below_min or below_top)
+    return Verdict(ExitCode.CHECKS_FAILED if failed else ExitCode.OK, None, results, tuple(below_min),
+                   tuple(below_top))
+
+
+def _empty_reason(report: RunReport) -> str:
+    if not report.entities:
+        why = "no entity was selected"
+    elif not report.checks and not report.tracks:
+        why = "no check or track is defined (soundcheck.checks, soundcheck.tracks in the config)"
+    else:
+        why = "the filters of the checks and tracks selected none of the entities"
+    return f"nothing was evaluated: {why}"
+
+
+def exit_code(report: RunReport, options: GateOptions | None = None) -> ExitCode:
+    """0 when the gate passes, 1 when it does not (``judge``'s code)."""
+    return judge(report, options).code

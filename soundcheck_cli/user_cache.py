@@ -1,8 +1,7 @@
 """The user's cache folder for soundcheck: ``$XDG_CACHE_HOME/soundcheck``, else ``~/.cache/soundcheck``.
 
-What lives there can always be rebuilt (the catalog parse cache of a database store, the ``--help`` text); a
-folder that cannot be made just means no cache. Imports nothing beyond ``os``: the console script's fast paths
-(``entry``) use it before anything else is loaded.
+What lives there can always be rebuilt (the catalog parse cache of a database store, the checks' compiled code); a
+folder that cannot be made just means no cache.
 """
 
 from __future__ import annotations

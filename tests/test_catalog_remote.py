@@ -595,14 +595,14 @@ def test_a_check_in_no_track_needs_every_entity(tmp_path: Path) -> None:
 
 
 def test_collect_with_the_always_on_catalog_collector_reads_everything() -> None:
-    from soundcheck_cli.catalog.remote import collector_filter_pairs
+    from soundcheck_cli.app.collect import collector_filter_pairs
 
     settings, _ = load_settings([str(SAMPLE_CONFIG)], environ={})
     assert collector_filter_pairs(settings) is None  # the catalog collector, unconfigured, collects for everyone
 
 
 def test_collect_with_filtered_collectors_is_narrowed(tmp_path: Path) -> None:
-    from soundcheck_cli.catalog.remote import collector_filter_pairs
+    from soundcheck_cli.app.collect import collector_filter_pairs
 
     config = tmp_path / "app-config.yaml"
     config.write_text(
@@ -828,7 +828,10 @@ def test_cli_check_against_a_served_catalog_gives_the_file_report(tmp_path: Path
         report.pop("generatedAt")
         report.pop("problems")  # the files run warns about catalog-fixtures/broken, which Backstage never serves
     assert a == b
-    assert remote.stderr == ""
+    # No warning, no error: only the summary and the gate's reasons, as for the files (less their warnings).
+    assert remote.stderr.startswith("67 results for 9 entities")
+    assert remote.stderr == "".join(line for line in files.stderr.splitlines(keepends=True)
+                                    if not line.startswith("warning: "))
     # The CLI's check asks only for what the sample's tracks select (kind component or api), server-side.
     assert served.mock.filters_sent() == [["kind=api,kind=component"]]
     table_remote = _soundcheck("check", "--catalog-url", served.url, "-c", str(SAMPLE_CONFIG), "--store", store,

@@ -102,7 +102,14 @@ def test_show_prints_facts_schemas_and_effective_collection_configs(capsys, tmp_
     assert "facts:\n  example-pagerduty:default/service\n" in out
     assert '  2. example-pagerduty:default/service\n       filter: {"kind": "API"}\n' in out
     assert '       frequency: {"cron": "0 * * * *"}\n' in out and "       cache: false\n" in out
-    assert "config schema:\n  {\n" in out and "data schema of example-pagerduty:default/service:\n" in out
+    # Summaries of the schemas (one line per property); the full JSON schemas with --schema.
+    assert "config (properties):\n" in out and "data of example-pagerduty:default/service (properties):\n" in out
+    assert "config schema:\n  {" not in out and "--schema" in out
+    assert len(out.splitlines()) < 80
+    code, full, err = cli(capsys, "collectors", "show", "example-pagerduty", "-c", str(config), "--schema")
+    assert code == 0, err
+    assert "config schema:\n  {\n" in full and "data schema of example-pagerduty:default/service:\n  {\n" in full
+    assert len(full.splitlines()) > len(out.splitlines())
 
 
 def test_show_of_an_unconfigured_builtin_and_of_unknown_ids(capsys, tmp_path, monkeypatch) -> None:

@@ -1,79 +1,52 @@
-"""``entry``: ``--version`` and ``--help`` answered without importing typer, with the same text as the CLI."""
+"""``entry``: ``--version`` answered without importing typer; ``--help`` and everything else by the CLI."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from soundcheck_cli import __version__
-from soundcheck_cli.cli import entry
 
 PROBE = """
 import sys
 from soundcheck_cli.cli.entry import main
-main(sys.argv[1:])
-sys.stdout.flush()
-sys.stderr.write("typer imported: %s" % ("typer" in sys.modules))
+try:
+    main(sys.argv[1:])
+finally:
+    sys.stdout.flush()
+    sys.stderr.write("typer imported: %s" % ("typer" in sys.modules))
 """
 
 
-def _run(args: list[str], cache: Path, columns: str = "72") -> tuple[str, str]:
-    env = {**os.environ, "XDG_CACHE_HOME": str(cache), "COLUMNS": columns}
-    proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout, proc.stderr
+def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "80"}
+    return subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env, timeout=60)
 
 
-def _cli_help(columns: str, monkeypatch) -> str:
-    monkeypatch.setenv("COLUMNS", columns)
-    text = entry.render_help()
-    assert text is not None
-    return text
+def test_version_without_typer():
+    proc = _run(["--version"])
+    assert proc.returncode == 0
+    assert proc.stdout == f"soundcheck {__version__}\n"
+    assert proc.stderr == "typer imported: False"
 
 
-def test_version_without_typer(tmp_path):
-    out, err = _run(["--version"], tmp_path)
-    assert out == f"soundcheck {__version__}\n"
-    assert err == "typer imported: False"
-
-
-def test_help_is_the_clis_text_and_is_kept_for_the_next_time(tmp_path, monkeypatch):
-    for columns in ("72", "120"):
-        expected = _cli_help(columns, monkeypatch)
-        first, err = _run(["--help"], tmp_path, columns)
-        assert first == expected and "Commands:" in first and "check" in first
-        assert err == "typer imported: True"  # rendered through the CLI, then kept
-        again, err = _run(["-h"], tmp_path, columns)
-        assert again == expected
-        assert err == "typer imported: False"
-    assert len(list((tmp_path / "soundcheck").glob("help-*.txt"))) == 2  # one per width
-
-
-def test_a_cached_text_of_other_code_or_width_is_not_used(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setenv("COLUMNS", "72")
-    key = entry.help_cache_key()
-    monkeypatch.setenv("COLUMNS", "90")
-    assert entry.help_cache_key() != key
-    monkeypatch.setattr(entry, "_stamp", lambda path: f"{path}:changed")  # a CLI module edited or reinstalled
-    assert entry.help_cache_key() != key
-    monkeypatch.undo()
-
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setenv("COLUMNS", "72")
-    key = entry.help_cache_key()
-    path = entry._help_path(key)
-    Path(path).write_text("some other key\nstale help\n")  # same file name, another key: never printed
-    out, _ = _run(["--help"], tmp_path, "72")
-    assert "stale help" not in out and out == _cli_help("72", monkeypatch)
-    assert Path(path).read_text() == key + "\n" + out  # replaced by the right text
+def test_help_is_the_clis_help_and_leaves_nothing_behind(tmp_path):
+    env = {**os.environ, "COLUMNS": "80", "XDG_CACHE_HOME": str(tmp_path)}
+    for flag in ("--help", "-h"):
+        proc = subprocess.run([sys.executable, "-m", "soundcheck_cli", flag], capture_output=True, text=True,
+                              env=env, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.startswith("Usage: soundcheck [OPTIONS] COMMAND [ARGS]...")
+        for command in ("check", "collect", "run", "validate", "store"):
+            assert f"\n  {command} " in proc.stdout
+        assert "3 internal error" in proc.stdout  # every documented exit code
+    assert not (tmp_path / "soundcheck").exists()  # no help text kept in the user's cache folder
 
 
 def test_a_reader_that_goes_away_ends_the_run_quietly(tmp_path):
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
-    for args in (["--version"], ["--help"], ["--help"]):  # the second --help prints the kept text
+    for args in (["--version"], ["--help"]):
         reader, writer = os.pipe()
         os.close(reader)  # nobody will read: every write fails with EPIPE
         try:

@@ -128,4 +128,4 @@ def test_exemptions_command_lists_status(tmp_path, capsys):
     assert rows["has_owner"]["by"] == "alice" and rows["has_desc"]["status"] == "active"
     assert run_cli(["exemptions", "-c", str(tmp_path / "app-config.yaml")]) == 0
     text = capsys.readouterr().out
-    assert "2 exemption(s), 1 expired" in text and "vendor" in text
+    assert "2 exemptions, 1 expired" in text and "vendor" in text

@@ -10,7 +10,7 @@ Request (Backstage's catalog OpenAPI description, ``GET /entities/by-query``, pl
 - The response is ``{items: [Entity], totalItems, pageInfo: {nextCursor?, prevCursor?}}``.
 
 Behaviour: 429 (``Retry-After``), 5xx, timeouts and connection errors are retried with capped backoff
-(``collectors.http_client``); 401/403 (the token), 404 (not a Backstage backend), other 4xx, a body that is not
+(``http.client``); 401/403 (the token), 404 (not a Backstage backend), other 4xx, a body that is not
 JSON or not of that shape are a ``CatalogError`` (exit code 2) that never shows the token. Every item is validated
 as a file entity is (``catalog.validation``): an invalid one is skipped with a warning located
 ``https://host/api/catalog (component:default/name)``; a duplicate ref keeps the first, as the file loader does.
@@ -259,8 +259,9 @@ def consumer_filters(
 
     - ``check``: the tracks (a check inside tracks is reported for the entities its tracks select); a check in no
       track is reported for every entity (not-applicable outside its filter), so it needs them all.
-    - ``collect``: the collectors' collection configs (``collector_configs``, from the registry; ``None`` when
-      they could not be known, e.g. a collector failed to configure).
+    - ``collect``: the collectors' collection configs (``collector_configs``: worked out by the caller, ``app``,
+      from the collector registry, which this package never imports; ``None`` when they could not be known, e.g.
+      a collector failed to configure).
     - ``run``: both. Anything else (``entities``, ``validate``): every entity.
     """
     pairs: list[tuple[EntityFilter | None, EntityFilter | None]] = []
@@ -276,34 +277,6 @@ def consumer_filters(
     if command not in ("check", "collect", "run"):
         return None
     return pairs
-
-
-def collector_filter_pairs(settings: Any) -> list[tuple[EntityFilter | None, EntityFilter | None]] | None:
-    """The ``(filter, exclude)`` of every collection config of the collectors ``collect`` would run (the always-on
-    catalog collector included), through the registry; ``None`` when any of them cannot be configured."""
-    from soundcheck_cli.collectors.registry import Registry
-    from soundcheck_cli.collectors.runner import ALWAYS_ON
-
-    configured_ids = {c.id: c for c in settings.collectors}
-    if any(cid not in configured_ids for cid in ALWAYS_ON):
-        return None  # the built-in catalog collector, not configured: no filter, every entity (no registry needed)
-    problems = Problems()
-    try:
-        registry = Registry.discover(problems)
-        installed = set(registry.ids())
-        ids = [cid for cid in ALWAYS_ON if cid in installed and cid not in configured_ids] + list(configured_ids)
-        pairs: list[tuple[EntityFilter | None, EntityFilter | None]] = []
-        for cid in ids:
-            created = Problems()
-            collector = registry.create(cid, configured_ids.get(cid), created)
-            if created.errors:
-                return None
-            if collector is None:
-                continue  # not installed: it collects nothing
-            pairs.extend((c.filter, c.exclude) for c in collector.collection_configs())
-        return pairs
-    except Exception:  # noqa: BLE001 - a plugin failing here only costs the narrowing; collect reports it
-        return None
 
 
 # --------------------------------------------------------------------------------------------------------------

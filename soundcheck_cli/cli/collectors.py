@@ -17,6 +17,15 @@ from typing import Annotated, Any
 
 import typer
 
+from soundcheck_cli.cli.common import (
+    USAGE_EXIT_CODES,
+    CatalogOpt,
+    CatalogUrlOpt,
+    StoreOpt,
+    TableOrJsonOpt as FormatOpt,
+    check_table_or_json as _check_format,
+    plural,
+)
 from soundcheck_cli.cli.help import PLAIN_HELP, SummaryGroup
 from soundcheck_cli.errors import Problem, UsageError
 
@@ -29,9 +38,11 @@ collectors_app = typer.Typer(
 
 ConfigOpt = Annotated[
     list[str] | None,
-    typer.Option("--config", "-c", help="app-config file (repeatable). Default: ./app-config.yaml if it exists.", show_default=False),
+    typer.Option("--config", "-c", metavar="FILE", help="app-config file (repeatable). Default: ./app-config.yaml if "
+                 "it exists.", show_default=False),
 ]
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table or json")]
+SchemaOpt = Annotated[bool, typer.Option("--schema", help="Print the full JSON schemas (config and fact data) "
+                                         "instead of a summary of their properties.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Do not print warnings.")]
 
 
@@ -66,13 +77,9 @@ def _load(config: list[str] | None) -> tuple[Any, Any, list[Problem]]:
     return Registry.discover(Problems()), settings, warnings
 
 
-def _check_format(fmt: str) -> None:
-    if fmt not in ("table", "json"):
-        raise UsageError(f"unknown format {fmt!r}; choose table or json")
-
-
-@collectors_app.command("list")
-def collectors_list(format: FormatOpt = "table", config: ConfigOpt = None, quiet: QuietOpt = False) -> None:
+@collectors_app.command("list", epilog=USAGE_EXIT_CODES)
+def collectors_list(format: FormatOpt = "table", config: ConfigOpt = None, quiet: QuietOpt = False,
+                    catalog: CatalogOpt = None, catalog_url: CatalogUrlOpt = None, store: StoreOpt = None) -> None:
     """List the installed collectors: id, name, description, the package that provides it, and whether the
     config configures it. A plugin that fails to load is listed with a warning; the command still succeeds."""
     from soundcheck_cli.collectors.introspect import list_collectors
@@ -97,7 +104,7 @@ def collectors_list(format: FormatOpt = "table", config: ConfigOpt = None, quiet
     for row in table:
         typer.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
     configured = sum(1 for r in rows if r.configured)
-    typer.echo(f"{sum(1 for r in rows if r.installed)} collectors installed, {configured} configured")
+    typer.echo(f"{plural(sum(1 for r in rows if r.installed), 'collector')} installed, {configured} configured")
 
 
 def _dump(value: Any, indent: str = "  ") -> str:
@@ -105,15 +112,82 @@ def _dump(value: Any, indent: str = "  ") -> str:
     return "\n".join(indent + line for line in text.splitlines())
 
 
-@collectors_app.command("show")
+def _schema_summary(schema: Any, indent: str = "  ", limit: int = 25, root: Any = None) -> list[str]:
+    """One line per top-level property of a JSON schema: name, type, required; the rest is counted. Local
+    ``$ref``s (``#/$defs/...``) are followed; a ``{if: array, then: [X], else: X}`` schema (a block, or a list of
+    blocks) is summarised as X."""
+    root = schema if root is None else root
+    schema = _deref(schema, root)
+    if not isinstance(schema, dict):
+        return [f"{indent}{json.dumps(schema)}"]
+    if isinstance(schema.get("else"), dict) and isinstance(schema.get("then"), dict):
+        return [f"{indent}a mapping, or a list of mappings, with:"] + _schema_summary(
+            schema["else"], indent + "  ", limit, root)
+    props = schema.get("properties")
+    if not isinstance(props, dict) or not props:
+        items = _deref(schema.get("items"), root)
+        if schema.get("type") == "array" and isinstance(items, dict) and isinstance(items.get("properties"), dict):
+            return [f"{indent}a list of mappings with:"] + _schema_summary(items, indent + "  ", limit, root)
+        return [f"{indent}{_type_of(schema, root)}"]
+    required = set(schema.get("required") or ())
+    width = min(max(len(str(name)) for name in props), 32)
+    lines = []
+    for name, sub in list(props.items())[:limit]:
+        extra = ", required" if name in required else ""
+        lines.append(f"{indent}{str(name):<{width}}  {_type_of(sub, root)}{extra}")
+    if len(props) > limit:
+        lines.append(f"{indent}... and {len(props) - limit} more")
+    return lines
+
+
+def _deref(schema: Any, root: Any) -> Any:
+    for _ in range(10):  # a chain of references, not a loop
+        ref = schema.get("$ref") if isinstance(schema, dict) else None
+        if not isinstance(ref, str) or not ref.startswith("#/") or not isinstance(root, dict):
+            return schema
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target.get(part) if isinstance(target, dict) else None
+        if target is None:
+            return schema
+        schema = target
+    return schema
+
+
+def _type_of(schema: Any, root: Any = None) -> str:
+    """``string``, ``integer|null``, ``object|boolean`` (from ``type``, else the alternatives of ``anyOf``/``oneOf``)."""
+    schema = _deref(schema, root)
+    if not isinstance(schema, dict):
+        return "any"
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        return "|".join(map(str, kind))
+    if isinstance(kind, str):
+        return kind
+    for key in ("anyOf", "oneOf"):
+        options = schema.get(key)
+        if isinstance(options, list) and options:
+            kinds = (kind for option in options for kind in _type_of(option, root).split("|"))
+            return "|".join(dict.fromkeys(kinds))
+    if "enum" in schema:
+        return "one of " + ", ".join(json.dumps(v) for v in schema["enum"][:5])
+    return "any"
+
+
+@collectors_app.command("show", epilog=USAGE_EXIT_CODES)
 def collectors_show(
     collector_id: Annotated[str, typer.Argument(metavar="ID", help="Collector id, e.g. pagerduty")],
     format: FormatOpt = "table",
+    schema: SchemaOpt = False,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
+    catalog: CatalogOpt = None,
+    catalog_url: CatalogUrlOpt = None,
+    store: StoreOpt = None,
 ) -> None:
-    """Show a collector: its facts, its config schema, the data schema of each fact and the effective collection
-    configs (each `collects` entry after inheriting the block's settings) for the loaded config."""
+    """Show a collector: its facts, the effective collection configs (each `collects` entry after inheriting the
+    block's settings) for the loaded config, and the properties of its config and of each fact's data (--schema:
+    the full JSON schemas; -f json: everything)."""
     from soundcheck_cli.collectors.introspect import describe
 
     _check_format(format)
@@ -145,12 +219,16 @@ def collectors_show(
             if cc[key] is not None:
                 out.append(f"       {key}: {json.dumps(cc[key], ensure_ascii=False)}")
     out.append("")
-    out.append("config schema:")
-    out.append(_dump(info["configSchema"]) if info["configSchema"] is not None else "  none (takes no configuration)")
-    for name, schema in info["dataSchemas"].items():
+    show = _dump if schema else (lambda value: "\n".join(_schema_summary(value)))
+    out.append("config schema:" if schema else "config (properties):")
+    out.append(show(info["configSchema"]) if info["configSchema"] is not None else "  none (takes no configuration)")
+    for name, data_schema in info["dataSchemas"].items():
         out.append("")
-        out.append(f"data schema of {name}:")
-        out.append(_dump(schema) if schema is not None else "  none")
+        out.append(f"data schema of {name}:" if schema else f"data of {name} (properties):")
+        out.append(show(data_schema) if data_schema is not None else "  none")
+    if not schema:
+        out.append("")
+        out.append(f"(the full JSON schemas: soundcheck collectors show {info['id']} --schema)")
     typer.echo("\n".join(out))
 
 
@@ -158,6 +236,9 @@ def facts_schema(
     fact: Annotated[str, typer.Argument(metavar="FACTREF", help="Fact ref, e.g. pagerduty:default/service")],
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
+    catalog: CatalogOpt = None,
+    catalog_url: CatalogUrlOpt = None,
+    store: StoreOpt = None,
 ) -> None:
     """Print the JSON schema of a fact's data, as the collector that produces it declares it."""
     from soundcheck_cli.collectors.introspect import fact_schema

@@ -15,19 +15,19 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from soundcheck_cli.errors import UsageError
-from soundcheck_cli.cli.options import StoreOpt
-
-ConfigOpt = Annotated[
-    Optional[list[str]],
-    typer.Option("--config", "-c", help="app-config file (repeatable). Default: ./app-config.yaml.", show_default=False),
-]
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table or json")]
-
-
-def _check_format(fmt: str) -> None:
-    if fmt not in ("table", "json"):
-        raise UsageError(f"unknown format {fmt!r}; choose table or json")
+from soundcheck_cli.cli.common import (
+    CatalogOpt,
+    CatalogUrlOpt,
+    ConfigOpt,
+    StoreOpt,
+    TableOrJsonOpt as FormatOpt,
+    check_table_or_json as _check_format,
+    common_options,
+    norm_entity,
+    open_store,
+    plural,
+    print_warnings,
+)
 
 
 def _level(ordinal: int | None) -> str:
@@ -76,23 +76,25 @@ def _show_row(row: dict[str, Any]) -> str:
 
 
 def history(
-    entity: Annotated[Optional[str], typer.Option("--entity", "-e", help="Only this entity.")] = None,
-    check: Annotated[Optional[str], typer.Option("--check", help="Only this check.")] = None,
-    track: Annotated[Optional[str], typer.Option("--track", "-t", help="Only this track (its levels and checks).")] = None,
+    entity: Annotated[Optional[str], typer.Option("--entity", "-e", metavar="REF", help="Only this entity.")] = None,
+    check: Annotated[Optional[str], typer.Option("--check", metavar="ID", help="Only this check.")] = None,
+    track: Annotated[Optional[str], typer.Option("--track", "-t", metavar="ID",
+                                                 help="Only this track (its levels and checks).")] = None,
     format: FormatOpt = "table",
     config: ConfigOpt = None,
+    catalog: CatalogOpt = None,
+    catalog_url: CatalogUrlOpt = None,
     store: StoreOpt = None,
 ) -> None:
     """Show how check states and certification levels changed over the recorded `check` runs (oldest first)."""
-    from soundcheck_cli.cli.commands import _norm_entity, _store_workspace
     from soundcheck_cli.facts.model import format_timestamp
     from soundcheck_cli.history.store import History
 
     _check_format(format)
-    key = _norm_entity(entity).lower() if entity else None
+    key = norm_entity(entity).lower() if entity else None
     narrowed = bool(key or check or track)
     out: list[dict[str, Any]] = []
-    with _store_workspace(config, store) as st:
+    with open_store(config, store) as st:
         for index, (record, before) in enumerate(History(st).replay()):
             rows = _rows(record, before, key, check, track, show_new=narrowed or index > 0)
             out.append({"run": record.info.id, "timestamp": format_timestamp(record.info.timestamp),
@@ -106,26 +108,28 @@ def history(
     for run in out:
         if not run["changes"] and not run["first"]:
             continue
-        note = f"first recorded run: {run['results']} results" if run["first"] else f"{len(run['changes'])} change(s)"
+        note = (f"first recorded run: {plural(run['results'], 'result')}" if run["first"]
+                else plural(len(run["changes"]), "change"))
         typer.echo(f"{run['timestamp']}  ({note})")
         for row in run["changes"]:
             typer.echo(_show_row(row))
     changed = sum(len(r["changes"]) for r in out if not r["first"] or narrowed)
-    typer.echo(f"{len(out)} run(s) recorded, {changed} change(s) shown")
+    typer.echo(f"{plural(len(out), 'run')} recorded, {plural(changed, 'change')} shown")
 
 
 def diff(
     format: FormatOpt = "table",
     config: ConfigOpt = None,
+    catalog: CatalogOpt = None,
+    catalog_url: CatalogUrlOpt = None,
     store: StoreOpt = None,
 ) -> None:
     """Show what the latest `check` run changed since the previous one: new failures, fixes, level changes."""
-    from soundcheck_cli.cli.commands import _store_workspace
     from soundcheck_cli.facts.model import format_timestamp
     from soundcheck_cli.history.store import History
 
     _check_format(format)
-    with _store_workspace(config, store) as st:
+    with open_store(config, store) as st:
         replayed = list(History(st).replay())
     if len(replayed) < 2:
         if format == "json":
@@ -158,16 +162,18 @@ def diff(
 def exemptions(
     format: FormatOpt = "table",
     config: ConfigOpt = None,
+    catalog: CatalogOpt = None,
+    catalog_url: CatalogUrlOpt = None,
+    store: StoreOpt = None,
 ) -> None:
     """List the exemptions of soundcheck.exemptions, with their expiry status (expired ones no longer apply)."""
     from soundcheck_cli import app as core
-    from soundcheck_cli.cli.commands import _common, _print_warnings
     from soundcheck_cli.exemptions import describe_expiry, status
     from soundcheck_cli.facts.model import utcnow
 
     _check_format(format)
-    settings, warnings = core.load_settings(_common(config, None, None))
-    _print_warnings(warnings, False)
+    settings, warnings = core.load_settings(common_options(config, catalog, store, catalog_url))
+    print_warnings(warnings)
     now = utcnow()
     rows = [{"checkId": e.check_id, "entityRef": e.entity_ref, "reason": e.reason, "by": e.by,
              "expires": None if e.expires is None else describe_expiry(e), "status": status(e, now),
@@ -180,4 +186,4 @@ def exemptions(
         until = f" until {r['expires']}" if r["expires"] else ""
         typer.echo(f"{r['checkId']:<32} {r['entityRef']:<40} {r['status']}{until}{by}: {r['reason']}  {r['source'] or ''}")
     expired = sum(1 for r in rows if r["status"] == "expired")
-    typer.echo(f"{len(rows)} exemption(s), {expired} expired")
+    typer.echo(f"{plural(len(rows), 'exemption')}, {expired} expired")

@@ -6,7 +6,7 @@
 - ``store export [-o FILE]`` / ``store import FILE [--replace]``: the whole store as JSON lines (``facts.transfer``).
 
 Also the one place that resolves ``--store``/``-c`` into a store for the commands that need no catalog
-(``open_cli_store``; ``cli._store_workspace`` calls it).
+(``open_cli_store``; ``cli.common.open_store`` calls it).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from soundcheck_cli.cli.help import PLAIN_HELP, SummaryGroup
-from soundcheck_cli.cli.options import StoreOpt
+from soundcheck_cli.cli.common import USAGE_EXIT_CODES, CatalogOpt, CatalogUrlOpt, StoreOpt
 from soundcheck_cli.errors import UsageError
 
 STDIO = "-"
@@ -30,7 +30,7 @@ store_app = typer.Typer(
     **PLAIN_HELP,
 )
 
-# Like cli.py's --config, but read only to find the store (cli_options.StoreOpt is shared).
+# Like cli.common's --config, but read only to find the store (cli.common.StoreOpt is shared).
 ConfigOpt = Annotated[
     Optional[list[str]],
     typer.Option(
@@ -106,8 +106,9 @@ def _say(text: str, *, to_stderr: bool = False) -> None:
 # -- commands -----------------------------------------------------------------------------------------------------
 
 
-@store_app.command("init")
-def store_init(config: ConfigOpt = None, store: StoreOpt = None) -> None:
+@store_app.command("init", epilog=USAGE_EXIT_CODES)
+def store_init(config: ConfigOpt = None, store: StoreOpt = None,
+                catalog: CatalogOpt = None, catalog_url: CatalogUrlOpt = None) -> None:
     """Create the store if it does not exist yet: the folder, or the PostgreSQL tables. Safe to run again.
 
     A PostgreSQL store must be initialised once (by a user allowed to create tables) before other commands use it;
@@ -118,16 +119,18 @@ def store_init(config: ConfigOpt = None, store: StoreOpt = None) -> None:
     _say(init_store(resolve_store_spec(config, store)))
 
 
-@store_app.command("migrate")
-def store_migrate(config: ConfigOpt = None, store: StoreOpt = None) -> None:
+@store_app.command("migrate", epilog=USAGE_EXIT_CODES)
+def store_migrate(config: ConfigOpt = None, store: StoreOpt = None,
+                catalog: CatalogOpt = None, catalog_url: CatalogUrlOpt = None) -> None:
     """Upgrade the store's schema to this soundcheck version's (after an upgrade). Safe to run again."""
     from soundcheck_cli.facts.locate import migrate_store
 
     _say(migrate_store(resolve_store_spec(config, store)))
 
 
-@store_app.command("info")
-def store_info(config: ConfigOpt = None, store: StoreOpt = None) -> None:
+@store_app.command("info", epilog=USAGE_EXIT_CODES)
+def store_info(config: ConfigOpt = None, store: StoreOpt = None,
+                catalog: CatalogOpt = None, catalog_url: CatalogUrlOpt = None) -> None:
     """Show where the store is (passwords masked), its kind and version, and how many facts and meta keys it holds."""
     from soundcheck_cli.facts.interface import entity_key
     from soundcheck_cli.facts.locate import describe, is_url
@@ -167,7 +170,7 @@ def store_info(config: ConfigOpt = None, store: StoreOpt = None) -> None:
     _say(f"meta:   {plural(len(keys), 'key')}" + (f" ({by_prefix})" if by_prefix else ""))
 
 
-@store_app.command("export")
+@store_app.command("export", epilog=USAGE_EXIT_CODES)
 def store_export(
     output: Annotated[
         Optional[str],
@@ -176,6 +179,8 @@ def store_export(
     ] = None,
     config: ConfigOpt = None,
     store: StoreOpt = None,
+    catalog: CatalogOpt = None,
+    catalog_url: CatalogUrlOpt = None,
 ) -> None:
     """Write every fact and meta entry (run history, ETags, pending events) of the store as JSON lines.
 
@@ -245,7 +250,7 @@ def _remove(path: str) -> None:
         pass
 
 
-@store_app.command("import")
+@store_app.command("import", epilog=USAGE_EXIT_CODES)
 def store_import(
     file: Annotated[str, typer.Argument(
         metavar="FILE", help="A file written by `soundcheck store export` ('-' for standard input).",
@@ -255,6 +260,8 @@ def store_import(
         "(default: keep whichever is newer by timestamp).")] = False,
     config: ConfigOpt = None,
     store: StoreOpt = None,
+    catalog: CatalogOpt = None,
+    catalog_url: CatalogUrlOpt = None,
 ) -> None:
     """Read an export into the store; nothing is written unless every line is valid, and nothing is deleted.
 

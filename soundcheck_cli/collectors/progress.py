@@ -74,7 +74,7 @@ class LoggingListener:
         self._totals[collector_id] = total
         self._done[collector_id] = 0
         self._last_pct[collector_id] = 0
-        self._write(f"collect {collector_id}: {total} entity facts to check")
+        self._write(f"collect {collector_id}: {total} entity {'fact' if total == 1 else 'facts'} to check")
 
     def on_advance(self, collector_id: str, n: int = 1) -> None:
         self._done[collector_id] = self._done.get(collector_id, 0) + n
@@ -84,7 +84,8 @@ class LoggingListener:
             step = pct - pct % self.every
             if step > self._last_pct.get(collector_id, 0) and step < 100:
                 self._last_pct[collector_id] = step
-                self._write(f"collect {collector_id}: {self._done[collector_id]}/{total} ({step}%)")
+                # The percentage of the count shown (1/3 is 33 %), not the step that triggered the line.
+                self._write(f"collect {collector_id}: {self._done[collector_id]}/{total} ({pct}%)")
 
     def on_message(self, level: str, text: str) -> None:
         if level == "debug" and not self.verbose:

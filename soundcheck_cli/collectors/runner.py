@@ -22,19 +22,19 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import gc
 import math
 import signal
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from soundcheck_cli.catalog.filters import selects
 from soundcheck_cli.catalog.model import Entity
+from soundcheck_cli.catalog.select import select_entities
 from soundcheck_cli.collectors import applicability
 from soundcheck_cli.collectors.base import CollectorContext, FactCollector
 from soundcheck_cli.http.client import DEFAULT_CONCURRENCY, HttpOptions
@@ -132,12 +132,6 @@ def _resolve_registry(registry: Any, problems: Problems) -> Any:
     from soundcheck_cli.collectors.registry import Registry
 
     return Registry.discover(problems)
-
-
-def _select_entities(entities: Sequence[Entity], entity_refs: Sequence[str]) -> list[Entity]:
-    from soundcheck_cli.app import select_entities  # one definition of --entity matching for every command
-
-    return select_entities(entities, entity_refs)
 
 
 class _Run:
@@ -453,7 +447,7 @@ async def collect_async(
         ids = list(dict.fromkeys(collector_ids))
     else:
         ids = [cid for cid in ALWAYS_ON if cid in installed and cid not in configured] + list(configured)
-    chosen = _select_entities(entities, entity_refs)
+    chosen = select_entities(entities, entity_refs)
     if shard is not None:
         chosen = shard.select(chosen, lambda e: e.ref.key)
         summary.shard = str(shard)
@@ -608,7 +602,7 @@ def run_collection(
 
     # asyncio.Runner turns the first Ctrl-C into a cancellation of ``main`` (Python ≥ 3.11), which
     # ``collect_async`` absorbs into an interrupted summary.
-    with _relaxed_gc(), asyncio.Runner() as runner:
+    with asyncio.Runner() as runner:
         return runner.run(main())
 
 
@@ -622,19 +616,3 @@ async def _finish(future: asyncio.Future[Any], on_cancel: Any = None) -> Any:
         if on_cancel is not None and not future.cancelled() and future.exception() is None:
             on_cancel.__exit__(None, None, None)
         raise
-
-
-@contextlib.contextmanager
-def _relaxed_gc() -> Iterator[None]:
-    """Fewer cyclic-GC passes while collecting: the catalog and config are frozen out of the scans and young
-    collections run every 20,000 allocations instead of 700. Each request allocates hundreds of short-lived
-    objects, and the default thresholds spent ~5 % of the run's CPU re-scanning them. GC stays on, so cycles
-    left by failed requests (exceptions and their tracebacks) are still freed during long runs."""
-    threshold = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(max(threshold[0], 20_000), *threshold[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()

@@ -1,8 +1,13 @@
 """Orchestration: config → catalog → (collect) → evaluate → report. Usable from Python without the CLI.
 
-Every command of the CLI is one function here taking an options object; the CLI only parses options, calls
-these, renders, and maps errors to exit codes. ``exit_code_for_report`` is the one place that decides whether a
-``check`` run failed.
+Every command of the CLI is one function here (or in ``app.collect``, ``app.reports``) taking an options object;
+the CLI only parses options, calls these, prints, and maps errors to exit codes.
+
+- this module: the workspace (config, catalog, store) of a command, ``check``, the run's recording, the exit code
+  of a report (decided by ``gate``);
+- ``app.collect``: ``collect`` (the collectors over the workspace, into the store), and what a remote catalog must
+  send for the collectors;
+- ``app.reports``: the report files and the GitHub Actions extras of ``check`` and ``run``.
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from soundcheck_cli.catalog.model import Entity, EntityRef
+from soundcheck_cli.catalog.model import Entity
+from soundcheck_cli.catalog.select import select_entities
 from soundcheck_cli.config.model import Settings
-from soundcheck_cli.errors import ExitCode, Problem, Problems, UsageError
+from soundcheck_cli.errors import ExitCode, Location, Problem, Problems, Severity, UsageError
 from soundcheck_cli.facts.interface import FactStore, entity_key
 from soundcheck_cli.facts.model import Fact, FactRef, utcnow
 from soundcheck_cli.results import RunReport
@@ -137,7 +143,11 @@ def load_workspace(options: CommonOptions, *, need_catalog: bool = True, command
             catalog = remote.resolve_source(options.catalog_url, settings.catalog_source, options.environ)
             filters = None
             if command in ("check", "collect", "run"):
-                collectors = remote.collector_filter_pairs(settings) if command in ("collect", "run") else None
+                collectors = None
+                if command in ("collect", "run"):
+                    from soundcheck_cli.app.collect import collector_filter_pairs
+
+                    collectors = collector_filter_pairs(settings)
                 pairs = remote.consumer_filters(settings, command, collectors)
                 filters = remote.server_filters(pairs) if pairs is not None else None
             entities = remote.load_remote_catalog(catalog, problems, filters=filters, log=log, verbose=verbose)
@@ -164,6 +174,26 @@ def _load_file_catalog(options: CommonOptions, settings: Settings, problems: Pro
                         origins=origins, root=getattr(settings.catalog_source, "root", None))
 
 
+def validate_workspace(workspace: Workspace) -> list[Problem]:
+    """What ``soundcheck validate`` adds to the problems of loading: every configured collector created as
+    ``collect`` would (plugin discovery, config schema validation), and a config that gives nothing to check (no
+    ``soundcheck:`` section in any file: an empty file, a typo in the section's name) as an error."""
+    problems = validate_collectors(workspace)
+    settings = workspace.settings
+    if not has_soundcheck_section(settings):
+        files = list(settings.files)
+        where = Location(files[0], 1) if len(files) == 1 else None
+        names = "the config file" if len(files) == 1 else "any of " + ", ".join(files)
+        problems.insert(0, Problem(f"no `soundcheck:` section in {names}: nothing to check (is the file empty, or "
+                                   "the section's name misspelt?)", where, Severity.ERROR))
+    return problems
+
+
+def has_soundcheck_section(settings: Settings) -> bool:
+    app_config = getattr(settings, "app_config", None)
+    return isinstance(app_config, Mapping) and app_config.get("soundcheck") is not None
+
+
 def validate_collectors(workspace: Workspace) -> list[Problem]:
     """Create every configured collector as ``collect`` would (plugin discovery, config schema validation),
     without collecting: the problems ``soundcheck validate`` adds to those of loading."""
@@ -173,28 +203,6 @@ def validate_collectors(workspace: Workspace) -> list[Problem]:
     registry = Registry.discover(problems)
     registry.create_all(workspace.settings.collectors, problems)
     return problems.items
-
-
-def select_entities(entities: Sequence[Entity], refs: Sequence[str]) -> list[Entity]:
-    """Entities named by ``--entity`` (``[kind:][namespace/]name``, kind defaulting to component)."""
-    if not refs:
-        return list(entities)
-    by_key = {e.ref.key: e for e in entities}
-    chosen: list[Entity] = []
-    unknown: list[str] = []
-    for text in refs:
-        try:
-            ref = EntityRef.parse(text, default_kind="component")
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        entity = by_key.get(ref.key)
-        if entity is None:
-            unknown.append(text)
-        elif entity not in chosen:
-            chosen.append(entity)
-    if unknown:
-        raise UsageError(f"unknown entity: {', '.join(unknown)} (see `soundcheck entities` for what was loaded)")
-    return chosen
 
 
 def catalog_facts(entities: Sequence[Entity], now: datetime | None = None, *, copy: bool = True) -> list[Fact]:
@@ -273,10 +281,16 @@ def _keep_compiled_code(options: CommonOptions) -> None:
 
 def exit_code_for_report(report: RunReport, gate: Any = None) -> ExitCode:
     """0 when the CI gate passes, 1 otherwise; ``gate`` is a ``gate.GateOptions`` (default: fail on failed,
-    not-reported or error results, and on an entity below its track's top level). Decided by ``gate.exit_code``."""
-    from soundcheck_cli.gate import exit_code
+    not-reported or error results, on an entity below its track's top level, and on a run that evaluated
+    nothing). Decided by ``gate.judge``."""
+    return judge(report, gate).code
 
-    return exit_code(report, gate)
+
+def judge(report: RunReport, gate: Any = None) -> Any:
+    """The gate's ``gate.Verdict``: the exit code and, when it is 1, why (one line per reason)."""
+    from soundcheck_cli.gate import judge as gate_judge
+
+    return gate_judge(report, gate)
 
 
 def record_run(workspace: Workspace, report: RunReport, *, out: Any = None, http_options: Any = None,

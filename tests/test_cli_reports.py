@@ -1,0 +1,102 @@
+"""Report files of ``check`` (``app.reports``), as a user sees them: every file complete, a file of an earlier run
+rewritten whole, nothing stale left after a failed write, and a file that cannot be written stopping the run
+before it is recorded."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from soundcheck_cli.cli.commands import run_cli
+from soundcheck_cli.errors import UsageError
+from workspaces import hygiene_config, two_components
+
+
+def _workspace(tmp_path: Path) -> list[str]:
+    (tmp_path / "catalog.yaml").write_text(two_components())
+    (tmp_path / "app-config.yaml").write_text(hygiene_config("{{ entity.metadata.name }} has no owner"))
+    return ["-c", str(tmp_path / "app-config.yaml"), "--store", str(tmp_path / "store")]
+
+
+def _runs(base: list[str], capsys) -> list[dict]:
+    capsys.readouterr()
+    assert run_cli(["history", *base, "-f", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _without_time(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if "generatedAt" not in line and "timestamp=" not in line)
+
+
+def test_check_writes_every_file_and_prints_the_others_and_records_the_run(tmp_path, capsys):
+    base = _workspace(tmp_path)
+    code = run_cli(["check", *base, "-f", "json", "-o", str(tmp_path / "out" / "r.json"), "-f", "junit",
+                    "-o", str(tmp_path / "out" / "r.xml"), "-f", "markdown"])
+    assert code == 1  # b has no owner and no description
+    captured = capsys.readouterr()
+    assert "has_owner" in captured.out  # the format without -o goes to stdout
+    assert "4 results for 2 entities" in captured.err  # the one-line summary: stdout carries a format
+    assert len(json.loads((tmp_path / "out" / "r.json").read_text())["results"]) == 4
+    assert "<testsuites" in (tmp_path / "out" / "r.xml").read_text()
+    assert len(_runs(base, capsys)) == 1
+
+
+def test_a_report_file_that_cannot_be_opened_stops_the_run_before_the_history(tmp_path, capsys):
+    base = _workspace(tmp_path)
+    (tmp_path / "taken").mkdir()
+    code = run_cli(["check", *base, "-f", "json", "-o", str(tmp_path / "ok.json"), "-f", "junit",
+                    "-o", str(tmp_path / "taken")])
+    assert code == 2
+    assert f"cannot write {tmp_path / 'taken'}" in capsys.readouterr().err
+    assert _runs(base, capsys) == []
+
+
+def test_an_error_while_writing_is_the_run_error(tmp_path, monkeypatch, capsys):
+    from soundcheck_cli.reporters import junit_reporter
+
+    base = _workspace(tmp_path)
+
+    def broken(report, **_):
+        raise UsageError("junit: the report is too strange to write")
+
+    monkeypatch.setattr(junit_reporter, "render", broken)
+    code = run_cli(["check", *base, "-f", "json", "-o", str(tmp_path / "r.json"), "-f", "junit",
+                    "-o", str(tmp_path / "r.xml")])
+    assert code == 2
+    assert "error: junit: the report is too strange to write" in capsys.readouterr().err
+    assert json.loads((tmp_path / "r.json").read_text())["results"]  # the first file was written
+    assert _runs(base, capsys) == []
+
+
+def test_a_longer_earlier_report_leaves_no_tail(tmp_path, capsys):
+    base = _workspace(tmp_path)
+    target = tmp_path / "r.json"
+    target.write_text("x" * 1_000_000 + "\n")  # far longer than the report
+    assert run_cli(["check", *base, "-f", "json", "-o", str(target)]) == 1
+    text = target.read_text()
+    assert "xxx" not in text and len(json.loads(text)["results"]) == 4
+    fresh = tmp_path / "fresh.json"
+    assert run_cli(["check", *base, "-f", "json", "-o", str(fresh)]) == 1
+    assert _without_time(text) == _without_time(fresh.read_text())  # same bytes as a file written from nothing
+
+
+def test_a_report_that_fails_before_writing_leaves_no_stale_content(tmp_path, monkeypatch, capsys):
+    from soundcheck_cli.reporters import junit_reporter
+
+    base = _workspace(tmp_path)
+    target = tmp_path / "r.xml"
+    target.write_text("<old report/>\n")
+
+    def broken(report, **_):
+        raise UsageError("junit: the report is too strange to write")
+
+    monkeypatch.setattr(junit_reporter, "render", broken)
+    assert run_cli(["check", *base, "-f", "junit", "-o", str(target)]) == 2
+    assert target.read_text() == ""  # not last run's report, which a CI step would read as this one's
+
+
+def test_a_report_can_go_to_a_file_that_is_not_a_regular_file(tmp_path, capsys):
+    base = _workspace(tmp_path)
+    assert run_cli(["check", *base, "-f", "json", "-o", os.devnull]) == 1
+    assert "error" not in capsys.readouterr().err
