@@ -144,7 +144,7 @@ def test_a_symlink_loop_under_a_double_star_glob_ends(ws: Path) -> None:
     os.symlink(".", catalog / "a" / "here")
     proc = soundcheck(ws, "validate", "-c", "app-config.yaml", "--catalog", "catalog/**/*.yaml", timeout=30)
     assert proc.returncode == 0, proc.stderr
-    assert "1 entities, 0 warnings" in proc.stdout
+    assert "1 entity, 0 warnings" in proc.stdout
 
 
 def test_a_location_target_of_the_whole_disk_is_refused(ws: Path) -> None:
@@ -219,7 +219,7 @@ def test_soundcheck_catalog_root_lets_locations_reach_a_wider_folder(ws: Path) -
                                              "spec:\n  target: ../services/svc.yaml\n")
     args = ("validate", "-c", "app-config.yaml", "--catalog", "catalog/all.yaml")
     refused = soundcheck(ws, *args)
-    assert "is outside the catalog root" in refused.stdout and "1 entities" in refused.stdout
+    assert "is outside the catalog root" in refused.stdout and "1 entity," in refused.stdout
     (ws / "app-config.yaml").write_text(CONFIG.replace("soundcheck:\n", "soundcheck:\n  catalog: {root: .}\n"))
     allowed = soundcheck(ws, *args)
     assert allowed.returncode == 0, allowed.stderr
