@@ -153,6 +153,15 @@ class GitlabServer:
                 if item["name"] == name:
                     return 200, PROTECTED_MAIN if name == "main" else item, ok
             return 404, {"message": "404 Not found"}, {}
+        if tail == "repository/tree":
+            folder = query.get("path", "").strip("/") + "/"
+            if query.get("ref", "HEAD") not in ("HEAD", project.get("ref", "main")):
+                return 404, {"message": "404 Tree Not Found"}, {}
+            entries = [{"name": f[len(folder):].split("/")[0], "type": "tree" if "/" in f[len(folder):] else "blob",
+                        "path": f} for f in project.get("files", {}) if f.startswith(folder)]
+            if not entries:
+                return 404, {"message": "404 Tree Not Found"}, {}
+            return 200, entries[: int(query.get("per_page", "20"))], ok
         if tail.startswith("repository/files/"):
             encoded = tail[len("repository/files/"):]
             raw_wanted = encoded.endswith("/raw")
@@ -161,7 +170,7 @@ class GitlabServer:
                 return 404, {"error": "404 Not Found"}, {}  # a file path must be one encoded segment
             file_path = unquote(encoded)
             content = project.get("files", {}).get(file_path)
-            if content is None or query.get("ref", project.get("default_branch", "main")) != project.get("ref", "main"):
+            if content is None or query.get("ref") not in ("HEAD", project.get("ref", "main")):
                 return 404, FILE_NOT_FOUND, {}
             data = content.encode()
             meta_headers = {"X-Gitlab-File-Path": file_path, "X-Gitlab-Size": str(len(data))}

@@ -275,3 +275,102 @@ def test_config_errors_and_the_fact_schema(tmp_path, capsys):
     assert run_cli(["facts", "schema", "gitlab:default/project_languages", "-c", str(config)]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert schema["additionalProperties"] == {"type": "number"}
+
+
+# -- the scm collector reading files through the GitLab API ------------------------------------------------------
+
+SCM_COLLECTS = """\
+    scm:
+      collects:
+        - type: exists
+          factName: files_exist
+          data:
+            - {name: readme, path: /README.md}
+            - {name: workflows, path: /.gitlab}
+            - {name: missing, path: /nope.txt}
+        - {type: regex, factName: runs_pytest, path: /.gitlab-ci.yml, regex: '^\\s*script:\\s*pytest'}
+        - {type: regex, factName: absent_regex, path: /nope.yml, regex: x}
+        - {type: yaml, factName: ci_stages, path: /.gitlab-ci.yml, jsonpath: $.stages}
+        - {type: json, factName: package, path: /package.json}
+        - {type: json, factName: no_package, path: /nope.json}
+        - {type: content, factName: readme_text, path: /README.md}
+"""
+
+SCM_FILES = {
+    "README.md": "# Payments\n",
+    ".gitlab/ci/build.yml": "build: {}\n",
+    ".gitlab-ci.yml": "stages: [test, deploy]\ntest:\n  script: pytest -q\n",
+    "package.json": '{"name": "payments", "version": "1.2.3"}',
+}
+
+
+def scm_workspace(tmp_path, api: GitlabServer, local_root=None) -> str:
+    config = workspace(tmp_path, api, "        - type: ProjectDetails\n",
+                       entities=[{"name": "svc", "annotations": {
+                           "backstage.io/source-location": f"url:{api.url}/platform/backend/payments/-/tree/main/"}}])
+    text = open(config).read().replace("    gitlab:\n      cache: {duration: {hours: 2}}\n      collects:\n        - type: ProjectDetails\n",
+                                       SCM_COLLECTS)
+    open(config, "w").write(text)
+    return config
+
+
+def scm_facts(tmp_path) -> dict[str, Any]:
+    store = open_any(str(tmp_path / "store"))
+    try:
+        out = {}
+        for name in ("files_exist", "runs_pytest", "absent_regex", "ci_stages", "package", "no_package", "readme_text"):
+            fact = store.get("component:default/svc", FactRef("scm", "default", name))
+            out[name] = None if fact is None else fact.data
+        return out
+    finally:
+        store.close()
+
+
+def test_scm_reads_files_through_the_gitlab_api_with_the_same_fact_data_as_a_local_checkout(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GITLAB_TOKEN", TOKEN)
+    projects = [{"path": "platform/backend/payments", "id": 3, "files": SCM_FILES}]
+    (tmp_path / "api").mkdir()
+    with GitlabServer(projects, token=TOKEN) as api:
+        config = scm_workspace(tmp_path / "api", api)
+        code = run_cli(["collect", "-c", config, "--store", str(tmp_path / "api" / "store")])
+        err = capsys.readouterr().err
+        paths = api.paths() + api.paths("HEAD")
+    assert code == 0, err
+    assert TOKEN not in err
+    through_api = scm_facts(tmp_path / "api")
+    assert through_api["files_exist"] == {"readme": True, "workflows": True, "missing": False}
+    assert through_api["runs_pytest"] == {"matches": True} and through_api["absent_regex"] == {"matches": False}
+    assert through_api["ci_stages"] == ["test", "deploy"]
+    assert through_api["package"] == {"name": "payments", "version": "1.2.3"}
+    assert through_api["no_package"] is None  # a missing file is absent, not an error
+    assert through_api["readme_text"] == {"content": "# Payments\n", "size": 11, "truncated": False}
+    # files are read at the ref of the source-location, their path one encoded segment
+    assert "/api/v4/projects/platform%2Fbackend%2Fpayments/repository/files/.gitlab-ci.yml/raw?ref=main" in paths
+    assert "/api/v4/projects/platform%2Fbackend%2Fpayments/repository/files/nope.json/raw?ref=main" in paths
+
+    # the same files in a local checkout give the same facts
+    checkout = tmp_path / "checkout"
+    for name, text in SCM_FILES.items():
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        (checkout / name).write_text(text)
+    (tmp_path / "local").mkdir()
+    with GitlabServer(projects, token=TOKEN) as api:
+        config = scm_workspace(tmp_path / "local", api)
+        assert run_cli(["collect", "-c", config, "--store", str(tmp_path / "local" / "store"), "--scm-root", str(checkout)]) == 0
+        assert api.requests == []
+    capsys.readouterr()
+    assert scm_facts(tmp_path / "local") == through_api
+
+
+def test_scm_without_a_ref_reads_gitlabs_default_branch_once(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GITLAB_TOKEN", TOKEN)
+    projects = [{"path": "platform/backend/payments", "id": 3, "files": SCM_FILES, "ref": "trunk",
+                 "details": {"default_branch": "trunk"}}]
+    with GitlabServer(projects, token=TOKEN) as api:
+        config = scm_workspace(tmp_path, api)
+        catalog = tmp_path / "catalog.yaml"
+        catalog.write_text(catalog.read_text().replace("/-/tree/main/", ""))
+        assert run_cli(["collect", "-c", config, "--store", str(tmp_path / "store")]) == 0, capsys.readouterr().err
+        assert api.paths().count("/api/v4/projects/platform%2Fbackend%2Fpayments") == 1
+    capsys.readouterr()
+    assert scm_facts(tmp_path)["ci_stages"] == ["test", "deploy"]

@@ -74,16 +74,18 @@ class HostedCollector(EntityCollector):
 
     def __init__(self) -> None:
         super().__init__()
-        self._rejected: dict[tuple[int, str], str] = {}
+        self._host_rejected: dict[tuple[int, str], str] = {}
         self._resume_at: dict[str, float] = {}
         self._secrets_added = False
         # The first request to a host goes alone; the others wait for its answer, so a token the host refuses
         # (or a host that is down) costs one request, not one per fact in flight.
         self._gates: dict[str, asyncio.Event] = {}
         self._refused: dict[str, str] = {}
+        self.default_refs: dict[str, Any] = {}  # repository -> the task answering its default branch (scm_hosts)
 
     def set_config(self, config: Any) -> None:
-        self._rejected, self._resume_at, self._secrets_added, self._gates, self._refused = {}, {}, False, {}, {}
+        self._host_rejected, self._resume_at, self._secrets_added, self._gates, self._refused = {}, {}, False, {}, {}
+        self.default_refs = {}
         super().set_config(config)
 
     def _mask_secrets(self) -> None:
@@ -92,6 +94,15 @@ class HostedCollector(EntityCollector):
             for secret in integration_secrets(self.context.app_config):
                 redactor.add(secret)
             self._secrets_added = True
+
+    async def collect_outcomes(
+        self, entities: list[Entity], fact_refs: list[FactRef] | None = None, refresh: list[FactRef] | None = None
+    ) -> list[Outcome]:
+        try:
+            return await super().collect_outcomes(entities, fact_refs, refresh)
+        finally:
+            # tasks and events belong to this batch's event loop; a refused host stays refused for the run
+            self._gates, self.default_refs = {}, {}
 
     # -- hosts ----------------------------------------------------------------------------------------------------
     def label(self) -> str:
@@ -136,16 +147,16 @@ class HostedCollector(EntityCollector):
             self._clients[key] = client
         return client
 
-    def rejected(self, entry: EntryConfig, integration: Integration) -> str | None:
-        return self._rejected.get((entry.block_index, integration.host))
+    def host_rejected(self, entry: EntryConfig, integration: Integration) -> str | None:
+        return self._host_rejected.get((entry.block_index, integration.host))
 
-    def reject(self, entry: EntryConfig, integration: Integration, status: int, detail: str) -> str:
+    def host_reject(self, entry: EntryConfig, integration: Integration, status: int, detail: str) -> str:
         reason = (
             f"{integration.label} rejected the credentials for {integration.host} (HTTP {status}"
             + (f" {detail}" if detail else "")
             + f"); they came from {integration.source}: check them and their expiry"
         )
-        self._rejected[(entry.block_index, integration.host)] = reason
+        self._host_rejected[(entry.block_index, integration.host)] = reason
         return reason
 
     # -- requests -------------------------------------------------------------------------------------------------
@@ -172,7 +183,9 @@ class HostedCollector(EntityCollector):
         if options.log is not None:
             options.log("info", f"collector {self.id}: {host} rate limit reached; waiting {wait:.0f}s for its reset")
 
-    async def get(self, client: HttpClient, integration: Integration, url: str, params: Any = None) -> httpx.Response:
+    async def get(
+        self, client: HttpClient, integration: Integration, url: str, params: Any = None, *, method: str = "GET"
+    ) -> httpx.Response:
         """One GET on ``integration``'s API (``url`` relative to its base, or absolute on the same origin)."""
         if "://" in url:
             a, b = urlsplit(url), urlsplit(integration.api_base_url)
@@ -189,7 +202,7 @@ class HostedCollector(EntityCollector):
             raise HttpError(self._refused[host], 401)
         await self._wait_for_host(host)
         try:
-            response = await client.request("GET", url, params=params)
+            response = await client.request(method, url, params=params)
         except HttpError as exc:
             if exc.response is not None:
                 self._note_rate_limit(host, exc.response)
@@ -247,7 +260,7 @@ class HostedCollector(EntityCollector):
                 + (f" {detail.removeprefix('404 ')}" if detail else ""),
             )
         if exc.status == 401:
-            return Outcome.failed(ref, fact_ref, self.reject(entry, integration, exc.status, detail))
+            return Outcome.failed(ref, fact_ref, self.host_reject(entry, integration, exc.status, detail))
         if exc.status == 403:
             return Outcome.failed(
                 ref, fact_ref, f"the credentials from {integration.source} may not read {repo} (HTTP 403" + (f": {detail})" if detail else ")")
@@ -264,7 +277,7 @@ class HostedCollector(EntityCollector):
         integration = self.integration(repo)
         if integration is None or integration.auth_headers(repo.organization or None) is None:
             return Outcome.not_applicable(ref, fact_ref, self.no_credentials(repo))
-        rejected = self.rejected(entry, integration)
+        rejected = self.host_rejected(entry, integration)
         if rejected:
             return Outcome.failed(ref, fact_ref, rejected)
         client = self.host_client(entry, integration, repo.organization or None)
