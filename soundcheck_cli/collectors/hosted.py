@@ -82,10 +82,11 @@ class HostedCollector(EntityCollector):
         self._gates: dict[str, asyncio.Event] = {}
         self._refused: dict[str, str] = {}
         self.default_refs: dict[str, Any] = {}  # repository -> the task answering its default branch (scm_hosts)
+        self.default_ref_values: dict[str, str | None] = {}  # repository -> its default branch, once answered
 
     def set_config(self, config: Any) -> None:
         self._host_rejected, self._resume_at, self._secrets_added, self._gates, self._refused = {}, {}, False, {}, {}
-        self.default_refs = {}
+        self.default_refs, self.default_ref_values = {}, {}
         super().set_config(config)
 
     def _mask_secrets(self) -> None:
