@@ -105,6 +105,19 @@ class HostedCollector(EntityCollector):
             # tasks and events belong to this batch's event loop; a refused host stays refused for the run
             self._gates, self.default_refs = {}, {}
 
+    async def memo(self, key: str, factory: Any) -> Any:
+        """``await factory()`` once per ``key`` and run (e.g. a repository's default branch): the facts of a batch
+        asking at the same time share one request, later batches the answer."""
+        if key in self.default_ref_values:
+            return self.default_ref_values[key]
+        task = self.default_refs.get(key)
+        if task is None:
+            task = self.default_refs[key] = asyncio.ensure_future(factory())
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # a failure is reported by its waiters
+        value = await asyncio.shield(task)
+        self.default_ref_values[key] = value
+        return value
+
     # -- hosts ----------------------------------------------------------------------------------------------------
     def label(self) -> str:
         return " / ".join(LABELS[k] for k in self.kinds)

@@ -46,6 +46,7 @@ BUILTINS: dict[str, str] = {
     "datadog": "soundcheck_cli.collectors.datadog:DatadogCollector",
     "sonarqube": "soundcheck_cli.collectors.sonarqube:SonarQubeCollector",
     "gitlab": "soundcheck_cli.collectors.gitlab:GitlabCollector",
+    "azure": "soundcheck_cli.collectors.azure:AzureDevOpsCollector",
 }
 
 

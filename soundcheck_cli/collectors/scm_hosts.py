@@ -19,7 +19,6 @@ entity's source-location URL, else the repository's default branch (asked once p
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,18 +46,7 @@ class HostedFiles:
         if self.ref:
             return self.ref
         # One request per repository: the facts read concurrently share the first one's answer.
-        # Asked once per repository and run: the facts read concurrently share the first one's request (a task of
-        # this batch), later batches the answer.
-        known, cache = self.collector.default_ref_values, self.collector.default_refs
-        key = str(self.repo)
-        if key in known:
-            return known[key]
-        task = cache.get(key)
-        if task is None:
-            task = cache[key] = asyncio.ensure_future(self._default_branch())
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # a failure is reported by its waiters
-        known[key] = value = await asyncio.shield(task)
-        return value
+        return await self.collector.memo(f"default-branch:{self.repo}", self._default_branch)
 
     async def _default_branch(self) -> str | None:
         repo, get = self.repo, self.collector.get_json
