@@ -47,6 +47,7 @@ BUILTINS: dict[str, str] = {
     "sonarqube": "soundcheck_cli.collectors.sonarqube:SonarQubeCollector",
     "gitlab": "soundcheck_cli.collectors.gitlab:GitlabCollector",
     "azure": "soundcheck_cli.collectors.azure:AzureDevOpsCollector",
+    "bitbucket": "soundcheck_cli.collectors.bitbucket:BitbucketCollector",
 }
 
 
