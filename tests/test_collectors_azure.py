@@ -51,6 +51,16 @@ def azure_route(calls: dict[str, int]):
             top, skip = int(query["$top"]), int(query["$skip"])
             active = [p for p in PULL_REQUESTS if p["status"] == query.get("searchCriteria.status")]
             return 200, {"value": active[skip:skip + top], "count": len(active[skip:skip + top])}, {}
+        if path == f"{base}/items":
+            # the recorded item metadata; `content` (includeContent=true) has no published example: CONSTRUCTED
+            item = dict(body("items.json", 0)["value"][0], path=query["path"])
+            if query["path"] == "/README.md":
+                if query.get("includeContent") == "true":
+                    item["content"] = "# Fabrikam\n"
+                return 200, item, {}
+            if query["path"] == "/docs":
+                return 200, dict(item, isFolder=True, gitObjectType="tree"), {}
+            return 404, {"message": f"TF401174: The item '{query['path']}' could not be found in the repository"}, {}
         if path == f"/{ORG}/{PROJECT}/_apis/policy/configurations":
             return 200, POLICIES, {}
         if path == f"/{ORG}/{PROJECT}/_apis/wit/wiql" and method == "POST":
@@ -144,3 +154,30 @@ def test_policy_scope_matching():
     assert not policy_applies(required, "another-repo", "refs/heads/adventureworks")
     assert policy_applies(build, "r", "refs/heads/features/x") and not policy_applies(build, "r", "refs/heads/master")
     assert not policy_applies(minimum, "r", "refs/heads/masterpiece")
+
+
+def test_cli_scm_reads_files_through_azure_devops(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("AZURE_PAT", PAT)
+    with RecordedServer(azure_route({})) as api:
+        config = workspace(tmp_path, api, "        - type: RepositoryDetails\n")
+        text = open(config).read() + (
+            "    scm:\n      collects:\n"
+            "        - {type: exists, data: [{name: readme, path: /README.md}, {name: docs, path: /docs}, {name: no, path: /x}]}\n"
+            "        - {type: content, factName: readme, path: /README.md}\n"
+            "        - {type: content, factName: folder, path: /docs}\n"
+            "        - {type: regex, factName: nope, path: /x, regex: a}\n")
+        open(config, "w").write(text)
+        code = run_cli(["collect", "-c", config, "--store", str(tmp_path / "store")])
+        err = capsys.readouterr().err
+    assert code == 1  # reading a folder as a file is a failure of that fact
+    assert "/docs is a directory" in err
+    store = open_any(str(tmp_path / "store"))
+    try:
+        def get(name):
+            found = store.get("component:default/svc", FactRef("scm", "default", name))
+            return None if found is None else found.data
+        assert get("exists") == {"readme": True, "docs": True, "no": False}
+        assert get("readme") == {"content": "# Fabrikam\n", "size": 11, "truncated": False}
+        assert get("nope") == {"matches": False}
+    finally:
+        store.close()
