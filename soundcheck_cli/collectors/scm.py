@@ -387,7 +387,7 @@ class ScmCollector(GithubApiCollector, HostedCollector):
             client = self.host_client(entry, integration, hosted.organization or None)
             return HostedFiles(self, client, integration, hosted, branch)
         creds = self.credentials(repo, entry)
-        if not creds.token:
+        if not creds.token and creds.app is None:
             return no_token_message(self.id, repo.host)
         rejected = self.rejected(entry, creds)
         if rejected:
