@@ -102,8 +102,10 @@ class HostedCollector(EntityCollector):
         try:
             return await super().collect_outcomes(entities, fact_refs, refresh)
         finally:
-            # tasks and events belong to this batch's event loop; a refused host stays refused for the run
-            self._gates, self.default_refs = {}, {}
+            # pending tasks belong to this batch; answers (default_ref_values), a host's open gate (an Event already
+            # set never waits again, so later batches do not pay the first request's round trip) and a refused
+            # host stay for the run
+            self.default_refs = {}
 
     async def memo(self, key: str, factory: Any) -> Any:
         """``await factory()`` once per ``key`` and run (e.g. a repository's default branch): the facts of a batch
