@@ -374,3 +374,18 @@ def test_scm_without_a_ref_reads_gitlabs_default_branch_once(tmp_path, capsys, m
         assert api.paths().count("/api/v4/projects/platform%2Fbackend%2Fpayments") == 1
     capsys.readouterr()
     assert scm_facts(tmp_path)["ci_stages"] == ["test", "deploy"]
+
+
+def test_pages_followed_by_x_next_page_when_there_is_no_link_header(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GITLAB_TOKEN", TOKEN)
+    with GitlabServer(PROJECTS[:2], token=TOKEN, per_page_cap=2, link_pages=False) as api:
+        ents = [{"name": "web", "annotations": {"gitlab.com/project-id": "5"}}]
+        config = workspace(tmp_path, api, "        - type: BranchProtections\n", entities=ents)
+        assert collect(config, tmp_path) == 0, capsys.readouterr().err
+        paths = api.paths()
+    capsys.readouterr()
+    assert [r["name"] for r in stored(tmp_path, "component:default/web", "branch_protections")] == [
+        "main", "release/*", "release/0", "release/1", "release/2"]
+    assert paths == ["/api/v4/projects/5/protected_branches?per_page=100",
+                     "/api/v4/projects/5/protected_branches?per_page=100&page=2",
+                     "/api/v4/projects/5/protected_branches?per_page=100&page=3"]
