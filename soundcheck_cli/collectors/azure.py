@@ -18,10 +18,12 @@ client credentials are not supported by this CLI and say so)::
             - type: RepositoryDetails           # azure:default/repository_details
             - type: BranchPolicies              # azure:default/branch_policies (default branch, or `branch`)
             - type: NumberOfActivePullRequests
-            - {type: NumberOfWorkItems, query: "SELECT [System.Id] FROM WorkItems WHERE [System.TeamProject] = @project AND [System.State] = 'Active'"}
+            - type: NumberOfWorkItems
+              query: "SELECT [System.Id] FROM WorkItems WHERE [System.TeamProject] = @project AND [System.State] = 'Active'"
 
-The repository is the entity's ``backstage.io/source-location`` (``https://dev.azure.com/{org}/{project}/_git/{repo}``)
-or ``dev.azure.com/project-repo`` with ``dev.azure.com/host-org``. REST API 7.1 (learn.microsoft.com/rest/api/azure/devops):
+The repository is the entity's ``backstage.io/source-location``
+(``https://dev.azure.com/{org}/{project}/_git/{repo}``) or ``dev.azure.com/project-repo`` with
+``dev.azure.com/host-org``. REST API 7.1 (learn.microsoft.com/rest/api/azure/devops):
 
 - ``repository_details``: ``GET .../git/repositories/{repo}``, the repository object unchanged;
 - ``branch_policies``: ``GET {project}/_apis/policy/configurations`` filtered to the policies whose

@@ -9,8 +9,9 @@
   ``nextPageStart`` and Bitbucket Cloud's ``next`` are handled by their collectors) only on the same origin;
 - ``RateLimit-Remaining: 0`` (GitLab's headers, no ``X-`` prefix, which the shared client does not read) pauses
   that host's requests until ``RateLimit-Reset``; 429 + ``Retry-After`` is the shared client's;
-- the first request to a host goes alone (the others wait for its answer); a 401 is remembered per host: the first "rejected" message names where the token came from, the other facts
-  fail with it without asking again;
+- the first request to a host goes alone (the others wait for its answer), and a 401 is remembered per host: a
+  refused credential costs one request; the "rejected" message names where it came from, the other facts of that
+  host fail with it without asking again;
 - ``outcome_for_error``: 404 → absent, 401/403 → a failed fact with the host's own message, never the token.
 """
 
