@@ -50,6 +50,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from soundcheck_cli.collectors.github_repo import read_integrations as read_github_integrations  # noqa: F401
+
+# ``integrations.github`` keeps its reader in ``github_repo`` (tokens, ``apps``, GHE hosts; re-exported here as
+# ``read_github_integrations`` so this module is the one place to look for every host's integration config).
 GITLAB, AZURE, BITBUCKET_CLOUD, BITBUCKET_SERVER = "gitlab", "azure", "bitbucketCloud", "bitbucketServer"
 KINDS = (GITLAB, AZURE, BITBUCKET_CLOUD, BITBUCKET_SERVER)
 DEFAULT_HOSTS = {GITLAB: "gitlab.com", AZURE: "dev.azure.com", BITBUCKET_CLOUD: "bitbucket.org"}
