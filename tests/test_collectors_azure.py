@@ -181,3 +181,24 @@ def test_cli_scm_reads_files_through_azure_devops(tmp_path, capsys, monkeypatch)
         assert get("nope") == {"matches": False}
     finally:
         store.close()
+
+
+def test_cli_rate_limited_429_waits_for_retry_after(tmp_path, capsys, monkeypatch):
+    # the recorded TF400733 body; the recording publishes the header names but no values: Retry-After 1 chosen here
+    limited = recordings("azure-devops/errors.json")[0]["response"]["body"]
+    inner = azure_route({})
+    seen = {"n": 0}
+
+    def route(method, path, query, headers, payload):
+        if path.endswith("/pullRequests") and seen["n"] == 0:
+            seen["n"] += 1
+            return 429, limited, {"Retry-After": "1", "X-RateLimit-Resource": "Core"}
+        return inner(method, path, query, headers, payload)
+
+    monkeypatch.setenv("AZURE_PAT", PAT)
+    with RecordedServer(route) as api:
+        config = workspace(tmp_path, api, "        - type: NumberOfActivePullRequests\n")
+        assert run_cli(["collect", "-c", config, "--store", str(tmp_path / "store")]) == 0, capsys.readouterr().err
+        assert sum("/pullRequests" in p for p in api.paths()) == 2
+    capsys.readouterr()
+    assert fact(tmp_path, "number_of_active_pull_requests") == {"count": sum(p["status"] == "active" for p in PULL_REQUESTS)}
