@@ -16,6 +16,11 @@ and 0 requests on the warm run.
 Run from the repository root::
 
     python bench/bench_collect.py --n 2000 --latency-ms 50 --concurrency 32
+    python bench/bench_collect.py --host gitlab --n 2000 --latency-ms 50 --concurrency 32
+
+``--host gitlab``: the ``gitlab`` collector's ``ProjectDetails`` instead, each entity a project
+(``gitlab.com/project-slug: bench/service-<i>``) on a self-hosted GitLab at the server's ``127.0.0.1:<port>``
+(``integrations.gitlab``), so the request path carries the URL-encoded project path (``bench%2Fservice-1``).
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from soundcheck_cli.config.model import CollectorSettings, Settings  # noqa: E40
 from soundcheck_cli.facts.store import open_store  # noqa: E402
 
 
-def _serve(latency: float, ready: multiprocessing.Queue, counter: multiprocessing.Value) -> None:  # type: ignore[type-arg]
+def _serve(latency: float, ready: multiprocessing.Queue, counter: multiprocessing.Value, host: str = "pagerduty") -> None:  # type: ignore[type-arg]
     """A minimal HTTP/1.1 keep-alive server: every request is answered after ``latency`` seconds."""
 
     class Protocol(asyncio.Protocol):
@@ -57,7 +62,12 @@ def _serve(latency: float, ready: multiprocessing.Queue, counter: multiprocessin
                 with counter.get_lock():
                     counter.value += 1
                 sid = path.rsplit("/", 1)[-1]
-                body = json.dumps({"service": {"id": sid, "name": f"Service {sid}", "status": "active"}}).encode()
+                if host == "gitlab":  # GET /api/v4/projects/bench%2Fservice-<i>: a few fields of GitLab's project
+                    name = sid.replace("%2F", "/")
+                    body = json.dumps({"id": len(name), "path_with_namespace": name, "default_branch": "main",
+                                       "visibility": "private", "archived": False}).encode()
+                else:
+                    body = json.dumps({"service": {"id": sid, "name": f"Service {sid}", "status": "active"}}).encode()
                 self._reply(body, latency)
 
         def _reply(self, body: bytes, delay: float) -> None:
@@ -85,13 +95,18 @@ def _serve(latency: float, ready: multiprocessing.Queue, counter: multiprocessin
     asyncio.run(main())
 
 
-def _entities(n: int) -> list[Entity]:
+def _entities(n: int, host: str = "pagerduty") -> list[Entity]:
+    def annotations(i: int) -> dict[str, str]:
+        if host == "gitlab":
+            return {"gitlab.com/project-slug": f"bench/service-{i}"}
+        return {"pagerduty.com/service-id": f"P{i:06d}"}
+
     return [
         Entity.from_data(
             {
                 "apiVersion": "backstage.io/v1alpha1",
                 "kind": "Component",
-                "metadata": {"name": f"service-{i}", "annotations": {"pagerduty.com/service-id": f"P{i:06d}"}},
+                "metadata": {"name": f"service-{i}", "annotations": annotations(i)},
                 "spec": {"type": "service", "lifecycle": "production", "owner": "team-a"},
             }
         )
@@ -122,11 +137,12 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=50.0, help="server latency per request (default 50)")
     parser.add_argument("--concurrency", type=int, default=32, help="collector concurrency (default 32)")
     parser.add_argument("--batch-size", type=int, default=None, help="collector batchSize (default: the runtime's)")
+    parser.add_argument("--host", choices=("pagerduty", "gitlab"), default="pagerduty", help="the API and collector")
     args = parser.parse_args()
 
     ready: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
     counter = multiprocessing.Value("l", 0)
-    server = multiprocessing.Process(target=_serve, args=(args.latency_ms / 1000, ready, counter), daemon=True)
+    server = multiprocessing.Process(target=_serve, args=(args.latency_ms / 1000, ready, counter, args.host), daemon=True)
     server.start()
     port = ready.get(timeout=10)
     block: dict = {
@@ -136,14 +152,17 @@ def main() -> None:
         "frequency": {"hours": 1},
         "collects": [{"type": "Service"}],
     }
+    collector_id = args.host
+    app_config: dict = {}
+    if args.host == "gitlab":
+        block = {"concurrency": args.concurrency, "frequency": {"hours": 1}, "collects": [{"type": "ProjectDetails"}]}
+        app_config["integrations"] = {"gitlab": [
+            {"host": f"127.0.0.1:{port}", "apiBaseUrl": f"http://127.0.0.1:{port}/api/v4", "token": "bench-token"}]}
     if args.batch_size:
         block["batchSize"] = args.batch_size
-    settings = Settings(
-        files=(),
-        collectors=(CollectorSettings("pagerduty", block),),
-        app_config={"soundcheck": {"collectors": {"pagerduty": block}}},
-    )
-    entities = _entities(args.n)
+    app_config["soundcheck"] = {"collectors": {collector_id: block}}
+    settings = Settings(files=(), collectors=(CollectorSettings(collector_id, block),), app_config=app_config)
+    entities = _entities(args.n, args.host)
     # Import what the first run would import lazily (httpcore, jsonschema, the collector), so that the timing is
     # the collection itself; process start-up is measured on its own (issue 7, ``soundcheck --help``).
     started = time.perf_counter()
@@ -151,6 +170,7 @@ def main() -> None:
     import jsonschema  # noqa: F401
 
     import soundcheck_cli.http.client  # noqa: F401
+    import soundcheck_cli.collectors.gitlab  # noqa: F401
     import soundcheck_cli.collectors.pagerduty  # noqa: F401
     imports = time.perf_counter() - started
     ideal = args.n * (args.latency_ms / 1000) / args.concurrency
@@ -162,11 +182,11 @@ def main() -> None:
                 started = time.perf_counter()
                 cpu0 = time.process_time()
                 loop0 = time.thread_time()
-                summary = run_collection(settings, entities, store, collector_ids=["pagerduty"])
+                summary = run_collection(settings, entities, store, collector_ids=[collector_id])
                 wall = time.perf_counter() - started
                 cpu = time.process_time() - cpu0
                 loop = time.thread_time() - loop0
-                pd = summary.collector("pagerduty")
+                pd = summary.collector(collector_id)
                 rows.append((label, wall, cpu, loop, counter.value - before, pd.collected, pd.fresh, pd.failed))
         before = counter.value
         started = time.perf_counter()
@@ -178,7 +198,7 @@ def main() -> None:
     finally:
         server.terminate()
 
-    print(f"collection benchmark: {platform.python_implementation()} {platform.python_version()}, "
+    print(f"collection benchmark ({collector_id}): {platform.python_implementation()} {platform.python_version()}, "
           f"{os.cpu_count()} CPUs, N={args.n}, latency={args.latency_ms:g} ms, concurrency={args.concurrency}")
     print(f"ideal N*latency/concurrency = {ideal:.3f} s (first-use imports, not timed: {imports:.3f} s)")
     print(f"{'run':<6}{'wall s':>9}{'x ideal':>9}{'CPU s':>8}{'loop s':>8}{'requests':>10}{'collected':>11}{'fresh':>7}"

@@ -45,6 +45,8 @@ SECRET_KEYS = frozenset(
         "webhooksecret",
         "routingkey",
         "integrationkey",
+        "apppassword",  # Backstage's integrations.bitbucketCloud[].appPassword
+        "personalaccesstoken",  # Backstage's integrations.azure[].credentials[].personalAccessToken
     }
 )
 

@@ -226,6 +226,7 @@ def test_default_fact_names_are_snake_case():
         "DependabotAlerts": "dependabot_alerts",
         "CodeScanningAlerts": "code_scanning_alerts",
         "SecretScanningAlerts": "secret_scanning_alerts",
+        "SecurityAdvisories": "security_advisories",
     }
 
 

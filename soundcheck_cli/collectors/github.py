@@ -34,6 +34,12 @@ type. Requests follow GitHub's REST API (docs.github.com/rest, API version 2022-
   ``byRuleSeverity``; secret scanning alerts have no severity and give ``bySecretType`` and ``byValidity``).
   When the feature is off for the repository (GitHub answers 403/404 "... disabled ...", "no analysis found")
   the fact is ``{enabled: false, reason}``.
+- ``SecurityAdvisories``: ``GET /repos/{o}/{r}/security-advisories?per_page=100`` (the repository's security
+  advisories, every state, ``Link`` pages); data = ``{enabled: true, count, open (triage + draft), byState,
+  bySeverity, ghsaIds, truncated}``.
+
+**GitHub App login.** ``integrations.github[].apps`` (Backstage's shape: ``appId``, ``privateKey``,
+``allowedInstallationOwners``) logs in as the app's installation for the repository's owner (``github_app``).
 
 **Conditional requests.** Every GET remembers the response's ``ETag`` (and the part of the body the fact needs)
 in the store's meta area, key ``etag:github:<url>``, and sends ``If-None-Match`` next time; a ``304 Not Modified``
@@ -97,12 +103,14 @@ TYPES = (
     "DependabotAlerts",
     "CodeScanningAlerts",
     "SecretScanningAlerts",
+    "SecurityAdvisories",
 )
 SEVERITIES = ("critical", "high", "medium", "low")
 _ALERT_PATHS = {
     "DependabotAlerts": "dependabot/alerts",
     "CodeScanningAlerts": "code-scanning/alerts",
     "SecretScanningAlerts": "secret-scanning/alerts",
+    "SecurityAdvisories": "security-advisories",
 }
 # How GitHub says a security feature is off for a repository (403/404 bodies of the alert endpoints).
 _FEATURE_OFF = re.compile(r"disabled|not enabled|must be enabled|no analysis found|not available", re.IGNORECASE)
@@ -163,6 +171,7 @@ class GithubApiCollector(EntityCollector):
     def __init__(self) -> None:
         super().__init__()
         self._rejected: dict[tuple[int, str], str] = {}
+        self._app_tokens: Any = None  # github_app.AppTokens, created when an app is configured
         self.not_modified = 0  # 304 answers (data reused from the store)
         # Identical GETs of one ``collect_outcomes`` call share one request (``conditional_get``): the repository
         # object is what RepositoryDetails stores and what BranchProtections/BranchRules read the default branch
@@ -188,28 +197,46 @@ class GithubApiCollector(EntityCollector):
         return repo_for_entity(entity, known_hosts(entry.block, self.context.app_config))
 
     def credentials(self, repo: RepoRef, entry: EntryConfig) -> Credentials:
-        return resolve_credentials(repo.host, entry.block, self.context.app_config)
+        return resolve_credentials(repo.host, entry.block, self.context.app_config, owner=repo.owner)
 
     def gh_client(self, entry: EntryConfig, creds: Credentials) -> HttpClient:
         """The client for ``entry``'s block and ``creds``' server (so a rate-limit pause on one GitHub host does
         not stop requests to another)."""
-        key: Any = (entry.block_index, creds.api_base_url, creds.token)
+        key: Any = (entry.block_index, creds.api_base_url, None if creds.app else creds.token)
         client = self._clients.get(key)
         if client is None:
             settings = self.client_settings(entry)
+            headers = {"Accept": JSON_ACCEPT, "X-GitHub-Api-Version": API_VERSION}
+            if creds.app is None:
+                headers["Authorization"] = f"Bearer {creds.token}"  # an app's token is set per request
             client = HttpClient(
                 settings,
                 http_options(self.context),
                 base_url=creds.api_base_url,
-                headers={
-                    "Authorization": f"Bearer {creds.token}",
-                    "Accept": JSON_ACCEPT,
-                    "X-GitHub-Api-Version": API_VERSION,
-                },
+                headers=headers,
                 name=self.id,
             )
             self._clients[key] = client
         return client
+
+    async def app_token(self, client: HttpClient, creds: Credentials) -> str:
+        """The installation token of ``creds.app`` for ``creds.owner`` (minted, then refreshed before it expires);
+        the integration's token when the app is not installed there."""
+        if self._app_tokens is None:
+            from soundcheck_cli.collectors.github_app import AppTokens
+
+            options = http_options(self.context)
+            self._app_tokens = AppTokens(options.wall_clock, options.redactor.add)
+        assert creds.app is not None and creds.owner is not None
+        token = await self._app_tokens.token(client, creds.api_base_url, creds.app, creds.owner)
+        if token:
+            return token
+        if creds.token:
+            return creds.token
+        raise HttpError(
+            f"GitHub App {creds.app.app_id} is not installed for {creds.owner} on {creds.host} "
+            "(and integrations.github has no token for that host)"
+        )
 
     def rejected(self, entry: EntryConfig, creds: Credentials) -> str | None:
         return self._rejected.get((entry.block_index, creds.host))
@@ -285,12 +312,13 @@ class GithubApiCollector(EntityCollector):
         headers = {"If-None-Match": cached["etag"]} if cached else {}
         if accept:
             headers["Accept"] = accept
-        response = await client.request("GET", absolute, headers=headers or None)
+        auth = {"Authorization": f"Bearer {await self.app_token(client, creds)}"} if creds.app is not None else {}
+        response = await client.request("GET", absolute, headers={**headers, **auth} or None)
         if response.status_code == 304:
             if cached is not None:
                 self.not_modified += 1
                 return Page(cached["data"], cached.get("next"), True)
-            response = await client.request("GET", absolute, headers={"Accept": accept} if accept else None)
+            response = await client.request("GET", absolute, headers={**({"Accept": accept} if accept else {}), **auth} or None)
         data = reduce(response)
         next_url = parse_link_header(response.headers.get("link")).get("next")
         etag = response.headers.get("etag")
@@ -326,6 +354,8 @@ def _alert_summary(kind: str, alert: Mapping[str, Any]) -> dict[str, Any]:
         advisory = alert.get("security_advisory") or {}
         vulnerability = alert.get("security_vulnerability") or {}
         return {"severity": advisory.get("severity") or vulnerability.get("severity")}
+    if kind == "SecurityAdvisories":
+        return {"severity": alert.get("severity"), "state": alert.get("state"), "ghsa": alert.get("ghsa_id")}
     if kind == "CodeScanningAlerts":
         rule = alert.get("rule") or {}
         return {"severity": rule.get("security_severity_level") or rule.get("severity"), "ruleSeverity": rule.get("severity")}
@@ -335,6 +365,8 @@ def _alert_summary(kind: str, alert: Mapping[str, Any]) -> dict[str, Any]:
 def summarize_alerts(kind: str, alerts: list[Mapping[str, Any]], truncated: bool) -> dict[str, Any]:
     """Open-alert counts: ``{enabled, open, bySeverity, truncated}`` (+ ``byRuleSeverity`` for code scanning,
     ``bySecretType``/``byValidity`` instead of severities for secret scanning)."""
+    if kind == "SecurityAdvisories":
+        return summarize_advisories(alerts, truncated)
     out: dict[str, Any] = {"enabled": True, "open": len(alerts)}
 
     def count(field: str, initial: tuple[str, ...] = ()) -> dict[str, int]:
@@ -354,6 +386,31 @@ def summarize_alerts(kind: str, alerts: list[Mapping[str, Any]], truncated: bool
             out["byRuleSeverity"] = count("ruleSeverity")
     out["truncated"] = truncated
     return out
+
+
+ADVISORY_STATES = ("triage", "draft", "published", "closed", "withdrawn")
+
+
+def summarize_advisories(advisories: list[Mapping[str, Any]], truncated: bool) -> dict[str, Any]:
+    """Repository security advisories: ``{enabled: true, count, open, byState, bySeverity, ghsaIds, truncated}``;
+    ``open`` counts those not yet published or closed (``triage``, ``draft``), the ones a team still has to act on."""
+    by_state = {state: 0 for state in ADVISORY_STATES}
+    by_severity = {severity: 0 for severity in SEVERITIES}
+    for advisory in advisories:
+        state, severity = advisory.get("state"), advisory.get("severity")
+        if isinstance(state, str) and state:
+            by_state[state.lower()] = by_state.get(state.lower(), 0) + 1
+        if isinstance(severity, str) and severity:
+            by_severity[severity.lower()] = by_severity.get(severity.lower(), 0) + 1
+    return {
+        "enabled": True,
+        "count": len(advisories),
+        "open": by_state["triage"] + by_state["draft"],
+        "byState": by_state,
+        "bySeverity": by_severity,
+        "ghsaIds": sorted(a["ghsa"] for a in advisories if isinstance(a.get("ghsa"), str)),
+        "truncated": truncated,
+    }
 
 
 class GithubCollector(GithubApiCollector):
@@ -378,7 +435,7 @@ class GithubCollector(GithubApiCollector):
         if repo is None:
             return Outcome.not_applicable(ref, fact_ref, repo_problem(entity))
         creds = self.credentials(repo, entry)
-        if not creds.token:
+        if not creds.token and creds.app is None:
             return Outcome.not_applicable(ref, fact_ref, no_token_message(self.id, repo.host))
         rejected = self.rejected(entry, creds)
         if rejected:
@@ -460,7 +517,8 @@ class GithubCollector(GithubApiCollector):
         def reduce(response: httpx.Response) -> list[dict[str, Any]]:
             return [_alert_summary(kind, a) for a in _json_list(response) if isinstance(a, Mapping)]
 
-        url = f"{base}/{_ALERT_PATHS[kind]}?state=open&per_page={PER_PAGE}"
+        state = "" if kind == "SecurityAdvisories" else "state=open&"  # advisories: every state, counted by state
+        url = f"{base}/{_ALERT_PATHS[kind]}?{state}per_page={PER_PAGE}"
         try:
             alerts, truncated = await self._all_pages(client, creds, url, reduce, refresh)
         except HttpError as exc:

@@ -17,6 +17,8 @@ Shared by the ``github`` and ``scm`` collectors.
 1. the collector block's own ``token`` (for the block's ``host``, default ``github.com``), with its ``apiBaseUrl``;
 2. Backstage's ``integrations.github: [{host, token, apiBaseUrl}]`` entry for that host
    (backstage.io/docs/integrations/github/locations);
+   or, when the entry has ``apps`` (Backstage's GitHub App shape), an installation token of that app for the
+   repository's owner (``github_app``);
 3. ``GITHUB_TOKEN`` then ``GH_TOKEN`` from the environment, for ``github.com`` (and for the host of
    ``GITHUB_SERVER_URL``, which GitHub Actions sets on GitHub Enterprise Server).
 
@@ -30,9 +32,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from soundcheck_cli.collectors.github_app import GithubApp, read_apps
 
 DEFAULT_HOST = "github.com"
 DEFAULT_API_BASE = "https://api.github.com"
@@ -68,8 +72,9 @@ class GithubIntegration:
     """One ``integrations.github`` entry of the app-config."""
 
     host: str
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     api_base_url: str | None = None
+    apps: tuple[GithubApp, ...] = ()  # ``apps``: GitHub App logins (github_app)
 
 
 @dataclass(frozen=True)
@@ -77,9 +82,11 @@ class Credentials:
     """How to reach one host: the token, the REST API base URL and where the token came from (for messages)."""
 
     host: str
-    token: str | None
+    token: str | None = field(repr=False)
     api_base_url: str
     source: str
+    app: GithubApp | None = None  # log in as this GitHub App's installation for ``owner`` (``token``: the fallback)
+    owner: str | None = None
 
 
 def _valid_name(text: str) -> bool:
@@ -181,7 +188,7 @@ def read_integrations(app_config: Any) -> list[GithubIntegration]:
             continue
         host = (_text(item.get("host")) or DEFAULT_HOST).lower()
         api = _text(item.get("apiBaseUrl"))
-        out.append(GithubIntegration(host, _text(item.get("token")), api.rstrip("/") if api else None))
+        out.append(GithubIntegration(host, _text(item.get("token")), api.rstrip("/") if api else None, read_apps(item)))
     return out
 
 
@@ -207,9 +214,11 @@ def _env_hosts(environ: Mapping[str, str]) -> set[str]:
 
 
 def resolve_credentials(
-    host: str, block: Mapping[str, Any], app_config: Any, environ: Mapping[str, str] | None = None
+    host: str, block: Mapping[str, Any], app_config: Any, environ: Mapping[str, str] | None = None, owner: str | None = None
 ) -> Credentials:
-    """The token and API base URL for ``host`` (see the module docstring); ``token`` is ``None`` when none."""
+    """The token and API base URL for ``host`` (see the module docstring); ``token`` is ``None`` when none. With
+    ``owner`` and an ``integrations.github[].apps`` entry allowing it, the credentials name that GitHub App (the
+    integration's token, if any, stays as the fallback for an owner without an installation)."""
     environ = os.environ if environ is None else environ
     host = host.lower()
     integration = next((i for i in read_integrations(app_config) if i.host == host), None)
@@ -220,6 +229,12 @@ def resolve_credentials(
     token = _text(block.get("token")) if block_host(block) == host else None
     if token:
         return Credentials(host, token, api, "the collector's token")
+    if integration is not None and owner:
+        app = next((a for a in integration.apps if a.allows(owner)), None)
+        if app is not None:
+            return Credentials(
+                host, integration.token, api, f"integrations.github (host {host}) app {app.app_id}", app=app, owner=owner
+            )
     if integration is not None and integration.token:
         return Credentials(host, integration.token, api, f"integrations.github (host {host})")
     if host in _env_hosts(environ):
@@ -233,7 +248,7 @@ def resolve_credentials(
 def any_token(block: Mapping[str, Any], app_config: Any, environ: Mapping[str, str] | None = None) -> bool:
     """Whether any source gives a token for any host (else the collector cannot run at all)."""
     environ = os.environ if environ is None else environ
-    if _text(block.get("token")) or any(i.token for i in read_integrations(app_config)):
+    if _text(block.get("token")) or any(i.token or i.apps for i in read_integrations(app_config)):
         return True
     return any(_text(environ.get(name)) for name in TOKEN_ENV_VARS)
 

@@ -45,6 +45,9 @@ BUILTINS: dict[str, str] = {
     "scm": "soundcheck_cli.collectors.scm:ScmCollector",
     "datadog": "soundcheck_cli.collectors.datadog:DatadogCollector",
     "sonarqube": "soundcheck_cli.collectors.sonarqube:SonarQubeCollector",
+    "gitlab": "soundcheck_cli.collectors.gitlab:GitlabCollector",
+    "azure": "soundcheck_cli.collectors.azure:AzureDevOpsCollector",
+    "bitbucket": "soundcheck_cli.collectors.bitbucket:BitbucketCollector",
 }
 
 

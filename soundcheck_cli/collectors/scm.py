@@ -64,6 +64,9 @@ from soundcheck_cli.collectors.github import (
     error_message,
 )
 from soundcheck_cli.collectors.github_repo import no_token_message, repo_problem
+from soundcheck_cli.collectors.hosted import HostedCollector, api_message
+from soundcheck_cli.collectors.integrations import KINDS, read_integrations
+from soundcheck_cli.collectors.scm_hosts import HostedFiles, NotAFileError
 from soundcheck_cli.http.client import HttpError, NotFound, path_segment
 from soundcheck_cli.collectors.outcomes import Outcome
 from soundcheck_cli.collectors.schedule import EntryConfig, as_list, one_or_many
@@ -242,10 +245,14 @@ class _GithubContents:
         return page.data["text"].encode("utf-8"), int(page.data["size"])
 
 
-class ScmCollector(GithubApiCollector):
+class ScmCollector(GithubApiCollector, HostedCollector):
     id = "scm"
     name = "SCM"
-    description = "Facts about repository files (exists, regex, json, yaml, content) from a local checkout or GitHub."
+    description = (
+        "Facts about repository files (exists, regex, json, yaml, content) from a local checkout, GitHub, GitLab, "
+        "Azure DevOps or Bitbucket."
+    )
+    kinds = KINDS
 
     def __init__(self) -> None:
         super().__init__()
@@ -348,9 +355,12 @@ class ScmCollector(GithubApiCollector):
             return None
         if self.github_disabled_reason() is None:
             return None
+        if any(i.has_credentials() for kind in KINDS for i in read_integrations(self.context.app_config, kind)):
+            return None
         return (
             "collector scm: no repository to read: pass --scm-root DIR (or set scm root) to read a local checkout, "
-            "or give a GitHub token (integrations.github[].token, the collector's token, or GITHUB_TOKEN / GH_TOKEN)"
+            "or give a GitHub token (integrations.github[].token, the collector's token, or GITHUB_TOKEN / GH_TOKEN) "
+            "or credentials of another host (integrations.gitlab, azure, bitbucketCloud, bitbucketServer)"
         )
 
     def _source(self, entity: Entity, entry: EntryConfig, refresh: bool) -> Any:
@@ -362,9 +372,20 @@ class ScmCollector(GithubApiCollector):
             return _Local(root)
         repo = self.repo_of(entity, entry)
         if repo is None:
-            return repo_problem(entity) + " (or pass --scm-root DIR to read a local checkout)"
+            hosted = self.repo(entity)  # GitLab, Azure DevOps, Bitbucket
+            if hosted is None:
+                return repo_problem(entity) + " (or pass --scm-root DIR to read a local checkout)"
+            integration = self.integration(hosted)
+            if integration is None or integration.auth_headers(hosted.organization or None) is None:
+                return self.no_credentials(hosted)
+            rejected = self.host_rejected(entry, integration)
+            if rejected:
+                raise HttpError(rejected)
+            branch = entry.entry.get("branch") or entry.block.get("branch") or hosted.ref
+            client = self.host_client(entry, integration, hosted.organization or None)
+            return HostedFiles(self, client, integration, hosted, branch)
         creds = self.credentials(repo, entry)
-        if not creds.token:
+        if not creds.token and creds.app is None:
             return no_token_message(self.id, repo.host)
         rejected = self.rejected(entry, creds)
         if rejected:
@@ -412,11 +433,21 @@ class ScmCollector(GithubApiCollector):
                     value = compile_path(options["jsonpath"])(document)
                     document = None if value is MISSING else value
                 data = document
-        except (PathEscape, NotAFile, ValueError) as exc:
+        except (PathEscape, NotAFile, NotAFileError, ValueError) as exc:
             return Outcome.failed(ref, fact_ref, str(exc))
         except OSError as exc:
             return Outcome.failed(ref, fact_ref, f"cannot read the file: {exc.strerror or exc}")
         except HttpError as exc:
+            if isinstance(source, HostedFiles):
+                if exc.status == 401:
+                    return Outcome.failed(ref, fact_ref, self.host_reject(entry, source.integration, 401, api_message(exc.response)))
+                if exc.status == 403:
+                    detail = api_message(exc.response)
+                    return Outcome.failed(
+                        ref, fact_ref, f"the credentials from {source.integration.source} may not read {source.repo} (HTTP 403)"
+                        + (f": {detail}" if detail else "")
+                    )
+                raise
             if exc.status == 401:
                 return Outcome.failed(ref, fact_ref, self.reject(entry, source.creds))
             if exc.status == 403:
