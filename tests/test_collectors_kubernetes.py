@@ -1,0 +1,196 @@
+"""The ``kubernetes`` collector through the CLI, against a mock Kubernetes API on 127.0.0.1 (``kube_api.KubeApi``,
+built from the recorded API shapes) and against manifests in a fixture checkout.
+
+Clusters come from Backstage's own ``kubernetes:`` block (``clusterLocatorMethods`` of type ``config``), or a
+kubeconfig; each entity is one label-selector list per kind per cluster; 403 and 401 Status bodies become
+per-fact messages; a warm run asks nothing; the service-account token is never printed.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from kube_api import KubeApi
+from soundcheck_cli.cli.commands import run_cli
+
+TOKEN = "eyJhbGciOiJSUzI1NiIsImtpZCI6Ik1rX3Rva2VuIn0.kube-sa-token-value"
+KINDS = ["services", "pods", "deployments", "horizontalpodautoscalers", "statefulsets", "poddisruptionbudgets", "ingresses"]
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = run_cli(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def workspace(tmp_path: Path, clusters: list[dict[str, Any]], entities: list[dict[str, Any]], block: str = "",
+              extra: str = "") -> Path:
+    docs = [
+        {"apiVersion": "backstage.io/v1alpha1", "kind": "Component",
+         "metadata": {"name": e["name"], "annotations": e.get("annotations", {})},
+         "spec": {"type": "service", "lifecycle": "production", "owner": "team-a"}}
+        for e in entities
+    ]
+    (tmp_path / "catalog.yaml").write_text("".join("---\n" + json.dumps(d) + "\n" for d in docs))
+    cluster_yaml = "".join(
+        "        - " + json.dumps(c) + "\n" for c in clusters
+    )
+    block = block or "frequency: {hours: 1}\ncollects: [" + ", ".join(f"{{type: {k}}}" for k in KINDS) + "]\n"
+    config = (
+        "catalog:\n  locations:\n    - {type: file, target: ./catalog.yaml}\n"
+        "kubernetes:\n  serviceLocatorMethod: {type: multiTenant}\n  clusterLocatorMethods:\n"
+        "    - type: config\n      clusters:\n" + cluster_yaml +
+        "soundcheck:\n  collectors:\n    kubernetes:\n" + textwrap.indent(textwrap.dedent(block), "      ") + extra
+    )
+    path = tmp_path / "app-config.yaml"
+    path.write_text(config)
+    return path
+
+
+def cluster(api: KubeApi, name: str = "minikube", token: str = "${K8S_MINIKUBE_TOKEN}") -> dict[str, Any]:
+    return {"url": api.url, "name": name, "authProvider": "serviceAccount", "skipTLSVerify": True,
+            "skipMetricsLookup": True, "serviceAccountToken": token}
+
+
+def facts(capsys, config: Path, store: Path, entity: str, ref: str) -> Any:
+    code, out, err = cli(capsys, "facts", "show", entity, ref, "-c", str(config), "--store", str(store))
+    assert code == 0, err
+    return json.loads(out)["data"]
+
+
+def test_fifty_entities_one_query_per_kind_403_per_fact_warm_run_and_no_token(capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("K8S_MINIKUBE_TOKEN", TOKEN)
+    entities = [{"name": f"svc{i}", "annotations": {"backstage.io/kubernetes-id": f"svc{i}"}} for i in range(47)]
+    entities.append({"name": "locked", "annotations": {"backstage.io/kubernetes-id": "locked",
+                                                       "backstage.io/kubernetes-namespace": "locked"}})
+    entities.append({"name": "custom", "annotations": {"backstage.io/kubernetes-id": "custom",
+                                                       "backstage.io/kubernetes-label-selector": "team=payments"}})
+    entities.append({"name": "many", "annotations": {"backstage.io/kubernetes-id": "many"}})
+    entities.append({"name": "no-k8s"})  # not annotated: not applicable, never queried
+    store = tmp_path / "store"
+    with KubeApi(TOKEN, objects={"many": 5}, forbidden={"locked"}) as api:
+        config = workspace(tmp_path, [cluster(api)], entities)
+        code, out, err = cli(capsys, "collect", "-c", str(config), "--store", str(store))
+        assert code == 1, err  # 7 facts failed on the 403
+        # one label-selector list per entity and kind; "many" has 5 objects in pages of 2: 3 requests per kind
+        assert len(api.requests) == 50 * 7 + 7 * 2
+        selectors = [q["labelSelector"][0] for _, q, _ in api.requests]
+        for i in range(47):
+            assert selectors.count(f"backstage.io/kubernetes-id=svc{i}") == 7
+        assert selectors.count("team=payments") == 7  # the label-selector annotation wins
+        assert selectors.count("backstage.io/kubernetes-id=many") == 21
+        assert all(q["limit"] == ["500"] for _, q, _ in api.requests)
+        assert api.count(namespace="locked") == 7 and api.count("deployments", "locked") == 1
+        assert {auth for _, _, auth in api.requests} == {f"Bearer {TOKEN}"}
+        assert "kubernetes: 343 collected, 0 fresh (skipped), 7 not applicable, 7 failed; 364 requests" in err, err
+        assert ("component:default/locked (cluster 'minikube', namespace 'locked': HTTP 403 Forbidden: deployments.apps "
+                'is forbidden: User "system:serviceaccount:backstage:backstage" cannot list resource "deployments" in API '
+                'group "apps" in the namespace "locked")') in err
+        assert "not-applicable: no backstage.io/kubernetes-id or backstage.io/kubernetes-label-selector annotation (7 facts)" in err
+        assert TOKEN not in out + err
+
+        deployments = facts(capsys, config, store, "component:default/svc3", "kubernetes:default/deployments")
+        assert deployments["count"] == 1 and deployments["minReplicas"] == 3
+        [group] = deployments["clusters"]
+        assert group["name"] == "minikube" and group["labelSelector"] == "backstage.io/kubernetes-id=svc3"
+        assert group["items"][0]["metadata"]["name"] == "svc3-0"
+        assert group["items"][0]["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox:1.31.1"
+        assert "managedFields" not in group["items"][0]["metadata"]
+        assert deployments["withoutReadinessProbe"] == 1 and deployments["containers"] == 1
+        pods = facts(capsys, config, store, "component:default/many", "kubernetes:default/pods")
+        assert pods["count"] == 5 and [i["metadata"]["name"] for i in pods["clusters"][0]["items"]] == [f"many-{i}" for i in range(5)]
+        code, out, err = cli(capsys, "facts", "schema", "kubernetes:default/pods", "-c", str(config))
+        assert code == 0, err
+        jsonschema.validate(pods, json.loads(out))
+
+        # RBAC fixed: only the 7 failed facts are asked again; then a warm run asks nothing
+        api.forbidden.clear()
+        before = len(api.requests)
+        code, out, err = cli(capsys, "collect", "-c", str(config), "--store", str(store))
+        assert code == 0, err
+        assert len(api.requests) - before == 7 and api.count(namespace="locked") == 14
+        before = len(api.requests)
+        code, out, err = cli(capsys, "collect", "-c", str(config), "--store", str(store))
+        assert code == 0, err
+        assert len(api.requests) == before
+        assert TOKEN not in out + err
+
+
+def test_a_wrong_token_is_reported_naming_where_it_is_set_and_the_cluster_is_not_hammered(capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("K8S_MINIKUBE_TOKEN", "not-the-right-token-value")
+    entities = [{"name": f"svc{i}", "annotations": {"backstage.io/kubernetes-id": f"svc{i}"}} for i in range(30)]
+    with KubeApi(TOKEN) as api:
+        config = workspace(tmp_path, [cluster(api)], entities, block="collects: [{type: deployments}]\nconcurrency: 2\n")
+        code, out, err = cli(capsys, "collect", "-c", str(config), "--store", str(tmp_path / "store"))
+    assert code == 1
+    assert len(api.requests) == 1  # the first 401 stops the others before they are sent
+    assert f"cluster '…' rejected the credentials (HTTP 401 Unauthorized: Unauthorized): check serviceAccountToken ({config}:" in err
+    assert "not-the-right-token-value" not in out + err
+
+
+def test_each_cluster_is_queried_and_a_403_on_one_fails_only_the_facts_it_concerns(capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("K8S_MINIKUBE_TOKEN", TOKEN)
+    monkeypatch.setenv("K8S_EU_TOKEN", TOKEN + "-eu")
+    entities = [{"name": "open", "annotations": {"backstage.io/kubernetes-id": "open"}},
+                {"name": "team-b", "annotations": {"backstage.io/kubernetes-id": "tb", "backstage.io/kubernetes-namespace": "team-b"}}]
+    store = tmp_path / "store"
+    with KubeApi(TOKEN) as us, KubeApi(TOKEN + "-eu", forbidden={"team-b"}, objects={"open": 2}) as eu:
+        config = workspace(tmp_path, [cluster(us, "us"), cluster(eu, "eu", "${K8S_EU_TOKEN}")], entities,
+                           block="collects: [{type: deployments}, {type: services}]\n")
+        code, out, err = cli(capsys, "collect", "-c", str(config), "--store", str(store))
+        assert code == 1
+        assert "kubernetes: 2 collected, 0 fresh (skipped), 0 not applicable, 2 failed" in err, err
+        assert "(cluster 'eu', namespace 'team-b': HTTP 403 Forbidden: services is forbidden" in err
+        assert us.count() == 4 and eu.count() == 4
+        assert us.count(namespace="team-b") == 2  # the namespaced list path
+        data = facts(capsys, config, store, "component:default/open", "kubernetes:default/deployments")
+        assert [(c["name"], c["count"]) for c in data["clusters"]] == [("us", 1), ("eu", 2)] and data["count"] == 3
+    assert TOKEN not in out + err
+
+
+def test_kubeconfig_context_for_local_use(capsys, tmp_path) -> None:
+    with KubeApi(TOKEN) as api:
+        (tmp_path / "kubeconfig").write_text(textwrap.dedent(f"""\
+            apiVersion: v1
+            kind: Config
+            current-context: dev
+            clusters:
+              - name: local
+                cluster: {{server: "{api.url}"}}
+            contexts:
+              - name: dev
+                context: {{cluster: local, user: me}}
+            users:
+              - name: me
+                user: {{token: {TOKEN}}}
+            """))
+        config = workspace(tmp_path, [], [{"name": "a", "annotations": {"backstage.io/kubernetes-id": "a"}}],
+                           block="kubeconfig: ./kubeconfig\ncollects: [{type: ingresses}]\n")
+        code, out, err = cli(capsys, "collect", "-c", str(config), "--store", str(tmp_path / "store"))
+        assert code == 0, err
+        assert api.count("ingresses") == 1
+        data = facts(capsys, config, tmp_path / "store", "component:default/a", "kubernetes:default/ingresses")
+        assert data["clusters"][0]["name"] == "dev" and data["count"] == 1
+    assert TOKEN not in out + err
+
+
+def test_config_errors_are_located(capsys, tmp_path) -> None:
+    config = workspace(tmp_path, [{"url": "http://127.0.0.1:9", "name": "prod", "serviceAccountToken": "x" * 20}],
+                       [{"name": "a"}], block="clusters: [staging]\ncollects: [{type: deploymentz}]\n")
+    code, _, err = cli(capsys, "collect", "-c", str(config), "--store", str(tmp_path / "store"))
+    assert code == 2
+    assert f"{config}:" in err and "deploymentz" in err
+
+
+def test_no_cluster_configured_fails_collect_with_the_reason(capsys, tmp_path) -> None:
+    config = workspace(tmp_path, [], [{"name": "a", "annotations": {"backstage.io/kubernetes-id": "a"}}],
+                       block="collects: [{type: pods}]\n")
+    code, _, err = cli(capsys, "collect", "-c", str(config), "--store", str(tmp_path / "store"))
+    assert code == 1
+    assert "collector kubernetes: no cluster to query" in err
