@@ -194,3 +194,83 @@ def test_no_cluster_configured_fails_collect_with_the_reason(capsys, tmp_path) -
     code, _, err = cli(capsys, "collect", "-c", str(config), "--store", str(tmp_path / "store"))
     assert code == 1
     assert "collector kubernetes: no cluster to query" in err
+
+
+# -- manifests in a checkout: gate a pull request before deploy ----------------------------------------------------
+
+REPO = Path(__file__).parent / "fixtures" / "kubernetes-repo"
+READINESS = """\
+  checks:
+    - id: deployments_have_readiness_probes
+      rule: {factRef: kubernetes:default/deployments, path: $.withoutReadinessProbe, operator: equal, value: 0}
+    - id: deployments_have_resource_requests
+      rule: {factRef: kubernetes:default/deployments, path: $.withoutResourceRequests, operator: equal, value: 0}
+    - id: at_least_two_replicas
+      rule: {factRef: kubernetes:default/deployments, path: $.minReplicas, operator: greaterThanInclusive, value: 2}
+    - id: has_pod_disruption_budget
+      rule: {factRef: kubernetes:default/poddisruptionbudgets, path: $.count, operator: greaterThan, value: 0}
+  tracks:
+    - id: production_readiness
+      levels:
+        - {ordinal: 1, name: Probed, checks: [{id: deployments_have_readiness_probes}, {id: deployments_have_resource_requests}]}
+        - {ordinal: 2, name: Resilient, checks: [{id: at_least_two_replicas}, {id: has_pod_disruption_budget}]}
+"""
+
+
+def test_manifests_in_a_checkout_gate_a_pull_request(capsys, tmp_path) -> None:
+    entities = [{"name": n, "annotations": {"backstage.io/kubernetes-id": n, "backstage.io/kubernetes-namespace": "shop"}}
+                for n in ("api", "worker")]
+    config = workspace(tmp_path, [], entities, extra=READINESS, block="""\
+        manifests: ["deploy/*.yaml", "rendered/*.yaml"]
+        collects: [{type: deployments}, {type: poddisruptionbudgets}, {type: horizontalpodautoscalers}, {type: services}]
+        """)
+    store = str(tmp_path / "store")
+    code, out, err = cli(capsys, "run", "-c", str(config), "--store", store, "--scm-root", str(REPO), "-f", "json")
+    assert code == 1, err  # the worker fails the track
+    report = json.loads(out)
+    states = {(r["entityRef"].split("/")[-1], r["checkId"]): r["state"] for r in report["results"]}
+    assert states == {
+        ("api", "deployments_have_readiness_probes"): "passed",
+        ("api", "deployments_have_resource_requests"): "passed",
+        ("api", "at_least_two_replicas"): "passed",
+        ("api", "has_pod_disruption_budget"): "passed",
+        ("worker", "deployments_have_readiness_probes"): "failed",
+        ("worker", "deployments_have_resource_requests"): "failed",
+        ("worker", "at_least_two_replicas"): "failed",
+        ("worker", "has_pod_disruption_budget"): "failed",
+    }
+    levels = {c["entityRef"].split("/")[-1]: (c["highestLevel"] or {}).get("ordinal") for c in report["certifications"]}
+    assert levels == {"api": 2, "worker": None}
+
+    hpa = facts(capsys, config, Path(store), "component:default/api", "kubernetes:default/horizontalpodautoscalers")
+    assert hpa["minReplicas"] == 2 and hpa["clusters"][0]["files"] == ["rendered/api-hpa.yaml"]  # the List opened
+    deployments = facts(capsys, config, Path(store), "component:default/worker", "kubernetes:default/deployments")
+    assert deployments["clusters"][0]["name"] == "manifests" and deployments["count"] == 1
+    assert deployments["clusters"][0]["items"][0]["spec"]["replicas"] == 1
+
+    # a fix in the working tree is seen at once (manifests are read on every run, no cache)
+    fixed = tmp_path / "checkout"
+    import shutil
+
+    shutil.copytree(REPO, fixed)
+    worker = (fixed / "deploy" / "worker.yaml").read_text().replace("replicas: 1", "replicas: 3")
+    (fixed / "deploy" / "worker.yaml").write_text(worker)
+    code, out, err = cli(capsys, "run", "-c", str(config), "--store", store, "--scm-root", str(fixed), "-f", "json",
+                         "--check", "at_least_two_replicas")
+    assert code == 0, err
+    assert {r["state"] for r in json.loads(out)["results"]} == {"passed"}
+
+
+def test_a_broken_manifest_fails_the_facts_with_file_and_line(capsys, tmp_path) -> None:
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "bad.yaml").write_text("kind: Deployment\nmetadata: {name: x\n")
+    config = workspace(tmp_path, [], [{"name": "x", "annotations": {"backstage.io/kubernetes-id": "x"}}],
+                       block="manifests: ['*.yaml']\ncollects: [{type: deployments}]\n")
+    code, _, err = cli(capsys, "collect", "-c", str(config), "--store", str(tmp_path / "store"), "--scm-root",
+                       str(tmp_path / "repo"))
+    assert code == 1
+    assert "bad.yaml:3: not valid YAML (expected ',' or '}'" in err, err
+    config.write_text(config.read_text().replace("'*.yaml'", "'k8s/*.yaml'"))
+    code, _, err = cli(capsys, "collect", "-c", str(config), "--store", str(tmp_path / "store"), "--scm-root",
+                       str(tmp_path / "repo"))
+    assert code == 1 and "manifests: 'k8s/*.yaml' matches no file under" in err
