@@ -37,6 +37,8 @@ SECRET_KEYS = frozenset(
         "webhooksecret",
         "routingkey",
         "integrationkey",
+        "serviceaccounttoken",  # Backstage's kubernetes.clusterLocatorMethods[].clusters[] (the kubernetes collector)
+        "personalaccesstoken",  # the jira collector's bearer PAT
     }
 )
 

@@ -56,7 +56,7 @@ class KubeApi:
     """The server; use as a context manager. ``requests``: ``(path, query, authorization)`` of every request."""
 
     def __init__(self, token: str, *, objects: dict[str, int] | None = None, forbidden: set[str] | None = None,
-                 page_size: int = 2) -> None:
+                 page_size: int = 2, tls: tuple[str, str] | None = None) -> None:
         self.token = token
         self.objects = objects or {}
         self.forbidden = forbidden if forbidden is not None else set()
@@ -83,7 +83,15 @@ class KubeApi:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        scheme = "http"
+        if tls is not None:  # (certificate file, key file): serve HTTPS, as a real API server does
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self) -> KubeApi:

@@ -180,6 +180,42 @@ def test_kubeconfig_context_for_local_use(capsys, tmp_path) -> None:
     assert TOKEN not in out + err
 
 
+def self_signed(folder: Path) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 and its key, made with the openssl command."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return str(cert), str(key)
+
+
+def test_https_clusters_with_their_ca_or_skip_tls_verify(capsys, tmp_path, monkeypatch) -> None:
+    import base64
+
+    monkeypatch.setenv("K8S_MINIKUBE_TOKEN", TOKEN)
+    cert, key = self_signed(tmp_path)
+    ca_data = base64.b64encode(Path(cert).read_bytes()).decode()
+    entities = [{"name": "a", "annotations": {"backstage.io/kubernetes-id": "a"}}]
+    block = "collects: [{type: services}]\nretry: {maxAttempts: 1}\n"
+    with KubeApi(TOKEN, tls=(cert, key)) as api:
+        for settings, ok in (({"caData": ca_data}, True), ({"caFile": cert}, True), ({"skipTLSVerify": True}, True),
+                             ({}, False)):
+            node = {**cluster(api), "skipTLSVerify": False, **settings}
+            config = workspace(tmp_path, [node], entities, block=block)
+            code, out, err = cli(capsys, "collect", "-c", str(config), "--store", str(tmp_path / "store"), "--force")
+            if ok:
+                assert code == 0, (settings, err)
+            else:
+                assert code == 1 and "CERTIFICATE_VERIFY_FAILED" in err, err
+            assert TOKEN not in out + err
+    assert api.count("services") == 3  # the handshake failed before the request was sent
+
+
 def test_config_errors_are_located(capsys, tmp_path) -> None:
     config = workspace(tmp_path, [{"url": "http://127.0.0.1:9", "name": "prod", "serviceAccountToken": "x" * 20}],
                        [{"name": "a"}], block="clusters: [staging]\ncollects: [{type: deploymentz}]\n")
@@ -274,3 +310,13 @@ def test_a_broken_manifest_fails_the_facts_with_file_and_line(capsys, tmp_path) 
     code, _, err = cli(capsys, "collect", "-c", str(config), "--store", str(tmp_path / "store"), "--scm-root",
                        str(tmp_path / "repo"))
     assert code == 1 and "manifests: 'k8s/*.yaml' matches no file under" in err
+
+
+def test_the_run_redactor_masks_service_account_tokens_and_personal_access_tokens() -> None:
+    from soundcheck_cli.redact import Redactor
+
+    redactor = Redactor.from_config({
+        "kubernetes": {"clusterLocatorMethods": [{"type": "config", "clusters": [{"name": "p", "serviceAccountToken": TOKEN}]}]},
+        "soundcheck": {"collectors": {"jira": {"personalAccessToken": "jira-pat-0123456789"}}},
+    })
+    assert redactor.redact(f"sent {TOKEN} and jira-pat-0123456789") == "sent *** and ***"
