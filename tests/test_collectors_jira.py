@@ -174,13 +174,15 @@ def test_invalid_jql_and_rejected_credentials_are_explained(capsys, tmp_path, mo
             baseUrl: {api.url}
             personalAccessToken: ${{JIRA_PAT}}
             collects: [{{type: IssuesCount, jql: 'project = {{{{ entity.metadata.name }}}} AND invalid'}}]
-            """, ENTITIES[:1])
+            """, ENTITIES)
         code, out, err = cli(capsys, "collect", "-c", str(config), "--store", str(tmp_path / "store"))
         assert code == 1
         assert "Jira refused the JQL 'project = \"abc\" AND invalid' (HTTP 400): Error in the JQL Query: Expecting operator" in err
         monkeypatch.setenv("JIRA_PAT", "wrong-pat-value-123")
+        before = len(api.requests)
         code, out, err = cli(capsys, "collect", "-c", str(config), "--store", str(tmp_path / "store"))
         assert code == 1
+        assert len(api.requests) - before == 1  # the first 401 answers for the other three entities
         assert f"Jira rejected the credentials (HTTP 401 Unauthorized): check the collector's personalAccessToken (${{JIRA_PAT}}, {config}:" in err
         assert "wrong-pat-value-123" not in out + err
 

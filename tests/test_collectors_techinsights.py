@@ -95,6 +95,7 @@ def test_a_refused_token_is_explained(capsys, tmp_path, monkeypatch) -> None:
             collects: [{{factRetriever: entityOwnershipFactRetriever}}]
             """)
         code, out, err = cli(capsys, "collect", "-c", str(config), "--store", str(tmp_path / "store"))
+        assert len(api.requests) == 1  # one refused request, not one per entity
     assert code == 1
     assert f"the Tech Insights backend refused the request (HTTP 401): check the collector's token (${{BACKSTAGE_TOKEN}}, {config}:" in err
     assert "not-the-token-value" not in out + err

@@ -44,6 +44,7 @@ from urllib.parse import urlsplit
 
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.collectors.api import credential_source
+from soundcheck_cli.collectors.credential_gate import CredentialGate
 from soundcheck_cli.collectors.entity_collector import EntityCollector, collector_config_schema
 from soundcheck_cli.collectors.http_collector import Placeholder, Template, parse_template
 from soundcheck_cli.collectors.outcomes import Outcome
@@ -144,12 +145,14 @@ class JiraCollector(EntityCollector):
         super().__init__()
         self._templates: dict[FactRef, Template] = {}  # fact ref -> its parsed jql
         self._rejected: dict[int, str] = {}
+        self._gate = CredentialGate()
         self._seen: dict[FactRef, str] = {}
 
     def config_schema(self) -> dict[str, Any]:
         return CONFIG_SCHEMA
 
     def set_config(self, config: Any) -> None:
+        self._gate = CredentialGate()
         self._templates, self._rejected, self._seen = {}, {}, {}
         super().set_config(config)
 
@@ -232,6 +235,10 @@ class JiraCollector(EntityCollector):
         return "".join(out)
 
     async def fetch(self, entity: Entity, fact_ref: FactRef, entry: EntryConfig, refresh: bool) -> Outcome:
+        # the block's first request goes alone: a rejected credential costs one request, not one per entity
+        return await self._gate.run(entry.block_index, lambda: self._fetch(entity, fact_ref, entry))
+
+    async def _fetch(self, entity: Entity, fact_ref: FactRef, entry: EntryConfig) -> Outcome:
         ref = str(entity.ref)
         block = entry.block
         if not self._auth(block):

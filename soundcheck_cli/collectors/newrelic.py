@@ -42,6 +42,7 @@ from typing import Any
 
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.collectors.api import credential_source
+from soundcheck_cli.collectors.credential_gate import CredentialGate
 from soundcheck_cli.collectors.entity_collector import EntityCollector, collector_config_schema
 from soundcheck_cli.collectors.http_collector import Placeholder, Template, parse_template
 from soundcheck_cli.collectors.outcomes import Outcome
@@ -179,11 +180,13 @@ class NewRelicCollector(EntityCollector):
         super().__init__()
         self._templates: dict[tuple[FactRef, str], Template] = {}
         self._rejected: dict[int, str] = {}
+        self._gate = CredentialGate()
 
     def config_schema(self) -> dict[str, Any]:
         return CONFIG_SCHEMA
 
     def set_config(self, config: Any) -> None:
+        self._gate = CredentialGate()
         self._templates, self._rejected = {}, {}
         super().set_config(config)
 
@@ -268,6 +271,10 @@ class NewRelicCollector(EntityCollector):
         return "".join(out)
 
     async def fetch(self, entity: Entity, fact_ref: FactRef, entry: EntryConfig, refresh: bool) -> Outcome:
+        # the block's first request goes alone: a rejected credential costs one request, not one per entity
+        return await self._gate.run(entry.block_index, lambda: self._fetch(entity, fact_ref, entry))
+
+    async def _fetch(self, entity: Entity, fact_ref: FactRef, entry: EntryConfig) -> Outcome:
         ref = str(entity.ref)
         if not self._key(entry.block):
             return Outcome.failed(ref, fact_ref, self._no_key(entry.block))

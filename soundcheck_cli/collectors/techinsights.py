@@ -26,6 +26,7 @@ from typing import Any
 
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.collectors.api import credential_source
+from soundcheck_cli.collectors.credential_gate import CredentialGate
 from soundcheck_cli.collectors.entity_collector import EntityCollector, collector_config_schema
 from soundcheck_cli.collectors.outcomes import Outcome
 from soundcheck_cli.collectors.schedule import EntryConfig
@@ -65,11 +66,13 @@ class TechInsightsCollector(EntityCollector):
         self._retrievers: dict[FactRef, str] = {}
         self._pending: dict[tuple[int, str], asyncio.Task[Any]] = {}
         self._rejected: dict[int, str] = {}
+        self._gate = CredentialGate()
 
     def config_schema(self) -> dict[str, Any]:
         return CONFIG_SCHEMA
 
     def set_config(self, config: Any) -> None:
+        self._gate = CredentialGate()
         self._retrievers, self._pending, self._rejected = {}, {}, {}
         super().set_config(config)
 
@@ -146,6 +149,10 @@ class TechInsightsCollector(EntityCollector):
         return await asyncio.shield(task)
 
     async def fetch(self, entity: Entity, fact_ref: FactRef, entry: EntryConfig, refresh: bool) -> Outcome:
+        # the block's first request goes alone: a rejected credential costs one request, not one per entity
+        return await self._gate.run(entry.block_index, lambda: self._fetch(entity, fact_ref, entry))
+
+    async def _fetch(self, entity: Entity, fact_ref: FactRef, entry: EntryConfig) -> Outcome:
         ref = str(entity.ref)
         retriever = self._retrievers.get(fact_ref)
         if retriever is None:

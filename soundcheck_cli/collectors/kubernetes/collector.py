@@ -19,6 +19,7 @@ from typing import Any
 
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.collectors.base import CollectionConfig
+from soundcheck_cli.collectors.credential_gate import CredentialGate
 from soundcheck_cli.collectors.entity_collector import EntityCollector, collector_config_schema
 from soundcheck_cli.collectors.kubernetes.clusters import Cluster, backstage_clusters, kubeconfig_cluster
 from soundcheck_cli.collectors.kubernetes.manifests import ManifestError, ManifestObject, read_manifests
@@ -70,8 +71,7 @@ class KubernetesCollector(EntityCollector):
         self._kube_clients: dict[tuple[int, str], HttpClient] = {}
         self._rejected: dict[tuple[int, str], str] = {}
         self._manifests: dict[int, list[ManifestObject] | str] = {}
-        self._verified: set[tuple[int, str]] = set()  # clusters that answered something other than 401
-        self._probes: dict[tuple[int, str], asyncio.Lock] = {}
+        self._gate = CredentialGate()
 
     def config_schema(self) -> dict[str, Any]:
         return CONFIG_SCHEMA
@@ -85,7 +85,7 @@ class KubernetesCollector(EntityCollector):
         return super().entry_fact_refs(entry, block, location, problems)
 
     def set_config(self, config: Any) -> None:
-        self._clusters, self._rejected, self._manifests, self._verified, self._probes = {}, {}, {}, set(), {}
+        self._clusters, self._rejected, self._manifests, self._gate = {}, {}, {}, CredentialGate()
         super().set_config(config)
         redactor = http_options(self.context).redactor
         for clusters in self._clusters.values():
@@ -189,17 +189,12 @@ class KubernetesCollector(EntityCollector):
         if cluster.problem:
             return cluster.problem
         key = (entry.block_index, cluster.name)
-        if key not in self._verified:
-            async with self._probes.setdefault(key, asyncio.Lock()):
-                if key not in self._verified and key not in self._rejected:
-                    result = await self._list_once(entry, cluster, kind, selector, namespace)
-                    if key not in self._rejected:
-                        self._verified.add(key)
-                    return result
-        rejected = self._rejected.get(key)
-        if rejected:
-            return rejected
-        return await self._list_once(entry, cluster, kind, selector, namespace)
+
+        async def listed() -> dict[str, Any] | str:
+            rejected = self._rejected.get(key)
+            return rejected if rejected else await self._list_once(entry, cluster, kind, selector, namespace)
+
+        return await self._gate.run(key, listed)
 
     async def _list_once(
         self, entry: EntryConfig, cluster: Cluster, kind: Kind, selector: str, namespace: str | None
