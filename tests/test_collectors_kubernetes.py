@@ -105,9 +105,13 @@ def test_fifty_entities_one_query_per_kind_403_per_fact_warm_run_and_no_token(ca
         assert deployments["withoutReadinessProbe"] == 1 and deployments["containers"] == 1
         pods = facts(capsys, config, store, "component:default/many", "kubernetes:default/pods")
         assert pods["count"] == 5 and [i["metadata"]["name"] for i in pods["clusters"][0]["items"]] == [f"many-{i}" for i in range(5)]
-        code, out, err = cli(capsys, "facts", "schema", "kubernetes:default/pods", "-c", str(config))
-        assert code == 0, err
-        jsonschema.validate(pods, json.loads(out))
+        for kind in KINDS:  # every fact's data fits the schema `soundcheck facts schema` prints
+            code, out, err = cli(capsys, "facts", "schema", f"kubernetes:default/{kind}", "-c", str(config))
+            assert code == 0, err
+            jsonschema.validate(facts(capsys, config, store, "component:default/svc3", f"kubernetes:default/{kind}"),
+                                json.loads(out))
+        hpa = facts(capsys, config, store, "component:default/svc3", "kubernetes:default/horizontalpodautoscalers")
+        assert hpa["minReplicas"] == hpa["clusters"][0]["items"][0]["spec"]["minReplicas"]
 
         # RBAC fixed: only the 7 failed facts are asked again; then a warm run asks nothing
         api.forbidden.clear()
@@ -130,7 +134,8 @@ def test_a_wrong_token_is_reported_naming_where_it_is_set_and_the_cluster_is_not
         code, out, err = cli(capsys, "collect", "-c", str(config), "--store", str(tmp_path / "store"))
     assert code == 1
     assert len(api.requests) == 1  # the first 401 stops the others before they are sent
-    assert f"cluster '…' rejected the credentials (HTTP 401 Unauthorized: Unauthorized): check serviceAccountToken ({config}:" in err
+    assert ("cluster '…' rejected the credentials (HTTP 401 Unauthorized: Unauthorized): check serviceAccountToken "
+            f"(${{K8S_MINIKUBE_TOKEN}}, {config}:") in err
     assert "not-the-right-token-value" not in out + err
 
 
@@ -214,6 +219,16 @@ def test_https_clusters_with_their_ca_or_skip_tls_verify(capsys, tmp_path, monke
                 assert code == 1 and "CERTIFICATE_VERIFY_FAILED" in err, err
             assert TOKEN not in out + err
     assert api.count("services") == 3  # the handshake failed before the request was sent
+
+
+def test_an_unset_token_variable_is_named(capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("K8S_MINIKUBE_TOKEN", raising=False)
+    with KubeApi(TOKEN) as api:
+        config = workspace(tmp_path, [cluster(api)], [{"name": "a", "annotations": {"backstage.io/kubernetes-id": "a"}}],
+                           block="collects: [{type: pods}]\n")
+        code, _, err = cli(capsys, "collect", "-c", str(config), "--store", str(tmp_path / "store"))
+    assert code == 1 and api.count() == 0
+    assert "has no serviceAccountToken (environment variable K8S_MINIKUBE_TOKEN is not set)" in err, err
 
 
 def test_config_errors_are_located(capsys, tmp_path) -> None:

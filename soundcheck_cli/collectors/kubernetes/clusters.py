@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from soundcheck_cli.collectors.api import credential_source
+from soundcheck_cli.config.env import missing_env
 from soundcheck_cli.located.nodes import loc_of
 
 IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
@@ -91,7 +93,8 @@ def backstage_clusters(app_config: Mapping[str, Any] | None) -> list[Cluster]:
                 continue
             name = _text(node.get("name")) or f"cluster {index + 1}"
             url = (_text(node.get("url")) or "").rstrip("/")
-            cluster = Cluster(name=name, url=url, credential=_where(node, "serviceAccountToken", "serviceAccountToken"))
+            # the key and the ${VARIABLE} written there, with file:line -- never the value
+            cluster = Cluster(name=name, url=url, credential=credential_source(node, "serviceAccountToken"))
             cluster.skip_tls_verify = node.get("skipTLSVerify") is True
             ca_data = _text(node.get("caData"))
             if ca_data:
@@ -114,7 +117,9 @@ def backstage_clusters(app_config: Mapping[str, Any] | None) -> list[Cluster]:
                     cluster.token = _read(IN_CLUSTER_TOKEN)
                     cluster.credential = IN_CLUSTER_TOKEN
                 if cluster.token is None:
-                    cluster.problem = f"cluster {name!r} has no serviceAccountToken ({cluster.credential})"
+                    missing = missing_env(node, "serviceAccountToken")
+                    why = f"environment variable {missing} is not set" if missing else _where(node, "url", "no token in the config")
+                    cluster.problem = f"cluster {name!r} has no serviceAccountToken ({why})"
             out.append(cluster)
     return out
 
