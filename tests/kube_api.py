@@ -56,11 +56,12 @@ class KubeApi:
     """The server; use as a context manager. ``requests``: ``(path, query, authorization)`` of every request."""
 
     def __init__(self, token: str, *, objects: dict[str, int] | None = None, forbidden: set[str] | None = None,
-                 page_size: int = 2, tls: tuple[str, str] | None = None) -> None:
+                 page_size: int = 2, tls: tuple[str, str] | None = None, unserved: set[str] | None = None) -> None:
         self.token = token
         self.objects = objects or {}
         self.forbidden = forbidden if forbidden is not None else set()
         self.page_size = page_size
+        self.unserved = unserved or set()  # resources this (older) API server does not serve: 404
         self.requests: list[tuple[str, dict[str, list[str]], str]] = []
         self.templates = {plural: recorded_list(plural) for plural in FILES}
         self.forbidden_body = recorded_forbidden()
@@ -110,7 +111,7 @@ class KubeApi:
         rest = segments[2:] if segments[0] == "api" else segments[3:]
         namespace = rest[1] if len(rest) == 3 and rest[0] == "namespaces" else None
         plural = rest[-1]
-        if plural not in self.templates:
+        if plural not in self.templates or plural in self.unserved:
             return 404, {"kind": "Status", "status": "Failure", "message": "the server could not find the requested resource",
                          "reason": "NotFound", "code": 404}
         if namespace in self.forbidden:

@@ -231,6 +231,18 @@ def test_an_unset_token_variable_is_named(capsys, tmp_path, monkeypatch) -> None
     assert "has no serviceAccountToken (environment variable K8S_MINIKUBE_TOKEN is not set)" in err, err
 
 
+def test_a_resource_the_cluster_does_not_serve_fails_that_fact_only(capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("K8S_MINIKUBE_TOKEN", TOKEN)
+    with KubeApi(TOKEN, unserved={"horizontalpodautoscalers"}) as api:
+        config = workspace(tmp_path, [cluster(api)], [{"name": "a", "annotations": {"backstage.io/kubernetes-id": "a"}}],
+                           block="collects: [{type: horizontalpodautoscalers}, {type: deployments}]\n")
+        code, _, err = cli(capsys, "collect", "-c", str(config), "--store", str(tmp_path / "store"))
+    assert code == 1
+    assert "kubernetes: 1 collected, 0 fresh (skipped), 0 not applicable, 1 failed" in err, err
+    assert ("cluster 'minikube' does not serve /apis/autoscaling/v2/horizontalpodautoscalers "
+            "(HTTP 404: the server could not find the requested resource)") in err
+
+
 def test_config_errors_are_located(capsys, tmp_path) -> None:
     config = workspace(tmp_path, [{"url": "http://127.0.0.1:9", "name": "prod", "serviceAccountToken": "x" * 20}],
                        [{"name": "a"}], block="clusters: [staging]\ncollects: [{type: deploymentz}]\n")
