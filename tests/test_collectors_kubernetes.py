@@ -30,7 +30,7 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 def workspace(tmp_path: Path, clusters: list[dict[str, Any]], entities: list[dict[str, Any]], block: str = "",
-              extra: str = "") -> Path:
+              extra: str = "", locators: str = "") -> Path:
     docs = [
         {"apiVersion": "backstage.io/v1alpha1", "kind": "Component",
          "metadata": {"name": e["name"], "annotations": e.get("annotations", {})},
@@ -45,7 +45,7 @@ def workspace(tmp_path: Path, clusters: list[dict[str, Any]], entities: list[dic
     config = (
         "catalog:\n  locations:\n    - {type: file, target: ./catalog.yaml}\n"
         "kubernetes:\n  serviceLocatorMethod: {type: multiTenant}\n  clusterLocatorMethods:\n"
-        "    - type: config\n      clusters:\n" + cluster_yaml +
+        "    - type: config\n      clusters:\n" + cluster_yaml + locators +
         "soundcheck:\n  collectors:\n    kubernetes:\n" + textwrap.indent(textwrap.dedent(block), "      ") + extra
     )
     path = tmp_path / "app-config.yaml"
@@ -241,6 +241,17 @@ def test_a_resource_the_cluster_does_not_serve_fails_that_fact_only(capsys, tmp_
     assert "kubernetes: 1 collected, 0 fresh (skipped), 0 not applicable, 1 failed" in err, err
     assert ("cluster 'minikube' does not serve /apis/autoscaling/v2/horizontalpodautoscalers "
             "(HTTP 404: the server could not find the requested resource)") in err
+
+
+def test_a_catalog_cluster_locator_is_reported_as_not_queried(capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("K8S_MINIKUBE_TOKEN", TOKEN)
+    with KubeApi(TOKEN) as api:
+        config = workspace(tmp_path, [cluster(api)], [{"name": "a", "annotations": {"backstage.io/kubernetes-id": "a"}}],
+                           block="collects: [{type: pods}]\n", locators="    - type: catalog\n")
+        code, _, err = cli(capsys, "collect", "-c", str(config), "--store", str(tmp_path / "store"))
+    assert code == 0, err
+    assert (f"warning: {config}:10:13: collector kubernetes: kubernetes.clusterLocatorMethods: type 'catalog' is not "
+            "supported by soundcheck; its clusters are not queried") in err, err
 
 
 def test_config_errors_are_located(capsys, tmp_path) -> None:

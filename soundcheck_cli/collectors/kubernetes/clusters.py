@@ -124,6 +124,14 @@ def backstage_clusters(app_config: Mapping[str, Any] | None) -> list[Cluster]:
     return out
 
 
+def unsupported_locators(app_config: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    """The ``clusterLocatorMethods`` entries other than ``config`` (``catalog``, ``gke``, ``localKubectlProxy``...):
+    their clusters are not queried, and the user is told so."""
+    kubernetes = (app_config or {}).get("kubernetes") if isinstance(app_config, Mapping) else None
+    methods = kubernetes.get("clusterLocatorMethods") if isinstance(kubernetes, Mapping) else None
+    return [m for m in methods if isinstance(m, Mapping) and m.get("type") != "config"] if isinstance(methods, list) else []
+
+
 def _read(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8") as handle:

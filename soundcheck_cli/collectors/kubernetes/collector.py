@@ -21,7 +21,12 @@ from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.collectors.base import CollectionConfig
 from soundcheck_cli.collectors.credential_gate import CredentialGate
 from soundcheck_cli.collectors.entity_collector import EntityCollector, collector_config_schema
-from soundcheck_cli.collectors.kubernetes.clusters import Cluster, backstage_clusters, kubeconfig_cluster
+from soundcheck_cli.collectors.kubernetes.clusters import (
+    Cluster,
+    backstage_clusters,
+    kubeconfig_cluster,
+    unsupported_locators,
+)
 from soundcheck_cli.collectors.kubernetes.manifests import ManifestError, ManifestObject, read_manifests
 from soundcheck_cli.collectors.kubernetes.resources import KINDS, SCHEMAS, Kind, build_fact
 from soundcheck_cli.collectors.kubernetes.selectors import ID_ANNOTATION, SELECTOR_ANNOTATION, entity_query, matches
@@ -106,6 +111,12 @@ class KubernetesCollector(EntityCollector):
             self._clusters[index] = [kubeconfig_cluster(path, block.get("context"))]
             return
         clusters = backstage_clusters(self.context.app_config)
+        for method in unsupported_locators(self.context.app_config):
+            problems.warning(
+                f"kubernetes.clusterLocatorMethods: type {method.get('type')!r} is not supported by soundcheck; "
+                "its clusters are not queried (list them under type: config)",
+                loc_of(method, "type") or loc_of(method),
+            )
         wanted = block.get("clusters")
         if isinstance(wanted, list):
             known = {c.name for c in clusters}
