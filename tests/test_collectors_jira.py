@@ -203,3 +203,34 @@ def test_missing_credentials_and_bad_config(capsys, tmp_path, monkeypatch) -> No
         """, ENTITIES[:1])
     code, _, err = cli(capsys, "collect", "-c", str(config), "--store", str(tmp_path / "store"))
     assert code == 2 and f"{config}:" in err and "only {{ entity.<path> }} placeholders" in err
+
+
+def test_quotes_are_read_from_the_template_not_from_substituted_values() -> None:
+    from soundcheck_cli.collectors.query_text import open_quote, string_value
+
+    assert open_quote('project = "ABC" AND labels = "') == '"'
+    assert open_quote("summary ~ 'it\\'s' AND x = ") is None
+    # a value with quotes of its own, then a value inside quotes the template wrote
+    first = string_value('x"y', "summary ~ ", '"')
+    assert first == '"x\\"y"'
+    assert string_value("b", 'summary ~ {{a}} AND labels = "', '"') == "b"
+    with pytest.raises(ValueError, match="line break"):
+        string_value("a\nOR x", "", '"')
+
+
+def test_a_value_inside_quotes_the_template_wrote_is_escaped_not_quoted_again(capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("JIRA_API_TOKEN", API_TOKEN)
+    auth = "Basic " + base64.b64encode(f"me@example.com:{API_TOKEN}".encode()).decode()
+    with VendorApi(jira_route(auth)) as api:
+        config = workspace(tmp_path, textwrap.dedent(f"""\
+            baseUrl: {api.url}
+            apiVersion: 3
+            username: me@example.com
+            apiToken: ${{JIRA_API_TOKEN}}
+            collects:
+              - type: IssuesCount
+                jql: project = {{{{ entity.metadata.annotations['jira/project-key'] }}}} AND labels = "{{{{ entity.metadata.name }}}}"
+            """), [{"name": "sneaky", "annotations": {"jira/project-key": 'A"B'}}])
+        code, _, err = cli(capsys, "collect", "-c", str(config), "--store", str(tmp_path / "store"))
+        assert code == 0, err
+        assert [b["jql"] for _, _, _, _, b in api.requests] == ['project = "A\\"B" AND labels = "sneaky"']

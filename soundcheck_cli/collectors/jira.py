@@ -48,6 +48,7 @@ from soundcheck_cli.collectors.credential_gate import CredentialGate
 from soundcheck_cli.collectors.entity_collector import EntityCollector, collector_config_schema
 from soundcheck_cli.collectors.http_collector import Placeholder, Template, parse_template
 from soundcheck_cli.collectors.outcomes import Outcome
+from soundcheck_cli.collectors.query_text import string_value
 from soundcheck_cli.collectors.schedule import EntryConfig
 from soundcheck_cli.config.env import missing_env
 from soundcheck_cli.errors import Location, Problems
@@ -125,13 +126,6 @@ CONFIG_SCHEMA: dict[str, Any] = collector_config_schema(
 
 class Missing(Exception):
     """A placeholder with no value for this entity (→ not applicable)."""
-
-
-def jql_string(value: str) -> str:
-    """``value`` as the inside of a JQL quoted string (``\\`` and both quotes escaped, line breaks refused)."""
-    if "\n" in value or "\r" in value:
-        raise Missing(f"the value {value!r} contains a line break; it cannot go into JQL")
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("'", "\\'")
 
 
 class JiraCollector(EntityCollector):
@@ -221,17 +215,19 @@ class JiraCollector(EntityCollector):
     # -- collection ---------------------------------------------------------------------------------------------
     def render_jql(self, template: Template, entity: Entity) -> str:
         out: list[str] = []
+        literal = ""  # the template's own text so far: where its quotes open and close
         for part in template.parts:
             if isinstance(part, str):
                 out.append(part)
+                literal += part
                 continue
             value = walk(entity.data, part.steps)
             if value is MISSING or value is None or (isinstance(value, str) and not value.strip()):
                 raise Missing(f"{part.text} has no value for this entity")
-            text = jql_string(str(value).strip())
-            previous = "".join(out).rstrip()
-            quoted = previous.endswith(('"', "'")) and previous.count(previous[-1]) % 2 == 1
-            out.append(text if quoted else f'"{text}"')
+            try:
+                out.append(string_value(str(value).strip(), literal, '"'))
+            except ValueError as exc:
+                raise Missing(f"{part.text}: {exc}; it cannot go into JQL") from None
         return "".join(out)
 
     async def fetch(self, entity: Entity, fact_ref: FactRef, entry: EntryConfig, refresh: bool) -> Outcome:

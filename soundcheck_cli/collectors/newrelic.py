@@ -46,6 +46,7 @@ from soundcheck_cli.collectors.credential_gate import CredentialGate
 from soundcheck_cli.collectors.entity_collector import EntityCollector, collector_config_schema
 from soundcheck_cli.collectors.http_collector import Placeholder, Template, parse_template
 from soundcheck_cli.collectors.outcomes import Outcome
+from soundcheck_cli.collectors.query_text import string_value
 from soundcheck_cli.collectors.schedule import EntryConfig
 from soundcheck_cli.config.env import missing_env
 from soundcheck_cli.errors import Location, Problems
@@ -162,13 +163,6 @@ class NerdGraphError(HttpError):
     """NerdGraph answered 200 with ``errors``."""
 
 
-def search_string(value: str) -> str:
-    """``value`` as the inside of a quoted string of New Relic's entity-search syntax."""
-    if "\n" in value or "\r" in value:
-        raise Missing(f"the value {value!r} contains a line break; it cannot go into a search")
-    return value.replace("\\", "\\\\").replace("'", "\\'").replace('"', '\\"')
-
-
 class NewRelicCollector(EntityCollector):
     id = "newrelic"
     name = "New Relic"
@@ -254,19 +248,21 @@ class NewRelicCollector(EntityCollector):
         if template is None:
             return None
         out: list[str] = []
+        literal = ""  # the template's own text so far: where its quotes open and close
         for part in template.parts:
             if isinstance(part, str):
                 out.append(part)
+                literal += part
                 continue
             value = walk(entity.data, part.steps)
             if value is MISSING or value is None or (isinstance(value, str) and not value.strip()):
                 raise Missing(f"{part.text} has no value for this entity")
             text = str(value).strip()
             if quote:
-                text = search_string(text)
-                previous = "".join(out).rstrip()
-                inside = previous.endswith(("'", '"')) and previous.count(previous[-1]) % 2 == 1
-                text = text if inside else f"'{text}'"
+                try:
+                    text = string_value(text, literal, "'")
+                except ValueError as exc:
+                    raise Missing(f"{part.text}: {exc}; it cannot go into a search") from None
             out.append(text)
         return "".join(out)
 
