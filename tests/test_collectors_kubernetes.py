@@ -176,7 +176,7 @@ def test_kubeconfig_context_for_local_use(capsys, tmp_path) -> None:
                 user: {{token: {TOKEN}}}
             """))
         config = workspace(tmp_path, [], [{"name": "a", "annotations": {"backstage.io/kubernetes-id": "a"}}],
-                           block="kubeconfig: ./kubeconfig\ncollects: [{type: ingresses}]\n")
+                           block="kubeconfig: ./kubeconfig\ncollects: [{type: Ingress}]\n")  # the kind spelling works too
         code, out, err = cli(capsys, "collect", "-c", str(config), "--store", str(tmp_path / "store"))
         assert code == 0, err
         assert api.count("ingresses") == 1
@@ -206,7 +206,7 @@ def test_https_clusters_with_their_ca_or_skip_tls_verify(capsys, tmp_path, monke
     cert, key = self_signed(tmp_path)
     ca_data = base64.b64encode(Path(cert).read_bytes()).decode()
     entities = [{"name": "a", "annotations": {"backstage.io/kubernetes-id": "a"}}]
-    block = "collects: [{type: services}]\nretry: {maxAttempts: 1}\n"
+    block = "collects: [{factName: services}]\nretry: {maxAttempts: 1}\n"  # factName alone names the kind
     with KubeApi(TOKEN, tls=(cert, key)) as api:
         for settings, ok in (({"caData": ca_data}, True), ({"caFile": cert}, True), ({"skipTLSVerify": True}, True),
                              ({}, False)):

@@ -28,7 +28,7 @@ from soundcheck_cli.collectors.kubernetes.clusters import (
     unsupported_locators,
 )
 from soundcheck_cli.collectors.kubernetes.manifests import ManifestError, ManifestObject, read_manifests
-from soundcheck_cli.collectors.kubernetes.resources import KINDS, SCHEMAS, Kind, build_fact
+from soundcheck_cli.collectors.kubernetes.resources import KINDS, SCHEMAS, TYPE_ALIASES, Kind, build_fact
 from soundcheck_cli.collectors.kubernetes.selectors import ID_ANNOTATION, SELECTOR_ANNOTATION, entity_query, matches
 from soundcheck_cli.collectors.outcomes import Outcome
 from soundcheck_cli.collectors.schedule import EntryConfig, one_or_many
@@ -54,7 +54,7 @@ CONFIG_SCHEMA: dict[str, Any] = collector_config_schema(
         "idLabel": {"type": "string", "description": "label the backstage.io/kubernetes-id value is matched on"},
     },
     entry_properties={
-        "type": {"enum": list(KINDS)},
+        "type": {"enum": list(TYPE_ALIASES)},
         "factName": {"type": "string", "pattern": r"^[^\s:]+$"},
     },
 )
@@ -87,6 +87,8 @@ class KubernetesCollector(EntityCollector):
     ) -> list[FactRef] | None:
         if entry.get("type") is None and entry.get("factName") in KINDS:
             entry = {**entry, "type": entry["factName"]}  # ``- factName: deployments`` alone names the kind
+        elif entry.get("type") in TYPE_ALIASES and entry["type"] not in KINDS:
+            entry = {**entry, "type": TYPE_ALIASES[entry["type"]]}  # ``type: Deployment`` -> deployments
         return super().entry_fact_refs(entry, block, location, problems)
 
     def set_config(self, config: Any) -> None:

@@ -47,6 +47,14 @@ KINDS: dict[str, Kind] = {
     )
 }
 BY_OBJECT_KIND = {k.kind: k for k in KINDS.values()}
+# Spellings a ``collects`` entry's ``type`` may use for each fact: the fact name, the object kind and its plural
+# (``deployments``, ``Deployment``, ``Deployments``; ``HorizontalPodAutoscaler``...). Soundcheck's page names the
+# facts but shows no ``collects`` entry, so every natural spelling is accepted; the fact keeps Soundcheck's name.
+TYPE_ALIASES: dict[str, str] = {
+    **{k.fact: k.fact for k in KINDS.values()},
+    **{k.kind: k.fact for k in KINDS.values()},
+    **{(k.kind + "es" if k.kind.endswith("ss") else k.kind + "s"): k.fact for k in KINDS.values()},
+}
 WORKLOADS = frozenset({"deployments", "statefulsets"})
 WITH_CONTAINERS = frozenset({"deployments", "statefulsets", "pods"})
 
