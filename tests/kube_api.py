@@ -56,12 +56,14 @@ class KubeApi:
     """The server; use as a context manager. ``requests``: ``(path, query, authorization)`` of every request."""
 
     def __init__(self, token: str, *, objects: dict[str, int] | None = None, forbidden: set[str] | None = None,
-                 page_size: int = 2, tls: tuple[str, str] | None = None, unserved: set[str] | None = None) -> None:
+                 page_size: int = 2, tls: tuple[str, str] | None = None, unserved: set[str] | None = None,
+                 expire_continue: bool = False) -> None:
         self.token = token
         self.objects = objects or {}
         self.forbidden = forbidden if forbidden is not None else set()
         self.page_size = page_size
         self.unserved = unserved or set()  # resources this (older) API server does not serve: 404
+        self.expire_continue = expire_continue  # every continue token has expired: 410 (api-concepts, no body shown)
         self.requests: list[tuple[str, dict[str, list[str]], str]] = []
         self.templates = {plural: recorded_list(plural) for plural in FILES}
         self.forbidden_body = recorded_forbidden()
@@ -122,6 +124,10 @@ class KubeApi:
                                f'resource "{plural}" in API group "{group}" in the namespace "{namespace}"')
             body["details"] = {"group": group, "kind": plural}
             return 403, body
+        if self.expire_continue and query.get("continue"):
+            return 410, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": "Expired",
+                         "message": "The provided continue parameter is too old to display a consistent list result.",
+                         "code": 410}  # constructed: api-concepts describes it, shows no body
         selector = query.get("labelSelector", [""])[0]
         key, _, value = selector.partition("=")
         template = self.templates[plural]

@@ -254,6 +254,20 @@ def test_a_catalog_cluster_locator_is_reported_as_not_queried(capsys, tmp_path, 
             "supported by soundcheck; its clusters are not queried") in err, err
 
 
+def test_an_expired_continue_token_fails_the_fact_and_keeps_the_old_one(capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("K8S_MINIKUBE_TOKEN", TOKEN)
+    store = tmp_path / "store"
+    with KubeApi(TOKEN, objects={"a": 3}) as api:
+        config = workspace(tmp_path, [cluster(api)], [{"name": "a", "annotations": {"backstage.io/kubernetes-id": "a"}}],
+                           block="collects: [{type: pods}]\n")
+        assert cli(capsys, "collect", "-c", str(config), "--store", str(store))[0] == 0
+        api.expire_continue = True
+        code, _, err = cli(capsys, "collect", "-c", str(config), "--store", str(store), "--force")
+    assert code == 1
+    assert "the pods list changed while it was paged (HTTP 410 Expired: The provided continue parameter is too old" in err
+    assert facts(capsys, config, store, "component:default/a", "kubernetes:default/pods")["count"] == 3  # kept
+
+
 def test_config_errors_are_located(capsys, tmp_path) -> None:
     config = workspace(tmp_path, [{"url": "http://127.0.0.1:9", "name": "prod", "serviceAccountToken": "x" * 20}],
                        [{"name": "a"}], block="clusters: [staging]\ncollects: [{type: deploymentz}]\n")
