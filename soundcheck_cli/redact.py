@@ -46,7 +46,8 @@ SECRET_KEYS = frozenset(
         "routingkey",
         "integrationkey",
         "apppassword",  # Backstage's integrations.bitbucketCloud[].appPassword
-        "personalaccesstoken",  # Backstage's integrations.azure[].credentials[].personalAccessToken
+        "personalaccesstoken",  # Backstage's integrations.azure[].credentials[].personalAccessToken; the jira collector's bearer PAT
+        "serviceaccounttoken",  # Backstage's kubernetes.clusterLocatorMethods[].clusters[] (the kubernetes collector)
     }
 )
 

@@ -472,10 +472,11 @@ def test_overlapping_runs_chunked_differently_still_fetch_each_fact_once(tmp_pat
 
 
 def test_configured_but_not_installed_is_a_warning(store):
-    summary = run_collection(settings_for(jira={"token": "x"}), entities(1), store)
-    gh = summary.collector("jira")
+    # (not "jira": that collector is installed now)
+    summary = run_collection(settings_for(acme_tracker={"token": "x"}), entities(1), store)
+    gh = summary.collector("acme_tracker")
     assert gh.status is CollectorStatus.NOT_INSTALLED and summary.ok
-    assert any("jira is configured but not installed" in w.message for w in summary.warnings)
+    assert any("acme_tracker is configured but not installed" in w.message for w in summary.warnings)
 
 
 def test_unknown_collector_option_is_a_usage_error(store):

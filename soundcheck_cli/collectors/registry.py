@@ -48,6 +48,10 @@ BUILTINS: dict[str, str] = {
     "gitlab": "soundcheck_cli.collectors.gitlab:GitlabCollector",
     "azure": "soundcheck_cli.collectors.azure:AzureDevOpsCollector",
     "bitbucket": "soundcheck_cli.collectors.bitbucket:BitbucketCollector",
+    "kubernetes": "soundcheck_cli.collectors.kubernetes:KubernetesCollector",
+    "jira": "soundcheck_cli.collectors.jira:JiraCollector",
+    "newrelic": "soundcheck_cli.collectors.newrelic:NewRelicCollector",
+    "techinsights": "soundcheck_cli.collectors.techinsights:TechInsightsCollector",
 }
 
 
