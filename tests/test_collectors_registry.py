@@ -349,10 +349,10 @@ def test_wrong_type_for_the_whole_config_is_located(tmp_path: Path, reg: Registr
 def test_unknown_configured_id_is_a_warning_not_an_error(reg: Registry) -> None:
     problems = Problems()
     where = Location("app-config.yaml", 12, 5)
-    assert reg.create("jira", CollectorSettings("jira", {"token": "x"}, where), problems) is None
+    assert reg.create("opsgenie", CollectorSettings("opsgenie", {"token": "x"}, where), problems) is None
     assert problems.errors == []
     assert [str(p) for p in problems.warnings] == [
-        "app-config.yaml:12:5: collector jira is configured but not installed; "
+        "app-config.yaml:12:5: collector opsgenie is configured but not installed; "
         "its facts can still be pushed with `soundcheck facts push`"
     ]
 
@@ -396,7 +396,7 @@ def test_create_all_skips_what_cannot_be_created(reg: Registry) -> None:
     made = reg.create_all(
         [
             CollectorSettings("example-pagerduty", {"token": "t"}),
-            CollectorSettings("jira", {}),
+            CollectorSettings("opsgenie", {}),
             CollectorSettings("catalog", {"filter": {"kind": "Component"}}),
         ],
         problems,
