@@ -10,6 +10,7 @@ import os
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import diskcache
 import pytest
@@ -170,8 +171,35 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
         assert everything[("component:default/shared", REPO)].data["i"] == count - 1
 
 
-def _opener(path: str) -> None:
-    open_store(path).close()
+def _opener(path: str, barrier: Any = None, worker: int = 0) -> None:
+    if barrier is None:
+        open_store(path).close()
+        return
+    for round_ in range(ROUNDS):
+        barrier.wait(30)  # every process opens (and writes to) the same new store at the same moment
+        with open_store(f"{path}-{round_}") as s:
+            s.put(fact(f"component:default/w{worker}", SERVICE, round_))
+
+
+ROUNDS = 25
+
+
+def test_processes_opening_and_writing_one_new_store_at_the_same_moment_all_succeed(tmp_path: Path) -> None:
+    """Regression: switching a new database to WAL answers "database is locked" at once (no busy wait) when
+    another process has the file open at that moment; shards and overlapping cron runs open a new store together."""
+    path = str(tmp_path / "store")
+    ctx = multiprocessing.get_context("fork")
+    workers = 6
+    barrier = ctx.Barrier(workers)
+    procs = [ctx.Process(target=_opener, args=(path, barrier, w)) for w in range(workers)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0] * workers
+    for round_ in range(ROUNDS):
+        with open_store(f"{path}-{round_}") as s:
+            assert len(s.load_all()) == workers
 
 
 def test_processes_creating_one_new_store_at_once_all_succeed(tmp_path: Path) -> None:

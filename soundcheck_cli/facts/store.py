@@ -161,12 +161,34 @@ def _connect(path: str, timeout: float) -> sqlite3.Connection:
     # check_same_thread=False: the store's lock serialises the threads that use it (collect's executor thread).
     con = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
     try:
-        con.execute("PRAGMA journal_mode=WAL")
+        _use_wal(con, timeout)
         con.execute("PRAGMA synchronous=NORMAL")
     except BaseException:
         con.close()
         raise
     return con
+
+
+def _use_wal(con: sqlite3.Connection, timeout: float) -> None:
+    """Put the database in WAL mode (persistent: once set, later connections find it set and change nothing).
+
+    Switching the journal mode needs the database to itself, and SQLite answers "database is locked" at once,
+    without its busy handler, when another process is using the file at that moment -- as happens when several
+    processes (shards, overlapping cron runs) open a new store together. So the switch is retried with backoff for
+    up to ``timeout`` seconds, like any other busy wait."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            (mode,) = con.execute("PRAGMA journal_mode").fetchone()
+            if str(mode).lower() != "wal":
+                con.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if not ("locked" in str(exc) or "busy" in str(exc)) or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
 
 
 def encode(fact: Fact) -> Row:
@@ -266,11 +288,22 @@ class DiskFactStore(FactStore):
             con.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
 
     def _header(self, con: sqlite3.Connection) -> bool:
-        """Whether the database is an initialised store of a readable format (False: empty, to be created)."""
-        (app_id,) = con.execute("PRAGMA application_id").fetchone()
-        (version,) = con.execute("PRAGMA user_version").fetchone()
+        """Whether the database is an initialised store of a readable format (False: empty, to be created).
+
+        The header and the table count are read in one read transaction: read one by one, another process creating
+        the store could commit in between, and its tables would look like a foreign database's."""
+        own = not con.in_transaction
+        if own:
+            con.execute("BEGIN")
+        try:
+            (app_id,) = con.execute("PRAGMA application_id").fetchone()
+            (version,) = con.execute("PRAGMA user_version").fetchone()
+            tables = con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        finally:
+            if own:
+                con.execute("COMMIT")
         if app_id == 0 and version == 0:
-            if con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            if tables:
                 raise StoreError(f"{self.path} is not a soundcheck fact store (an SQLite database of something else)",
                                  Location(self.path))
             return False
