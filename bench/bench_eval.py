@@ -36,7 +36,8 @@ from soundcheck_cli.errors import Problems  # noqa: E402
 from soundcheck_cli.evaluation import evaluate  # noqa: E402
 from soundcheck_cli.facts.interface import entity_key  # noqa: E402
 from soundcheck_cli.facts.model import Fact, FactRef  # noqa: E402
-from soundcheck_cli.rules.engine import BoundCheck, build_tables, compile_check, paused_gc  # noqa: E402
+from soundcheck_cli.gcpause import paused  # noqa: E402
+from soundcheck_cli.rules.engine import BoundCheck, build_tables, compile_check  # noqa: E402
 from soundcheck_cli.rules.model import AllOf, AnyOf, Check, Condition, Not  # noqa: E402
 from soundcheck_cli.tracks.model import Level, LevelCheck, Track  # noqa: E402
 
@@ -183,7 +184,7 @@ def rebound(bound: list[BoundCheck]) -> list[BoundCheck]:
 
 def engine_only(bound: list[BoundCheck], infos: list[tuple[Entity, str, str]]) -> None:
     """The measured engine run: every bound check over every entity, all selected (results are dropped)."""
-    with paused_gc():  # as evaluate() does
+    with paused():  # as evaluate() does
         for b in bound:
             b.run(infos)
 

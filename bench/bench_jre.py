@@ -51,7 +51,8 @@ from machine import Steal  # noqa: E402
 
 from soundcheck_cli.catalog.model import Entity  # noqa: E402
 from soundcheck_cli.facts.model import FactRef  # noqa: E402
-from soundcheck_cli.rules.engine import Unreported, paused_gc  # noqa: E402
+from soundcheck_cli.gcpause import paused  # noqa: E402
+from soundcheck_cli.rules.engine import Unreported  # noqa: E402
 from soundcheck_cli.rules.jsonpath import MISSING, PathError, compile_path  # noqa: E402
 from soundcheck_cli.rules.model import AllOf, AnyOf, Check, CheckResult, CheckState, Condition, Not, Rule  # noqa: E402
 from soundcheck_cli.rules.operators import NUMERIC_OPERATORS, is_number  # noqa: E402
@@ -425,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     per_entity = entity_facts(tables, infos)
     given = sum(len(f) for f in per_entity)
     evaluations = len(entities) * len(checks)
-    with paused_gc():  # soundcheck's answers, for the cross-check (and a warm-up)
+    with paused():  # soundcheck's answers, for the cross-check (and a warm-up)
         sc_results = [b.run(infos) for b in bound]
 
     best: dict[str, list[float]] = {name: [float("inf"), float("inf")] for name in ("soundcheck", *modes)}

@@ -35,7 +35,8 @@ from soundcheck_cli.exemptions import apply_exemptions, index_by_check
 from soundcheck_cli.facts.interface import entity_key
 from soundcheck_cli.facts.model import Fact, FactRef, utcnow
 from soundcheck_cli.results import RunReport
-from soundcheck_cli.rules.engine import build_tables, compile_check, paused_gc
+from soundcheck_cli.gcpause import paused
+from soundcheck_cli.rules.engine import build_tables, compile_check
 from soundcheck_cli.rules.model import Check, CheckResult, CheckState, Condition, Not, Rule
 from soundcheck_cli.rules.plan import ABSENT
 from soundcheck_cli.tracks.certification import certify_many, parse_track_fact_ref, track_fact_data, track_fact_ref
@@ -241,7 +242,7 @@ def evaluate(
     ``not_applicable`` holds, per fact ref, the entities (by entity key) that the fact's collector found it does
     not apply to, with the collector's reason (``collectors.applicability``): a check that is not reported only
     because such facts were never collected is ``not-applicable`` for that entity, with the reason."""
-    with paused_gc():
+    with paused():
         return _evaluate(settings, entities, facts, track_ids, check_ids, entity_refs, now or utcnow(),
                          not_applicable or {})
 

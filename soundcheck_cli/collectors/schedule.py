@@ -18,7 +18,6 @@ makes every fact due; ``--refresh FACTREF`` makes that fact due and tells the co
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone

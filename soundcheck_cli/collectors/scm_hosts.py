@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from soundcheck_cli.collectors.integrations import AZURE, BITBUCKET_CLOUD, BITBUCKET_SERVER, GITLAB, Integration, Repo
+from soundcheck_cli.collectors.integrations import AZURE, BITBUCKET_CLOUD, GITLAB, Integration, Repo
 from soundcheck_cli.http.client import HttpClient, HttpError, NotFound, path_segment
 
 

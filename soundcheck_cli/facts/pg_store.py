@@ -64,7 +64,8 @@ from soundcheck_cli.errors import StoreError
 from soundcheck_cli.facts.interface import FactStore, entity_key
 from soundcheck_cli.facts.spec import describe
 from soundcheck_cli.facts.model import Fact, FactRef
-from soundcheck_cli.facts.store import HOST, check_ref, gc_paused, new_token, pid_alive
+from soundcheck_cli.facts.store import HOST, check_ref, new_token, pid_alive
+from soundcheck_cli.gcpause import paused
 
 CONNECT_TIMEOUT = 15  # seconds; used unless the URL sets connect_timeout
 WRITE_CHUNK = 5000  # facts per INSERT statement in put_many (all chunks in one transaction)
@@ -404,12 +405,12 @@ class PostgresFactStore(FactStore):
 
     def facts(self, entity_ref: str | None = None, fact_ref: FactRef | None = None) -> Iterator[Fact]:
         rows = self._select(entity_ref, fact_ref)
-        with gc_paused():
+        with paused():
             return iter([fact for _, fact in self._decode(rows)])
 
     def load_all(self) -> dict[tuple[str, FactRef], Fact]:
         """Every fact, in one query; the entity key comes from its column (already lower-cased)."""
-        with gc_paused():
+        with paused():
             rows = self._select(None, None)
             return {(key, fact.fact_ref): fact for key, fact in self._decode(rows)}
 

@@ -30,7 +30,6 @@ diskcache's public API) and leaves the old files in place.
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import re
@@ -47,6 +46,7 @@ from soundcheck_cli.errors import Location, StoreError
 from soundcheck_cli.facts.interface import FactStore, entity_key
 from soundcheck_cli.facts.model import Fact, FactRef, format_timestamp, parse_timestamp
 from soundcheck_cli.fastinit import fast_constructor
+from soundcheck_cli.gcpause import paused
 
 DB_NAME = "facts.sqlite3"
 FORMAT_VERSION = 2  # 1: the diskcache folder of soundcheck <= 0.x (``LEGACY_DB_NAME``), converted by ``store migrate``
@@ -114,19 +114,6 @@ def check_ref(kind: str, text: str) -> None:
     """Refuse a ref with a control character: no valid ref has one, and both stores key on the text."""
     if _control(text) is not None:
         raise StoreError(f"cannot store a fact with {kind} {text!r}: it contains a control character")
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC during a bulk read: building tens of thousands of (acyclic) facts and dicts would
-    otherwise trigger dozens of full collections, which made ``load_all`` take two to three times as long."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def pid_alive(pid: int) -> bool:
@@ -399,7 +386,7 @@ class DiskFactStore(FactStore):
             return found
 
         rows = self._run("read facts", read)
-        with gc_paused():
+        with paused():
             return {(key, fact.fact_ref): fact for key, fact in self._decode(rows)}
 
     def put(self, fact: Fact) -> None:
@@ -420,12 +407,12 @@ class DiskFactStore(FactStore):
 
     def facts(self, entity_ref: str | None = None, fact_ref: FactRef | None = None) -> Iterator[Fact]:
         rows = self._select(entity_ref, fact_ref)
-        with gc_paused():
+        with paused():
             return iter([fact for _, fact in self._decode(rows)])
 
     def load_all(self) -> dict[tuple[str, FactRef], Fact]:
         """Every fact, in one query (one consistent read); the entity key comes from its column."""
-        with gc_paused():
+        with paused():
             rows = self._select(None, None)
             return {(key, fact.fact_ref): fact for key, fact in self._decode(rows)}
 

@@ -17,7 +17,7 @@ from soundcheck_cli.catalog.model import Entity, EntityRef
 from soundcheck_cli.errors import Location, Problem
 from soundcheck_cli.results import RunReport
 from soundcheck_cli.rules.model import Check, CheckResult, CheckState
-from soundcheck_cli.tracks.model import Level, LevelCheck, LevelResult, Track, TrackResult
+from soundcheck_cli.tracks.model import Level, LevelResult, Track, TrackResult
 
 # The states that fail the default gate (``gate.FAILING_STATES``) and those shown as "did not pass".
 FAILING = (CheckState.FAILED, CheckState.ERROR, CheckState.NOT_REPORTED)

@@ -35,9 +35,7 @@ that entity's result ``error``; the other entities are evaluated as usual.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -65,7 +63,7 @@ from soundcheck_cli.rules.plan import (
 
 __all__ = ["ABSENT", "NOT_SELECTED_MESSAGE", "BoundCheck", "CompiledCheck", "Unreported", "bind_closures",
            "bind_generated", "bind_rule", "build_tables", "check_problem", "compile_check", "compile_plan",
-           "evaluate_check", "evaluate_plan", "explain", "paused_gc", "table_value"]
+           "evaluate_check", "evaluate_plan", "explain", "table_value"]
 
 # --- fact tables -------------------------------------------------------------------------------------------
 
@@ -526,21 +524,6 @@ class BoundCheck:
         return CheckResult(self.compiled.check.id, ref, NOT_REPORTED, message, missing)
 
 
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a run allocates its results.
-
-    A run creates one ``CheckResult`` per evaluation and no reference cycles worth collecting; with the
-    collector on, each allocation burst triggers collections that rescan every entity and fact held in memory,
-    which made evaluation about twice as slow and erratic. Reference counting still frees everything.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 # --- the public single-evaluation API ----------------------------------------------------------------------
