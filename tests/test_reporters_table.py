@@ -170,3 +170,31 @@ def test_escape_sequences_from_the_catalog_stay_off_stdout(tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert "    title: \\x1b[2J\\x1b]0;pwned\\x07\\u202e" in proc.stdout.splitlines()
     assert "\x1b" not in proc.stdout and "\u202e" not in proc.stdout
+
+
+def test_cli_listings_warnings_and_errors_show_control_characters_as_escapes(tmp_path):
+    """Issue 18 item 25: what the CLI prints besides the table report -- `entities`, `checks`, warnings, errors --
+    shows escape sequences from catalog or config data as visible text, so they cannot act on the terminal."""
+    import subprocess
+    import sys
+
+    (tmp_path / "catalog.yaml").write_text(
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: svc\n"
+        "  title: \"\\e]0;owned\\a\\e[2J\"\nspec: {type: service, lifecycle: production, owner: \"team-\\e[31mred\"}\n"
+        "---\napiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: \"bad\\e[2Jname\"\n"
+        "spec: {type: service, lifecycle: production, owner: x}\n")
+    (tmp_path / "app-config.yaml").write_text(
+        "soundcheck:\n  checks:\n    - id: c1\n      name: \"Has\\e[2J owner\"\n"
+        "      rule: {factRef: catalog:default/entity_descriptor, path: $.spec.owner, operator: equal, value: team-a}\n")
+    env_cmd = [sys.executable, "-m", "soundcheck_cli"]
+    for args in (["entities"], ["checks"], ["validate"]):
+        proc = subprocess.run(env_cmd + args + ["-c", "app-config.yaml", "--catalog", "catalog.yaml"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
+        printed = proc.stdout + proc.stderr
+        assert "\x1b" not in printed and "\x07" not in printed, (args, printed)
+    proc = subprocess.run(env_cmd + ["checks", "-c", "app-config.yaml"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert "Has\\x1b[2J owner" in proc.stdout
+    proc = subprocess.run(env_cmd + ["validate", "-c", "app-config.yaml", "--catalog", "catalog.yaml"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert "bad\\x1b[2Jname" in proc.stdout + proc.stderr  # the invalid name, quoted in a warning, made visible

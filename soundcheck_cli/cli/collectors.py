@@ -47,12 +47,9 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Do not print warn
 
 
 def _warn(problems: list[Problem], quiet: bool) -> None:
-    if quiet:
-        return
-    from soundcheck_cli.redact import GLOBAL
+    from soundcheck_cli.cli.common import print_warnings
 
-    for problem in problems:
-        sys.stderr.write(GLOBAL.redact(f"warning: {problem}") + "\n")
+    print_warnings(problems, quiet)
 
 
 def _load(config: list[str] | None) -> tuple[Any, Any, list[Problem]]:

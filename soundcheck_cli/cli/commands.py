@@ -33,6 +33,7 @@ from soundcheck_cli.cli.common import (
     parse_fact_ref,
     plural,
     print_warnings,
+    say,
 )
 from soundcheck_cli.cli.help import PLAIN_HELP, SummaryGroup
 from soundcheck_cli.errors import ExitCode, SoundcheckError, UsageError
@@ -333,13 +334,12 @@ def validate(
     """
     from soundcheck_cli import app as core
     from soundcheck_cli.errors import ConfigError, Severity
-    from soundcheck_cli.redact import GLOBAL
 
     workspace = core.load_workspace(common_options(config, catalog, store, catalog_url))
     problems = core.validate_workspace(workspace)
     warnings = workspace.warnings + [p for p in problems if p.severity is Severity.WARNING]
     for p in warnings:
-        typer.echo(GLOBAL.redact(f"warning: {p}"))
+        say(f"warning: {p}")
     errors = [p for p in problems if p.severity is Severity.ERROR]
     if errors:
         raise ConfigError(errors)
@@ -393,7 +393,7 @@ def entities(
                                 "entity": e.data} for e in chosen], indent=2))
         return
     for e in chosen:
-        typer.echo(f"{str(e.ref):<50} {e.source or ''}")
+        say(f"{str(e.ref):<50} {e.source or ''}")
     typer.echo(plural(len(chosen), "entity", "entities"))
 
 
@@ -413,7 +413,7 @@ def checks(
     for c in settings.checks:
         facts = ", ".join(sorted(str(f) for f in rule_fact_refs(c.rule)))
         flag = " (warning)" if c.warning else ""
-        typer.echo(f"{c.id}{flag}: {c.name or ''}  [{facts}]  {c.location or ''}")
+        say(f"{c.id}{flag}: {c.name or ''}  [{facts}]  {c.location or ''}")
     typer.echo(plural(len(settings.checks), "check"))
 
 
@@ -431,9 +431,9 @@ def tracks(
     print_warnings(warnings)
     for t in settings.tracks:
         kind = " (program)" if t.kind == "program" else ""
-        typer.echo(f"{t.id}{kind}: {t.name or ''}  {t.location or ''}")
+        say(f"{t.id}{kind}: {t.name or ''}  {t.location or ''}")
         for lv in t.levels:
-            typer.echo(f"  {lv.ordinal}. {lv.title}: {', '.join(lc.id for lc in lv.checks)}")
+            say(f"  {lv.ordinal}. {lv.title}: {', '.join(lc.id for lc in lv.checks)}")
     typer.echo(plural(len(settings.tracks), "track"))
 
 
@@ -459,7 +459,7 @@ def facts_list(
         for f in sorted(st.facts(entity_ref=norm_entity(entity) if entity else None, fact_ref=fact_ref),
                         key=lambda f: (f.entity_ref, str(f.fact_ref))):
             expired = "  (expired)" if f.is_expired() else ""
-            typer.echo(f"{f.entity_ref:<45} {str(f.fact_ref):<45} {format_timestamp(f.timestamp)}{expired}")
+            say(f"{f.entity_ref:<45} {str(f.fact_ref):<45} {format_timestamp(f.timestamp)}{expired}")
             count += 1
         typer.echo(plural(count, "fact"))
 

@@ -73,10 +73,21 @@ def common_options(config: list[str] | None, catalog: list[str] | None = None, s
 
 
 def err(text: str) -> None:
-    """One line on standard error, with every known secret masked."""
+    """One line on standard error, with every known secret masked and every control character shown as an escape
+    (catalog data and API messages in it must not act on the terminal)."""
     from soundcheck_cli.redact import GLOBAL
+    from soundcheck_cli.safe_text import terminal_safe
 
-    sys.stderr.write(GLOBAL.redact(text) + "\n")
+    sys.stderr.write(terminal_safe(GLOBAL.redact(text)) + "\n")
+
+
+def say(text: str) -> None:
+    """One line of a listing for people on standard output (``entities``, ``checks``, ``facts list``...): secrets
+    masked, control characters shown as escapes, as ``err`` does. JSON output is written as it is."""
+    from soundcheck_cli.redact import GLOBAL
+    from soundcheck_cli.safe_text import terminal_safe
+
+    typer.echo(terminal_safe(GLOBAL.redact(text)))
 
 
 def log_line(level: str, text: str) -> None:

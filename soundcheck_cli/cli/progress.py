@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from soundcheck_cli.collectors.progress import CollectionListener, LoggingListener, QuietListener
+from soundcheck_cli.safe_text import terminal_safe
 
 
 class RichProgressListener:
@@ -42,7 +43,7 @@ class RichProgressListener:
             return
         style = {"warning": "yellow", "error": "red"}.get(level)
         prefix = f"{level}: " if level in ("warning", "error") else ""
-        self.console.print(prefix + text, style=style, markup=False, highlight=False)
+        self.console.print(terminal_safe(prefix + text), style=style, markup=False, highlight=False)
 
     def on_collector_done(self, summary: Any) -> None:
         task = self.tasks.get(summary.collector_id) if hasattr(summary, "collector_id") else None

@@ -97,10 +97,9 @@ def _register_password(spec: str) -> None:
 
 
 def _say(text: str, *, to_stderr: bool = False) -> None:
-    from soundcheck_cli.redact import GLOBAL
+    from soundcheck_cli.cli.common import err, say
 
-    stream = sys.stderr if to_stderr else sys.stdout
-    stream.write(GLOBAL.redact(text) + "\n")
+    (err if to_stderr else say)(text)
 
 
 # -- commands -----------------------------------------------------------------------------------------------------

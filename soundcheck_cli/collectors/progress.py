@@ -15,6 +15,7 @@ import sys
 from typing import TYPE_CHECKING, Protocol, TextIO, runtime_checkable
 
 from soundcheck_cli.redact import Redactor
+from soundcheck_cli.safe_text import terminal_safe
 
 if TYPE_CHECKING:  # only for annotations: keeps this module free of import cycles
     from soundcheck_cli.collectors.outcomes import CollectorSummary
@@ -33,6 +34,15 @@ class CollectionListener(Protocol):
 
     def on_collector_done(self, summary: CollectorSummary) -> None:
         """A collector finished (or was skipped); ``summary`` has its counts and reasons."""
+
+
+
+def write_line(stream: TextIO | None, text: str) -> None:
+    """One line to ``stream`` (default stderr), flushed; API error bodies and catalog data in it must not act on a
+    terminal, so control characters are shown as escapes."""
+    stream = stream or sys.stderr
+    stream.write(terminal_safe(text) + "\n")
+    stream.flush()
 
 
 class NullListener:
@@ -66,9 +76,7 @@ class LoggingListener:
         self._last_pct: dict[str, int] = {}
 
     def _write(self, text: str) -> None:
-        stream = self.stream or sys.stderr
-        stream.write(text + "\n")
-        stream.flush()
+        write_line(self.stream, text)
 
     def on_collector_start(self, collector_id: str, total: int) -> None:
         self._totals[collector_id] = total
@@ -108,9 +116,7 @@ class QuietListener(NullListener):
         self.summaries: list[CollectorSummary] = []
 
     def _write(self, text: str) -> None:
-        stream = self.stream or sys.stderr
-        stream.write(text + "\n")
-        stream.flush()
+        write_line(self.stream, text)
 
     def on_message(self, level: str, text: str) -> None:
         if level == "error":
