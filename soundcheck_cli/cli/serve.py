@@ -57,7 +57,9 @@ def serve(
     url = f"http://{shown}:{actual_port}"
 
     def ready() -> None:
-        typer.echo(f"serving {url} (API: {url}/api/soundcheck{', site: ' + url + '/' if plan.site else ''})",
-                   )
+        typer.echo(f"serving {url} (API: {url}/api/soundcheck{', site: ' + url + '/' if plan.site else ''})")
 
-    core.serve(plan, sock, on_ready=ready)
+    try:
+        core.serve(plan, sock, on_ready=ready)
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown: the normal way to stop
+        err("stopped")
