@@ -119,7 +119,7 @@ def test_check_status_and_certifications(client):
 # --- writes ----------------------------------------------------------------------------------------------------
 
 
-def test_writes_without_or_with_a_wrong_token_are_refused(client):
+def test_writes_without_or_with_a_wrong_token_are_refused(client, tmp_path):
     body = {"facts": [{"factRef": "custom:default/tests", "entityRef": "component:default/a", "data": {"passed": True}}]}
     for headers in ({}, auth("wrong-token-wrong-token-wrong"), {"Authorization": f"Basic {TOKEN}"}):
         response = client.post(f"{API}/facts", json=body, headers=headers)
@@ -130,7 +130,9 @@ def test_writes_without_or_with_a_wrong_token_are_refused(client):
     refused = client.post(f"{API}/results", json={"results": []})
     assert refused.status_code == 401
     # nothing was written
-    assert client.get(f"{API}/results", params={"entityRef": "component:default/a"}).json()["results"][0]["state"]
+    with open_any(str(tmp_path / "store")) as store:
+        assert store.get("component:default/a", FactRef.parse("custom:default/tests")) is None
+        assert store.get_meta("results:pushed") is None
 
 
 def test_without_a_configured_token_writes_are_disabled(tmp_path):
