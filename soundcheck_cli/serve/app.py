@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from soundcheck_cli.errors import Problem
+from soundcheck_cli.errors import Problem, SoundcheckError
 from soundcheck_cli.serve import api
 from soundcheck_cli.serve.body import BodyError, check_content_type, facts_from_body, parse
 
@@ -219,6 +219,15 @@ def create_app(context: ServeContext) -> Starlette:
         return _error(request, exc.status_code, names.get(exc.status_code, "Error"), message,
                       headers=getattr(exc, "headers", None))
 
+    async def on_soundcheck_error(request: Request, exc: Exception) -> Response:
+        # The store failed (disk full, database down...): say so, masked like every message, and keep serving.
+        from soundcheck_cli.redact import GLOBAL
+
+        assert isinstance(exc, SoundcheckError)
+        message = GLOBAL.redact("; ".join(str(p) for p in exc.problems) or type(exc).__name__)
+        LOG.error("%s %s failed: %s", request.method, request.url.path, message)
+        return _error(request, 503, "ServiceUnavailableError", message)
+
     async def on_bug(request: Request, exc: Exception) -> Response:
         LOG.error("internal error on %s %s: %s (a bug: please report it)", request.method, request.url.path,
                   type(exc).__name__)
@@ -243,7 +252,7 @@ def create_app(context: ServeContext) -> Starlette:
     else:
         routes.append(Route("/", index, methods=["GET"]))
     return Starlette(routes=routes, exception_handlers={BodyError: on_body_error, HTTPException: on_http_error,
-                                                        Exception: on_bug})
+                                                        SoundcheckError: on_soundcheck_error, Exception: on_bug})
 
 
 def _normalise_ref(text: str) -> str:
