@@ -314,3 +314,19 @@ def test_real_server_a_posted_fact_is_seen_by_check_and_the_token_is_never_logge
     logs = line + out + err
     assert "POST /api/soundcheck/facts HTTP/1.1\" 401" in logs and "POST /api/soundcheck/facts HTTP/1.1\" 200" in logs
     assert TOKEN not in logs and "not-the-token" not in logs
+
+
+def test_a_loopback_server_answers_only_requests_addressed_to_this_machine(tmp_path):
+    """DNS rebinding: a page of evil.example whose name now resolves to 127.0.0.1 must not read the results."""
+    workspace(tmp_path)
+    plan = serve_app.plan(options(tmp_path), None)
+    with open_any(plan.store_spec) as store:
+        app = create_app(ServeContext(plan.settings, store, plan.token, plan.max_body, None,
+                                      serve_app.allowed_hosts("127.0.0.1")))
+        for base, status in (("http://127.0.0.1:7007", 200), ("http://localhost", 200), ("http://[::1]:80", 200),
+                             ("http://evil.example:7007", 421), ("http://127.0.0.1.evil.example", 421)):
+            with TestClient(app, base_url=base) as c:
+                response = c.get(f"{API}/checks")
+                assert response.status_code == status, base
+        assert "only answers requests addressed to" in oas.validate(response.json(), oas.ERROR)["error"]["message"]
+    assert serve_app.allowed_hosts("0.0.0.0") is None

@@ -70,16 +70,24 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(plan_: ServePlan, sock: socket.socket, *, log_level: str = "info",
+def allowed_hosts(host: str) -> frozenset[str] | None:
+    """The ``Host`` names a loopback-bound server answers (None: any, when bound to another address)."""
+    if not is_loopback(host):
+        return None
+    return frozenset({"localhost", "127.0.0.1", "::1", host.strip("[]").lower()})
+
+
+def serve(plan_: ServePlan, sock: socket.socket, host: str, *, log_level: str = "info",
           on_ready: Callable[[], None] | None = None) -> None:
-    """Serve until interrupted (Ctrl-C or SIGTERM: uvicorn finishes the requests in flight, then returns)."""
+    """Serve until interrupted (Ctrl-C: uvicorn finishes the requests in flight, then re-raises it)."""
     import uvicorn
 
     from soundcheck_cli.facts.locate import open_any
     from soundcheck_cli.serve.app import ServeContext, create_app
 
     with open_any(plan_.store_spec) as store:
-        app = create_app(ServeContext(plan_.settings, store, plan_.token, plan_.max_body, plan_.site))
+        app = create_app(ServeContext(plan_.settings, store, plan_.token, plan_.max_body, plan_.site,
+                                      allowed_hosts(host)))
         config = uvicorn.Config(app, log_level=log_level, access_log=True, server_header=False,
                                 proxy_headers=False)
         server = uvicorn.Server(config)

@@ -60,6 +60,6 @@ def serve(
         typer.echo(f"serving {url} (API: {url}/api/soundcheck{', site: ' + url + '/' if plan.site else ''})")
 
     try:
-        core.serve(plan, sock, on_ready=ready)
+        core.serve(plan, sock, host, on_ready=ready)
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown: the normal way to stop
         err("stopped")

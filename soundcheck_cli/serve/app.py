@@ -18,6 +18,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -38,6 +39,9 @@ class ServeContext:
     token: str | None  # never logged; None: writes are refused
     max_body: int
     site: str | None = None  # folder of the static site, if any
+    # Host names a request may name (``Host`` header), or None for any: a server bound to a loopback address only
+    # answers requests addressed to this machine, so a web page cannot read it through DNS rebinding.
+    allowed_hosts: frozenset[str] | None = None
 
 
 def _error(request: Request, status: int, name: str, message: str,
@@ -88,6 +92,35 @@ def _flag(request: Request, name: str) -> bool:
     if value.lower() in ("true", "1"):
         return True
     raise BodyError(400, [Problem(f"query parameter '{name}' must be true or false", None)])
+
+
+def host_name(header: str) -> str:
+    """The host of a ``Host`` header, without its port (``[::1]:7007`` -> ``::1``), lower-cased."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:].partition("]")[0]
+    return header.rpartition(":")[0] if header.count(":") == 1 else header
+
+
+class _HostGuard:
+    """ASGI middleware refusing (421) a request whose ``Host`` is not one of ``allowed``."""
+
+    def __init__(self, app: Any, allowed: frozenset[str]) -> None:
+        self.app = app
+        self.allowed = allowed
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope.get("headers") or [])
+            host = host_name(headers.get(b"host", b"").decode("latin-1"))
+            if host not in self.allowed:
+                request = Request(scope, receive)
+                response = _error(request, 421, "MisdirectedRequestError",
+                                  "this server only answers requests addressed to "
+                                  + ", ".join(sorted(self.allowed)))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(context: ServeContext) -> Starlette:
@@ -251,8 +284,10 @@ def create_app(context: ServeContext) -> Starlette:
         routes.append(Mount("/", app=StaticFiles(directory=context.site, html=True, check_dir=False)))
     else:
         routes.append(Route("/", index, methods=["GET"]))
-    return Starlette(routes=routes, exception_handlers={BodyError: on_body_error, HTTPException: on_http_error,
-                                                        SoundcheckError: on_soundcheck_error, Exception: on_bug})
+    middleware = [Middleware(_HostGuard, allowed=context.allowed_hosts)] if context.allowed_hosts else []
+    return Starlette(routes=routes, middleware=middleware,
+                     exception_handlers={BodyError: on_body_error, HTTPException: on_http_error,
+                                         SoundcheckError: on_soundcheck_error, Exception: on_bug})
 
 
 def _normalise_ref(text: str) -> str:
