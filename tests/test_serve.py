@@ -120,7 +120,8 @@ def test_check_status_and_certifications(client):
 
 
 def test_writes_without_or_with_a_wrong_token_are_refused(client, tmp_path):
-    body = {"facts": [{"factRef": "custom:default/tests", "entityRef": "component:default/a", "data": {"passed": True}}]}
+    body = {"facts": [{"factRef": "custom:default/tests", "entityRef": "component:default/a",
+                       "data": {"passed": True}}]}
     for headers in ({}, auth("wrong-token-wrong-token-wrong"), {"Authorization": f"Basic {TOKEN}"}):
         response = client.post(f"{API}/facts", json=body, headers=headers)
         assert response.status_code == 401, headers
@@ -254,7 +255,7 @@ def test_loopback_hosts():
 # --- the real server -------------------------------------------------------------------------------------------
 
 
-def _soundcheck(*args: str, **kwargs) -> list[str]:
+def _soundcheck(*args: str) -> list[str]:
     return [sys.executable, "-m", "soundcheck_cli", *args]
 
 

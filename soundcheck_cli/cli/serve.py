@@ -11,15 +11,23 @@ from typing import Annotated, Optional
 
 import typer
 
-from soundcheck_cli.cli.common import CatalogOpt, CatalogUrlOpt, ConfigOpt, StoreOpt, common_options, err, print_warnings
+from soundcheck_cli.cli.common import (
+    CatalogOpt,
+    CatalogUrlOpt,
+    ConfigOpt,
+    StoreOpt,
+    common_options,
+    err,
+    print_warnings,
+)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7007
 
 
 def serve(
-    host: Annotated[str, typer.Option("--host", metavar="HOST",
-                                      help="Address to listen on (default: 127.0.0.1, this machine only).")] = DEFAULT_HOST,
+    host: Annotated[str, typer.Option(
+        "--host", metavar="HOST", help="Address to listen on (default: 127.0.0.1, this machine only).")] = DEFAULT_HOST,
     port: Annotated[int, typer.Option("--port", "-p", metavar="PORT",
                                       help="Port to listen on (0: any free port, printed at start).")] = DEFAULT_PORT,
     site: Annotated[Optional[str], typer.Option(

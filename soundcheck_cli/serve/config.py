@@ -33,7 +33,8 @@ class ServeSettings:
     location: Location | None = field(default=None, compare=False)
 
 
-def parse_serve(node: Any, environ: Mapping[str, str], where: Location | None = None) -> tuple[ServeSettings, list[Any]]:
+def parse_serve(node: Any, environ: Mapping[str, str],
+                where: Location | None = None) -> tuple[ServeSettings, list[Any]]:
     """The settings from ``soundcheck.serve`` and the environment; raises ``ConfigError`` (located) when invalid.
     Returns the warnings too."""
     problems = Problems()
