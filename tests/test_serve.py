@@ -220,11 +220,13 @@ def test_pushed_results_are_stored_and_read_back(client, tmp_path):
 def test_the_site_folder_is_served(tmp_path):
     workspace(tmp_path)
     site = tmp_path / "site"
-    site.mkdir()
-    (site / "index.html").write_text("<h1>results</h1>")
     plan = serve_app.plan(options(tmp_path), "site")
     with open_any(plan.store_spec) as store:
         with TestClient(create_app(ServeContext(plan.settings, store, plan.token, plan.max_body, plan.site))) as c:
+            early = c.get("/")
+            assert early.status_code == 404 and "not been built yet" in early.json()["error"]["message"]
+            site.mkdir()  # `soundcheck site -o site` runs while the server does
+            (site / "index.html").write_text("<h1>results</h1>")
             assert c.get("/").text == "<h1>results</h1>"
             assert c.get(f"{API}/checks").status_code == 200  # the API wins over the site
             assert c.get("/missing.html").status_code == 404
@@ -273,8 +275,8 @@ def test_real_server_a_posted_fact_is_seen_by_check_and_the_token_is_never_logge
     base = workspace(tmp_path)
     env = {**os.environ, "SOUNDCHECK_SERVE_TOKEN": TOKEN}  # the environment's token wins over the config's
     assert subprocess.run(_soundcheck("check", *base), capture_output=True, timeout=120, cwd=tmp_path).returncode == 1
-    server = subprocess.Popen(_soundcheck("serve", "--port", "0", *base), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    server = subprocess.Popen(_soundcheck("serve", "--port", "0", "--site", "site-not-built", *base),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     try:
         line = server.stdout.readline()
         match = re.match(r"serving (http://127\.0\.0\.1:\d+) ", line)
@@ -305,6 +307,8 @@ def test_real_server_a_posted_fact_is_seen_by_check_and_the_token_is_never_logge
             assert check.returncode == 1, check.stderr  # b's posted fact says its tests fail
             states = {(r["entityRef"], r["state"]) for r in json.loads(check.stdout)["results"]}
             assert states == {("component:default/a", "passed"), ("component:default/b", "failed")}
+            # the site folder does not exist yet: nothing at / (and a warning at start, below)
+            assert http.get("/").status_code == 404
             # and the server reads the run that check recorded
             results = http.get(f"{API}/results", params={"entityRef": "component:default/a", "checks": "tests_pass"})
             assert [r["state"] for r in oas.validate(results.json(), oas.RESULTS_RESPONSE)["results"]] == ["passed"]
@@ -315,6 +319,7 @@ def test_real_server_a_posted_fact_is_seen_by_check_and_the_token_is_never_logge
     logs = line + out + err
     assert "POST /api/soundcheck/facts HTTP/1.1\" 401" in logs and "POST /api/soundcheck/facts HTTP/1.1\" 200" in logs
     assert TOKEN not in logs and "not-the-token" not in logs
+    assert "INFO:     stored 2 facts" in err and "--site site-not-built: the folder does not exist (yet)" in err
 
 
 def test_a_loopback_server_answers_only_requests_addressed_to_this_machine(tmp_path):

@@ -4,6 +4,7 @@ uvicorn (docs/serve.md). The CLI (``cli.serve``) parses the options and prints; 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import socket
 from collections.abc import Callable
@@ -82,6 +83,8 @@ def serve(plan_: ServePlan, sock: socket.socket, host: str, *, log_level: str = 
     """Serve until interrupted (Ctrl-C: uvicorn finishes the requests in flight, then re-raises it)."""
     import uvicorn
 
+    _log_to_stderr()
+
     from soundcheck_cli.facts.locate import open_any
     from soundcheck_cli.serve.app import ServeContext, create_app
 
@@ -94,3 +97,24 @@ def serve(plan_: ServePlan, sock: socket.socket, host: str, *, log_level: str = 
         if on_ready is not None:
             on_ready()
         server.run(sockets=[sock])
+
+
+class _Redacting(logging.Formatter):
+    """uvicorn's look (``LEVEL:     message``), every known secret masked."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from soundcheck_cli.redact import GLOBAL
+
+        return GLOBAL.redact(f"{record.levelname + ':':<10}{record.getMessage()}")
+
+
+def _log_to_stderr() -> None:
+    """The server's own lines (writes stored, requests refused) on standard error beside uvicorn's."""
+    from soundcheck_cli.serve.app import LOG
+
+    if not LOG.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(_Redacting())
+        LOG.addHandler(handler)
+        LOG.setLevel(logging.INFO)
+        LOG.propagate = False

@@ -123,6 +123,27 @@ class _HostGuard:
         await self.app(scope, receive, send)
 
 
+class _Site:
+    """The static site folder, served by Starlette's ``StaticFiles`` once it exists: the folder may be built (or
+    rebuilt) by ``soundcheck site`` while the server runs; until then ``/`` is a 404 saying so."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.files: StaticFiles | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        import os
+
+        if self.files is None and os.path.isdir(self.folder):
+            self.files = StaticFiles(directory=self.folder, html=True)
+        if self.files is None or not os.path.isdir(self.folder):
+            response = _error(Request(scope, receive), 404, "NotFoundError",
+                              "the site folder has not been built yet (soundcheck site -o DIR)")
+            await response(scope, receive, send)
+            return
+        await self.files(scope, receive, send)
+
+
 def create_app(context: ServeContext) -> Starlette:
     """The application serving ``context`` (its store stays open while the app lives; the caller closes it)."""
     settings = context.settings
@@ -280,8 +301,7 @@ def create_app(context: ServeContext) -> Starlette:
         Route(f"{prefix}/facts", post_facts, methods=["POST"]),
     ]
     if context.site is not None:
-        # check_dir=False: the folder may be (re)built by `soundcheck site` while the server runs.
-        routes.append(Mount("/", app=StaticFiles(directory=context.site, html=True, check_dir=False)))
+        routes.append(Mount("/", app=_Site(context.site)))
     else:
         routes.append(Route("/", index, methods=["GET"]))
     middleware = [Middleware(_HostGuard, allowed=context.allowed_hosts)] if context.allowed_hosts else []
