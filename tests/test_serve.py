@@ -336,3 +336,18 @@ def test_a_loopback_server_answers_only_requests_addressed_to_this_machine(tmp_p
                 assert response.status_code == status, base
         assert "only answers requests addressed to" in oas.validate(response.json(), oas.ERROR)["error"]["message"]
     assert serve_app.allowed_hosts("0.0.0.0") is None
+
+
+def test_posted_facts_are_stored_with_warnings_named_by_pointer(client, tmp_path):
+    body = {"facts": [{"factRef": {"source": "custom", "name": "tests"}, "entityRef": "Component:default/a",
+                       "data": {"passed": True}, "timestamp": "2026-01-05T10:00:00Z", "colour": "red"}]}
+    response = client.post(f"{API}/facts", json=body, headers=auth())
+    doc = oas.validate(response.json(), oas.FACTS_RESPONSE)
+    assert doc["facts"] == [{"factRef": "custom:default/tests", "entityRef": "component:default/a",
+                             "timestamp": "2026-01-05T10:00:00.000Z"}]
+    assert doc["warnings"] == ["/facts/0/colour: unknown key 'colour' in fact (ignored); expected one of factRef, "
+                               "entityRef, data, timestamp, expiresAt"]
+    with open_any(str(tmp_path / "store")) as store:
+        assert store.get("component:default/a", FactRef.parse("custom:default/tests")).data == {"passed": True}
+    assert client.get(f"{API}/checks/nope/status").status_code == 404
+    assert client.put(f"{API}/facts", json=body, headers=auth()).status_code == 405
