@@ -548,6 +548,9 @@ facts_app.command("schema", epilog=USAGE_EXIT_CODES)(facts_schema)
 from soundcheck_cli.cli.store import store_app  # noqa: E402 - store init/migrate/info/export/import
 
 app.add_typer(store_app, name="store")
+from soundcheck_cli.cli.serve import serve as serve_command  # noqa: E402 - serve (issue 22)
+
+app.command("serve", epilog=USAGE_EXIT_CODES)(serve_command)
 
 
 # --- running -----------------------------------------------------------------------------------------------------

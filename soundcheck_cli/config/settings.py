@@ -24,7 +24,8 @@ from soundcheck_cli.tracks.model import Track
 # sub-sections (events, exemptions, store, history, catalog, scm); add a key here when a feature starts reading it,
 # so that it stops being reported as unknown.
 SOUNDCHECK_KEYS = frozenset(
-    {"checks", "tracks", "programs", "collectors", "events", "exemptions", "store", "history", "catalog", "scm"}
+    {"checks", "tracks", "programs", "collectors", "events", "exemptions", "store", "history", "catalog", "scm",
+     "serve"}
 )
 
 

@@ -291,6 +291,12 @@ def _locate_plain(value: Any, location: Location) -> Any:
 # -- validation ----------------------------------------------------------------------------------------------
 
 
+def fact_from_value(node: Any, location: Location | None, problems: Problems) -> Fact | None:
+    """One fact from data already parsed elsewhere, with the validation of ``facts push`` (``soundcheck serve``'s
+    ``POST /facts``): ``None`` after reporting its problems. Give a ``LocatedDict`` for located messages."""
+    return _to_fact(node, location, problems)
+
+
 def _to_fact(node: Any, location: Location | None, problems: Problems) -> Fact | None:
     """One fact from a located mapping, or ``None`` after reporting each of its problems."""
     if not isinstance(node, dict):
