@@ -548,6 +548,10 @@ facts_app.command("schema", epilog=USAGE_EXIT_CODES)(facts_schema)
 from soundcheck_cli.cli.store import store_app  # noqa: E402 - store init/migrate/info/export/import
 
 app.add_typer(store_app, name="store")
+from soundcheck_cli.cli.report import ROLLUP_EXIT_CODES, report as _report  # noqa: E402 - rollups (issue 21)
+app.command("report", epilog=ROLLUP_EXIT_CODES)(_report)
+from soundcheck_cli.cli.trend import trend as _trend  # noqa: E402 - trends (issue 21)
+app.command("trend", epilog=USAGE_EXIT_CODES)(_trend)
 
 
 # --- running -----------------------------------------------------------------------------------------------------

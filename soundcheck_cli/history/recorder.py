@@ -141,7 +141,8 @@ def _record(store: FactStore, settings: Any, report: RunReport, history_settings
                 add(r.check_id, slot_of[i], text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT])
         packed = messages.encoded()
         info = RunInfo(rid, report.generated_at, _selection(report, settings), counts, len(report.entities))
-        history.add(info, States(), {}, history_settings.keep, encoded=encoded, packed_messages=packed)
+        history.add(info, States(), {}, history_settings.keep, encoded=encoded, packed_messages=packed,
+                    keep_daily=history_settings.keep_daily)
         outcome.run_id = rid
     # A run that evaluated everything known before (the usual full run) leaves a state equal to its own: its
     # encoding is reused instead of merging and encoding 200,000 results a second time.
@@ -178,7 +179,8 @@ def _record_general(history: History, settings: Any, report: RunReport, history_
                     key = keys[r.entity_ref] = entity_key(r.entity_ref)
                 messages[(r.check_id, key)] = r.message
         info = RunInfo(rid, report.generated_at, _selection(report, settings), counts, len(report.entities))
-        history.add(info, current, messages, history_settings.keep, encoded=encoded)
+        history.add(info, current, messages, history_settings.keep, encoded=encoded,
+                    keep_daily=history_settings.keep_daily)
         outcome.run_id = rid
     # A run that evaluated everything known before (the usual full run) leaves a state equal to its own: its
     # encoding is reused instead of merging and encoding 200,000 results a second time.
