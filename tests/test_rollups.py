@@ -260,3 +260,21 @@ def test_daily_retention_keeps_a_quarter_of_points():
     assert daily == {f"r{d:03d}-4" for d in range(120 - 92, 120 - 4)}  # the last 4 days are whole in the latest 20
     assert len(kept) == 20 + 88
     assert retained(runs, keep=3, keep_daily=0) == {r.id for r in runs[-3:]}
+
+
+def test_group_cycle_and_keep_daily_errors(workspace, capsys):
+    """A cycle in the Group hierarchy stops (each group counts an entity once); a bad keepDaily is a located error."""
+    (workspace / "catalog.yaml").write_text("\n---\n".join([
+        '{"apiVersion": "backstage.io/v1alpha1", "kind": "Group", "metadata": {"name": "x"}, "spec": {"parent": "y"}}',
+        '{"apiVersion": "backstage.io/v1alpha1", "kind": "Group", "metadata": {"name": "y"}, "spec": {"parent": "x"}}',
+        '{"apiVersion": "backstage.io/v1alpha1", "kind": "Component", "metadata": {"name": "s"}, '
+        '"spec": {"owner": "x", "lifecycle": "production"}}']) + "\n")
+    (workspace / "app-config.yaml").write_text(CONFIG)
+    check_json(capsys)
+    code, out, _ = cli(capsys, "report", "--by", "group", "-f", "json", "--store", "store")
+    assert code == 0
+    assert {g["group"]: g["entities"] for g in json.loads(out)["groups"]} == {"group:default/x": 1,
+                                                                             "group:default/y": 1}
+    (workspace / "app-config.yaml").write_text(CONFIG + "  history: {keepDaily: -1}\n")
+    code, _, err = cli(capsys, "report", "--store", "store")
+    assert code == 2 and "app-config.yaml:" in err and "'keepDaily' must be a whole number of days from 0 to 3660" in err

@@ -2,7 +2,7 @@
 ``app.rollups`` to text, one per format. ``html`` draws the trend as inline SVG (no script, no external asset).
 
 Pass rates print as percentages with one decimal (``87.5%``), ``-`` when nothing applied. Text from the catalog
-is escaped for the format (HTML, CSV quoting, Markdown table pipes) and control characters are shown as escapes
+is escaped for the format (HTML, CSV quoting and formula guard, Markdown table pipes) and control characters are shown as escapes
 in the table (``safe_text``).
 """
 
@@ -20,6 +20,14 @@ REPORT_FORMATS = ("table", "json", "csv", "markdown", "html")
 TREND_FORMATS = ("table", "json", "csv", "markdown", "html")
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf")
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: Any) -> Any:
+    """A CSV text cell that a spreadsheet will not run as a formula (OWASP "CSV injection"; as the csv reporter)."""
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
 
 
 def percent(rate: float | None) -> str:
@@ -71,14 +79,14 @@ def report_csv(doc: dict[str, Any]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["group", "title", "kind", "id", "entities", "results", "passing", "pass_rate", "level", "count"])
     for g in _report_rows(doc):
-        writer.writerow([g["group"], g["title"], "group", "", g["entities"], g["results"], g["passing"],
+        writer.writerow([cell(g["group"]), cell(g["title"]), "group", "", g["entities"], g["results"], g["passing"],
                          "" if g["passRate"] is None else g["passRate"], "", ""])
         for c in g["checks"]:
-            writer.writerow([g["group"], g["title"], "check", c["checkId"], "", c["results"], c["passing"],
+            writer.writerow([cell(g["group"]), cell(g["title"]), "check", cell(c["checkId"]), "", c["results"], c["passing"],
                              "" if c["passRate"] is None else c["passRate"], "", ""])
         for t in g["tracks"]:
             for level, n in t["levels"].items():
-                writer.writerow([g["group"], g["title"], "level", t["trackId"], t["entities"], "", "", "", level, n])
+                writer.writerow([cell(g["group"]), cell(g["title"]), "level", cell(t["trackId"]), t["entities"], "", "", "", level, n])
     return out.getvalue()
 
 
@@ -159,7 +167,7 @@ def trend_csv(doc: dict[str, Any]) -> str:
     for s in doc["series"]:
         for p in s["points"]:
             counts = {f"{t['trackId']}:{level}": n for t in p["tracks"] for level, n in t["levels"].items()}
-            writer.writerow([s["group"], p["timestamp"], p["run"], p["entities"], p["results"], p["passing"],
+            writer.writerow([cell(s["group"]), p["timestamp"], p["run"], p["entities"], p["results"], p["passing"],
                              "" if p["passRate"] is None else p["passRate"], *(counts.get(c, 0) for c in columns)])
     return out.getvalue()
 
