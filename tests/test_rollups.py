@@ -237,6 +237,13 @@ def test_trend_across_runs_with_changing_facts(workspace, capsys):
     org_line = next(line for line in out.split("<polyline")[1:] if "group:default/org" in line)
     assert len(org_line.split('points="')[1].split('"')[0].split()) == 3  # one point per run
 
+    code, out, _ = cli(capsys, "trend", "-f", "html", "--store", "store")
+    # one line for the pass rate, one per track for the share of entities at its top level
+    assert out.count("<polyline") == 3 and "hygiene: entities at level 2" in out and "prod: entities at level 1" in out
+    hygiene = out.split("hygiene: entities at level 2")[1].split('points="')[1].split('"')[0].split()
+    heights = [float(xy.split(",")[1]) for xy in hygiene]
+    assert heights[0] > heights[1] > heights[2]  # more entities at level 2 each run: the line climbs (y goes down)
+
     code, out, _ = cli(capsys, "trend", "--since", "1h", "-f", "json", "--store", "store")
     assert len(json.loads(out)["runs"]) == 3
 

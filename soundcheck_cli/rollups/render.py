@@ -182,8 +182,9 @@ def trend_markdown(doc: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def trend_svg(doc: dict[str, Any], width: int = 720, height: int = 300) -> str:
-    """An inline SVG line chart of the pass rate (0-100 %) of each series over time; x is the run's time."""
+def line_chart(doc: dict[str, Any], values: Any, label: str, width: int = 720, height: int = 300) -> str:
+    """An inline SVG line chart (0-100 %) of ``values(point)`` (a fraction, or None: no dot) for each series of a
+    trend document; x is the run's time, the legend names each series."""
     from soundcheck_cli.facts.model import parse_timestamp
 
     e = html.escape
@@ -200,7 +201,7 @@ def trend_svg(doc: dict[str, Any], width: int = 720, height: int = 300) -> str:
         return top + (height - top - bottom) * (1 - rate)
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img" aria-label="pass rate over time">']
+             f'viewBox="0 0 {width} {height}" role="img" aria-label="{e(label)}">']
     for pct in (0, 25, 50, 75, 100):
         yy = y(pct / 100)
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#ddd"/>'
@@ -211,7 +212,7 @@ def trend_svg(doc: dict[str, Any], width: int = 720, height: int = 300) -> str:
                          f'text-anchor="{anchor}">{e(stamp[:10])}</text>')
     for i, s in enumerate(doc["series"]):
         colour = COLOURS[i % len(COLOURS)]
-        points = [(x(p["timestamp"]), y(p["passRate"])) for p in s["points"] if p["passRate"] is not None]
+        points = [(x(p["timestamp"]), y(v)) for p in s["points"] for v in [values(p)] if v is not None]
         if not points:
             continue
         coords = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
@@ -224,6 +225,39 @@ def trend_svg(doc: dict[str, Any], width: int = 720, height: int = 300) -> str:
     return "".join(parts) + f'\n<ul class="legend">{legend}</ul>\n'
 
 
+def trend_svg(doc: dict[str, Any]) -> str:
+    """The pass rate of each series over time."""
+    return line_chart(doc, lambda p: p["passRate"], "pass rate over time")
+
+
+def top_level_share(track_id: str, top: str) -> Any:
+    """``point -> the share of the point's entities in ``track_id`` certified at level ``top``` (None: none)."""
+
+    def share(point: dict[str, Any]) -> float | None:
+        for t in point["tracks"]:
+            if t["trackId"] == track_id and t["entities"]:
+                return t["levels"].get(top, 0) / t["entities"]
+        return None
+
+    return share
+
+
+def level_charts(doc: dict[str, Any]) -> str:
+    """Per track: the share of entities certified at the track's highest level seen, per series over time."""
+    tops: dict[str, int] = {}
+    for s in doc["series"]:
+        for p in s["points"]:
+            for t in p["tracks"]:
+                for level in t["levels"]:
+                    if level != "none":
+                        tops[t["trackId"]] = max(tops.get(t["trackId"], 0), int(level))
+    out = []
+    for track_id, top in tops.items():
+        out.append(f"<h2>{html.escape(track_id)}: entities at level {top}</h2>\n"
+                   + line_chart(doc, top_level_share(track_id, str(top)), f"{track_id} level {top} over time"))
+    return "".join(out)
+
+
 def trend_html(doc: dict[str, Any]) -> str:
     e = html.escape
     rows = []
@@ -233,4 +267,4 @@ def trend_html(doc: dict[str, Any]) -> str:
                         f"<td>{percent(p['passRate'])}</td><td>{e(_highest_share(p))}</td></tr>")
     table = ("<table>\n<tr><th>Group</th><th>Time</th><th>Entities</th><th>Pass rate</th><th>Levels</th></tr>\n"
              + "\n".join(rows) + "\n</table>\n")
-    return _page(_trend_heading(doc), "<h2>Pass rate</h2>\n" + trend_svg(doc) + table)
+    return _page(_trend_heading(doc), "<h2>Pass rate</h2>\n" + trend_svg(doc) + level_charts(doc) + table)
