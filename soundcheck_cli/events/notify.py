@@ -12,7 +12,8 @@ owner:
 Rate limit: at most ``maxMessages`` (default 10) messages per sink per run; the rest wait in the sink's outbox (the
 store's meta area, as for the webhook sink) and go first on the next run, with a warning saying how many. A message
 that cannot be sent (the webhook fails after the HTTP client's retries, the SMTP server cannot be reached) stops
-the sink for this run and keeps it and the rest for the next run: a dead host is not hammered (the HTTP client's
+the sink for this run and keeps it and the rest for the next run (the outbox is written before sending, so a
+run killed mid-delivery re-sends rather than loses): a dead host is not hammered (the HTTP client's
 per-host circuit breaker applies too), and a failing sink never fails the run. The outbox holds at most
 ``MAX_PENDING`` digests (oldest dropped, with a warning).
 
@@ -100,6 +101,8 @@ def notify(store: FactStore, settings: EventsSettings, changes: Any, check_resul
                 continue
             routed.append((digest, target))
         batch, later = routed[:sink.max_messages], [d for d, _ in routed[sink.max_messages:]]
+        if new:  # written before sending: a run killed mid-delivery re-sends rather than loses (at-least-once)
+            _save(store, key, [d for d, _ in routed][-MAX_PENDING:])
         sent, error = _deliver(sink, batch, http_options, problems)
         left = [d for d, _ in batch[sent:]] + later
         if later:
