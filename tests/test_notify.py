@@ -344,3 +344,23 @@ def test_notification_sink_config_errors(tmp_path, capsys, monkeypatch):
         write(tmp_path, sinks)
         code, out, err = check(capsys, tmp_path, monkeypatch)
         assert code == 2 and message in err and "app-config.yaml:" in err, (sinks, err)
+
+
+def test_teams_messagecard(tmp_path, capsys, monkeypatch, receiver):
+    sinks = f"""\
+      - type: teams
+        url: {receiver.url}/webhookb2/abc
+        card: messagecard
+        topics: [soundcheck-certification-change]
+"""
+    write(tmp_path, sinks)
+    check(capsys, tmp_path, monkeypatch)
+    write(tmp_path, sinks, regress=True)
+    check(capsys, tmp_path, monkeypatch)
+    cards = sorted((body for _, body in receiver.posts), key=lambda b: b["title"])
+    assert [c["title"] for c in cards] == ["Soundcheck: Team A", "Soundcheck: group:default/team-b"]
+    card = cards[0]
+    assert card["@type"] == "MessageCard" and card["@context"] == "https://schema.org/extensions"
+    assert card["summary"] == "Soundcheck: 1 level drop for Team A"  # level changes only (topics)
+    assert card["sections"][0] == {"activityTitle": "Level drops (1)",
+                                   "text": "- hygiene on component:default/a: level 2 → no level"}

@@ -285,3 +285,15 @@ def test_group_cycle_and_keep_daily_errors(workspace, capsys):
     (workspace / "app-config.yaml").write_text(CONFIG + "  history: {keepDaily: -1}\n")
     code, _, err = cli(capsys, "report", "--store", "store")
     assert code == 2 and "app-config.yaml:" in err and "'keepDaily' must be a whole number of days from 0 to 3660" in err
+
+
+def test_entities_gone_from_the_catalog_are_reported_apart(workspace, capsys):
+    plan = entity_plan(6, described=3)
+    write_workspace(workspace, plan)
+    check_json(capsys)
+    write_workspace(workspace, plan[1:])  # svc-00 deleted since the run was recorded
+    code, out, _ = cli(capsys, "report", "--by", "owner", "-f", "json", "--store", "store")
+    groups = {g["group"]: g for g in json.loads(out)["groups"]}
+    assert groups["(not in catalog)"]["entities"] == 1
+    assert "group:default/infra" not in groups  # svc-00 was its only entity: it is counted apart now
+    assert json.loads(out)["total"]["entities"] == 6  # the run as recorded
