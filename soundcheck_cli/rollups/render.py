@@ -79,19 +79,21 @@ def report_csv(doc: dict[str, Any]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["group", "title", "kind", "id", "entities", "results", "passing", "pass_rate", "level", "count"])
     for g in _report_rows(doc):
-        writer.writerow([cell(g["group"]), cell(g["title"]), "group", "", g["entities"], g["results"], g["passing"],
+        name = [cell(g["group"]), cell(g["title"])]
+        writer.writerow([*name, "group", "", g["entities"], g["results"], g["passing"],
                          "" if g["passRate"] is None else g["passRate"], "", ""])
         for c in g["checks"]:
-            writer.writerow([cell(g["group"]), cell(g["title"]), "check", cell(c["checkId"]), "", c["results"], c["passing"],
+            writer.writerow([*name, "check", cell(c["checkId"]), "", c["results"], c["passing"],
                              "" if c["passRate"] is None else c["passRate"], "", ""])
         for t in g["tracks"]:
             for level, n in t["levels"].items():
-                writer.writerow([cell(g["group"]), cell(g["title"]), "level", cell(t["trackId"]), t["entities"], "", "", "", level, n])
+                writer.writerow([*name, "level", cell(t["trackId"]), t["entities"], "", "", "", level, n])
     return out.getvalue()
 
 
 def report_markdown(doc: dict[str, Any]) -> str:
-    lines = [f"## {_md(_heading(doc))}", "", "| Group | Entities | Results | Pass rate | Levels |", "|---|---:|---:|---:|---|"]
+    lines = [f"## {_md(_heading(doc))}", "", "| Group | Entities | Results | Pass rate | Levels |",
+             "|---|---:|---:|---:|---|"]
     for g in _report_rows(doc):
         levels = "<br>".join(f"{_md(t['trackId'])}: {_levels(t)}" for t in g["tracks"])
         lines.append(f"| {_md(g['title'])} | {g['entities']} | {g['results']} | {percent(g['passRate'])} | {levels} |")
