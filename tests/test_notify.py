@@ -301,7 +301,8 @@ def test_email_digest_through_a_local_smtp_server(tmp_path, capsys, monkeypatch)
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
-def test_email_with_starttls(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_email_over_tls(tmp_path, capsys, monkeypatch, security):
     import ssl
 
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
@@ -312,14 +313,17 @@ def test_email_with_starttls(tmp_path, capsys, monkeypatch):
     context.load_cert_chain(str(cert), str(key))
     mailbox = Mailbox()
     port = free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True)
+    if security == "starttls":
+        controller = Controller(mailbox, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True)
+    else:  # implicit TLS from the first byte (SMTPS)
+        controller = Controller(mailbox, hostname="127.0.0.1", port=port, ssl_context=context)
     controller.start()
     try:
         sinks = f"""\
       - type: email
         host: 127.0.0.1
         port: {port}
-        security: starttls
+        security: {security}
         caFile: cert.pem
         from: soundcheck@example.com
 """
@@ -330,6 +334,15 @@ def test_email_with_starttls(tmp_path, capsys, monkeypatch):
         # team-a has a profile email; team-b has none and the sink no 'to': dropped with a warning
         assert [rcpts for _, rcpts, _ in mailbox.messages] == [["team-a@example.com"]]
         assert "no destination for the digest of group:default/team-b" in err
+
+        # without caFile the self-signed certificate is not trusted: nothing is sent, the digest waits
+        untrusted = sinks.replace("        caFile: cert.pem\n", "")
+        write(tmp_path, untrusted)
+        check(capsys, tmp_path, monkeypatch)
+        write(tmp_path, untrusted, regress=True)
+        code, out, err = check(capsys, tmp_path, monkeypatch)
+        assert f"cannot send mail through 127.0.0.1:{port}:" in err and "CERTIFICATE_VERIFY_FAILED" in err
+        assert len(mailbox.messages) == 1
     finally:
         controller.stop()
 
