@@ -300,5 +300,6 @@ def record_run(workspace: Workspace, report: RunReport, *, out: Any = None, http
     from soundcheck_cli.history.recorder import record_and_publish
 
     with workspace.open_store() as store:
-        return record_and_publish(store, workspace.settings, report, out=out, http_options=http_options, bus=bus)
+        return record_and_publish(store, workspace.settings, report, out=out, http_options=http_options, bus=bus,
+                                  catalog=workspace.entities)
 

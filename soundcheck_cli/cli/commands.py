@@ -551,6 +551,10 @@ app.add_typer(store_app, name="store")
 from soundcheck_cli.cli.serve import serve as serve_command  # noqa: E402 - serve (issue 22)
 
 app.command("serve", epilog=USAGE_EXIT_CODES)(serve_command)
+from soundcheck_cli.cli.report import ROLLUP_EXIT_CODES, report as _report  # noqa: E402 - rollups (issue 21)
+app.command("report", epilog=ROLLUP_EXIT_CODES)(_report)
+from soundcheck_cli.cli.trend import trend as _trend  # noqa: E402 - trends (issue 21)
+app.command("trend", epilog=USAGE_EXIT_CODES)(_trend)
 
 
 # --- running -----------------------------------------------------------------------------------------------------

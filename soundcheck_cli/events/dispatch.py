@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from soundcheck_cli.errors import Problems
-from soundcheck_cli.events.config import EventsSettings
+from soundcheck_cli.events.config import NOTIFY_TYPES, EventsSettings
 from soundcheck_cli.events.model import Event
 from soundcheck_cli.events.sinks import Writer, create_sink
 from soundcheck_cli.events.subscribers import EventBus, load_subscribers
@@ -50,6 +50,8 @@ def publish(store: FactStore, settings: EventsSettings, events: Sequence[Event],
             out: Writer | None = None, http_options: Any = None, bus: EventBus | None = None) -> PublishSummary:
     summary = PublishSummary(events=len(events))
     for sink_settings in settings.sinks:
+        if sink_settings.type in NOTIFY_TYPES:  # digests per owner, sent by events.notify
+            continue
         sink = create_sink(sink_settings, out, http_options)
         key = sink_settings.pending_key
         pending = load_pending(store, key)

@@ -51,6 +51,7 @@ class RunOutcome:
     changes: Changes = field(default_factory=Changes)
     events: int = 0
     publish: Any = None  # events.dispatch.PublishSummary when events are enabled
+    notify: Any = None  # events.notify.NotifySummary when a slack/teams/email sink is configured
     warnings: list[Problem] = field(default_factory=list)
 
 
@@ -64,7 +65,10 @@ def _selection(report: RunReport, settings: Any) -> dict[str, list[str]]:
 
 
 def record_and_publish(store: FactStore, settings: Any, report: RunReport, *, out: Callable[[str, str], None] | None = None,
-                       http_options: Any = None, bus: Any = None, sleep: Callable[[float], None] = time.sleep) -> RunOutcome:
+                       http_options: Any = None, bus: Any = None, sleep: Callable[[float], None] = time.sleep,
+                       catalog: Any = None) -> RunOutcome:
+    """``catalog``: the entities of the catalog as loaded for the run (default: the run's own entities), where the
+    notification sinks find each entity's owner and the owner's email or Slack channel."""
     history_settings: HistorySettings = getattr(settings, "history", None) or HistorySettings()
     events_settings: EventsSettings = getattr(settings, "events", None) or EventsSettings()
     outcome = RunOutcome()
@@ -97,6 +101,14 @@ def record_and_publish(store: FactStore, settings: Any, report: RunReport, *, ou
         outcome.events = len(events)
         outcome.publish = publish(store, events_settings, events, problems, out=out, http_options=http_options,
                                   bus=bus)
+        from soundcheck_cli.events.notify import notify, notify_sinks
+
+        if notify_sinks(events_settings):
+            from soundcheck_cli.facts.model import format_timestamp
+
+            outcome.notify = notify(store, events_settings, outcome.changes, report.check_results,
+                                    list(catalog if catalog is not None else report.entities),
+                                    format_timestamp(report.generated_at), problems, http_options=http_options)
     outcome.warnings = problems.items
     return outcome
 
@@ -141,7 +153,8 @@ def _record(store: FactStore, settings: Any, report: RunReport, history_settings
                 add(r.check_id, slot_of[i], text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT])
         packed = messages.encoded()
         info = RunInfo(rid, report.generated_at, _selection(report, settings), counts, len(report.entities))
-        history.add(info, States(), {}, history_settings.keep, encoded=encoded, packed_messages=packed)
+        history.add(info, States(), {}, history_settings.keep, encoded=encoded, packed_messages=packed,
+                    keep_daily=history_settings.keep_daily)
         outcome.run_id = rid
     # A run that evaluated everything known before (the usual full run) leaves a state equal to its own: its
     # encoding is reused instead of merging and encoding 200,000 results a second time.
@@ -178,7 +191,8 @@ def _record_general(history: History, settings: Any, report: RunReport, history_
                     key = keys[r.entity_ref] = entity_key(r.entity_ref)
                 messages[(r.check_id, key)] = r.message
         info = RunInfo(rid, report.generated_at, _selection(report, settings), counts, len(report.entities))
-        history.add(info, current, messages, history_settings.keep, encoded=encoded)
+        history.add(info, current, messages, history_settings.keep, encoded=encoded,
+                    keep_daily=history_settings.keep_daily)
         outcome.run_id = rid
     # A run that evaluated everything known before (the usual full run) leaves a state equal to its own: its
     # encoding is reused instead of merging and encoding 200,000 results a second time.

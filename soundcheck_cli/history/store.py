@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from soundcheck_cli.facts.interface import FactStore, entity_key
@@ -60,6 +60,23 @@ def run_id(timestamp: datetime, taken: set[str]) -> str:
     return f"{base}-{n}"
 
 
+def retained(runs: list[RunInfo], keep: int, keep_daily: int = 0) -> set[str]:
+    """The ids the retention keeps of ``runs`` (oldest first): the latest ``keep`` runs, and the last run of each
+    UTC day of the ``keep_daily`` days up to the newest run's day (``soundcheck.history.keepDaily``), so a trend
+    over a quarter costs one run per day however often CI runs ``check``."""
+    kept = {r.id for r in runs[max(0, len(runs) - keep):]}
+    if keep_daily > 0 and runs:
+        newest = runs[-1].timestamp.astimezone(timezone.utc).date()
+        first_day = newest - timedelta(days=keep_daily - 1)
+        last_of_day: dict[Any, str] = {}
+        for r in runs:  # oldest first: the last one seen of a day is that day's last run
+            day = r.timestamp.astimezone(timezone.utc).date()
+            if day >= first_day:
+                last_of_day[day] = r.id
+        kept.update(last_of_day.values())
+    return kept
+
+
 class History:
     """Read and write the history of one store."""
 
@@ -80,6 +97,10 @@ class History:
         """``encoded``: ``encode(states)`` when the caller already has it (saves a pass over every result)."""
         self.store.set_meta(STATE_KEY, pack(encoded if encoded is not None else encode(states)))
 
+    def run_doc(self, info: RunInfo) -> dict[str, Any]:
+        """One run as stored (``codec.encode`` form plus ``messages``), not decoded: rollups read its columns."""
+        return unpack(self.store.get_meta(RUN_PREFIX + info.id)) or {}
+
     def load(self, info: RunInfo) -> RunRecord:
         doc = unpack(self.store.get_meta(RUN_PREFIX + info.id)) or {}
         states = decode(doc)
@@ -90,15 +111,16 @@ class History:
 
     def add(self, info: RunInfo, states: States, messages: dict[tuple[str, str], str], keep: int, *,
             encoded: dict[str, Any] | None = None,
-            packed_messages: dict[str, dict[str, str]] | EncodedMessages | None = None) -> list[str]:
-        """Record a run, then drop the oldest beyond ``keep``; returns the dropped run ids.
+            packed_messages: dict[str, dict[str, str]] | EncodedMessages | None = None,
+            keep_daily: int = 0) -> list[str]:
+        """Record a run, then drop what the retention no longer keeps (``retained``); returns the dropped run ids.
         ``encoded``: ``encode(states)`` when the caller already has it (it is not modified).
         ``packed_messages``: the messages already in stored form (``{check id: {entity slot: text}}``, cut to
         ``MESSAGE_LIMIT``; or that mapping as ``codec.EncodedMessages``), used instead of ``messages``."""
         doc = dict(encoded) if encoded is not None else encode(states)
         if packed_messages is not None:
             doc["messages"] = packed_messages
-            return self._write(info, doc, keep)
+            return self._write(info, doc, keep, keep_daily)
         slots = {states.refs.get(k, k): i for i, k in enumerate(doc["entities"])}
         index_of = {entity_key(ref): i for ref, i in slots.items()}
         packed_messages = {}
@@ -111,13 +133,14 @@ class History:
                     by_entity = packed_messages[check_id] = {}
                 by_entity[names[i]] = text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT]
         doc["messages"] = packed_messages
-        return self._write(info, doc, keep)
+        return self._write(info, doc, keep, keep_daily)
 
-    def _write(self, info: RunInfo, doc: dict[str, Any], keep: int) -> list[str]:
+    def _write(self, info: RunInfo, doc: dict[str, Any], keep: int, keep_daily: int = 0) -> list[str]:
         self.store.set_meta(RUN_PREFIX + info.id, pack(doc))
-        index = [r.to_json() for r in self.runs()] + [info.to_json()]
-        dropped = [d["id"] for d in index[: max(0, len(index) - keep)]]
-        index = index[len(dropped):]
+        runs = self.runs() + [info]
+        kept = retained(runs, keep, keep_daily)
+        dropped = [r.id for r in runs if r.id not in kept]
+        index = [r.to_json() for r in runs if r.id in kept]
         self.store.set_meta(INDEX_KEY, index)
         delete = getattr(self.store, "delete_meta", None)
         for old in dropped:
