@@ -548,6 +548,9 @@ facts_app.command("schema", epilog=USAGE_EXIT_CODES)(facts_schema)
 from soundcheck_cli.cli.store import store_app  # noqa: E402 - store init/migrate/info/export/import
 
 app.add_typer(store_app, name="store")
+from soundcheck_cli.cli.results import results_app  # noqa: E402 - results push/list/delete (issue 21)
+
+app.add_typer(results_app, name="results")
 
 
 # --- running -----------------------------------------------------------------------------------------------------
