@@ -48,6 +48,12 @@ class Exemption:
         return self.expires is not None and now >= self.expires
 
 
+def parse_when(value: Any) -> datetime | None:
+    """A date (``2026-06-30``: through that day, so the next midnight UTC) or a timestamp, as a UTC instant;
+    ``ValueError``/``TypeError`` when it is neither. Exemption expiries and campaign dates read the same way."""
+    return _parse_expiry(value)
+
+
 def _parse_expiry(value: Any) -> datetime | None:
     """A date means "through that day" (expired from the next midnight UTC); a timestamp is taken as is."""
     if isinstance(value, datetime):

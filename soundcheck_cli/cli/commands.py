@@ -93,9 +93,12 @@ RefreshOpt = Annotated[
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log each HTTP request (secrets redacted).")]
 # CI gate (issue 6; decided by soundcheck_cli.gate).
-FailOnOpt = Annotated[str, typer.Option("--fail-on", metavar="failed|warning|never",
+FailOnOpt = Annotated[str, typer.Option("--fail-on", metavar="failed|warning|never|overdue",
                                         help="Exit 1 on: failed (failed/not-reported/error results, or a track's top "
-                                        "level not reached), warning (also warnings), or never.")]
+                                        "level not reached), warning (also warnings), never, or overdue (with "
+                                        "--campaign: as failed, once the campaign is past its deadline).")]
+CampaignOpt = Annotated[Optional[str], typer.Option(
+    "--campaign", metavar="ID", help="Gate on this campaign only: its checks and track levels, over its entities.")]
 MinLevelOpt = Annotated[Optional[list[str]], typer.Option(
     "--min-level", metavar="TRACK=N",
     help="Exit 1 when an entity of track TRACK is certified below level N (repeatable).")]
@@ -147,13 +150,21 @@ def _write_stream(stream: str, text: str) -> None:
 
 def _do_check(workspace: Any, track: list[str] | None, check_ids: list[str] | None, entity: list[str] | None,
               fmt: list[str] | None, output: list[str] | None, quiet: bool, gate: Any,
-              summary: bool = False, show_all: bool = False) -> int:
+              summary: bool = False, show_all: bool = False, campaign: str | None = None) -> int:
     """Run ``app.reports.check_and_report``, print what goes to stdout and stderr; the gate's exit code."""
     from soundcheck_cli import app as core
     from soundcheck_cli.app.reports import check_and_report
 
     options = core.CheckOptions(track_ids=tuple(track or ()), check_ids=tuple(check_ids or ()),
                                 entity_refs=tuple(entity or ()))
+    if campaign is not None:  # issue 21: the campaign's entities, checks and track levels; its deadline
+        from dataclasses import replace
+
+        from soundcheck_cli.app.campaigns import for_campaign
+
+        workspace, options, camp = for_campaign(workspace, campaign, options)
+        gate = replace(gate, campaign=camp.id, deadline=camp.deadline, campaign_checks=frozenset(camp.checks),
+                       campaign_levels=tuple((t.track_id, t.level) for t in camp.levels))
     run = check_and_report(workspace, options, formats=fmt, outputs=output, gate=gate, step_summary=summary,
                            out=_write_stream, show_all=show_all)
     for o in run.to_stdout:
@@ -236,6 +247,7 @@ def check(
     allow_empty: AllowEmptyOpt = False,
     summary: SummaryOpt = False,
     show_all: AllOpt = False,
+    campaign: CampaignOpt = None,
 ) -> None:
     """Evaluate checks and tracks against the facts in the store (it does not collect).
 
@@ -244,9 +256,12 @@ def check(
     from soundcheck_cli import app as core
 
     gate = _gate(fail_on, min_level, exit_zero, allow_empty)
+    if gate.fail_on.value == "overdue" and campaign is None:
+        raise UsageError("--fail-on overdue gates a campaign: give --campaign ID")
     workspace = core.load_workspace(common_options(config, catalog, store, catalog_url), command="check")
     print_warnings(workspace.warnings, quiet)
-    raise typer.Exit(_do_check(workspace, track, check, entity, format, output, quiet, gate, summary, show_all))
+    raise typer.Exit(_do_check(workspace, track, check, entity, format, output, quiet, gate, summary, show_all,
+                               campaign))
 
 
 @app.command(epilog=COLLECT_EXIT_CODES)
@@ -551,6 +566,9 @@ app.add_typer(store_app, name="store")
 from soundcheck_cli.cli.results import results_app  # noqa: E402 - results push/list/delete (issue 21)
 
 app.add_typer(results_app, name="results")
+from soundcheck_cli.cli.campaigns import campaigns as _campaigns  # noqa: E402 - campaign progress (issue 21)
+
+app.command("campaigns", epilog=USAGE_EXIT_CODES)(_campaigns)
 
 
 # --- running -----------------------------------------------------------------------------------------------------
