@@ -64,10 +64,12 @@ class Verdict:
     results: str | None = None
     below_min_level: tuple[str, ...] = ()
     below_top: tuple[str, ...] = ()
+    overdue: str | None = None  # --fail-on overdue: the campaign is past its deadline
 
     @property
     def reasons(self) -> tuple[str, ...]:
-        return tuple(r for r in (self.empty, self.results) if r) + self.below_min_level + self.below_top
+        return (tuple(r for r in (self.overdue, self.empty, self.results) if r) + self.below_min_level
+                + self.below_top)
 
 
 def parse_fail_on(text: str) -> FailOn:
@@ -135,7 +137,7 @@ def judge(report: RunReport, options: GateOptions | None = None) -> Verdict:
             raise UsageError("--fail-on overdue gates a campaign: give --campaign ID")
         if options.deadline is not None and report.generated_at >= options.deadline:
             mode = FailOn.FAILED
-            overdue = f"campaign {options.campaign} is past its deadline: "
+            overdue = f"campaign {options.campaign} is past its deadline: its results gate this run"
         else:
             mode = FailOn.NEVER  # before the deadline the campaign's results are reported, not enforced
     results = None
@@ -152,7 +154,7 @@ def judge(report: RunReport, options: GateOptions | None = None) -> Verdict:
                 counts[r.state.value] = counts.get(r.state.value, 0) + 1
         if counts:
             found = ", ".join(f"{n} {state}" for state, n in counts.items())
-            results = (f"{overdue}gate failed (--fail-on {options.fail_on.value}): {found} "
+            results = (f"gate failed (--fail-on {options.fail_on.value}): {found} "
                        f"{'result' if sum(counts.values()) == 1 else 'results'}")
 
     # Bars per track: the explicit --min-level, else (fail_on != never) the track's top level.
@@ -187,10 +189,8 @@ def judge(report: RunReport, options: GateOptions | None = None) -> Verdict:
         line = f"track {track_id}: {count} below {bars[track_id][1]}: {named}{more}"
         (below_min if track_id in explicit else below_top).append(line)
     failed = bool(results or below_min or below_top)
-    if failed and overdue and not results:
-        results = overdue.rstrip(": ")
     return Verdict(ExitCode.CHECKS_FAILED if failed else ExitCode.OK, None, results, tuple(below_min),
-                   tuple(below_top))
+                   tuple(below_top), overdue if failed and overdue else None)
 
 
 def _empty_reason(report: RunReport) -> str:

@@ -178,7 +178,7 @@ def _do_check(workspace: Any, track: list[str] | None, check_ids: list[str] | No
     if run.to_stdout and all(o.format == "table" for o in run.to_stdout):
         # The table shows the results, the levels reached and the summary line; what it cannot show: an empty
         # run, and the bars of --min-level.
-        reasons = tuple(r for r in (verdict.empty,) if r) + verdict.below_min_level
+        reasons = tuple(r for r in (verdict.overdue, verdict.empty) if r) + verdict.below_min_level
     else:
         # The report went to files, or stdout carries a machine format: one line for the person at the terminal
         # (on stderr), then why the gate failed.
