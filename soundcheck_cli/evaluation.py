@@ -239,6 +239,7 @@ def evaluate(
     now: datetime | None = None,
     not_applicable: Mapping[FactRef, Mapping[str, str]] | None = None,
     pushed: Mapping[str, Mapping[str, Any]] | None = None,
+    exemption_notice_days: int = 14,
 ) -> RunReport:
     """Evaluate the selected checks and tracks over ``entities`` with ``facts`` (keyed by
     ``(entity_key(entity ref), FactRef)``, as ``FactStore.load_all()`` returns them).
@@ -248,13 +249,13 @@ def evaluate(
     because such facts were never collected is ``not-applicable`` for that entity, with the reason."""
     with paused_gc():
         return _evaluate(settings, entities, facts, track_ids, check_ids, entity_refs, now or utcnow(),
-                         not_applicable or {}, pushed or {})
+                         not_applicable or {}, pushed or {}, exemption_notice_days)
 
 
 def _evaluate(settings: Settings, entities: list[Entity], facts: Mapping[tuple[str, FactRef], Fact],
               track_ids: Sequence[str], check_ids: Sequence[str], entity_refs: Sequence[str],
               now: datetime, not_applicable: Mapping[FactRef, Mapping[str, str]],
-              pushed: Mapping[str, Mapping[str, Any]]) -> RunReport:
+              pushed: Mapping[str, Mapping[str, Any]], notice_days: int = 14) -> RunReport:
     problems = Problems()
     tracks, checks = _select(settings, track_ids, check_ids, problems)
     if problems.errors:
@@ -297,7 +298,8 @@ def _evaluate(settings: Settings, entities: list[Entity], facts: Mapping[tuple[s
             mask = masks.scheduled(value, masks.get(value.filter, value.exclude))
             check_results[value.id] = manual_results(value, infos, mask, pushed.get(value.id, {}))
             if value.id in exempted:
-                check_results[value.id] = apply_exemptions(check_results[value.id], exempted[value.id], now, warnings)
+                check_results[value.id] = apply_exemptions(check_results[value.id], exempted[value.id], now, warnings,
+                                                           notice_days)
         elif kind == "check":
             bound = compile_check(value).bind(tables, absent_reasons)
             mask = masks.scheduled(value, masks.get(value.filter, value.exclude))
@@ -307,7 +309,8 @@ def _evaluate(settings: Settings, entities: list[Entity], facts: Mapping[tuple[s
                 check_results[value.id] = _not_applicable_pass(check_results[value.id], na_refs, tables,
                                                                 not_applicable)
             if value.id in exempted:  # before any track certifies with these results (soundcheck.exemptions)
-                check_results[value.id] = apply_exemptions(check_results[value.id], exempted[value.id], now, warnings)
+                check_results[value.id] = apply_exemptions(check_results[value.id], exempted[value.id], now, warnings,
+                                                           notice_days)
         else:
             track_results[(value.kind, value.id)] = _certify_all(
                 value, infos, masks.get(value.filter, value.exclude), masks, check_results,

@@ -218,6 +218,7 @@ class CheckOptions:
     track_ids: tuple[str, ...] = ()
     check_ids: tuple[str, ...] = ()
     entity_refs: tuple[str, ...] = ()
+    expiring_within: int = 14  # days: an exemption expiring sooner is announced (issue 21)
 
 
 def _not_applicable(store: Any, settings: Any) -> dict[FactRef, dict[str, str]]:
@@ -261,6 +262,7 @@ def check(workspace: Workspace, options: CheckOptions, *, now: datetime | None =
         now=now,
         not_applicable=not_applicable,
         pushed=pushed,
+        exemption_notice_days=options.expiring_within,
     )
     if workspace.warnings:
         report = RunReport(

@@ -97,6 +97,9 @@ FailOnOpt = Annotated[str, typer.Option("--fail-on", metavar="failed|warning|nev
                                         help="Exit 1 on: failed (failed/not-reported/error results, or a track's top "
                                         "level not reached), warning (also warnings), never, or overdue (with "
                                         "--campaign: as failed, once the campaign is past its deadline).")]
+ExpiringOpt = Annotated[int, typer.Option(
+    "--expiring-within", metavar="DAYS", min=0,
+    help="Warn about exemptions expiring within DAYS days (and expired ones), in every output.")]
 CampaignOpt = Annotated[Optional[str], typer.Option(
     "--campaign", metavar="ID", help="Gate on this campaign only: its checks and track levels, over its entities.")]
 MinLevelOpt = Annotated[Optional[list[str]], typer.Option(
@@ -150,13 +153,14 @@ def _write_stream(stream: str, text: str) -> None:
 
 def _do_check(workspace: Any, track: list[str] | None, check_ids: list[str] | None, entity: list[str] | None,
               fmt: list[str] | None, output: list[str] | None, quiet: bool, gate: Any,
-              summary: bool = False, show_all: bool = False, campaign: str | None = None) -> int:
+              summary: bool = False, show_all: bool = False, campaign: str | None = None,
+              expiring_within: int = 14) -> int:
     """Run ``app.reports.check_and_report``, print what goes to stdout and stderr; the gate's exit code."""
     from soundcheck_cli import app as core
     from soundcheck_cli.app.reports import check_and_report
 
     options = core.CheckOptions(track_ids=tuple(track or ()), check_ids=tuple(check_ids or ()),
-                                entity_refs=tuple(entity or ()))
+                                entity_refs=tuple(entity or ()), expiring_within=expiring_within)
     if campaign is not None:  # issue 21: the campaign's entities, checks and track levels; its deadline
         from dataclasses import replace
 
@@ -186,6 +190,9 @@ def _do_check(workspace: Any, track: list[str] | None, check_ids: list[str] | No
 
         if not quiet or verdict.code != ExitCode.OK:
             err(summary_line(run.report))
+        from soundcheck_cli.exemptions import is_notice
+
+        print_warnings([p for p in run.report.problems if is_notice(p)], quiet)  # expired / expiring exemptions
         reasons = verdict.reasons
     for line in reasons:
         err(line)
@@ -248,6 +255,7 @@ def check(
     summary: SummaryOpt = False,
     show_all: AllOpt = False,
     campaign: CampaignOpt = None,
+    expiring_within: ExpiringOpt = 14,
 ) -> None:
     """Evaluate checks and tracks against the facts in the store (it does not collect).
 
@@ -261,7 +269,7 @@ def check(
     workspace = core.load_workspace(common_options(config, catalog, store, catalog_url), command="check")
     print_warnings(workspace.warnings, quiet)
     raise typer.Exit(_do_check(workspace, track, check, entity, format, output, quiet, gate, summary, show_all,
-                               campaign))
+                               campaign, expiring_within))
 
 
 @app.command(epilog=COLLECT_EXIT_CODES)
@@ -557,8 +565,11 @@ from soundcheck_cli.cli.collectors import collectors_app, facts_schema  # noqa: 
 app.add_typer(collectors_app, name="collectors")
 from soundcheck_cli.cli import history as cli_history  # noqa: E402 - history, diff, exemptions (issue 6)
 
-for _command in (cli_history.history, cli_history.diff, cli_history.exemptions):
+for _command in (cli_history.history, cli_history.diff):
     app.command(epilog=USAGE_EXIT_CODES)(_command)
+from soundcheck_cli.cli.exemptions import exemptions_app  # noqa: E402 - list, add, revoke, audit (issue 21)
+
+app.add_typer(exemptions_app, name="exemptions")
 facts_app.command("schema", epilog=USAGE_EXIT_CODES)(facts_schema)
 from soundcheck_cli.cli.store import store_app  # noqa: E402 - store init/migrate/info/export/import
 

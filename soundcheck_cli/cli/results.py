@@ -26,7 +26,7 @@ from soundcheck_cli.cli.common import (
 )
 
 results_app = typer.Typer(help="Push, list and delete results of type: manual checks (Soundcheck's POST /results).",
-                          no_args_is_help=True, add_completion=False,
+                          no_args_is_help=True, add_completion=False, epilog=USAGE_EXIT_CODES,
                           context_settings={"help_option_names": ["-h", "--help"]})
 
 EntityFilterOpt = Annotated[Optional[str], typer.Option("--entity", "-e", metavar="REF", help="Only this entity.")]
