@@ -94,3 +94,40 @@ def test_constant_values_keep_the_generated_fast_path(tmp_path):
     dynamic = CompiledCheck(Check("d", Condition(ref, "$.percent", "greaterThan", FactValue(ref, "$.min"))))
     assert constant.bind({ref: {}})._run is not None  # generated loop
     assert dynamic.bind({ref: {}})._run is None  # closures
+
+
+def test_fact_valued_states_equal_the_constant_check_with_that_value():
+    """For each entity, a fact-valued condition answers what the same check with that entity's value as a constant
+    answers (the generated fast path), across operators, values and nesting."""
+    import random
+
+    from soundcheck_cli.catalog.model import Entity
+    from soundcheck_cli.facts.interface import entity_key
+    from soundcheck_cli.facts.model import FactRef
+    from soundcheck_cli.rules.engine import CompiledCheck
+    from soundcheck_cli.rules.model import AllOf, AnyOf, Check, Condition, FactValue, Not
+
+    rng = random.Random(21)
+    data_ref, value_ref = FactRef("ci", "default", "data"), FactRef("team", "default", "bar")
+    pool = [0, 1, 5, 7.5, 10, "a", "b", True, None, [1, 5], ["a"], {"k": 1}]
+    operators = ["equal", "notEqual", "lessThan", "greaterThanInclusive", "in", "contains", "doesNotContain"]
+    for _ in range(60):
+        operator = rng.choice(operators)
+        expected = rng.choice([v for v in pool if v is not None] if operator in ("in",) else pool)
+        if operator in ("lessThan", "greaterThanInclusive"):
+            expected = rng.choice([0, 1, 5, 7.5, 10])
+        other = Condition(data_ref, "$.y", "equal", rng.choice([1, 2]))
+        wrap = rng.choice([lambda c: c, lambda c: AllOf((c, other)), lambda c: AnyOf((Not(c), other))])
+        dynamic = Check("d", wrap(Condition(data_ref, "$.x", operator, FactValue(value_ref, "$.v"))))
+        constant = Check("c", wrap(Condition(data_ref, "$.x", operator, expected)))
+        infos, data = [], {}
+        for i in range(20):
+            entity = Entity.from_data({"apiVersion": "backstage.io/v1alpha1", "kind": "Component",
+                                       "metadata": {"name": f"e{i}"}, "spec": {}})
+            ref = str(entity.ref)
+            infos.append((entity, ref, entity_key(ref)))
+            data[entity_key(ref)] = {"x": rng.choice(pool), "y": rng.choice([1, 2])}
+        tables = {data_ref: data, value_ref: {k: {"v": expected} for k in data}}
+        got = [r.state for r in CompiledCheck(dynamic).bind(tables).run(infos)]
+        want = [r.state for r in CompiledCheck(constant).bind(tables).run(infos)]
+        assert got == want, (operator, expected)

@@ -331,6 +331,8 @@ def run(
     from soundcheck_cli.app.collect import check_shard
 
     gate = _gate(fail_on, min_level, exit_zero, allow_empty)
+    if gate.fail_on.value == "overdue":
+        raise UsageError("--fail-on overdue gates a campaign: use `soundcheck check --campaign ID --fail-on overdue`")
     check_shard(shard)  # a bad --shard is reported before the config and catalog are loaded
     workspace = core.load_workspace(common_options(config, catalog, store, catalog_url), command="run",
                                     log=log_line, verbose=verbose)
