@@ -78,6 +78,12 @@ def test_pushed_manual_result_passes_a_track_level(tmp_path, capsys):
     assert {(r["entityRef"], r["submittedBy"]) for r in rows} == {("component:default/a", "alice"),
                                                                  ("component:default/b", "ci-bot")}
     assert all(r["lastChecked"].endswith("Z") for r in rows)
+    # The history records the manual check's change like any other result's.
+    assert run_cli(["history", *common, "--check", "arch_review", "-f", "json"]) == 0
+    changes = [c for run in json.loads(capsys.readouterr().out) for c in run["changes"]]
+    assert {"checkId": "arch_review", "entityRef": "component:default/a", "previousState": "not-reported",
+            "state": "passed"}.items() <= next(c for c in changes if c["entityRef"] == "component:default/a"
+                                               and c["previousState"]).items()
 
 
 def test_preserve_state_on_error_keeps_the_earlier_state(tmp_path, capsys):
