@@ -94,7 +94,8 @@ def add(
 def revoke(
     check: CheckIdOpt,
     entity: EntityRefOpt,
-    reason: Annotated[Optional[str], typer.Option("--reason", metavar="TEXT", help="Why (for the audit trail).")] = None,
+    reason: Annotated[Optional[str], typer.Option("--reason", metavar="TEXT",
+                                                  help="Why (for the audit trail).")] = None,
     by: ByOpt = None,
     file: FileOpt = None,
     config: ConfigOpt = None,

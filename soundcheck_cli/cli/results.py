@@ -85,7 +85,7 @@ def list_(
         typer.echo(json.dumps({"results": rows}, indent=2, ensure_ascii=False))
         return
     for r in rows:
-        who = r.get("submittedBy") or "?"
+        who = r.get("submittedBy") or "(unknown)"
         scope_text = f" [{r['scope']}]" if r["scope"] != "default" else ""
         typer.echo(f"{r['checkId']:<28} {r['entityRef']:<40} {r['state']:<14} by {who} at {r.get('lastChecked')}"
                    f"{scope_text}")

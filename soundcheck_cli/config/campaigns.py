@@ -77,7 +77,8 @@ def _campaign(item: dict[str, Any], index: int, item_loc: Location | None, probl
     raw_checks = fields.raw("checks")
     if raw_checks is not None:
         if not isinstance(raw_checks, list):
-            fields.error(f"'checks' must be a list of check ids, not {type_name(raw_checks)}", fields.value_loc("checks"))
+            fields.error(f"'checks' must be a list of check ids, not {type_name(raw_checks)}",
+                         fields.value_loc("checks"))
         else:
             for i, entry in enumerate(raw_checks):
                 at = loc_of(raw_checks, i) or fields.value_loc("checks")
