@@ -15,6 +15,10 @@
 - **Cost.** Each (check, entity) pair is evaluated once. Facts are re-indexed once per run into per-fact-ref
   tables; each distinct ``filter``/``exclude`` is applied once per entity, whatever the number of checks
   sharing it.
+- **Manual checks** (``type: manual``, issue 21) are not evaluated: each entity's result is the one pushed for it
+  (``pushed``: ``soundcheck results push``, or ``serve``'s ``POST /results``), with who pushed it and when in the
+  message; ``not-reported`` without one; ``not-applicable`` where the check's filter does not select the entity.
+  Exemptions and certification then treat them like any other result.
 - Tracks whose ``filter``/``exclude`` does not select an entity give no ``TrackResult`` for it; a check whose
   ``schedule.filter`` does not select an entity gives no ``CheckResult`` for it (a track sees not-applicable).
 """
@@ -235,6 +239,8 @@ def evaluate(
     entity_refs: Sequence[str] = (),
     now: datetime | None = None,
     not_applicable: Mapping[FactRef, Mapping[str, str]] | None = None,
+    pushed: Mapping[str, Mapping[str, Any]] | None = None,
+    exemption_notice_days: int = 14,
 ) -> RunReport:
     """Evaluate the selected checks and tracks over ``entities`` with ``facts`` (keyed by
     ``(entity_key(entity ref), FactRef)``, as ``FactStore.load_all()`` returns them).
@@ -244,12 +250,13 @@ def evaluate(
     because such facts were never collected is ``not-applicable`` for that entity, with the reason."""
     with paused():
         return _evaluate(settings, entities, facts, track_ids, check_ids, entity_refs, now or utcnow(),
-                         not_applicable or {})
+                         not_applicable or {}, pushed or {}, exemption_notice_days)
 
 
 def _evaluate(settings: Settings, entities: list[Entity], facts: Mapping[tuple[str, FactRef], Fact],
               track_ids: Sequence[str], check_ids: Sequence[str], entity_refs: Sequence[str],
-              now: datetime, not_applicable: Mapping[FactRef, Mapping[str, str]]) -> RunReport:
+              now: datetime, not_applicable: Mapping[FactRef, Mapping[str, str]],
+              pushed: Mapping[str, Mapping[str, Any]], notice_days: int = 14) -> RunReport:
     problems = Problems()
     tracks, checks = _select(settings, track_ids, check_ids, problems)
     if problems.errors:
@@ -288,7 +295,13 @@ def _evaluate(settings: Settings, entities: list[Entity], facts: Mapping[tuple[s
     check_results: dict[str, list[CheckResult]] = {}
     track_results: dict[tuple[str, str], list[TrackResult]] = {}
     for kind, value in order:
-        if kind == "check":
+        if kind == "check" and value.manual:
+            mask = masks.scheduled(value, masks.get(value.filter, value.exclude))
+            check_results[value.id] = manual_results(value, infos, mask, pushed.get(value.id, {}))
+            if value.id in exempted:
+                check_results[value.id] = apply_exemptions(check_results[value.id], exempted[value.id], now, warnings,
+                                                           notice_days)
+        elif kind == "check":
             bound = compile_check(value).bind(tables, absent_reasons)
             mask = masks.scheduled(value, masks.get(value.filter, value.exclude))
             check_results[value.id] = bound.run(infos, None if mask is masks.all else mask)
@@ -297,7 +310,8 @@ def _evaluate(settings: Settings, entities: list[Entity], facts: Mapping[tuple[s
                 check_results[value.id] = _not_applicable_pass(check_results[value.id], na_refs, tables,
                                                                 not_applicable)
             if value.id in exempted:  # before any track certifies with these results (soundcheck.exemptions)
-                check_results[value.id] = apply_exemptions(check_results[value.id], exempted[value.id], now, warnings)
+                check_results[value.id] = apply_exemptions(check_results[value.id], exempted[value.id], now, warnings,
+                                                           notice_days)
         else:
             track_results[(value.kind, value.id)] = _certify_all(
                 value, infos, masks.get(value.filter, value.exclude), masks, check_results,
@@ -313,6 +327,41 @@ def _evaluate(settings: Settings, entities: list[Entity], facts: Mapping[tuple[s
         track_results=tuple(chain.from_iterable(track_results[(t.kind, t.id)] for t in tracks)),
         problems=tuple(warnings.items),
     )
+
+
+MANUAL_NOT_REPORTED = "not reported: no result was pushed for this manual check (soundcheck results push)"
+
+
+def manual_results(check: Check, infos: Sequence[EntityInfo], mask: Sequence[bool],
+                   pushed: Mapping[str, Any]) -> list[CheckResult]:
+    """A ``type: manual`` check's results: the pushed result of each entity (``results_store.PushedResult``, by
+    entity key), ``not-reported`` without one, ``not-applicable`` where its filter does not select the entity."""
+    from soundcheck_cli.rules.plan import NOT_SELECTED_MESSAGE
+
+    out: list[CheckResult] = []
+    for (_entity, ref, ekey), selected in zip(infos, mask):
+        if not selected:
+            out.append(CheckResult(check.id, ref, CheckState.NOT_APPLICABLE, NOT_SELECTED_MESSAGE))
+            continue
+        result = pushed.get(ekey)
+        if result is None:
+            out.append(CheckResult(check.id, ref, CheckState.NOT_REPORTED, MANUAL_NOT_REPORTED))
+            continue
+        state = CheckState(result.state)
+        if state is CheckState.FAILED and check.warning:
+            state = CheckState.WARNING
+        out.append(CheckResult(check.id, ref, state, pushed_message(result)))
+    return out
+
+
+def pushed_message(result: Any) -> str:
+    """``<details.message>`` (when the push gave one), then who pushed the result and when."""
+    details = result.details if isinstance(result.details, dict) else {}
+    text = details.get("message") or details.get("reason") or ""
+    who = f" by {result.submitted_by}" if result.submitted_by else ""
+    when = f" at {result.last_checked}" if result.last_checked else ""
+    stamp = f"(pushed{who}{when})"
+    return f"{text} {stamp}" if isinstance(text, str) and text else stamp
 
 
 def _not_applicable_pass(results: list[CheckResult], refs: Sequence[FactRef],

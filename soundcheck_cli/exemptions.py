@@ -9,6 +9,9 @@ config keeps ``by`` and ``reason`` for the same purpose.
 - ``expires`` is a date (``2026-06-30``: the exemption holds through that day, UTC) or a timestamp. Once past, the
   exemption stops applying (the check's own result counts again) and the run reports a located warning, so that
   someone renews or removes it.
+- An exemption that applies and expires within ``notice_days`` (default 14: ``--expiring-within``) is reported too,
+  as a located warning, so that it is renewed or revoked before it lapses. Both notices reach every output of
+  ``check``: the table and Markdown reports, standard error and the JSON report's ``problems`` (``is_notice``).
 - A result that is ``not-applicable`` stays so: the check does not apply, there is nothing to exempt.
 - ``apply_exemptions`` is a pure function over one check's result column; ``evaluation`` calls it right after
   evaluating a check, before any track certifies with it (and before dependent checks read the track facts).
@@ -46,6 +49,12 @@ class Exemption:
 
     def is_expired(self, now: datetime) -> bool:
         return self.expires is not None and now >= self.expires
+
+
+def parse_when(value: Any) -> datetime | None:
+    """A date (``2026-06-30``: through that day, so the next midnight UTC) or a timestamp, as a UTC instant;
+    ``ValueError``/``TypeError`` when it is neither. Exemption expiries and campaign dates read the same way."""
+    return _parse_expiry(value)
 
 
 def _parse_expiry(value: Any) -> datetime | None:
@@ -127,11 +136,26 @@ def index_by_check(exemptions: Sequence[Exemption]) -> dict[str, dict[str, Exemp
     return out
 
 
+NOTICE_DAYS = 14  # an exemption expiring within this many days is announced (``--expiring-within``)
+NOTICE_PREFIX = "the exemption of "
+
+
+def is_notice(problem: Any) -> bool:
+    """Whether a report problem is an exemption's expiry notice (expired, or expiring soon)."""
+    return str(getattr(problem, "message", "")).startswith(NOTICE_PREFIX)
+
+
+def notices(report: Any) -> list[str]:
+    """The exemption notices of a report (``file:line:col: message``), for the table and Markdown reports."""
+    return [str(p) for p in getattr(report, "problems", ()) if is_notice(p)]
+
+
 def apply_exemptions(results: list[CheckResult], by_entity: Mapping[str, Exemption], now: datetime,
-                     problems: Problems) -> list[CheckResult]:
+                     problems: Problems, notice_days: int = NOTICE_DAYS) -> list[CheckResult]:
     """One check's results with its active exemptions applied (a new list; the input is not changed).
 
-    An expired exemption that would have applied is reported as a warning at its config entry."""
+    An expired exemption that would have applied, and an applied one expiring within ``notice_days``, are
+    reported as warnings at their config entries."""
     if not by_entity:
         return results
     out = list(results)
@@ -145,6 +169,11 @@ def apply_exemptions(results: list[CheckResult], by_entity: Mapping[str, Exempti
                 f"{describe_expiry(ex)} (reason: {ex.reason}); the check applies again ({result.state.value})",
                 ex.location)
             continue
+        if ex.expires is not None and ex.expires - now <= timedelta(days=notice_days):
+            days = max(0, (ex.expires - now).days)
+            problems.warning(
+                f"the exemption of {ex.entity_ref} from check {ex.check_id!r} expires on {describe_expiry(ex)} "
+                f"(in {days} day{'s' if days != 1 else ''}; reason: {ex.reason}): renew or revoke it", ex.location)
         out[i] = CheckResult(result.check_id, result.entity_ref, CheckState.EXEMPT, ex.reason)
     return out
 
@@ -159,14 +188,14 @@ def describe_expiry(ex: Exemption) -> str:
     return when.isoformat().replace("+00:00", "Z")
 
 
-def status(ex: Exemption, now: datetime) -> str:
-    """``active``, ``active (expires in N days)`` within 30 days of expiry, or ``expired``."""
+def status(ex: Exemption, now: datetime, within: int = 30) -> str:
+    """``active``, ``active (expires in N days)`` within ``within`` days of expiry, or ``expired``."""
     if ex.expires is None:
         return "active"
     if ex.is_expired(now):
         return "expired"
     left = ex.expires - now
-    if left <= timedelta(days=30):
+    if left <= timedelta(days=within):
         days = max(0, left.days)
         return f"active (expires in {days} day{'s' if days != 1 else ''})"
     return "active"

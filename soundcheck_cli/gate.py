@@ -7,7 +7,9 @@ give them:
 - ``fail_on``: ``failed`` (default) fails the run on a ``failed``, ``not-reported`` or ``error`` result, and when
   an entity did not reach its track's top level (unless ``--min-level`` names a lower bar for that track);
   ``warning`` fails on ``warning`` results too; ``never`` fails on no check result and no implicit top level.
-  ``passed``, ``not-applicable`` and ``exempt`` never fail.
+  ``passed``, ``not-applicable`` and ``exempt`` never fail. ``overdue`` (with ``check --campaign ID``, issue 21):
+  the run reports but passes until the campaign's deadline (``deadline``), then gates as ``failed`` does, saying
+  the campaign is overdue.
 - ``min_levels``: ``TRACK=ORDINAL`` pairs; the run fails when an entity selected by that track is certified below
   ORDINAL (also with ``fail_on=never``: an explicit bar is always enforced). A track this run did not evaluate, or
   an ORDINAL above the track's top level, is a usage error (exit code 2).
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
 
 from soundcheck_cli.errors import ExitCode, UsageError
@@ -34,6 +37,7 @@ class FailOn(str, Enum):
     FAILED = "failed"
     WARNING = "warning"
     NEVER = "never"
+    OVERDUE = "overdue"
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,11 @@ class GateOptions:
     min_levels: tuple[tuple[str, int], ...] = ()  # (track id, ordinal)
     exit_zero: bool = False
     allow_empty: bool = False  # a run that evaluated nothing passes (else it fails: a gate never passes on nothing)
+    campaign: str | None = None  # --campaign ID (``fail_on=overdue`` needs it)
+    deadline: datetime | None = None  # that campaign's deadline (first instant past it)
+    # With a campaign, the gate looks at its checks only, and its track levels are the bars (not the top levels).
+    campaign_checks: frozenset[str] | None = None
+    campaign_levels: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,17 +64,19 @@ class Verdict:
     results: str | None = None
     below_min_level: tuple[str, ...] = ()
     below_top: tuple[str, ...] = ()
+    overdue: str | None = None  # --fail-on overdue: the campaign is past its deadline
 
     @property
     def reasons(self) -> tuple[str, ...]:
-        return tuple(r for r in (self.empty, self.results) if r) + self.below_min_level + self.below_top
+        return (tuple(r for r in (self.overdue, self.empty, self.results) if r) + self.below_min_level
+                + self.below_top)
 
 
 def parse_fail_on(text: str) -> FailOn:
     try:
         return FailOn(text.strip().lower())
     except ValueError:
-        raise UsageError(f"--fail-on {text!r}: choose failed, warning or never") from None
+        raise UsageError(f"--fail-on {text!r}: choose failed, warning, never or overdue (with --campaign)") from None
 
 
 def parse_min_level(text: str) -> tuple[str, int]:
@@ -119,16 +130,27 @@ def judge(report: RunReport, options: GateOptions | None = None) -> Verdict:
         return Verdict(ExitCode.CHECKS_FAILED, empty=empty)
     if options.exit_zero:
         return Verdict(ExitCode.OK)
+    mode = options.fail_on
+    overdue = ""
+    if mode is FailOn.OVERDUE:
+        if options.campaign is None:
+            raise UsageError("--fail-on overdue gates a campaign: give --campaign ID")
+        if options.deadline is not None and report.generated_at >= options.deadline:
+            mode = FailOn.FAILED
+            overdue = f"campaign {options.campaign} is past its deadline: its results gate this run"
+        else:
+            mode = FailOn.NEVER  # before the deadline the campaign's results are reported, not enforced
     results = None
     failing: frozenset[CheckState] = frozenset()
-    if options.fail_on is FailOn.FAILED:
+    if mode is FailOn.FAILED:
         failing = FAILING_STATES
-    elif options.fail_on is FailOn.WARNING:
+    elif mode is FailOn.WARNING:
         failing = FAILING_STATES | {CheckState.WARNING}
     if failing:
         counts: dict[str, int] = {}
+        only = options.campaign_checks
         for r in report.check_results:
-            if r.state in failing:
+            if r.state in failing and (only is None or r.check_id in only):
                 counts[r.state.value] = counts.get(r.state.value, 0) + 1
         if counts:
             found = ", ".join(f"{n} {state}" for state, n in counts.items())
@@ -137,7 +159,10 @@ def judge(report: RunReport, options: GateOptions | None = None) -> Verdict:
 
     # Bars per track: the explicit --min-level, else (fail_on != never) the track's top level.
     bars: dict[str, tuple[int, str]] = {}
-    if options.fail_on is not FailOn.NEVER:
+    if mode is not FailOn.NEVER and options.campaign is not None:
+        for track_id, ordinal in options.campaign_levels:
+            bars[track_id] = (ordinal, f"level {ordinal} (campaign {options.campaign})")
+    elif mode is not FailOn.NEVER:
         for track in report.tracks:
             if track.levels:
                 top = max(lv.ordinal for lv in track.levels)
@@ -165,7 +190,7 @@ def judge(report: RunReport, options: GateOptions | None = None) -> Verdict:
         (below_min if track_id in explicit else below_top).append(line)
     failed = bool(results or below_min or below_top)
     return Verdict(ExitCode.CHECKS_FAILED if failed else ExitCode.OK, None, results, tuple(below_min),
-                   tuple(below_top))
+                   tuple(below_top), overdue if failed and overdue else None)
 
 
 def _empty_reason(report: RunReport) -> str:

@@ -207,3 +207,108 @@ class _store_claim:
 
     def __exit__(self, *exc: object) -> None:
         self.context.__exit__(*exc)
+
+
+# --- the CLI's side (issue 21): push files, list, delete ------------------------------------------------------
+# ``soundcheck results push FILE|-`` reads the same body from a file (JSON or YAML) and stores it with
+# ``store_pushed_results``; its extra checks need the config and the catalog: a result must name a ``type: manual``
+# check and an entity of the catalog, else the whole file is refused with the file:line of the bad field.
+
+
+def load_pushed(store: FactStore) -> list[PushedResult]:
+    """Every pushed result in the store (``pushed_results``)."""
+    return pushed_results(store)
+
+
+def locate_pointer(tree: Any, pointer: str, display: str) -> Location:
+    """The ``file:line:col`` of a JSON pointer (``/results/0/checkId``) in a located tree read from ``display``;
+    the nearest located parent when the pointer goes further than the tree."""
+    from soundcheck_cli.located.nodes import loc_of
+
+    best = loc_of(tree) or Location(display)
+    node = tree
+    for token in [t.replace("~1", "/").replace("~0", "~") for t in pointer.strip("/").split("/") if t]:
+        key: Any = int(token) if isinstance(node, list) and token.isdigit() else token
+        try:
+            child = node[key]
+        except (KeyError, IndexError, TypeError):
+            break
+        best = loc_of(node, key) or best
+        node = child
+    return best
+
+
+def check_pushed(results: Sequence[PushedResult], pointers: Sequence[str], manual_checks: set[str],
+                 rule_checks: set[str], entity_keys: set[str] | None, problems: Problems,
+                 locate: Any = None) -> None:
+    """Errors for results naming a check that is not a ``type: manual`` check, or (``entity_keys`` given) an
+    entity outside the catalog; ``locate(pointer)`` turns a JSON pointer into a location."""
+    where = locate or _at
+    for result, pointer in zip(results, pointers):
+        if result.check_id not in manual_checks:
+            if result.check_id in rule_checks:
+                message = (f"check '{result.check_id}' has a rule: its results are computed by `soundcheck check`; "
+                           "declare it `type: manual` to push its results")
+            else:
+                known = ", ".join(sorted(manual_checks)) or "none are defined"
+                message = f"unknown check '{result.check_id}' (checks of type manual: {known})"
+            problems.error(message, where(f"{pointer}/checkId"))
+        if entity_keys is not None and entity_key(result.entity_ref) not in entity_keys:
+            problems.error(f"unknown entity '{result.entity_ref}': not in the catalog", where(f"{pointer}/entityRef"))
+
+
+def push_results(store: FactStore, body: Any, *, manual_checks: set[str], rule_checks: set[str] = frozenset(),
+                 entity_keys: set[str] | None = None, submitted_by: str | None = None, display: str = "-",
+                 ) -> list[PushedResult]:
+    """Validate a ``POST /results`` body (a located tree read from ``display``, or plain data) against the config
+    and the catalog, then store it; ``ConfigError`` with every problem located (``file:line:col`` when ``body``
+    is located) and nothing written on any error. ``submitted_by`` fills results without ``submittedBy``."""
+    from soundcheck_cli.errors import ConfigError
+    from soundcheck_cli.located.nodes import to_plain
+
+    raw = Problems()
+    results, preserve = results_from_body(to_plain(body), raw)
+
+    def locate(pointer: str) -> Location:
+        return locate_pointer(body, pointer, display)
+
+    problems = Problems()
+    for problem in raw.errors:
+        pointer = problem.location.path if problem.location is not None else "/"
+        problems.error(f"{problem.message} ({pointer})", locate(pointer))
+    if not problems.errors:
+        items = to_plain(body).get("results") or []
+        pointers = [f"/results/{i}" for i in range(len(items))]
+        check_pushed(results, pointers, manual_checks, set(rule_checks), entity_keys, problems, locate)
+    problems.raise_if_errors(ConfigError)
+    if submitted_by:
+        results = [r if r.submitted_by else PushedResult(r.entity_ref, r.check_id, r.state, r.details, r.scope,
+                                                         submitted_by) for r in results]
+    return store_pushed_results(store, results, preserve_state_on_error=preserve)
+
+
+def delete_pushed(store: FactStore, *, check_id: str | None = None, entity_ref: str | None = None,
+                  scope: str | None = None) -> int:
+    """Remove the pushed results matching every given field (none given: all); how many were removed."""
+    with _WRITING, _store_claim(store):
+        kept: list[PushedResult] = []
+        removed = 0
+        for r in pushed_results(store):
+            if ((check_id is None or r.check_id == check_id)
+                    and (entity_ref is None or entity_key(r.entity_ref) == entity_key(entity_ref))
+                    and (scope is None or r.scope == scope)):
+                removed += 1
+            else:
+                kept.append(r)
+        if removed:
+            store.set_meta(PUSHED_KEY, {"v": FORMAT, "results": [r.to_json() for r in kept]})
+    return removed
+
+
+def by_check(results: Sequence[PushedResult], scope: str = DEFAULT_SCOPE) -> dict[str, dict[str, PushedResult]]:
+    """``{check id: {entity key: result}}`` of one scope: what the evaluation merges."""
+    out: dict[str, dict[str, PushedResult]] = {}
+    for r in results:
+        if r.scope == scope:
+            out.setdefault(r.check_id, {})[entity_key(r.entity_ref)] = r
+    return out

@@ -162,7 +162,9 @@ def _commands() -> list[list[str]]:
     return [["check"], ["collect"], ["run"], ["validate"], ["entities"], ["checks"], ["tracks"], ["history"],
             ["diff"], ["exemptions"], ["facts", "list"], ["facts", "show"], ["facts", "clear"], ["facts", "push"],
             ["facts", "schema"], ["collectors", "list"], ["collectors", "show"], ["store", "init"],
-            ["store", "migrate"], ["store", "info"], ["store", "export"], ["store", "import"]]
+            ["store", "migrate"], ["store", "info"], ["store", "export"], ["store", "import"],
+            ["exemptions", "add"], ["exemptions", "revoke"], ["exemptions", "audit"], ["results", "push"],
+            ["results", "list"], ["results", "delete"], ["campaigns"]]
 
 
 @pytest.mark.parametrize("command", _commands(), ids=" ".join)

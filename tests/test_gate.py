@@ -84,7 +84,7 @@ def test_malformed_min_level(text):
 
 
 def test_unknown_fail_on():
-    with pytest.raises(UsageError, match="failed, warning or never"):
+    with pytest.raises(UsageError, match="failed, warning, never or overdue"):
         gate_options("sometimes")
 
 

@@ -218,6 +218,7 @@ class CheckOptions:
     track_ids: tuple[str, ...] = ()
     check_ids: tuple[str, ...] = ()
     entity_refs: tuple[str, ...] = ()
+    expiring_within: int = 14  # days: an exemption expiring sooner is announced (issue 21)
 
 
 def _not_applicable(store: Any, settings: Any) -> dict[FactRef, dict[str, str]]:
@@ -245,6 +246,11 @@ def check(workspace: Workspace, options: CheckOptions, *, now: datetime | None =
     with workspace.open_store() as store:
         facts: dict[tuple[str, FactRef], Fact] = store.load_all()
         not_applicable = _not_applicable(store, workspace.settings)
+        pushed = None
+        if any(c.manual for c in workspace.settings.checks):  # type: manual checks read their pushed results
+            from soundcheck_cli.results_store import by_check, load_pushed
+
+            pushed = by_check(load_pushed(store))
     for fact in catalog_facts(workspace.entities, now, copy=False):  # evaluation only reads them
         facts[(entity_key(fact.entity_ref), fact.fact_ref)] = fact
     report = evaluate(
@@ -255,6 +261,8 @@ def check(workspace: Workspace, options: CheckOptions, *, now: datetime | None =
         check_ids=options.check_ids,
         now=now,
         not_applicable=not_applicable,
+        pushed=pushed,
+        exemption_notice_days=options.expiring_within,
     )
     if workspace.warnings:
         report = RunReport(

@@ -94,9 +94,15 @@ RefreshOpt = Annotated[
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log each HTTP request (secrets redacted).")]
 # CI gate (issue 6; decided by soundcheck_cli.gate).
-FailOnOpt = Annotated[str, typer.Option("--fail-on", metavar="failed|warning|never",
+FailOnOpt = Annotated[str, typer.Option("--fail-on", metavar="failed|warning|never|overdue",
                                         help="Exit 1 on: failed (failed/not-reported/error results, or a track's top "
-                                        "level not reached), warning (also warnings), or never.")]
+                                        "level not reached), warning (also warnings), never, or overdue (with "
+                                        "--campaign: as failed, once the campaign is past its deadline).")]
+ExpiringOpt = Annotated[int, typer.Option(
+    "--expiring-within", metavar="DAYS", min=0,
+    help="Warn about exemptions expiring within DAYS days (and expired ones), in every output.")]
+CampaignOpt = Annotated[Optional[str], typer.Option(
+    "--campaign", metavar="ID", help="Gate on this campaign only: its checks and track levels, over its entities.")]
 MinLevelOpt = Annotated[Optional[list[str]], typer.Option(
     "--min-level", metavar="TRACK=N",
     help="Exit 1 when an entity of track TRACK is certified below level N (repeatable).")]
@@ -148,13 +154,22 @@ def _write_stream(stream: str, text: str) -> None:
 
 def _do_check(workspace: Any, track: list[str] | None, check_ids: list[str] | None, entity: list[str] | None,
               fmt: list[str] | None, output: list[str] | None, quiet: bool, gate: Any,
-              summary: bool = False, show_all: bool = False) -> int:
+              summary: bool = False, show_all: bool = False, campaign: str | None = None,
+              expiring_within: int = 14) -> int:
     """Run ``app.reports.check_and_report``, print what goes to stdout and stderr; the gate's exit code."""
     from soundcheck_cli import app as core
     from soundcheck_cli.app.reports import check_and_report
 
     options = core.CheckOptions(track_ids=tuple(track or ()), check_ids=tuple(check_ids or ()),
-                                entity_refs=tuple(entity or ()))
+                                entity_refs=tuple(entity or ()), expiring_within=expiring_within)
+    if campaign is not None:  # issue 21: the campaign's entities, checks and track levels; its deadline
+        from dataclasses import replace
+
+        from soundcheck_cli.app.campaigns import for_campaign
+
+        workspace, options, camp = for_campaign(workspace, campaign, options)
+        gate = replace(gate, campaign=camp.id, deadline=camp.deadline, campaign_checks=frozenset(camp.checks),
+                       campaign_levels=tuple((t.track_id, t.level) for t in camp.levels))
     run = check_and_report(workspace, options, formats=fmt, outputs=output, gate=gate, step_summary=summary,
                            out=_write_stream, show_all=show_all)
     for o in run.to_stdout:
@@ -168,7 +183,7 @@ def _do_check(workspace: Any, track: list[str] | None, check_ids: list[str] | No
     if run.to_stdout and all(o.format == "table" for o in run.to_stdout):
         # The table shows the results, the levels reached and the summary line; what it cannot show: an empty
         # run, and the bars of --min-level.
-        reasons = tuple(r for r in (verdict.empty,) if r) + verdict.below_min_level
+        reasons = tuple(r for r in (verdict.overdue, verdict.empty) if r) + verdict.below_min_level
     else:
         # The report went to files, or stdout carries a machine format: one line for the person at the terminal
         # (on stderr), then why the gate failed.
@@ -176,6 +191,9 @@ def _do_check(workspace: Any, track: list[str] | None, check_ids: list[str] | No
 
         if not quiet or verdict.code != ExitCode.OK:
             err(summary_line(run.report))
+        from soundcheck_cli.exemptions import is_notice
+
+        print_warnings([p for p in run.report.problems if is_notice(p)], quiet)  # expired / expiring exemptions
         reasons = verdict.reasons
     for line in reasons:
         err(line)
@@ -237,6 +255,8 @@ def check(
     allow_empty: AllowEmptyOpt = False,
     summary: SummaryOpt = False,
     show_all: AllOpt = False,
+    campaign: CampaignOpt = None,
+    expiring_within: ExpiringOpt = 14,
 ) -> None:
     """Evaluate checks and tracks against the facts in the store (it does not collect).
 
@@ -245,9 +265,12 @@ def check(
     from soundcheck_cli import app as core
 
     gate = _gate(fail_on, min_level, exit_zero, allow_empty)
+    if gate.fail_on.value == "overdue" and campaign is None:
+        raise UsageError("--fail-on overdue gates a campaign: give --campaign ID")
     workspace = core.load_workspace(common_options(config, catalog, store, catalog_url), command="check")
     print_warnings(workspace.warnings, quiet)
-    raise typer.Exit(_do_check(workspace, track, check, entity, format, output, quiet, gate, summary, show_all))
+    raise typer.Exit(_do_check(workspace, track, check, entity, format, output, quiet, gate, summary, show_all,
+                               campaign, expiring_within))
 
 
 @app.command(epilog=COLLECT_EXIT_CODES)
@@ -309,6 +332,8 @@ def run(
     from soundcheck_cli.app.collect import check_shard
 
     gate = _gate(fail_on, min_level, exit_zero, allow_empty)
+    if gate.fail_on.value == "overdue":
+        raise UsageError("--fail-on overdue gates a campaign: use `soundcheck check --campaign ID --fail-on overdue`")
     check_shard(shard)  # a bad --shard is reported before the config and catalog are loaded
     workspace = core.load_workspace(common_options(config, catalog, store, catalog_url), command="run",
                                     log=log_line, verbose=verbose)
@@ -542,8 +567,11 @@ from soundcheck_cli.cli.collectors import collectors_app, facts_schema  # noqa: 
 app.add_typer(collectors_app, name="collectors")
 from soundcheck_cli.cli import history as cli_history  # noqa: E402 - history, diff, exemptions (issue 6)
 
-for _command in (cli_history.history, cli_history.diff, cli_history.exemptions):
+for _command in (cli_history.history, cli_history.diff):
     app.command(epilog=USAGE_EXIT_CODES)(_command)
+from soundcheck_cli.cli.exemptions import exemptions_app  # noqa: E402 - list, add, revoke, audit (issue 21)
+
+app.add_typer(exemptions_app, name="exemptions")
 facts_app.command("schema", epilog=USAGE_EXIT_CODES)(facts_schema)
 from soundcheck_cli.cli.store import store_app  # noqa: E402 - store init/migrate/info/export/import
 
@@ -555,6 +583,12 @@ from soundcheck_cli.cli.report import ROLLUP_EXIT_CODES, report as _report  # no
 app.command("report", epilog=ROLLUP_EXIT_CODES)(_report)
 from soundcheck_cli.cli.trend import trend as _trend  # noqa: E402 - trends (issue 21)
 app.command("trend", epilog=USAGE_EXIT_CODES)(_trend)
+from soundcheck_cli.cli.results import results_app  # noqa: E402 - results push/list/delete (issue 21)
+
+app.add_typer(results_app, name="results")
+from soundcheck_cli.cli.campaigns import campaigns as _campaigns  # noqa: E402 - campaign progress (issue 21)
+
+app.command("campaigns", epilog=USAGE_EXIT_CODES)(_campaigns)
 
 
 # --- running -----------------------------------------------------------------------------------------------------

@@ -165,8 +165,10 @@ def exemptions(
     catalog: CatalogOpt = None,
     catalog_url: CatalogUrlOpt = None,
     store: StoreOpt = None,
+    expiring_within: int = 30,
 ) -> None:
-    """List the exemptions of soundcheck.exemptions, with their expiry status (expired ones no longer apply)."""
+    """List the exemptions of soundcheck.exemptions, with their expiry status (expired ones no longer apply).
+    Registered under ``cli.exemptions`` (with ``add``, ``revoke`` and ``audit``)."""
     from soundcheck_cli import app as core
     from soundcheck_cli.exemptions import describe_expiry, status
     from soundcheck_cli.facts.model import utcnow
@@ -176,7 +178,7 @@ def exemptions(
     print_warnings(warnings)
     now = utcnow()
     rows = [{"checkId": e.check_id, "entityRef": e.entity_ref, "reason": e.reason, "by": e.by,
-             "expires": None if e.expires is None else describe_expiry(e), "status": status(e, now),
+             "expires": None if e.expires is None else describe_expiry(e), "status": status(e, now, expiring_within),
              "source": str(e.location) if e.location else None} for e in settings.exemptions]
     if format == "json":
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
@@ -186,4 +188,6 @@ def exemptions(
         until = f" until {r['expires']}" if r["expires"] else ""
         typer.echo(f"{r['checkId']:<32} {r['entityRef']:<40} {r['status']}{until}{by}: {r['reason']}  {r['source'] or ''}")
     expired = sum(1 for r in rows if r["status"] == "expired")
-    typer.echo(f"{plural(len(rows), 'exemption')}, {expired} expired")
+    expiring = sum(1 for r in rows if r["status"].startswith("active (expires"))
+    typer.echo(f"{plural(len(rows), 'exemption')}, {expired} expired, {expiring} expiring within {expiring_within} "
+               f"days")

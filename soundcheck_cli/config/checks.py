@@ -5,7 +5,12 @@ Rule syntax, as Soundcheck writes it (json-rules-engine shapes with Soundcheck's
 - a leaf condition ``{factRef, path, operator, value}`` (``factRef`` a string ``source:scope/name`` or a mapping
   ``{source, scope, name}``; ``path`` optional JSONPath, absent = the whole fact data);
 - ``{all: [...]}``, ``{any: [...]}``, ``{not: rule}`` nested to any depth;
-- a bare list, which means all (Soundcheck's docs write ``rule: [ {factRef: ...} ]``).
+- a bare list, which means all (Soundcheck's docs write ``rule: [ {factRef: ...} ]``);
+- a condition's ``value`` may be read from a fact of the same entity: ``value: {factRef, path}`` (Soundcheck's
+  "Value Input" from a fact; a mapping with ``factRef`` and at most ``path`` is always read this way), validated
+  here like a condition's own ``factRef`` and ``path``;
+- ``type: manual`` declares a check without a rule: a person's verdict or a result computed elsewhere, pushed with
+  ``soundcheck results push`` (``results_store``); without a pushed result it is ``not-reported``.
 
 Everything that would only fail later at evaluation time and is knowable now is reported now: unknown operators,
 bad fact refs, JSONPath syntax (checked by the engine's own ``rules.jsonpath`` compiler, which falls back to
@@ -26,7 +31,7 @@ from soundcheck_cli.located.nodes import loc_of, to_plain
 from soundcheck_cli.errors import Location, Problems
 from soundcheck_cli.facts.model import FactRef
 from soundcheck_cli.rules.jsonpath import path_problem
-from soundcheck_cli.rules.model import AllOf, AnyOf, Check, CheckSchedule, Condition, Not, Rule
+from soundcheck_cli.rules.model import AllOf, AnyOf, Check, CheckSchedule, Condition, FactValue, Not, Rule
 from soundcheck_cli.rules.operators import OPERATOR_NAMES, REGEX_TIMEOUT, operand_problem, regex_risk
 
 CHECK_KEYS = frozenset(
@@ -44,8 +49,11 @@ CHECK_KEYS = frozenset(
         "failedMessage",
         "notApplicableMessage",
         "schedule",
+        "type",
     }
 )
+CHECK_TYPES = ("rule", "manual")
+VALUE_FACT_KEYS = frozenset({"factRef", "path"})
 CONDITION_KEYS = frozenset({"factRef", "path", "operator", "value"})
 COMBINATORS = ("all", "any", "not")
 
@@ -101,7 +109,19 @@ def _parse_check(
 
     parser = RuleParser(problems, fields.what)
     rule: Rule | None = None
-    if not fields.has("rule") or fields.raw("rule") is None:
+    check_type = fields.raw("type")
+    manual = False
+    if check_type is not None and check_type not in CHECK_TYPES:
+        fields.error(f"'type' must be one of {', '.join(CHECK_TYPES)}, not {check_type!r}", fields.value_loc("type"))
+    elif check_type == "manual":
+        manual = True
+        rule = AllOf(())  # never evaluated: a manual check's results are pushed (evaluation.py)
+        if fields.raw("rule") is not None:
+            fields.error("a check of type 'manual' has no 'rule' (its results are pushed with "
+                         "`soundcheck results push`)", fields.value_loc("rule"))
+    if manual:
+        pass  # the placeholder rule above
+    elif not fields.has("rule") or fields.raw("rule") is None:
         fields.error(fields.absent("rule", "missing 'rule'"), check_loc)
     else:
         rule = parser.parse(fields.raw("rule"), fields.value_loc("rule"))
@@ -143,6 +163,7 @@ def _parse_check(
         not_applicable_message=not_applicable,
         schedule=schedule,
         location=check_loc,
+        manual=manual,
     )
 
 
@@ -281,6 +302,12 @@ class RuleParser:
             fields.error(fields.absent("value", "condition without 'value'"), loc)
             ok = False
         value = to_plain(fields.raw("value"))
+        if isinstance(value, dict) and "factRef" in value and set(value) <= VALUE_FACT_KEYS:
+            fact_value = self._fact_value(fields.raw("value"), fields.value_loc("value"))
+            fields.warn_unknown(CONDITION_KEYS)
+            if not ok or fact_ref is None or fact_value is None:
+                return None
+            return Condition(fact_ref=fact_ref, path=path, operator=operator, value=fact_value, location=loc)
         if fields.has("value") and isinstance(operator, str) and operator in OPERATOR_NAMES:
             # The engine's own check of the rule value (a number for lessThan..., a valid regular expression for
             # matches): what `check` would report as `error` for every entity is reported here, located.
@@ -302,3 +329,23 @@ class RuleParser:
         if not ok or fact_ref is None:
             return None
         return Condition(fact_ref=fact_ref, path=path, operator=operator, value=value, location=loc)
+
+    def _fact_value(self, node: Any, loc: Location | None) -> FactValue | None:
+        """``value: {factRef, path}``: the rule value read from a fact of the entity, validated as a condition's
+        own ``factRef`` and ``path`` are (the fact itself is only known per entity, at evaluation)."""
+        fields = Fields(node, self.problems, f"{self.what}: value", loc_of(node) or loc)
+        try:
+            ref = FactRef.parse(fields.raw("factRef"))
+        except ValueError as exc:
+            fields.error(str(exc), fields.value_loc("factRef"))
+            return None
+        path = fields.raw("path")
+        if path is not None:
+            if not isinstance(path, str):
+                fields.error(f"'path' must be a JSONPath string, not {type_name(path)}", fields.value_loc("path"))
+                return None
+            problem = path_problem(path)
+            if problem is not None:
+                fields.error(problem, fields.value_loc("path"))
+                return None
+        return FactValue(ref, path, loc_of(node) or loc)

@@ -33,10 +33,17 @@ class Settings:
     events: Any = None  # events.config.EventsSettings (None: events disabled)
     store: Any = None  # facts.locate.StoreSettings (``soundcheck.store``; None: the defaults)
     catalog_source: Any = None  # catalog.source.CatalogSourceSettings (``soundcheck.catalog``; None: not configured)
+    campaigns: tuple[Any, ...] = ()  # campaigns.model.Campaign values (``soundcheck.campaigns``)
 
     def check(self, check_id: str) -> Check | None:
         for c in self.checks:
             if c.id == check_id:
+                return c
+        return None
+
+    def campaign(self, campaign_id: str) -> Any:
+        for c in self.campaigns:
+            if c.id == campaign_id:
                 return c
         return None
 

@@ -25,7 +25,7 @@ from soundcheck_cli.tracks.model import Track
 # so that it stops being reported as unknown.
 SOUNDCHECK_KEYS = frozenset(
     {"checks", "tracks", "programs", "collectors", "events", "exemptions", "store", "history", "catalog", "scm",
-     "serve"}
+     "serve", "campaigns"}
 )
 
 
@@ -73,6 +73,9 @@ def build_settings(tree: LocatedDict, files: Sequence[str], problems: Problems) 
     exemptions = parse_exemptions(fields.raw("exemptions"), problems, fields.value_loc("exemptions"),
                                   [c.id for c in checks])
     history = parse_history(fields.raw("history"), problems, fields.value_loc("history"))
+    from soundcheck_cli.config.campaigns import parse_campaigns
+
+    campaigns = parse_campaigns(fields.raw("campaigns"), problems, fields.value_loc("campaigns"), checks, tracks)
     events = parse_events(fields.raw("events"), problems, fields.value_loc("events"))
     from soundcheck_cli.facts.locate import parse_store_settings
 
@@ -91,6 +94,7 @@ def build_settings(tree: LocatedDict, files: Sequence[str], problems: Problems) 
         app_config=tree,
         soundcheck=section,
         exemptions=exemptions,
+        campaigns=campaigns,
         history=history,
         events=events,
         store=store,

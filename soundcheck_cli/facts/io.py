@@ -109,6 +109,13 @@ def _read_file(path: str, problems: Problems) -> list[tuple[Fact | None, Locatio
 # -- parsing with positions ---------------------------------------------------------------------------------
 
 
+def parse_documents(text: str, name: str, problems: Problems) -> list[Any] | None:
+    """The documents of a JSON or YAML text as located trees (``LocatedDict``/``LocatedList``), bounded as a fact
+    file is; ``None`` after reporting an error (``soundcheck results push`` reads its files with it)."""
+    return _parse(text, name, problems)
+
+
+
 def _parse(text: str, name: str, problems: Problems) -> list[Any] | None:
     """The documents of ``text`` as ``LocatedDict``/``LocatedList`` trees, or ``None`` after reporting an error."""
     from soundcheck_cli.located import yaml as reader

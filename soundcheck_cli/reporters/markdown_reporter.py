@@ -31,6 +31,7 @@ from soundcheck_cli.reporters.common import (
     summary_line,
     track_rows,
 )
+from soundcheck_cli.exemptions import notices as exemption_notices
 from soundcheck_cli.results import RunReport
 from soundcheck_cli.rules.model import CheckResult, CheckState
 
@@ -87,6 +88,7 @@ def render(report: RunReport, *, max_rows: int = DEFAULT_MAX_ROWS, title: str = 
     report = redacted(report, redactor)
     index = build_index(report)
     lines = [f"## {cell(title)}", "", cell(summary_line(report)), ""]
+    lines += [f"> ⚠️ {cell(text)}\n" for text in exemption_notices(report)]  # expired / expiring (issue 21)
     for track in report.tracks:
         lines += _track_section(report, track)
 

@@ -38,6 +38,7 @@ from soundcheck_cli.reporters.common import (
     summary_line,
     track_rows,
 )
+from soundcheck_cli.exemptions import notices as exemption_notices
 from soundcheck_cli.results import RunReport
 from soundcheck_cli.rules.model import CheckResult, CheckState
 from soundcheck_cli.safe_text import terminal_safe
@@ -206,5 +207,6 @@ def render(report: RunReport, *, color: bool = False, width: int | None = None, 
             in_tracks.update(lc.id for lc in level.checks)
     lines += _standalone_section(report, in_tracks, paint)
     lines += _failures_section(report, paint, cap)
+    lines += [f"warning: {text}" for text in exemption_notices(report)]  # expired / expiring (issue 21)
     lines.append(summary_line(report))
     return "\n".join(lines) + "\n"

@@ -22,6 +22,11 @@ Without them, a passed result has an empty message, a failed one says which cond
 value (``pagerduty:default/service: $.status is "disabled", expected equal "active"``), a not-applicable one
 says why. ``not-reported`` and ``error`` messages are always the engine's own.
 
+Fact-valued conditions (``value: {factRef, path}``, issue 21) read their rule value from a fact of the same entity;
+an absent or expired value fact, or a value path that selects nothing, makes the condition unknown (``None``:
+not reported), never ``error``. A check with such a condition is evaluated by closures (its value is not a constant
+the generated code could inline); checks whose values are all constants keep the generated fast path.
+
 Speed (issue 7 asks >= 450,000 evaluations/s): a check is compiled once -- paths to accessors, operators to
 predicates specialised on the rule value (``rules.plan``) -- and bound to one run's per-fact-ref tables
 ``{entity key: fact data}``. Binding generates the check's whole batch loop as Python source (``rules.codegen``);
@@ -46,7 +51,7 @@ from soundcheck_cli.facts.model import Fact, FactRef, format_timestamp, utcnow
 from soundcheck_cli.rules.codegen import MAX_GENERATED_DEPTH, bind_generated, generate_run
 from soundcheck_cli.rules.jsonpath import MISSING, PathError
 from soundcheck_cli.rules.messages import Template, compile_template, describe_value
-from soundcheck_cli.rules.model import Check, CheckResult, CheckState, Condition, Not, Rule
+from soundcheck_cli.rules.model import Check, CheckResult, CheckState, Condition, FactValue, Not, Rule, is_fact_valued
 from soundcheck_cli.rules.operators import EvaluationError, OperatorError
 from soundcheck_cli.rules.plan import (
     ABSENT,
@@ -57,6 +62,7 @@ from soundcheck_cli.rules.plan import (
     Unreported,
     compile_plan,
     depth,
+    leaf_expected,
     leaves,
     memo_key,
 )
@@ -128,6 +134,9 @@ def evaluate_plan(plan: Plan, fact: Callable[[FactRef], Any]) -> bool | None:
         v = fact(plan.condition.fact_ref)
         if v.__class__ is Unreported:
             return None
+        if plan.value_ref is not None:
+            expected = leaf_expected(plan, fact)
+            return None if expected is ABSENT else plan.test(plan.accessor.get(v), expected)  # type: ignore[call-arg]
         return plan.test(plan.accessor.get(v))
     if plan.kind == "not":
         r = evaluate_plan(plan.children[0], fact)
@@ -140,6 +149,24 @@ def evaluate_plan(plan: Plan, fact: Callable[[FactRef], Any]) -> bool | None:
 
 # --- binding, way 1: closures (the fallback for rules too deep to generate) ---------------------------------
 def bind_closures(plan: Plan, tables: Mapping[FactRef, FactTable]) -> RuleFn:
+    if isinstance(plan, Leaf) and plan.value_ref is not None:  # fact-valued: the rule value per entity
+        table_get = tables.get(plan.condition.fact_ref, {}).get
+        value_get = tables.get(plan.value_ref, {}).get
+        get = plan.accessor.get
+        value_path = plan.value_accessor.get  # type: ignore[union-attr]
+        dynamic = plan.test
+
+        def fact_valued_leaf(ekey: str) -> bool | None:
+            v = table_get(ekey, ABSENT)
+            w = value_get(ekey, ABSENT)
+            if v.__class__ is Unreported or w.__class__ is Unreported:
+                return None
+            expected = value_path(w)
+            if expected is MISSING:
+                return None
+            return dynamic(get(v), expected)  # type: ignore[call-arg]
+
+        return fact_valued_leaf
     if isinstance(plan, Leaf):
         table_get = tables.get(plan.condition.fact_ref, {}).get
         get = plan.accessor.get
@@ -179,8 +206,8 @@ def bind_closures(plan: Plan, tables: Mapping[FactRef, FactTable]) -> RuleFn:
 
 def bind_rule(plan: Plan, tables: Mapping[FactRef, FactTable]) -> RuleFn:
     """The fastest correct evaluator of ``plan`` over ``tables``: generated code (``rules.codegen``), or closures
-    for rules too deep to generate."""
-    if depth(plan) <= MAX_GENERATED_DEPTH:
+    for rules too deep to generate or whose rule values are read from facts."""
+    if depth(plan) <= MAX_GENERATED_DEPTH and not any(lf.value_ref is not None for lf in leaves(plan)):
         try:
             return bind_generated(plan, tables)
         except (SyntaxError, RecursionError, MemoryError):  # pragma: no cover - guarded by the depth limit
@@ -196,15 +223,22 @@ def describe_condition(condition: Condition, actual: Any, holds: bool) -> str:
     return f"{condition.fact_ref}: {condition.path or '$'} is {describe_value(actual)}{tail}"
 
 
-def _explain(plan: Plan, raw: Callable[[Leaf], Any], want: bool) -> tuple[bool | None, list[str]]:
-    """Evaluate ``plan`` and say why it is not ``want``, in one pass: ``(value, reasons)``."""
+def _explain(plan: Plan, raw: Callable[[Leaf], Any], want: bool,
+             fact: Callable[[FactRef], Any] | None = None) -> tuple[bool | None, list[str]]:
+    """Evaluate ``plan`` and say why it is not ``want``, in one pass: ``(value, reasons)``. ``fact(ref)`` reads
+    the rule values of fact-valued conditions."""
     if isinstance(plan, Leaf):
         v = raw(plan)
         if v.__class__ is Unreported:
             return None, []
         actual = plan.accessor.get(v)
+        expected: Any = ABSENT
+        if plan.value_ref is not None:
+            expected = leaf_expected(plan, fact) if fact is not None else ABSENT
+            if expected is ABSENT:
+                return None, []
         try:
-            holds = plan.test(actual)
+            holds = plan.test(actual) if expected is ABSENT else plan.test(actual, expected)  # type: ignore[call-arg]
         except EvaluationError:
             # A condition the rule's short-circuit skipped (``all`` already false...) and that cannot be evaluated
             # does not decide the result: it must not turn a failure into an error while explaining it.
@@ -212,11 +246,13 @@ def _explain(plan: Plan, raw: Callable[[Leaf], Any], want: bool) -> tuple[bool |
         if holds == want:
             return holds, []
         text = plan.head + describe_value(actual) + (plan.hold_tail if holds else plan.fail_tail)
+        if expected is not ABSENT:
+            text += f"{describe_value(expected)} (from {plan.condition.value})"
         return holds, [text if want else "expected not: " + text]
     if plan.kind == "not":
-        r, reasons = _explain(plan.children[0], raw, not want)
+        r, reasons = _explain(plan.children[0], raw, not want, fact)
         return (None if r is None else not r), reasons
-    return _combine(plan.kind, [_explain(child, raw, want) for child in plan.children], want)
+    return _combine(plan.kind, [_explain(child, raw, want, fact) for child in plan.children], want)
 
 
 def _combine(kind: str, results: list[tuple[bool | None, list[str]]], want: bool) -> tuple[bool | None, list[str]]:
@@ -239,7 +275,7 @@ def explain(plan: Plan, fact: Callable[[FactRef], Any], want: bool = True) -> li
 
     ``fact(ref)`` returns a fact's data or an ``Unreported`` marker.
     """
-    return _explain(plan, lambda leaf: fact(leaf.condition.fact_ref), want)[1]
+    return _explain(plan, lambda leaf: fact(leaf.condition.fact_ref), want, fact)[1]
 
 
 # --- compiled and bound checks -----------------------------------------------------------------------------
@@ -247,6 +283,8 @@ def _ordered_refs(rule: Rule | None, out: list[FactRef]) -> list[FactRef]:
     if isinstance(rule, Condition):
         if rule.fact_ref not in out:
             out.append(rule.fact_ref)
+        if isinstance(rule.value, FactValue) and rule.value.fact_ref not in out:
+            out.append(rule.value.fact_ref)
     elif isinstance(rule, Not):
         _ordered_refs(rule.rule, out)
     elif rule is not None:
@@ -259,13 +297,15 @@ class CompiledCheck:
     """A check compiled once: its fact refs, rule plans, message templates -- or why it cannot run."""
 
     __slots__ = ("check", "refs", "rule_refs", "applicable_refs", "error", "rule", "applicable",
-                 "passed", "failed", "not_applicable", "check_info")
+                 "passed", "failed", "not_applicable", "check_info", "fact_valued")
 
     def __init__(self, check: Check) -> None:
         self.check = check
         self.rule_refs = tuple(_ordered_refs(check.rule, []))
         self.applicable_refs = tuple(_ordered_refs(check.applicable, []))
         self.refs = tuple(dict.fromkeys(self.applicable_refs + self.rule_refs))
+        # A rule value read from a fact: the general path (closures, no memoised default messages).
+        self.fact_valued = is_fact_valued(check.rule) or is_fact_valued(check.applicable)
         self.error: str | None = None
         self.rule: Plan | None = None
         self.applicable: Plan | None = None
@@ -320,11 +360,11 @@ class BoundCheck:
         self._unreported_memo: dict[tuple[Any, ...], tuple[str, tuple[str, ...], str]] = {}
         self.failed_memo: dict[tuple[Any, ...], str] = {}  # values the conditions saw -> default message
         self.nr_memo: dict[tuple[Any, ...], tuple[str, tuple[str, ...], str]] = {}
-        self._run = generate_run(self) if generate else None
+        self._run = generate_run(self) if generate and not compiled.fact_valued else None
         # With a generated ``run`` loop, ``rule``/``applicable`` serve only single ``evaluate`` calls: closures,
         # which need no compiling (same answers).
         ok = compiled.error is None
-        bind = bind_rule if generate and self._run is None else bind_closures
+        bind = bind_rule if generate and self._run is None and not compiled.fact_valued else bind_closures
         self.rule: RuleFn | None = bind(compiled.rule, tables) if ok and compiled.rule else None
         self.applicable: RuleFn | None = (
             bind(compiled.applicable, tables) if ok and compiled.applicable is not None else None
@@ -422,7 +462,7 @@ class BoundCheck:
         if not by_rule:
             return NOT_SELECTED_MESSAGE
         plan = self.compiled.applicable
-        reasons = _explain(plan, self._raw(ekey), True)[1] if plan is not None else []
+        reasons = _explain(plan, self._raw(ekey), True, self.fact(ekey))[1] if plan is not None else []
         return "not applicable: " + ("; ".join(reasons) if reasons else "the applicable rule is false")
 
     def failed_message(self, entity: Entity, ekey: str) -> str:
@@ -433,6 +473,8 @@ class BoundCheck:
         plan = self.compiled.rule
         if plan is None:  # pragma: no cover - a check with a compile error never fails
             return "the rule is not satisfied"
+        if self.compiled.fact_valued:  # the message depends on the rule values too: not memoised
+            return "; ".join(_explain(plan, self._raw(ekey), True, self.fact(ekey))[1]) or "the rule is not satisfied"
         if isinstance(plan, Leaf):
             # One condition: the message depends on the value alone; memoised (the generated loop reads the
             # same memo with the same key before calling here).
@@ -502,6 +544,8 @@ class BoundCheck:
                 reason = self.absent_reasons.get(ref, "not collected")
             missing.append(f"{ref} ({reason})")
         text = "; ".join(missing)
+        if not text and self.compiled.fact_valued:
+            text = "a rule value's fact has nothing at its path"
         result = (text, tuple(missing), f"not reported{subject}: {text}" if text else "not reported")
         if len(self._unreported_memo) < MEMO_LIMIT:
             self._unreported_memo[key] = result

@@ -1,7 +1,11 @@
 """Values for rules and checks, as parsed from the ``soundcheck.checks`` config.
 
 A rule is a tree: ``Condition`` leaves (``{factRef, path, operator, value}``) under ``AllOf`` / ``AnyOf`` / ``Not``.
-Every node keeps the ``Location`` it was written at, for located error messages.
+Every node keeps the ``Location`` it was written at, for located error messages. A condition's ``value`` is a
+constant, or a ``FactValue`` (``value: {factRef, path}``, Soundcheck's "Value Input" from a fact): the threshold
+read from a fact of the same entity.
+
+A check of ``type: manual`` (``Check.manual``) has no rule: its results are pushed (``results_store``).
 """
 
 from __future__ import annotations
@@ -12,6 +16,19 @@ from typing import Any, NamedTuple, Union
 
 from soundcheck_cli.errors import Location
 from soundcheck_cli.facts.model import FactRef
+
+
+@dataclass(frozen=True, slots=True)
+class FactValue:
+    """A rule value read from a fact of the entity being evaluated: ``value: {factRef, path}``. An absent or
+    expired fact, or a path that selects nothing, makes the condition not reported (never ``error``)."""
+
+    fact_ref: FactRef
+    path: str | None = None
+    location: Location | None = field(default=None, compare=False)
+
+    def __str__(self) -> str:
+        return f"{self.fact_ref} {self.path or '$'}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +61,22 @@ class Not:
 Rule = Union[Condition, AllOf, AnyOf, Not]
 
 
+def is_fact_valued(rule: Rule | None) -> bool:
+    """Whether any condition of ``rule`` reads its value from a fact (such rules take the engine's general path)."""
+    if rule is None:
+        return False
+    if isinstance(rule, Condition):
+        return isinstance(rule.value, FactValue)
+    if isinstance(rule, Not):
+        return is_fact_valued(rule.rule)
+    return any(is_fact_valued(child) for child in rule.rules)
+
+
 def rule_fact_refs(rule: Rule) -> set[FactRef]:
     """Every fact ref a rule reads (used for dependency order and not-reported messages)."""
     if isinstance(rule, Condition):
+        if isinstance(rule.value, FactValue):
+            return {rule.fact_ref, rule.value.fact_ref}
         return {rule.fact_ref}
     if isinstance(rule, Not):
         return rule_fact_refs(rule.rule)
@@ -93,6 +123,7 @@ class Check:
     not_applicable_message: str | None = None
     schedule: CheckSchedule | None = None
     location: Location | None = field(default=None, compare=False)
+    manual: bool = False  # ``type: manual``: no rule (``rule`` is an always-true placeholder); results are pushed
 
     @property
     def title(self) -> str:

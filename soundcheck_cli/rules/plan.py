@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from soundcheck_cli.facts.model import format_timestamp
+from soundcheck_cli.facts.model import FactRef, format_timestamp
 from soundcheck_cli.rules.jsonpath import MISSING, Accessor, compile_path
 from soundcheck_cli.rules.messages import describe_value
-from soundcheck_cli.rules.model import AllOf, AnyOf, Condition, Not, Rule
-from soundcheck_cli.rules.operators import OperatorError, compile_operator
+from soundcheck_cli.rules.model import AllOf, AnyOf, Condition, FactValue, Not, Rule
+from soundcheck_cli.rules.operators import OPERATOR_NAMES, EvaluationError, OperatorError, compile_operator, operand_problem
 
 
 class Unreported:
@@ -50,6 +50,43 @@ class Leaf:
     head: str = ""
     fail_tail: str = ""
     hold_tail: str = ""
+    # A fact-valued condition (``value: {factRef, path}``): where its rule value is read, per entity; ``test`` is
+    # then ``dynamic_test(operator)`` and takes ``(actual, expected)``.
+    value_ref: FactRef | None = None
+    value_accessor: Accessor | None = None
+
+
+def dynamic_test(operator: str) -> Callable[[Any, Any], bool]:
+    """``(actual, expected) -> bool`` for a rule value known only per entity (read from a fact). The predicate of
+    each distinct scalar value is compiled once (a threshold fact takes few values); a value the operator cannot
+    use (a string for ``lessThan``, a bad regular expression) raises ``EvaluationError``: that entity's result is
+    ``error``, with the reason."""
+    cache: dict[tuple[type, Any], Callable[[Any], bool]] = {}
+
+    def test(actual: Any, expected: Any) -> bool:
+        cls = expected.__class__
+        key = (cls, expected) if cls in (str, int, float, bool) else None
+        predicate = cache.get(key) if key is not None else None  # type: ignore[arg-type]
+        if predicate is None:
+            problem = operand_problem(operator, expected)
+            if problem is not None:
+                raise EvaluationError(f"rule value read from a fact: {problem}")
+            predicate = compile_operator(operator, expected)
+            if key is not None and len(cache) < 1024:
+                cache[key] = predicate
+        return predicate(actual)
+
+    return test
+
+
+def leaf_expected(leaf: Leaf, fact: Callable[[FactRef], Any]) -> Any:
+    """The rule value of a fact-valued leaf for one entity (``fact(ref)``: data or an ``Unreported`` marker), or
+    ``ABSENT`` when it cannot be read (fact absent or expired, or its path selects nothing): not reported."""
+    v = fact(leaf.value_ref)  # type: ignore[arg-type]
+    if v.__class__ is Unreported:
+        return ABSENT
+    expected = leaf.value_accessor.get(v)  # type: ignore[union-attr]
+    return ABSENT if expected is MISSING else expected
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +100,13 @@ Plan = Leaf | Branch
 
 def compile_plan(rule: Rule) -> Plan:
     """Compile paths and operators of ``rule`` once; raises ``PathError``/``OperatorError``."""
+    if isinstance(rule, Condition) and isinstance(rule.value, FactValue):
+        if rule.operator not in OPERATOR_NAMES:
+            raise OperatorError(f"unknown operator {rule.operator!r}")
+        return Leaf(rule, compile_path(rule.path), dynamic_test(rule.operator),
+                    head=f"{rule.fact_ref}: {rule.path or '$'} is ", fail_tail=f", expected {rule.operator} ",
+                    hold_tail=f", which is {rule.operator} ", value_ref=rule.value.fact_ref,
+                    value_accessor=compile_path(rule.value.path))
     if isinstance(rule, Condition):
         accessor, test = compile_path(rule.path), compile_operator(rule.operator, rule.value)
         value = describe_value(rule.value)
