@@ -215,11 +215,6 @@ class _store_claim:
 # check and an entity of the catalog, else the whole file is refused with the file:line of the bad field.
 
 
-def load_pushed(store: FactStore) -> list[PushedResult]:
-    """Every pushed result in the store (``pushed_results``)."""
-    return pushed_results(store)
-
-
 def locate_pointer(tree: Any, pointer: str, display: str) -> Location:
     """The ``file:line:col`` of a JSON pointer (``/results/0/checkId``) in a located tree read from ``display``;
     the nearest located parent when the pointer goes further than the tree."""

@@ -248,9 +248,9 @@ def check(workspace: Workspace, options: CheckOptions, *, now: datetime | None =
         not_applicable = _not_applicable(store, workspace.settings)
         pushed = None
         if any(c.manual for c in workspace.settings.checks):  # type: manual checks read their pushed results
-            from soundcheck_cli.results_store import by_check, load_pushed
+            from soundcheck_cli.results_store import by_check, pushed_results
 
-            pushed = by_check(load_pushed(store))
+            pushed = by_check(pushed_results(store))
     for fact in catalog_facts(workspace.entities, now, copy=False):  # evaluation only reads them
         facts[(entity_key(fact.entity_ref), fact.fact_ref)] = fact
     report = evaluate(

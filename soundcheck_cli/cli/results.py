@@ -60,10 +60,10 @@ def push(
 
 def _rows(store: Any, entity: str | None, check: str | None, scope: str | None) -> list[dict[str, Any]]:
     from soundcheck_cli.facts.interface import entity_key
-    from soundcheck_cli.results_store import load_pushed
+    from soundcheck_cli.results_store import pushed_results
 
     key = entity_key(norm_entity(entity)) if entity else None
-    return [r.to_json() for r in load_pushed(store)
+    return [r.to_json() for r in pushed_results(store)
             if (key is None or entity_key(r.entity_ref) == key) and (check is None or r.check_id == check)
             and (scope is None or r.scope == scope)]
 
