@@ -1,7 +1,6 @@
 """Small files replaced whole: written under a temporary name in the same folder, then renamed over the target
 (``os.replace``), so a reader sees the old content or the new, never half of one. For the caches a run keeps
-(help text, compiled check code), where a file that cannot be written only means no
-cache. Imports nothing beyond ``os``: the console script's fast paths (``entry``) use it."""
+(compiled check code), where a file that cannot be written only means no cache."""
 
 from __future__ import annotations
 

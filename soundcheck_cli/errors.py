@@ -90,7 +90,7 @@ class SoundcheckError(Exception):
             self.problems = [Problem(message, location)]
         super().__init__(str(self))
 
-    def __reduce__(self) -> tuple[Any, ...]:  # pickled with its problems (``beside`` sends errors between processes)
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled with its problems (an error can cross a process boundary, e.g. multiprocessing)
         return (self.__class__, (self.problems,))
 
     @property

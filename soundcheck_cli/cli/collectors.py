@@ -3,7 +3,7 @@
 - ``soundcheck collectors list``: id, name, description, source package, configured or not;
 - ``soundcheck collectors show ID``: fact names, config schema, data schema per fact and the effective collection
   configs for the loaded config;
-- ``soundcheck facts schema FACTREF``: the JSON schema of a fact's data (registered under ``facts`` in cli.py).
+- ``soundcheck facts schema FACTREF``: the JSON schema of a fact's data (registered under ``facts`` in ``cli/commands.py``).
 
 The config is optional for all three: without ``-c`` and without ``./app-config.yaml`` they describe the installed
 collectors unconfigured. Data comes from ``collectors/introspect.py``; this module only renders it.

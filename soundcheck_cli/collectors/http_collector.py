@@ -34,7 +34,7 @@ with no value for an entity makes that entity not-applicable for the fact, with 
 
 Responses: a JSON body becomes the fact's data (after ``path``, when given; no match → ``null``); any other body
 is stored as ``{status, body}`` (text, at most 64 KiB, with ``truncated``). 404/410 record the fact as absent;
-other 4xx fail without retry; 5xx, timeouts and connection errors are retried (``collectors.http_client``).
+other 4xx fail without retry; 5xx, timeouts and connection errors are retried (``soundcheck_cli.http.client``).
 """
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ class SinkSettings:
     path: str | None = None  # jsonl: absolute path
     url: str | None = field(default=None, repr=False)  # webhook, slack, teams (a Slack/Teams URL is a secret)
     headers: tuple[tuple[str, str], ...] = ()
-    client: Any = None  # webhook: collectors.http_client.ClientSettings
+    client: Any = None  # webhook: http.client.ClientSettings
     batch_size: int = 1
     max_pending: int = DEFAULT_MAX_PENDING
     stream: str = "stdout"
