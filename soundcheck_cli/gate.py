@@ -21,10 +21,12 @@ give them:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from operator import attrgetter
 
 from soundcheck_cli.errors import ExitCode, UsageError
 from soundcheck_cli.results import RunReport
@@ -114,6 +116,7 @@ def check_min_levels(report: RunReport, options: GateOptions) -> None:
                              "no entity could reach it")
 
 
+_STATE = attrgetter("state")
 MAX_NAMED = 10  # entities named per failing track; the others are counted
 
 
@@ -147,11 +150,11 @@ def judge(report: RunReport, options: GateOptions | None = None) -> Verdict:
     elif mode is FailOn.WARNING:
         failing = FAILING_STATES | {CheckState.WARNING}
     if failing:
-        counts: dict[str, int] = {}
         only = options.campaign_checks
-        for r in report.check_results:
-            if r.state in failing and (only is None or r.check_id in only):
-                counts[r.state.value] = counts.get(r.state.value, 0) + 1
+        # Counted in C over all results (200,000 at 10k entities x 20 checks), then narrowed to the failing states.
+        states = (Counter(map(_STATE, report.check_results)) if only is None
+                  else Counter(r.state for r in report.check_results if r.check_id in only))
+        counts = {state.value: n for state, n in states.items() if state in failing}
         if counts:
             found = ", ".join(f"{n} {state}" for state, n in counts.items())
             results = (f"gate failed (--fail-on {options.fail_on.value}): {found} "
