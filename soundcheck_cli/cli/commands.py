@@ -548,6 +548,8 @@ facts_app.command("schema", epilog=USAGE_EXIT_CODES)(facts_schema)
 from soundcheck_cli.cli.store import store_app  # noqa: E402 - store init/migrate/info/export/import
 
 app.add_typer(store_app, name="store")
+from soundcheck_cli.cli.site import SITE_EXIT_CODES, site as site_command  # noqa: E402 - site (issue 22)
+app.command("site", epilog=SITE_EXIT_CODES)(site_command)
 
 
 # --- running -----------------------------------------------------------------------------------------------------
