@@ -515,7 +515,7 @@ class Site:
                                        else "<p>No check result.</p>")
                 + "<h2>History</h2>" + history_html
                 + ("<h2>Badges</h2><p>Markdown for a README (replace SITE_URL with where this site is published; "
-                   "for shields.io use <code>https://img.shields.io/endpoint?url=SITE_URL/…/TRACK.json</code>):</p>"
+                   "each badge also has a shields.io endpoint file: the same path ending in <code>.json</code>):</p>"
                    f"<pre>{e(chr(10).join(badge_md))}</pre>" if badge_md else ""))
         self.page(path, x.ref, body)
 
