@@ -140,6 +140,8 @@ def test_an_existing_folder_is_replaced_only_when_it_is_a_site(tmp_path, capsys)
     code, _, err = cli(capsys, "site", "-o", str(foreign), *common)
     assert code == 2 and "was not written by `soundcheck site`" in err
     assert (foreign / "keep.txt").read_text() == "mine"
+    code, _, err = cli(capsys, "site", "-o", str(foreign / "keep.txt"), *common)
+    assert code == 2 and "is not a folder" in err
     out = tmp_path / "out"
     assert cli(capsys, "site", "-o", str(out), *common)[0] == 0
     (out / "stale.html").write_text("old")

@@ -67,7 +67,6 @@ class TrackInfo:
     description: str
     levels: list[LevelInfo]
     highest: dict[int, int]  # entity slot -> highest ordinal reached (0: none), for the entities in the track
-    level_states: dict[int, list[str]]  # entity slot -> level chars (p/f/.) in the order of ``levels``
 
     @property
     def top(self) -> int:
@@ -161,8 +160,20 @@ def owner_of(entity: Any) -> str:
     return f"{kind}:{namespace}/{name}".lower()
 
 
-def _redact(inp: SiteInput, text: str) -> str:
-    return inp.redact(text) if inp.redact is not None else text
+class _Redactor:
+    """``SiteInput.redact`` memoised by text: many results share one message."""
+
+    def __init__(self, redact: Any) -> None:
+        self.redact = redact
+        self.memo: dict[str, str] = {}
+
+    def __call__(self, text: str) -> str:
+        if self.redact is None or not text:
+            return text
+        out = self.memo.get(text)
+        if out is None:
+            out = self.memo[text] = self.redact(text)
+        return out
 
 
 def _highest(states: Sequence[str], ordinals: Sequence[int], n: int) -> list[int | None]:
@@ -207,6 +218,7 @@ def build_model(inp: SiteInput) -> SiteModel:
     keys = [entity_key(r) for r in refs]
     n = len(refs)
 
+    redact = _Redactor(inp.redact)
     entities: list[EntityInfo] = []
     owners: dict[str, list[int]] = {}
     for slot, (ref, key) in enumerate(zip(refs, keys)):
@@ -216,7 +228,8 @@ def build_model(inp: SiteInput) -> SiteModel:
         title = meta.get("title") if isinstance(meta.get("title"), str) else ""
         description = meta.get("description") if isinstance(meta.get("description"), str) else ""
         owner = owner_of(entity)
-        entities.append(EntityInfo(slot, ref, key, name, title or "", description or "", owner, entity is not None))
+        entities.append(EntityInfo(slot, ref, key, name, redact(title or ""), redact(description or ""), owner,
+                                   entity is not None))
         owners.setdefault(owner, []).append(slot)
 
     configured = {c.id: c for c in inp.checks}
@@ -226,7 +239,7 @@ def build_model(inp: SiteInput) -> SiteModel:
     order += [cid for cid in (doc.get("checks") or {}) if cid not in configured]
     for cid in order:
         check = configured.get(cid)
-        messages = {int(i): _redact(inp, text) for i, text in (stored_messages.get(cid) or {}).items()}
+        messages = {int(i): redact(text) for i, text in (stored_messages.get(cid) or {}).items()}
         checks.append(CheckInfo(cid, (check.title if check else cid) or cid,
                                 (check.description if check else "") or "", doc["checks"][cid], messages))
 
@@ -242,11 +255,9 @@ def build_model(inp: SiteInput) -> SiteModel:
         ordinals = [int(o) for o in info.get("levels", [])]
         level_checks = info.get("checks") or [[] for _ in ordinals]
         levels = [LevelInfo(o, titles.get(o, f"Level {o}"), list(cs)) for o, cs in zip(ordinals, level_checks)]
-        padded = [s.ljust(n, ABSENT) for s in info.get("states", [])]
         highest = {i: h for i, h in enumerate(highest_now[tid]) if h is not None}
-        level_states = {i: [column[i] for column in padded] for i in highest}
         tracks.append(TrackInfo(tid, (track.title if track else tid) or tid, (track.description if track else "")
-                                or "", levels, highest, level_states))
+                                or "", levels, highest))
 
     runs, changes = _history(inp, keys, tracks)
     selection = dict(latest.info.selection or {})

@@ -321,7 +321,11 @@ class Site:
                 + "<h2>Levels reached</h2>" + self.distribution(t, counts, f"Levels reached in {t.title}")
                 + f"<h2>Trend</h2>{trend}<ul class=legend>"
                 + "".join(f'<li><span class="sw" style="background:{f}"></span>{e(n)}</li>' for n, f in zip(names, fills))
-                + "</ul><h2>Entities by level</h2>" + "".join(groups))
+                + "</ul><details><summary>Entities at each level per run</summary>"
+                + self.table(["Run"] + ["#" + n for n in names],
+                             ("<tr><td>" + e(run) + "</td>" + "".join(f"<td class=num>{v}</td>" for v in values)
+                              + "</tr>" for run, values in reversed(columns)))
+                + "</details><h2>Entities by level</h2>" + "".join(groups))
         self.page(path, t.title, body)
 
     def entity_row(self, root: str, slot: int) -> str:
@@ -353,8 +357,11 @@ class Site:
         states = "".join(f"<tr><td>{chip(s)}</td><td class=num>{n.get(s, 0)}</td></tr>" for s in STATE_ORDER if n.get(s))
         used = [f"<li>{self.track_link(root, t)}: {e(lv.title)}</li>" for t in m.tracks for lv in t.levels
                 if c.id in lv.checks]
-        trend = charts.rate_line([(fmt_time(r.timestamp), m.check_trends.get(c.id, {}).get(r.id))
-                                  for r in m.runs], f"Pass rate of {c.title} over the last {len(m.runs)} runs")
+        points = [(fmt_time(r.timestamp), m.check_trends.get(c.id, {}).get(r.id)) for r in m.runs]
+        trend = (charts.rate_line(points, f"Pass rate of {c.title} over the last {len(m.runs)} runs")
+                 + "<details><summary>Pass rate of each run</summary>"
+                 + self.table(["Run", "#Pass rate"], (f"<tr><td>{e(run)}</td><td class=num>{pct(rate)}</td></tr>"
+                                                      for run, rate in reversed(points))) + "</details>")
         failing = [i for i, ch in enumerate(c.column) if ch in FAILING_CHARS or ch == "w"]
         failing.sort(key=lambda s: (m.entities[s].owner, m.entities[s].key))
         by_owner: dict[str, int] = {}
