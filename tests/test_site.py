@@ -199,3 +199,17 @@ def test_path_segments_and_badge_colours():
     assert badges.colour_for(1, 3, [1, 2, 3]) == "yellow"
     assert badges.colour_for(2, 3, [1, 2, 3]) == "green"
     assert badges.colour_for(1, 5, [1, 2, 3, 4, 5]) == "orange"
+
+
+def test_a_limited_latest_run_is_shown_as_limited(tmp_path, capsys):
+    common = sample_copy(tmp_path)
+    cli(capsys, "check", *common)
+    cli(capsys, "check", "--check", "has_owner", *common)
+    code, out, err = cli(capsys, "site", "-o", str(tmp_path / "out"), *common[:-1])  # without -q: warnings shown
+    assert code == 0
+    assert "the latest run was limited" in err
+    site = tmp_path / "out"
+    check_site(site)  # no link to what the run did not evaluate
+    assert "The latest run was limited" in (site / "index.html").read_text()
+    assert (site / "checks/has_owner.html").exists()
+    assert not (site / "checks/has_description.html").exists() and not (site / "tracks/basic_hygiene.html").exists()

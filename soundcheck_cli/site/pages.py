@@ -60,9 +60,12 @@ class Site:
         self.pages = 0
         self.badges = 0
         self.chunks = (len(model.entities) + INDEX_CHUNK - 1) // INDEX_CHUNK
-        self.check_titles = {c.id: c.title for c in model.checks}
         self.track_by_id = {t.id: t for t in model.tracks}
         self.columns = {c.id: c.column for c in model.checks}
+        # Paths and escaped titles computed once: an entity page links every check and its owner.
+        self.check_anchor = {c.id: (paths.check_page(c.id), e(c.title)) for c in model.checks}
+        self.owner_paths = {o: ("owners/unowned.html" if o == UNOWNED else paths.owner_page(o), e(owner_name(o)))
+                            for o in model.owners}
         self.failing = [0] * len(model.entities)
         for check in model.checks:
             for i, char in enumerate(check.column):
@@ -109,14 +112,18 @@ class Site:
         return f'<a href="{root}{self.entity_links[slot]}">{e(x.ref)}</a>'
 
     def owner_link(self, root: str, owner: str) -> str:
-        return f'<a href="{root}{self.owner_path(owner)}">{e(owner_name(owner))}</a>'
+        path, name = self.owner_paths.get(owner) or (self.owner_path(owner), e(owner_name(owner)))
+        return f'<a href="{root}{path}">{name}</a>'
 
     @staticmethod
     def owner_path(owner: str) -> str:
         return "owners/unowned.html" if owner == UNOWNED else paths.owner_page(owner)
 
     def check_link(self, root: str, check_id: str) -> str:
-        return f'<a href="{root}{paths.check_page(check_id)}">{e(self.check_titles.get(check_id, check_id))}</a>'
+        known = self.check_anchor.get(check_id)
+        if known is None:  # a level's check with no result in this run: it has no page
+            return e(check_id)
+        return f'<a href="{root}{known[0]}">{known[1]}</a>'
 
     def track_link(self, root: str, track: TrackInfo) -> str:
         return f'<a href="{root}{paths.track_page(track.id)}">{e(track.title)}</a>'
