@@ -68,6 +68,7 @@ def test_sample_site_pages_links_badges(tmp_path, capsys):
         assert (site / page).is_file(), page
 
     overview = (site / "index.html").read_text()
+    assert "<title>Overview - Sample organisation</title>" in overview  # app.title of the sample's config
     assert "Basic Catalog Hygiene" in overview and "Changes since the previous run" in overview
     assert "New failures (1)" in overview and "component:default/auth-service" in overview
 
@@ -213,3 +214,10 @@ def test_a_limited_latest_run_is_shown_as_limited(tmp_path, capsys):
     assert "The latest run was limited" in (site / "index.html").read_text()
     assert (site / "checks/has_owner.html").exists()
     assert not (site / "checks/has_description.html").exists() and not (site / "tracks/basic_hygiene.html").exists()
+
+
+def test_help_names_the_exit_codes(capsys):
+    code, out, _ = cli(capsys, "site", "--help")
+    assert code == 0 and "--output" in out and "Exit codes" in out and "no run recorded" in out
+    code, _, err = cli(capsys, "site")
+    assert code == 2 and "--output" in err  # -o is required

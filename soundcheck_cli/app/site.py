@@ -21,7 +21,7 @@ NO_RUN = ("no run recorded in the store {store}: run `soundcheck check` (or `sou
 @dataclass(frozen=True)
 class SiteOptions:
     output: str
-    title: str = "Soundcheck"
+    title: str | None = None  # None: the config's app.title (Backstage's), else "Soundcheck"
 
 
 def recorded_runs(store: Any) -> list[Any]:
@@ -55,8 +55,13 @@ def build_site(workspace: Any, options: SiteOptions, *, now: datetime | None = N
 
         raise UsageError(NO_RUN.format(store=describe(workspace.store_path())))
     settings = workspace.settings
+    title = options.title
+    if title is None:
+        app_section = (settings.app_config or {}).get("app")
+        configured = app_section.get("title") if isinstance(app_section, dict) else None
+        title = str(configured) if isinstance(configured, str) and configured.strip() else "Soundcheck"
     entities = {entity_key(str(x.ref)): x for x in workspace.entities}
-    inp = SiteInput(runs, settings.checks, settings.tracks, entities, now or utcnow(), options.title, GLOBAL.redact)
+    inp = SiteInput(runs, settings.checks, settings.tracks, entities, now or utcnow(), title, GLOBAL.redact)
     try:
         return generate(inp, options.output)
     except NotASite as exc:

@@ -8,7 +8,7 @@ recorded, the config or catalog is broken, or DIR cannot be written or is a fold
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -30,7 +30,8 @@ SITE_EXIT_CODES = ("Exit codes: 0 the site was written; 2 no run recorded yet, u
 def site(
     output: Annotated[str, typer.Option("--output", "-o", metavar="DIR",
                                         help="Folder to write the site into (replaced whole; created if missing).")],
-    title: Annotated[str, typer.Option("--title", metavar="TEXT", help="Site title.")] = "Soundcheck",
+    title: Annotated[Optional[str], typer.Option(
+        "--title", metavar="TEXT", help="Site title. Default: app.title of the config, else Soundcheck.")] = None,
     config: ConfigOpt = None,
     catalog: CatalogOpt = None,
     catalog_url: CatalogUrlOpt = None,
