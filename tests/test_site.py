@@ -195,6 +195,10 @@ def test_path_segments_and_badge_colours():
     assert paths.segment("..") == "~2E~2E" and paths.segment("a/b") == "a~2Fb"
     assert paths.entity_page("Component:Default/API") == "entities/component/default/api.html"
     assert len(paths.segment("x" * 300)) <= paths.MAX_SEGMENT
+    # no id can land on another page: "index" is each folder's list, lists live in the item's own folder
+    assert paths.check_page("index") != "checks/index.html" and paths.track_page("Index") != "tracks/index.html"
+    assert paths.check_folder("a") + "/failing.html" != paths.check_page("a-failing")
+    assert paths.owner_folder("group:default/a") + "/entities.html" != paths.owner_page("group:default/a-entities")
     assert badges.colour_for(0, 3, [1, 2, 3]) == "red"
     assert badges.colour_for(3, 3, [1, 2, 3]) == "brightgreen"
     assert badges.colour_for(1, 3, [1, 2, 3]) == "yellow"

@@ -314,7 +314,7 @@ class Site:
         for ordinal in [lv.ordinal for lv in reversed(t.levels)] + [0]:
             slots = sorted(by_level.get(ordinal, []), key=lambda s: self.m.entities[s].key)
             title = t.level_title(ordinal) if ordinal else "No level"
-            base = f"tracks/{paths.segment(t.id)}/level-{ordinal}"
+            base = f"{paths.track_folder(t.id)}/level-{ordinal}"
             first = self.listing(base, f"{t.title}: {title}", f'<p><a href="{paths.root_of(base + ".html")}'
                                  f'{path}">Back to {e(t.title)}</a></p>', ["Entity", "Owner", "#Failing checks"],
                                  self.entity_row, slots)
@@ -382,8 +382,9 @@ class Site:
             return (f"<tr><td>{self.entity_link(r, s)}</td><td>{self.owner_link(r, x.owner)}</td>"
                     f"<td>{chip(c.state_of(s) or 'not-applicable')}</td><td>{e(c.messages.get(s, ''))}</td></tr>")
 
-        base = f"checks/{paths.segment(c.id)}-failing"
-        first = self.listing(base, f"Who fails {c.title}", f'<p><a href="../{path}">Back to {e(c.title)}</a></p>',
+        base = f"{paths.check_folder(c.id)}/failing"
+        first = self.listing(base, f"Who fails {c.title}", f'<p><a href="{paths.root_of(base)}{path}">'
+                             f"Back to {e(c.title)}</a></p>",
                              ["Entity", "Owner", "State", "Message"], row, failing)
         inline = self.table(["Entity", "Owner", "State", "Message"], (row(root, s) for s in failing[:INLINE_ROWS]))
         more = f'<p><a href="{root}{first}">All {len(failing)} failing entities</a></p>' if len(failing) > INLINE_ROWS else ""
@@ -449,7 +450,7 @@ class Site:
             levels = "".join(f"<td>{e(t.level_title(t.highest[s])) if s in t.highest else '-'}</td>" for t in m.tracks)
             return f"<tr><td>{self.entity_link(r, s)}</td>{levels}<td class=num>{self.failing[s]}</td></tr>"
 
-        base = path[:-5] + "-entities"
+        base = path[:-5] + "/entities"  # beside the owner's page: owners/<kind>/<ns>/<name>/entities.html
         first = self.listing(base, f"Entities of {owner_name(owner)}", f'<p><a href="{paths.root_of(base)}{path}">'
                              f"Back to {e(owner_name(owner))}</a></p>", headers, row, slots)
         inline = self.table(headers, (row(root, s) for s in slots[:INLINE_ROWS]))

@@ -53,17 +53,35 @@ def badge_base(ref: str, track_id: str) -> str:
     return f"badges/{entity_dir(ref)}/{segment(track_id)}"
 
 
+def _not_index(name: str) -> str:
+    """``index`` is the list page of its folder: an id spelt so is written ``~69ndex``."""
+    return "~69" + name[1:] if name.lower() == "index" else name
+
+
 def track_page(track_id: str) -> str:
-    return f"tracks/{segment(track_id)}.html"
+    return f"tracks/{_not_index(segment(track_id))}.html"
+
+
+def track_folder(track_id: str) -> str:
+    """Where a track's own lists go (``tracks/<track>/level-N.html``): beside its page, never on another's."""
+    return f"tracks/{_not_index(segment(track_id))}"
 
 
 def check_page(check_id: str) -> str:
-    return f"checks/{segment(check_id)}.html"
+    return f"checks/{_not_index(segment(check_id))}.html"
+
+
+def check_folder(check_id: str) -> str:
+    return f"checks/{_not_index(segment(check_id))}"
 
 
 def owner_page(owner: str) -> str:
+    return owner_folder(owner) + ".html"
+
+
+def owner_folder(owner: str) -> str:
     kind, namespace, name = entity_parts(owner)
-    return f"owners/{segment(kind)}/{segment(namespace)}/{segment(name)}.html"
+    return f"owners/{segment(kind)}/{segment(namespace)}/{segment(name)}"
 
 
 def root_of(path: str) -> str:
