@@ -8,7 +8,6 @@ messages, owners, changes between runs, what to fix first). The browser tests ar
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -197,6 +196,7 @@ def test_path_segments_and_badge_colours():
     assert len(paths.segment("x" * 300)) <= paths.MAX_SEGMENT
     # no id can land on another page: "index" is each folder's list, lists live in the item's own folder
     assert paths.check_page("index") != "checks/index.html" and paths.track_page("Index") != "tracks/index.html"
+    assert paths.check_page("index-2") == "checks/~69ndex-2.html"
     assert paths.check_folder("a") + "/failing.html" != paths.check_page("a-failing")
     assert paths.owner_folder("group:default/a") + "/entities.html" != paths.owner_page("group:default/a-entities")
     assert badges.colour_for(0, 3, [1, 2, 3]) == "red"

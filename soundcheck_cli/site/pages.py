@@ -342,17 +342,18 @@ class Site:
 
     def checks(self) -> None:
         m = self.m
-        rows = []
-        for c in m.checks:
+
+        def row(root: str, c: Any) -> str:
             n = {CHAR_STATES[ch]: c.column.count(ch) for ch in CHAR_STATES}
             applicable = sum(v for k, v in n.items() if k != "not-applicable")
             rate = (n["passed"] + n["exempt"]) / applicable if applicable else None
             failing = n["failed"] + n["not-reported"] + n["error"]
-            rows.append(f"<tr><td>{self.check_link('../', c.id)}</td><td class=num>{n['passed']}</td>"
-                        f"<td class=num>{failing}</td><td class=num>{n['warning']}</td>"
-                        f"<td class=num>{n['not-applicable']}</td><td class=num>{pct(rate)}</td></tr>")
-        self.page("checks/index.html", "Checks", "<h1>Checks</h1>" + self.table(
-            ["Check", "#Passed", "#Failing", "#Warning", "#Not applicable", "#Pass rate"], rows))
+            return (f"<tr><td>{self.check_link(root, c.id)}</td><td class=num>{n['passed']}</td>"
+                    f"<td class=num>{failing}</td><td class=num>{n['warning']}</td>"
+                    f"<td class=num>{n['not-applicable']}</td><td class=num>{pct(rate)}</td></tr>")
+
+        self.listing("checks/index", "Checks", "", ["Check", "#Passed", "#Failing", "#Warning", "#Not applicable",
+                                                    "#Pass rate"], row, list(m.checks))
         for c in m.checks:
             self.check(c)
 
@@ -420,13 +421,15 @@ class Site:
 
     def owners(self) -> None:
         m = self.m
-        rows = []
-        for owner in sorted(m.owners, key=lambda o: (o == UNOWNED, o)):
+
+        def row(root: str, owner: str) -> str:
             slots = m.owners[owner]
-            rows.append(f"<tr><td>{self.owner_link('../', owner)}</td><td class=num>{len(slots)}</td>"
-                        f"<td class=num>{sum(self.failing[s] for s in slots)}</td></tr>")
-        self.page("owners/index.html", "Owners", "<h1>Owners</h1><p>Owners are read from the catalog as loaded now "
-                  "(<code>spec.owner</code>).</p>" + self.table(["Owner", "#Entities", "#Failing results"], rows))
+            return (f"<tr><td>{self.owner_link(root, owner)}</td><td class=num>{len(slots)}</td>"
+                    f"<td class=num>{sum(self.failing[s] for s in slots)}</td></tr>")
+
+        self.listing("owners/index", "Owners", "<p>Owners are read from the catalog as loaded now "
+                     "(<code>spec.owner</code>).</p>", ["Owner", "#Entities", "#Failing results"], row,
+                     sorted(m.owners, key=lambda o: (o == UNOWNED, o)))
         for owner, slots in m.owners.items():
             self.owner(owner, slots)
 

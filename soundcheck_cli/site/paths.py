@@ -54,8 +54,9 @@ def badge_base(ref: str, track_id: str) -> str:
 
 
 def _not_index(name: str) -> str:
-    """``index`` is the list page of its folder: an id spelt so is written ``~69ndex``."""
-    return "~69" + name[1:] if name.lower() == "index" else name
+    """``index.html``, ``index-2.html``... are the list pages of a folder: an id starting with ``index`` is
+    written ``~69ndex...``."""
+    return "~69" + name[1:] if name.lower().startswith("index") else name
 
 
 def track_page(track_id: str) -> str:
