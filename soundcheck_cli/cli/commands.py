@@ -589,6 +589,8 @@ app.add_typer(results_app, name="results")
 from soundcheck_cli.cli.campaigns import campaigns as _campaigns  # noqa: E402 - campaign progress (issue 21)
 
 app.command("campaigns", epilog=USAGE_EXIT_CODES)(_campaigns)
+from soundcheck_cli.cli.site import SITE_EXIT_CODES, site as site_command  # noqa: E402 - site (issue 22)
+app.command("site", epilog=SITE_EXIT_CODES)(site_command)
 
 
 # --- running -----------------------------------------------------------------------------------------------------

@@ -41,8 +41,9 @@ from soundcheck_cli.rules.model import CheckState
 LOCK_NAME = "history"
 LOCK_WAIT = 30.0
 _MESSAGE = attrgetter("message")
-KEEP_MESSAGES = frozenset({CheckState.FAILED, CheckState.WARNING, CheckState.ERROR, CheckState.NOT_REPORTED,
-                           CheckState.EXEMPT})
+# Every state's message is kept (a passed or not-applicable result has one only when the check configures
+# passedMessage/notApplicableMessage or a collector gave a reason): `soundcheck site` shows them on entity pages.
+KEEP_MESSAGES = frozenset(CheckState)
 
 
 @dataclass

@@ -49,7 +49,7 @@ class RunInfo:
 class RunRecord:
     info: RunInfo
     states: States
-    messages: dict[tuple[str, str], str]  # (check id, entity key) -> message of a non-passing result
+    messages: dict[tuple[str, str], str]  # (check id, entity key) -> message of a result (passed ones since the site: when configured)
 
 
 def run_id(timestamp: datetime, taken: set[str]) -> str:
