@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import compress
 from operator import attrgetter
@@ -25,7 +25,7 @@ from soundcheck_cli.events.config import EventsSettings
 from soundcheck_cli.facts.interface import FactStore, entity_key
 from soundcheck_cli.history.changes import Changes, compare, compare_encoded
 from soundcheck_cli.history.codec import (
-    MessageEncoder,
+    MessagePieces,
     States,
     covers,
     decode,
@@ -136,16 +136,18 @@ def _record(store: FactStore, settings: Any, report: RunReport, history_settings
         values = run.values
         counts = dict(Counter(values))  # first-seen order, as counted one by one
         keep = {state.value for state in KEEP_MESSAGES}
-        # Encoded as collected (each (check, entity slot) occurs once here: encode_run checked the order).
-        messages = MessageEncoder()
-        add = messages.add
         slot_of = run.slot_of
-        for i in compress(range(len(values)), map(_MESSAGE, results)):  # only results with a message
-            if values[i] in keep:
-                r = results[i]
-                text = r.message
-                add(r.check_id, slot_of[i], text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT])
-        packed = messages.encoded()
+
+        def adds() -> Iterator[tuple[str, int, str]]:
+            # Read while the run is packed (``MessagePieces``): each (check, entity slot) occurs once and each
+            # check's results are together here, as encode_run checked.
+            for i in compress(range(len(values)), map(_MESSAGE, results)):  # only results with a message
+                if values[i] in keep:
+                    r = results[i]
+                    text = r.message
+                    yield r.check_id, slot_of[i], text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT]
+
+        packed = MessagePieces(adds())
         info = RunInfo(rid, report.generated_at, _selection(report, settings), counts, len(report.entities))
         history.add(info, States(), {}, history_settings.keep, encoded=encoded, packed_messages=packed)
         outcome.run_id = rid
