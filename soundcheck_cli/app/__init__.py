@@ -255,6 +255,7 @@ def check(workspace: Workspace, options: CheckOptions, *, now: datetime | None =
         check_ids=options.check_ids,
         now=now,
         not_applicable=not_applicable,
+        release_facts=True,
     )
     if workspace.warnings:
         report = RunReport(
