@@ -78,6 +78,7 @@ _SCHEMA = (
     )""",
 )
 _COLUMNS = "entity_key, fact_ref, entity_ref, ts, expires_at, data"
+_JOINED_COLUMNS = ", ".join("f." + name for name in _COLUMNS.split(", "))
 _LOAD_ROWS = 10_000  # rows decoded at a time by ``load_all``
 _UPSERT = (
     f"INSERT INTO facts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (entity_key, fact_ref) DO UPDATE SET"
@@ -362,8 +363,12 @@ class DiskFactStore(FactStore):
                 part = wanted[start : start + _PAIRS]
                 marks = ",".join(["(?,?)"] * len(part))
                 flat = [value for pair in part for value in pair]
+                # A join from the wanted pairs: SQLite searches the primary key once per pair, where
+                # ``(entity_key, fact_ref) IN (VALUES ...)`` scanned the whole table once per query (100,000
+                # entities: 250 scans of 370,000 rows, most of a ``collect``'s time).
                 found.extend(self._con.execute(
-                    f"SELECT {_COLUMNS} FROM facts WHERE (entity_key, fact_ref) IN (VALUES {marks})", flat).fetchall())
+                    f"SELECT {_JOINED_COLUMNS} FROM (VALUES {marks}) AS wanted JOIN facts AS f"
+                    " ON f.entity_key = wanted.column1 AND f.fact_ref = wanted.column2", flat).fetchall())
             return found
 
         rows = self._run("read facts", read)
