@@ -1,13 +1,18 @@
-"""Wall time of a warm ``soundcheck check`` as a process (issue 2; issue 7 target: <= 2 s for 10,000 x 20).
+"""Wall time and peak RSS of ``soundcheck check`` as a process, per size (issues 2, 7 and 23).
 
 Writes the synthetic workload of ``bench_eval.py`` to disk as a user would have it -- catalog-info files (100
 entities per multi-document file), an app-config.yaml with the checks and a 3-level track, and a fact store
-filled with the facts -- then runs ``python -m soundcheck_cli check ... -f json -o report.json -q`` and prints
-the first (cold catalog cache) and best (warm) wall time of ``--repeat`` runs, microseconds per result, and
-the peak RSS of the process, for each size of ``--sizes`` (the scale curve: us/result should stay flat).
+filled with the facts -- then runs ``python -m soundcheck_cli check ... -f json -o report.json -q`` and prints,
+for each size of ``--sizes``: the first run (cold catalog cache, empty history) and the best (warm) wall time of
+``--repeat`` runs, microseconds per result, the peak RSS of the first and of the warm runs, and
+json-rules-engine's engine-only time on the same workload in the same run (``bench_jre.py``'s runner, mode
+"reused": one Engine, ``engine.run`` per entity; its node process's peak RSS) with the ratio to soundcheck's whole
+warm ``check``. The last line gives the growth from the smallest to the largest size (issue 23: RSS well below
+linear).
 
     python bench/bench_check.py                      # 10,000 entities x 20 checks
-    python bench/bench_check.py --sizes 1000,10000,50000   # scale curve (50k takes a few minutes)
+    python bench/bench_check.py --sizes 10000,100000   # issue 23's curve (100k takes a few minutes)
+    python bench/bench_check.py --no-jre               # without json-rules-engine (node/npm not needed)
     python bench/bench_check.py --postgres           # the facts in PostgreSQL (a throwaway local cluster)
     python bench/bench_check.py --store-url postgresql://...   # ... or in a server of yours (a fresh schema)
 """
@@ -32,6 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import bench_eval  # noqa: E402
+import bench_jre  # noqa: E402
 from bench_eval import make_checks, make_entities, make_facts, make_tracks  # noqa: E402
 from bench_startup import child_env  # noqa: E402 - the bytecode-cached environment of timed processes
 from machine import Steal, describe  # noqa: E402
@@ -141,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", action="store_true",
                         help="keep the facts in PostgreSQL: a throwaway local cluster (tests/pg_support.py)")
     parser.add_argument("--store-url", help="keep the facts in this PostgreSQL server (a fresh schema per size)")
+    parser.add_argument("--no-jre", dest="jre", action="store_false",
+                        help="skip json-rules-engine's engine-only time (needs node; npm installs it once)")
     args = parser.parse_args(argv)
     env = child_env(not args.no_bytecode)
     with contextlib.ExitStack() as stack:
@@ -162,17 +171,54 @@ def _measure(args: argparse.Namespace, env: dict[str, str], new_store_url: Any) 
     print(f"soundcheck check as a process -- Python {platform.python_version()}, {os.cpu_count()} CPUs, "
           f"load average {load}, bytecode cache {'off' if args.no_bytecode else 'on'}, "
           f"store {'PostgreSQL' if new_store_url else 'folder'}")
+    jre_prefix = None
+    if args.jre:
+        version, why = bench_jre.ensure_jre(bench_jre.cache_prefix())
+        if version is None:
+            print(f"json-rules-engine skipped: {why}")
+        else:
+            jre_prefix = bench_jre.cache_prefix()
+            print(f"json-rules-engine {version}: engine-only, one Engine reused, engine.run per entity")
     print(f"{'entities':>9} {'checks':>6} {'results':>8} {'first s':>8} {'best s':>7} {'median s':>8} {'worst s':>7} "
-          f"{'us/result':>9} {'peak RSS MB':>11}")
+          f"{'us/result':>9} {'first MB':>8} {'warm MB':>7} {'jre s':>7} {'jre MB':>6} {'jre/best':>8}")
     steal = Steal()
     with steal:
-        _sizes(args, env, new_store_url)
+        rows = _sizes(args, env, new_store_url, jre_prefix)
+    if len(rows) > 1:
+        (n0, best0, rss0), (n1, best1, rss1) = rows[0], rows[-1]
+        print(f"growth {n0:,} -> {n1:,} entities (x{n1 / n0:g}): warm time x{best1 / best0:.1f}, "
+              f"warm peak RSS x{rss1 / rss0:.1f}")
     print(f"machine: {describe(steal)}")
-    print("targets (10,000 x 20, warm): best <= 2 s, peak RSS <= 400 MB; us/result flat across sizes (linear)")
+    print("targets (issue 23): 10,000 x 20 warm <= 1.5 s and <= 400 MB; 100,000 x 20 warm <= 8 s, first <= 15 s, "
+          "peak RSS <= 600 MB; RSS growth well below linear; jre/best >= 3")
     return 0
 
 
-def _sizes(args: argparse.Namespace, env: dict[str, str], new_store_url: Any) -> None:
+def jre_engine_only(size: int, checks: int, seed: int, prefix: str) -> tuple[float, float]:
+    """json-rules-engine's best wall seconds (of 2) and its node process's peak RSS (MB) on this size's workload:
+    the same entities, facts and checks (``bench_eval.make_workload``, same seed), mode "reused"."""
+    entities, facts, made = bench_eval.make_workload(size, checks, seed)
+    tables, infos, _ = bench_eval.prepare_engine(entities, facts, made)
+    per_entity = bench_jre.entity_facts(tables, infos)
+    del facts, tables
+    with tempfile.TemporaryDirectory(prefix="soundcheck-bench-jre-") as folder:
+        runner = bench_jre.NodeRunner(bench_jre.write_data(folder, made, infos, per_entity), prefix, folder)
+        del per_entity
+        try:
+            wall = min(runner.ask("run reused")["wall"] for _ in range(2))
+            peak = 0.0
+            with open(f"/proc/{runner.proc.pid}/status", encoding="ascii") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        peak = int(line.split()[1]) / 1024
+        finally:
+            runner.close()
+    return wall, peak
+
+
+def _sizes(args: argparse.Namespace, env: dict[str, str], new_store_url: Any,
+           jre_prefix: str | None = None) -> list[tuple[int, float, float]]:
+    rows: list[tuple[int, float, float]] = []
     for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
         with tempfile.TemporaryDirectory(prefix="soundcheck-bench-") as tmp:
             folder = Path(tmp)
@@ -182,17 +228,40 @@ def _sizes(args: argparse.Namespace, env: dict[str, str], new_store_url: Any) ->
             time.sleep(2.1)
             out = folder / "report.json"
             walls: list[float] = []
-            peak = 0.0
+            peaks: list[float] = []
             for _ in range(max(1, args.repeat)):
                 wall, rss = run_once(config, catalog, store, out, env)
                 walls.append(wall)
-                peak = max(peak, rss)
-            results = len(json.loads(out.read_text())["results"])
+                peaks.append(rss)
+            results = _count_results(out)
             best = min(walls)
             warm = walls[1:] or walls  # the runs after the first (which fills the catalog cache)
-            print(f"{size:>9} {args.checks:>6} {results:>8} {walls[0]:>8.2f} {best:>7.2f} "
-                  f"{statistics.median(warm):>8.2f} {max(warm):>7.2f} "
-                  f"{best / max(results, 1) * 1e6:>9.2f} {peak:>11.0f}")
+            warm_rss = max(peaks[1:] or peaks)
+        jre = "" if jre_prefix is None else "{:>7.2f} {:>6.0f} {:>7.1f}x".format(
+            *(lambda w, m: (w, m, w / best))(*jre_engine_only(size, args.checks, args.seed, jre_prefix)))
+        print(f"{size:>9} {args.checks:>6} {results:>8} {walls[0]:>8.2f} {best:>7.2f} "
+              f"{statistics.median(warm):>8.2f} {max(warm):>7.2f} "
+              f"{best / max(results, 1) * 1e6:>9.2f} {peaks[0]:>8.0f} {warm_rss:>7.0f} {jre}", flush=True)
+        rows.append((size, best, warm_rss))
+    return rows
+
+
+def _count_results(report: Path) -> int:
+    """Results in the JSON report, counted line by line (one result per line, ``json_reporter.dumps_lines``): a
+    100,000-entity report is 440 MB, more than this script should load to count it."""
+    count = 0
+    inside = False
+    with open(report, encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith('  "results": ['):
+                if line.startswith('  "results": []'):
+                    break
+                inside = True
+            elif inside:
+                if line.startswith("  ]"):
+                    break
+                count += 1
+    return count
 
 
 if __name__ == "__main__":

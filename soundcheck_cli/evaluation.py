@@ -241,22 +241,28 @@ def evaluate(
     not_applicable: Mapping[FactRef, Mapping[str, str]] | None = None,
     pushed: Mapping[str, Mapping[str, Any]] | None = None,
     exemption_notice_days: int = 14,
+    release_facts: bool = False,
 ) -> RunReport:
     """Evaluate the selected checks and tracks over ``entities`` with ``facts`` (keyed by
     ``(entity_key(entity ref), FactRef)``, as ``FactStore.load_all()`` returns them).
 
     ``not_applicable`` holds, per fact ref, the entities (by entity key) that the fact's collector found it does
     not apply to, with the collector's reason (``collectors.applicability``): a check that is not reported only
-    because such facts were never collected is ``not-applicable`` for that entity, with the reason."""
-    with paused():
+    because such facts were never collected is ``not-applicable`` for that entity, with the reason.
+
+    ``release_facts``: the caller gives ``facts`` (a dict) up; it is emptied once indexed into the run's fact
+    tables, so its ``Fact`` objects are freed before the results are built (at 100,000 entities, ~100 MB less
+    at the run's peak)."""
+        with paused():
         return _evaluate(settings, entities, facts, track_ids, check_ids, entity_refs, now or utcnow(),
-                         not_applicable or {}, pushed or {}, exemption_notice_days)
+                         not_applicable or {}, pushed or {}, exemption_notice_days, release_facts)
 
 
 def _evaluate(settings: Settings, entities: list[Entity], facts: Mapping[tuple[str, FactRef], Fact],
               track_ids: Sequence[str], check_ids: Sequence[str], entity_refs: Sequence[str],
               now: datetime, not_applicable: Mapping[FactRef, Mapping[str, str]],
-              pushed: Mapping[str, Mapping[str, Any]], notice_days: int = 14) -> RunReport:
+              pushed: Mapping[str, Mapping[str, Any]], notice_days: int = 14,
+              release_facts: bool = False) -> RunReport:
     problems = Problems()
     tracks, checks = _select(settings, track_ids, check_ids, problems)
     if problems.errors:
@@ -280,6 +286,8 @@ def _evaluate(settings: Settings, entities: list[Entity], facts: Mapping[tuple[s
             if ref in needed:
                 computed[ref] = value
     tables: dict[FactRef, dict[str, Any]] = build_tables(facts, needed - computed.keys(), now)
+    if release_facts:
+        facts.clear()  # type: ignore[attr-defined]  # the tables hold what the checks read
     absent_reasons: dict[FactRef, str] = {}
     for ref, track in computed.items():
         tables[ref] = {}

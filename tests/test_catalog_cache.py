@@ -131,3 +131,39 @@ def test_a_file_with_placeholders_is_never_cached_so_a_changed_placeholder_file_
     readme.write_text("two")  # the entity file itself does not change
     second, _ = _load([entity], cache)
     assert second[0].data["spec"]["definition"] == "two"
+
+
+def test_one_broken_entity_at_the_end_of_a_large_catalog_is_named_on_every_run(tmp_path: Path) -> None:
+    """5,000 entities in 50 files, the last file's entity broken (no metadata.name) and a last file that is not
+    YAML: ``check`` names both by file:line:col on the first run and on the warm run that serves the 50 clean
+    files from the cache, and checks every good entity; no traceback."""
+    import subprocess
+    import sys
+
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    for part in range(50):
+        docs = [f'{{"apiVersion": "backstage.io/v1alpha1", "kind": "Component", "metadata": {{"name": "s{part}-{i}"}},'
+                f' "spec": {{"owner": "team"}}}}' for i in range(100)]
+        (catalog / f"part-{part:02d}.yaml").write_text("\n---\n".join(docs) + "\n")
+    (catalog / "part-98.yaml").write_text("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n"
+                                          "  title: no name\nspec: {}\n")
+    (catalog / "part-99.yaml").write_text("apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n"
+                                          "  name: [broken\n")
+    old = time.time() - 60  # settled files: the cache keeps them (catalog.cache.RACY_SECONDS)
+    for path in catalog.iterdir():
+        os.utime(path, (old, old))
+    (tmp_path / "app-config.yaml").write_text(
+        "soundcheck:\n  checks:\n    - id: has_owner\n      rule:\n        factRef: catalog:default/entity_descriptor\n"
+        "        path: $.spec.owner\n        operator: notEqual\n        value: null\n")
+    (tmp_path / "store").mkdir()
+    for run in ("cold", "warm"):
+        proc = subprocess.run([sys.executable, "-m", "soundcheck_cli", "check", "-c", "app-config.yaml", "--catalog",
+                               "catalog", "--store", "store", "-f", "json", "-o", "r.json"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, (run, proc.stderr)
+        assert "Traceback" not in proc.stderr
+        assert "catalog/part-98.yaml:4:3: Component entity skipped: metadata.name is missing" in proc.stderr, run
+        assert "catalog/part-99.yaml:5:1: malformed YAML" in proc.stderr and "file skipped" in proc.stderr, run
+        assert json.loads((tmp_path / "r.json").read_text())["summary"]["results"]["passed"] == 5000
+    assert (tmp_path / "store" / CACHE_NAME).is_file()  # the warm run was served by the cache

@@ -100,3 +100,35 @@ def test_a_report_can_go_to_a_file_that_is_not_a_regular_file(tmp_path, capsys):
     base = _workspace(tmp_path)
     assert run_cli(["check", *base, "-f", "json", "-o", os.devnull]) == 1
     assert "error" not in capsys.readouterr().err
+
+
+def test_a_disk_that_fills_up_mid_write_leaves_no_cut_report(tmp_path):
+    """A report bigger than the space left (here a file size limit, ``RLIMIT_FSIZE``: writes past it fail with
+    EFBIG as on a full disk) is left empty, never a cut file that looks complete; the run fails with 2 and records
+    nothing."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    docs = [f"apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {{name: svc-{i}}}\nspec: {{type: service}}"
+            for i in range(400)]
+    (tmp_path / "catalog.yaml").write_text("\n---\n".join(docs) + "\n")
+    (tmp_path / "app-config.yaml").write_text(hygiene_config("{{ entity.metadata.name }} has no owner"))
+    (tmp_path / "store").mkdir()
+    limit = 64 * 1024
+
+    def small_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    target = tmp_path / "r.csv"
+    target.write_text("stale,report\n")
+    proc = subprocess.run([sys.executable, "-m", "soundcheck_cli", "check", "-c", "app-config.yaml", "--store",
+                           "store", "-f", "json", "-o", "r.json", "-f", "csv", "-o", "r.csv", "-q"],
+                          cwd=tmp_path, capture_output=True, text=True, preexec_fn=small_disk, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert f"cannot write r.json: {os.strerror(27)}" in proc.stderr  # EFBIG: File too large
+    assert "Traceback" not in proc.stderr
+    assert (tmp_path / "r.json").stat().st_size == 0  # empty, not 64 kB of a cut JSON report
+    assert target.stat().st_size == 0  # opened before anything was written: not the stale report either

@@ -77,6 +77,16 @@ def test_check_in_no_track_is_reported_for_every_entity() -> None:
     assert set(states(report, "pd_active")) == {str(e.ref) for e in ENTITIES if e.kind == "Component"}
 
 
+def test_released_facts_give_the_same_report_and_are_freed() -> None:
+    """``release_facts``: the caller's dict is emptied once indexed (``check`` frees the Fact objects before the
+    results are built), and the report is the one the facts kept would give, tracks and expired facts included."""
+    given = dict(FACTS)
+    released = evaluate(SETTINGS, ENTITIES, given, now=NOW, release_facts=True)
+    assert given == {}
+    assert released == evaluate(SETTINGS, ENTITIES, FACTS, now=NOW)
+    assert len(FACTS) == 7  # without release_facts the facts are the caller's, untouched
+
+
 # --- selection -----------------------------------------------------------------------------------------------
 def test_no_ids_evaluates_everything() -> None:
     report = evaluate(SETTINGS, ENTITIES, FACTS, now=NOW)

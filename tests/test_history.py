@@ -9,6 +9,7 @@ from soundcheck_cli import app as core
 from soundcheck_cli.cli.commands import run_cli
 from soundcheck_cli.history.codec import decode, encode, from_report, pack, unpack
 from soundcheck_cli.history.store import History
+from soundcheck_cli.history.recorder import record_and_publish
 from workspaces import hygiene_config, two_components
 
 
@@ -109,11 +110,29 @@ def test_partial_run_keeps_the_state_of_what_it_did_not_evaluate(tmp_path):
     run_once(options)
     ws = core.load_workspace(options)
     report = core.check(ws, core.CheckOptions(check_ids=("has_desc",)))
-    outcome = core.record_run(ws, report)
+    with ws.open_store() as store:
+        outcome = record_and_publish(store, ws.settings, report, changes=True)
     assert not outcome.changes  # nothing changed for has_desc; has_owner was not evaluated
     with ws.open_store() as store:
         state = History(store).state()
     assert state.checks[("has_owner", "component:default/b")] == "f"
+
+
+def test_changes_are_computed_only_for_events(tmp_path):
+    """Nothing but the events reads a run's changes: with events off a first run (every result new) computes none,
+    yet records its run and state; with ``changes=True`` the same first run sees every result as new."""
+    options = setup(tmp_path)
+    ws, report, outcome = run_once(options)
+    assert outcome.run_id and not outcome.changes
+    with ws.open_store() as store:
+        assert History(store).state().checks[("has_owner", "component:default/b")] == "f"
+    (tmp_path / "again").mkdir()
+    fresh = setup(tmp_path / "again")
+    ws = core.load_workspace(fresh)
+    report = core.check(ws, core.CheckOptions())
+    with ws.open_store() as store:
+        outcome = record_and_publish(store, ws.settings, report, changes=True)
+    assert len(outcome.changes.checks) == len(report.check_results) > 0
 
 
 def test_encoding_round_trip_and_size(tmp_path):
@@ -199,12 +218,12 @@ def test_fast_recording_matches_the_general_path(tmp_path, monkeypatch):
 
     def record_all(folder, general):
         if general:
-            monkeypatch.setattr(recorder, "_record", lambda store, s, report, hs, outcome: recorder._record_general(
-                History(store), s, report, hs, outcome))
+            monkeypatch.setattr(recorder, "_record", lambda store, s, report, hs, outcome, changes: (
+                recorder._record_general(History(store), s, report, hs, outcome, changes)))
         seen = []
         with open_store(str(folder)) as store:
             for report in reports:
-                outcome = recorder.record_and_publish(store, settings, report)
+                outcome = recorder.record_and_publish(store, settings, report, changes=True)
                 runs = store.get_meta(INDEX_KEY)
                 seen.append((outcome.changes, store.get_meta(STATE_KEY), runs,
                              [store.get_meta(RUN_PREFIX + r["id"]) for r in runs]))

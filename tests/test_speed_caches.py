@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import pytest
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -16,7 +17,7 @@ from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.errors import Problems
 from soundcheck_cli.facts.model import Fact, FactRef
 from soundcheck_cli.facts.store import open_store
-from soundcheck_cli.history.codec import EncodedMessages, MessageEncoder, dumps_compact, pack, unpack
+from soundcheck_cli.history.codec import MessagePieces, dumps_compact, pack, unpack
 from soundcheck_cli.reporters import json_reporter
 from soundcheck_cli.results import RunReport
 from soundcheck_cli.rules.model import CheckResult, CheckState
@@ -180,25 +181,33 @@ def test_load_all_decodes_expiring_facts_like_single_reads(tmp_path: Any) -> Non
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["c1", "c2", 'c"3', "é"]), st.integers(0, 30), TEXTS), max_size=40))
-def test_message_encoder_writes_what_json_dumps_writes_for_the_mapping(adds: list[tuple[str, int, str]]) -> None:
-    encoder = MessageEncoder()
+@given(st.lists(st.tuples(st.sampled_from(["c1", "c2", 'c"3', "é"]), st.integers(0, 3000), TEXTS), max_size=40))
+def test_message_pieces_write_what_json_dumps_writes_for_the_mapping(adds: list[tuple[str, int, str]]) -> None:
+    adds = sorted(adds, key=lambda a: a[0])  # each check's messages together, as the recorder's results are
     mapping: dict[str, dict[str, str]] = {}
-    seen: set[tuple[str, int]] = set()
+    kept = []
     for check_id, slot, text in adds:
-        if (check_id, slot) in seen:  # the recorder adds each (check, entity slot) once
+        if str(slot) in mapping.get(check_id, {}):  # the recorder adds each (check, entity slot) once
             continue
-        seen.add((check_id, slot))
-        encoder.add(check_id, slot, text)
+        kept.append((check_id, slot, text))
         mapping.setdefault(check_id, {})[str(slot)] = text
-    encoded = encoder.encoded()
-    assert isinstance(encoded, EncodedMessages)
-    assert str(encoded) == json.dumps(mapping, separators=(",", ":"), ensure_ascii=False)
-    assert encoded.to_mapping() == mapping
-    doc = {"v": 1, "entities": ["a"], "messages": encoded}
+    text = "".join(MessagePieces(iter(kept)))
+    assert text == json.dumps(mapping, separators=(",", ":"), ensure_ascii=False)
+    doc = {"v": 1, "entities": ["a"], "messages": MessagePieces(iter(kept))}
     plain = {"v": 1, "entities": ["a"], "messages": mapping}
-    assert dumps_compact(doc) == json.dumps(plain, separators=(",", ":"), ensure_ascii=False)
-    assert unpack(pack(doc)) == plain
-    # not the last key: read back, same text
-    moved = {"messages": encoded, "v": 1}
-    assert dumps_compact(moved) == json.dumps({"messages": mapping, "v": 1}, separators=(",", ":"), ensure_ascii=False)
+    assert pack(doc) == pack(plain)  # compressed piece by piece: the same bytes as compressed whole
+    assert unpack(pack({"messages": MessagePieces(iter(kept))})) == {"messages": mapping}
+
+
+def test_message_pieces_refuse_a_check_whose_messages_are_apart() -> None:
+    pieces = MessagePieces(iter([("c1", 0, "x"), ("c2", 0, "y"), ("c1", 1, "z")]))
+    with pytest.raises(ValueError, match="'c1' are not together"):
+        "".join(pieces)
+
+
+def test_message_pieces_of_thousands_of_results_in_several_pieces() -> None:
+    kept = [("c1", i, f"m{i % 7}") for i in range(2500)] + [("c2", i, "é") for i in range(1200)]
+    mapping = {"c1": {str(i): f"m{i % 7}" for i in range(2500)}, "c2": {str(i): "é" for i in range(1200)}}
+    pieces = list(MessagePieces(iter(kept)))
+    assert len(pieces) > 5  # a piece per 1,000 messages, not one per check
+    assert "".join(pieces) == json.dumps(mapping, separators=(",", ":"), ensure_ascii=False)

@@ -263,6 +263,7 @@ def check(workspace: Workspace, options: CheckOptions, *, now: datetime | None =
         not_applicable=not_applicable,
         pushed=pushed,
         exemption_notice_days=options.expiring_within,
+        release_facts=True,
     )
     if workspace.warnings:
         report = RunReport(

@@ -70,8 +70,13 @@ def write_files(report: RunReport, outputs: Sequence[Output], *, show_all: bool 
                 for chunk in render_chunks(report, output.format, width=120, show_all=show_all):
                     handle.write(chunk)
                 handle.flush()
-            except OSError as exc:
-                raise UsageError(f"cannot write {output.path}: {exc.strerror or exc}") from None
+            except BaseException as exc:
+                # A disk that fills up (or any failure) mid-write leaves the file empty: never a cut report (a
+                # CSV or JUnit file cut between rows looks complete).
+                _emptied(output.path or "", handle)
+                if isinstance(exc, OSError):
+                    raise UsageError(f"cannot write {output.path}: {exc.strerror or exc}") from None
+                raise
     finally:
         for _, handle in handles:
             try:
@@ -79,6 +84,19 @@ def write_files(report: RunReport, outputs: Sequence[Output], *, show_all: bool 
             except OSError:
                 pass
     return [o.path or "" for o in files]
+
+
+def _emptied(target: str, handle: Any) -> None:
+    """Close ``handle`` (its buffered text is dropped or fails to flush: either is fine) and cut the file to
+    nothing. Truncating frees space, so it works on a full disk too."""
+    try:
+        handle.close()
+    except OSError:
+        pass
+    try:
+        os.truncate(target, 0)
+    except OSError:
+        pass
 
 
 def _open(target: str) -> Any:

@@ -109,6 +109,7 @@ _VERSION_TABLE = """CREATE TABLE soundcheck_schema_version (
 _SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('soundcheck_schema:' || coalesce(current_schema(), '')))"
 
 _FACT_COLUMNS = "entity_key, fact_ref, entity_ref, ts, expires_at, data"
+_LOAD_ROWS = 10_000  # rows fetched and decoded at a time by ``load_all``
 _UPSERT = f"""INSERT INTO soundcheck_facts ({_FACT_COLUMNS})
 SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::text[])
 ON CONFLICT (entity_key, fact_ref) DO UPDATE SET
@@ -409,10 +410,21 @@ class PostgresFactStore(FactStore):
             return iter([fact for _, fact in self._decode(rows)])
 
     def load_all(self) -> dict[tuple[str, FactRef], Fact]:
-        """Every fact, in one query; the entity key comes from its column (already lower-cased)."""
+        """Every fact, in one query; the entity key comes from its column (already lower-cased). The rows come
+        through a server-side cursor (psycopg's named cursor, in a read transaction), ``_LOAD_ROWS`` at a time:
+        the client never holds every row's text at once (270,000 facts: 200 MB), as the folder store's load."""
+
+        def read(conn: psycopg.Connection[Any]) -> dict[tuple[str, FactRef], Fact]:
+            out: dict[tuple[str, FactRef], Fact] = {}
+            with conn.transaction(), conn.cursor(name="soundcheck_load_all") as cursor:
+                cursor.execute(f"SELECT {_FACT_COLUMNS} FROM soundcheck_facts")
+                while rows := cursor.fetchmany(_LOAD_ROWS):
+                    for key, fact in self._decode(rows):
+                        out[(key, fact.fact_ref)] = fact
+            return out
+
         with paused():
-            rows = self._select(None, None)
-            return {(key, fact.fact_ref): fact for key, fact in self._decode(rows)}
+            return self._run("read facts", read)
 
     def delete(self, entity_ref: str | None = None, fact_ref: FactRef | None = None) -> int:
         where, params = _where(entity_ref, fact_ref)

@@ -78,6 +78,8 @@ _SCHEMA = (
     )""",
 )
 _COLUMNS = "entity_key, fact_ref, entity_ref, ts, expires_at, data"
+_JOINED_COLUMNS = ", ".join("f." + name for name in _COLUMNS.split(", "))
+_LOAD_ROWS = 10_000  # rows decoded at a time by ``load_all``
 _UPSERT = (
     f"INSERT INTO facts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (entity_key, fact_ref) DO UPDATE SET"
     " entity_ref = excluded.entity_ref, ts = excluded.ts, expires_at = excluded.expires_at, data = excluded.data"
@@ -381,8 +383,12 @@ class DiskFactStore(FactStore):
                 part = wanted[start : start + _PAIRS]
                 marks = ",".join(["(?,?)"] * len(part))
                 flat = [value for pair in part for value in pair]
+                # A join from the wanted pairs: SQLite searches the primary key once per pair, where
+                # ``(entity_key, fact_ref) IN (VALUES ...)`` scanned the whole table once per query (100,000
+                # entities: 250 scans of 370,000 rows, most of a ``collect``'s time).
                 found.extend(self._con.execute(
-                    f"SELECT {_COLUMNS} FROM facts WHERE (entity_key, fact_ref) IN (VALUES {marks})", flat).fetchall())
+                    f"SELECT {_JOINED_COLUMNS} FROM (VALUES {marks}) AS wanted JOIN facts AS f"
+                    " ON f.entity_key = wanted.column1 AND f.fact_ref = wanted.column2", flat).fetchall())
             return found
 
         rows = self._run("read facts", read)
@@ -411,10 +417,20 @@ class DiskFactStore(FactStore):
             return iter([fact for _, fact in self._decode(rows)])
 
     def load_all(self) -> dict[tuple[str, FactRef], Fact]:
-        """Every fact, in one query (one consistent read); the entity key comes from its column."""
+        """Every fact, in one query (one consistent read); the entity key comes from its column. Rows are decoded
+        ``_LOAD_ROWS`` at a time: the raw rows and their JSON text of 270,000 facts held whole took 200 MB more
+        than the facts themselves."""
+
+        def read() -> dict[tuple[str, FactRef], Fact]:
+            out: dict[tuple[str, FactRef], Fact] = {}
+            cursor = self._con.execute(f"SELECT {_COLUMNS} FROM facts")
+            while rows := cursor.fetchmany(_LOAD_ROWS):
+                for key, fact in self._decode(rows):
+                    out[(key, fact.fact_ref)] = fact
+            return out
+
         with paused():
-            rows = self._select(None, None)
-            return {(key, fact.fact_ref): fact for key, fact in self._decode(rows)}
+            return self._run("read facts", read)
 
     def delete(self, entity_ref: str | None = None, fact_ref: FactRef | None = None) -> int:
         where: list[str] = []

@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import attrgetter
@@ -83,35 +83,46 @@ class EncodedMessages(str):
         return json.loads(self)  # type: ignore[no-any-return]
 
 
-class MessageEncoder:
-    """Collects a run's messages check by check, each distinct text encoded once (many results share one).
+class MessagePieces:
+    """A run's ``messages`` mapping as a one-shot iterable of text pieces whose concatenation is its compact JSON
+    (``EncodedMessages``' text): ``pack`` compresses them as they come, so the messages of 2,000,000 results
+    (100 MB of text at 100,000 entities) are never held whole, nor per result. ``adds`` yields ``(check id,
+    entity slot, text)`` in result order, each (check, slot) once, and each check's adds together (as the
+    recorder's check-major results are)."""
 
-    ``add(check_id, slot, text)`` in result order, each (check, slot) once; ``encoded()`` is the
-    ``EncodedMessages`` of ``{check id: {str(slot): text}}`` in first-seen order."""
+    __slots__ = ("_adds",)
 
-    __slots__ = ("_by_check", "_texts", "_slots")
+    def __init__(self, adds: Iterable[tuple[str, int, str]]) -> None:
+        self._adds = adds
 
-    def __init__(self) -> None:
-        self._by_check: dict[str, list[str]] = {}
-        self._texts: dict[str, str] = {}
-        self._slots: dict[int, str] = {}
-
-    def add(self, check_id: str, slot: int, text: str) -> None:
-        items = self._by_check.get(check_id)
-        if items is None:
-            items = self._by_check[check_id] = []
-        name = self._slots.get(slot)
-        if name is None:
-            name = self._slots[slot] = _encode_str(str(slot)) + ":"
-        encoded = self._texts.get(text)
-        if encoded is None:
-            encoded = self._texts[text] = _encode_str(text)
-        items.append(name + encoded)
-
-    def encoded(self) -> EncodedMessages:
-        return EncodedMessages(
-            "{" + ",".join(_encode_str(cid) + ":{" + ",".join(items) + "}" for cid, items in self._by_check.items())
-            + "}")
+    def __iter__(self) -> Iterator[str]:
+        texts: dict[str, str] = {}  # each distinct message encoded once
+        slots: dict[int, str] = {}
+        done: set[str] = set()
+        current: str | None = None
+        block: list[str] = []
+        yield "{"
+        for check_id, slot, text in self._adds:
+            if check_id != current:
+                if check_id in done:
+                    raise ValueError(f"messages of check {check_id!r} are not together")
+                if current is not None:
+                    yield ",".join(block) + "},"
+                    block = []
+                    done.add(current)
+                current = check_id
+                yield _encode_str(check_id) + ":{"
+            elif len(block) >= 1000:  # pieces of ~100 kB: small enough to stay in the allocator's reuse
+                yield ",".join(block) + ","
+                block = []
+            name = slots.get(slot)
+            if name is None:
+                name = slots[slot] = _encode_str(str(slot)) + ":"
+            encoded = texts.get(text)
+            if encoded is None:
+                encoded = texts[text] = _encode_str(text)
+            block.append(name + encoded)
+        yield ("" if current is None else ",".join(block) + "}") + "}"
 
 
 def dumps_compact(value: Any) -> str:
@@ -132,6 +143,17 @@ def dumps_compact(value: Any) -> str:
 
 
 def pack(value: Any) -> dict[str, str]:
+    if value.__class__ is dict and value and next(reversed(value)) == "messages" \
+            and value["messages"].__class__ is MessagePieces:
+        # Compressed piece by piece: the document's text is never held whole (``MessagePieces``).
+        compressor = zlib.compressobj(1)
+        head = _COMPACT.encode({k: v for k, v in value.items() if k != "messages"})
+        parts = [compressor.compress((("{" if head == "{}" else head[:-1] + ",") + '"messages":').encode())]
+        for piece in value["messages"]:
+            parts.append(compressor.compress(piece.encode()))
+        parts.append(compressor.compress(b"}"))
+        parts.append(compressor.flush())
+        return {"zlib": base64.b64encode(b"".join(parts)).decode("ascii")}
     text = dumps_compact(value).encode()
     return {"zlib": base64.b64encode(zlib.compress(text, 1)).decode("ascii")}
 

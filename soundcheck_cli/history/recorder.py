@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import compress
 from operator import attrgetter
@@ -25,7 +25,7 @@ from soundcheck_cli.events.config import EventsSettings
 from soundcheck_cli.facts.interface import FactStore, entity_key
 from soundcheck_cli.history.changes import Changes, compare, compare_encoded
 from soundcheck_cli.history.codec import (
-    MessageEncoder,
+    MessagePieces,
     States,
     covers,
     decode,
@@ -67,9 +67,12 @@ def _selection(report: RunReport, settings: Any) -> dict[str, list[str]]:
 
 def record_and_publish(store: FactStore, settings: Any, report: RunReport, *, out: Callable[[str, str], None] | None = None,
                        http_options: Any = None, bus: Any = None, sleep: Callable[[float], None] = time.sleep,
-                       catalog: Any = None) -> RunOutcome:
-    """``catalog``: the entities of the catalog as loaded for the run (default: the run's own entities), where the
-    notification sinks find each entity's owner and the owner's email or Slack channel."""
+                       catalog: Any = None, changes: bool | None = None) -> RunOutcome:
+    """Record the run and publish its change events. ``catalog``: the entities of the catalog as loaded for the run
+    (default: the run's own entities), where the notification sinks find each entity's owner and the owner's email
+    or Slack channel. The changes are computed only when events are enabled (or ``changes=True``): nothing else
+    reads them, and a first run over 100,000 entities x 20 checks has 2,000,000 of them (every result is new), which
+    took ~500 MB and ~7 s for nothing."""
     history_settings: HistorySettings = getattr(settings, "history", None) or HistorySettings()
     events_settings: EventsSettings = getattr(settings, "events", None) or EventsSettings()
     outcome = RunOutcome()
@@ -81,7 +84,8 @@ def record_and_publish(store: FactStore, settings: Any, report: RunReport, *, ou
         with store.lock(LOCK_NAME, expire_seconds=120) as acquired:
             if acquired:
                 try:
-                    _record(store, settings, report, history_settings, outcome)
+                    want = events_settings.enabled if changes is None else changes
+                    _record(store, settings, report, history_settings, outcome, want)
                 except SoundcheckError as exc:  # a store problem: report it, never fail the check run for it
                     for p in exc.problems:
                         problems.warning(f"history not recorded: {p.message}", p.location)
@@ -115,13 +119,13 @@ def record_and_publish(store: FactStore, settings: Any, report: RunReport, *, ou
 
 
 def _record(store: FactStore, settings: Any, report: RunReport, history_settings: HistorySettings,
-            outcome: RunOutcome) -> None:
+            outcome: RunOutcome, changes: bool = True) -> None:
     history = History(store)
     before_doc = history.state_doc()
     results = tuple(report.check_results)
     run = encode_run(results, report.track_results, report.tracks)
     if run is None:  # results not in evaluation's check-major order: the general path
-        _record_general(history, settings, report, history_settings, outcome)
+        _record_general(history, settings, report, history_settings, outcome, changes)
         return
     memo: dict[str, States] = {}
 
@@ -136,23 +140,26 @@ def _record(store: FactStore, settings: Any, report: RunReport, history_settings
         return memo["run"]
 
     encoded = run.doc
-    outcome.changes = compare_encoded(before_doc, encoded, before_states, run_states)
+    if changes:
+        outcome.changes = compare_encoded(before_doc, encoded, before_states, run_states)
     if history_settings.enabled:
         runs = history.runs()
         rid = run_id(report.generated_at, {r.id for r in runs})
         values = run.values
         counts = dict(Counter(values))  # first-seen order, as counted one by one
         keep = {state.value for state in KEEP_MESSAGES}
-        # Encoded as collected (each (check, entity slot) occurs once here: encode_run checked the order).
-        messages = MessageEncoder()
-        add = messages.add
         slot_of = run.slot_of
-        for i in compress(range(len(values)), map(_MESSAGE, results)):  # only results with a message
-            if values[i] in keep:
-                r = results[i]
-                text = r.message
-                add(r.check_id, slot_of[i], text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT])
-        packed = messages.encoded()
+
+        def adds() -> Iterator[tuple[str, int, str]]:
+            # Read while the run is packed (``MessagePieces``): each (check, entity slot) occurs once and each
+            # check's results are together here, as encode_run checked.
+            for i in compress(range(len(values)), map(_MESSAGE, results)):  # only results with a message
+                if values[i] in keep:
+                    r = results[i]
+                    text = r.message
+                    yield r.check_id, slot_of[i], text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT]
+
+        packed = MessagePieces(adds())
         info = RunInfo(rid, report.generated_at, _selection(report, settings), counts, len(report.entities))
         history.add(info, States(), {}, history_settings.keep, encoded=encoded, packed_messages=packed,
                     keep_daily=history_settings.keep_daily)
@@ -171,10 +178,11 @@ def _record(store: FactStore, settings: Any, report: RunReport, history_settings
 
 
 def _record_general(history: History, settings: Any, report: RunReport, history_settings: HistorySettings,
-                    outcome: RunOutcome) -> None:
+                    outcome: RunOutcome, changes: bool = True) -> None:
     before = history.state()
     current = from_report(report.check_results, report.track_results, report.tracks)
-    outcome.changes = compare(before, current)
+    if changes:
+        outcome.changes = compare(before, current)
     encoded = encode(current)
     if history_settings.enabled:
         runs = history.runs()
