@@ -253,7 +253,7 @@ def evaluate(
     ``release_facts``: the caller gives ``facts`` (a dict) up; it is emptied once indexed into the run's fact
     tables, so its ``Fact`` objects are freed before the results are built (at 100,000 entities, ~100 MB less
     at the run's peak)."""
-        with paused():
+    with paused():
         return _evaluate(settings, entities, facts, track_ids, check_ids, entity_refs, now or utcnow(),
                          not_applicable or {}, pushed or {}, exemption_notice_days, release_facts)
 

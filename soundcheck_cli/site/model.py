@@ -216,7 +216,6 @@ def build_model(inp: SiteInput) -> SiteModel:
     doc = latest.doc
     refs: list[str] = list(doc.get("entities") or [])
     keys = [entity_key(r) for r in refs]
-    n = len(refs)
 
     redact = _Redactor(inp.redact)
     entities: list[EntityInfo] = []
