@@ -152,7 +152,10 @@ def load_workspace(options: CommonOptions, *, need_catalog: bool = True, command
                 filters = remote.server_filters(pairs) if pairs is not None else None
             entities = remote.load_remote_catalog(catalog, problems, filters=filters, log=log, verbose=verbose)
         else:
-            entities = _load_file_catalog(options, settings, problems)
+            from soundcheck_cli.gcpause import paused
+
+            with paused():  # tens of thousands of parsed mappings, no cycles: see gcpause for what this buys
+                entities = _load_file_catalog(options, settings, problems)
         warnings.extend(problems.items)
     return Workspace(options, settings, entities, warnings)
 

@@ -163,12 +163,14 @@ def check_and_report(workspace: Any, options: Any, *, formats: Sequence[str] | N
     a file that cannot be written before the run is recorded. ``options`` is an ``app.CheckOptions``; ``out(stream,
     text)`` receives what the event sinks print; ``show_all`` is ``--all``."""
     from soundcheck_cli import app as core
+    from soundcheck_cli.gcpause import paused
 
     plan_ = plan(formats, outputs)
-    report = core.check(workspace, options)
-    verdict = core.judge(report, gate)
-    write_files(report, plan_, show_all=show_all)
-    annotations = github_annotations(report, plan_)
-    summary_warning = append_step_summary(report) if step_summary else None
-    outcome = core.record_run(workspace, report, out=out)
+    with paused():  # the whole run builds acyclic objects only: see gcpause for what this buys
+        report = core.check(workspace, options)
+        verdict = core.judge(report, gate)
+        write_files(report, plan_, show_all=show_all)
+        annotations = github_annotations(report, plan_)
+        summary_warning = append_step_summary(report) if step_summary else None
+        outcome = core.record_run(workspace, report, out=out)
     return CheckRun(report, verdict, plan_, annotations, summary_warning, list(outcome.warnings))
