@@ -5,13 +5,12 @@ results, report lines) makes the collector start a collection every 700 allocati
 collection walks every object still held (the catalog, the facts, the results so far) to free nothing. Paused,
 the objects are freed by reference counting as before; only the walks are saved.
 
-Use it only where it pays a measured 20 % of a figure a user sees. Around a whole ``check`` (evaluation, report
-files, the run's recording: ``app.reports.check_and_report``) it does, since the report files are written in-process:
-10,000 entities x 20 checks, warm, ``-f json -o``, 7 alternating runs each, wall 1.07 s median with
-the collector paused against 1.27 s without (-21 %; CPU -22 %), for 5 MB more peak memory (124 vs 120 MB). The
-bulk read of the facts and the evaluation also pause it for their own work, when called on their own. Reading
-the file catalog (``app.load_workspace``) pauses it too: with both, the same warm check comes within ~6 % of one
-run with the collector off for the whole process (1.06x its wall time).
+Use it only where it pays a measured 20 % of a figure a user sees. ``check`` pauses it around the whole run
+(evaluation, report files, recording: ``app.reports.check_and_report``) and around reading the file catalog
+(``app.load_workspace``). Measured on the warm check of 10,000 entities x 20 checks, ``-f json -o``, alternating
+runs of the same commit with and without the two pauses: wall median -16 % (11 runs each) and -9 % (9 runs) in two
+sessions; the collector off for the whole process: -21 % (7 runs), for 5 MB more peak memory (124 vs 120 MB). That
+is at the edge of the 20 % rule: re-measure (``bench/bench_check.py``) before adding or removing a pause.
 
 Pauses nest: the collector is turned back on only by the ``paused()`` that turned it off.
 """
