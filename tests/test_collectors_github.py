@@ -28,14 +28,13 @@ from soundcheck_cli.collectors.github import (
 )
 from soundcheck_cli.collectors.github_repo import (
     RepoRef,
-    parse_link_header,
     parse_location,
     parse_slug,
     read_integrations,
     repo_for_entity,
     resolve_credentials,
 )
-from soundcheck_cli.http.client import HttpOptions
+from soundcheck_cli.http.client import HttpOptions, next_link
 from soundcheck_cli.collectors.outcomes import CollectorStatus, OutcomeKind
 from soundcheck_cli.collectors.registry import Registry
 from soundcheck_cli.collectors.runner import run_collection
@@ -204,16 +203,14 @@ def test_repo_for_entity_prefers_slug_and_takes_the_host_of_a_ghe_source_locatio
     assert repo_for_entity(entity(annotations={})) is None
 
 
-def test_parse_link_header_on_the_recorded_pagination():
-    links = parse_link_header(ISSUES[1]["headers"]["link"])
-    assert links == {
-        "prev": "https://api.github.com/repositories/1000/issues?per_page=3&page=1",
-        "next": "https://api.github.com/repositories/1000/issues?per_page=3&page=3",
-        "last": "https://api.github.com/repositories/1000/issues?per_page=3&page=5",
-        "first": "https://api.github.com/repositories/1000/issues?per_page=3&page=1",
-    }
-    assert "next" not in parse_link_header(ISSUES[-1]["headers"]["link"])
-    assert parse_link_header(None) == {}
+def test_next_link_on_the_recorded_pagination():
+    def answer(link):
+        return httpx.Response(200, headers={"link": link} if link is not None else {})
+
+    assert next_link(answer(ISSUES[1]["headers"]["link"])) == (
+        "https://api.github.com/repositories/1000/issues?per_page=3&page=3")
+    assert next_link(answer(ISSUES[-1]["headers"]["link"])) is None  # the last page has no rel="next"
+    assert next_link(answer(None)) is None
 
 
 def test_default_fact_names_are_snake_case():

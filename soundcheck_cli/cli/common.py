@@ -132,7 +132,8 @@ def norm_entity(text: str) -> str:
 
 
 def open_store(config: list[str] | None, store: str | None, *, create: bool = True) -> Any:
-    """The fact store of a command that needs no catalog (the config only locates it; ``cli.store``)."""
-    from soundcheck_cli.cli.store import open_cli_store
+    """The fact store of a command that needs no catalog (the config only locates it): ``app.store.open_store``,
+    imported when a command runs, not when the CLI starts."""
+    from soundcheck_cli.app import store as app_store
 
-    return open_cli_store(config, store, create=create)
+    return app_store.open_store(config, store, create=create)

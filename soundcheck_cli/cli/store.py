@@ -5,8 +5,7 @@
 - ``store info``: where the store is (a URL's password masked), its kind and version, how many facts and meta keys;
 - ``store export [-o FILE]`` / ``store import FILE [--replace]``: the whole store as JSON lines (``facts.transfer``).
 
-Also the one place that resolves ``--store``/``-c`` into a store for the commands that need no catalog
-(``open_cli_store``; ``cli.common.open_store`` calls it).
+Which store a command without a catalog uses is ``app.store.resolve_store_spec``.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ import typer
 
 from soundcheck_cli.cli.help import PLAIN_HELP, SummaryGroup
 from soundcheck_cli.cli.common import USAGE_EXIT_CODES, CatalogOpt, CatalogUrlOpt, StoreOpt
+from soundcheck_cli.app.store import resolve_store_spec
 from soundcheck_cli.errors import UsageError
 
 STDIO = "-"
@@ -42,58 +42,6 @@ ConfigOpt = Annotated[
         show_default=False,
     ),
 ]
-
-
-# -- resolving the store ------------------------------------------------------------------------------------------
-
-
-def resolve_store_spec(config: list[str] | None, store: str | None) -> str:
-    """The store a command without a catalog uses: ``--store`` > ``$SOUNDCHECK_STORE`` > the config's
-    ``soundcheck.store.url`` > ``.soundcheck/`` beside the first config file (``facts.locate.store_spec``).
-
-    The config is loaded only when neither ``--store`` nor ``$SOUNDCHECK_STORE`` is given. A URL's password is
-    registered with the global redactor, so it is masked in anything printed.
-    """
-    from soundcheck_cli import app as core
-    from soundcheck_cli.facts.locate import explicit_store, store_spec
-
-    common = core.CommonOptions(config_paths=tuple(config or ()), store_path=store)
-    if explicit_store(store, common.environ):
-        files: list[str] = []
-        try:
-            files = core.resolve_config_paths(common)
-        except UsageError:
-            pass
-        spec = store_spec(store, files, common.cwd, common.environ)
-    else:
-        settings, _ = core.load_settings(common)
-        spec = core.store_spec_for(common, settings)
-    _register_password(spec)
-    return spec
-
-
-def open_cli_store(config: list[str] | None, store: str | None, *, create: bool = True) -> Any:
-    """Open the store ``resolve_store_spec`` names. ``create=False``: a missing folder is an error, not created."""
-    from soundcheck_cli.facts.locate import open_any
-
-    return open_any(resolve_store_spec(config, store), create=create)
-
-
-def _register_password(spec: str) -> None:
-    from urllib.parse import parse_qs, urlsplit
-
-    from soundcheck_cli.facts.locate import is_url
-    from soundcheck_cli.redact import GLOBAL
-
-    if not is_url(spec):
-        return
-    try:
-        parts = urlsplit(spec)
-        GLOBAL.add(parts.password)
-        for value in parse_qs(parts.query).get("password", []):
-            GLOBAL.add(value)
-    except ValueError:
-        pass
 
 
 def _say(text: str, *, to_stderr: bool = False) -> None:

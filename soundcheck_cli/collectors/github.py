@@ -70,7 +70,6 @@ from soundcheck_cli.collectors.github_repo import (
     any_token,
     known_hosts,
     no_token_message,
-    parse_link_header,
     repo_for_entity,
     repo_problem,
     resolve_credentials,
@@ -80,6 +79,7 @@ from soundcheck_cli.http.client import (
     HttpError,
     NotFound,
     http_options,
+    next_link,
     path_segment,
 )
 from soundcheck_cli.collectors.outcomes import Outcome
@@ -320,7 +320,7 @@ class GithubApiCollector(EntityCollector):
                 return Page(cached["data"], cached.get("next"), True)
             response = await client.request("GET", absolute, headers={**({"Accept": accept} if accept else {}), **auth} or None)
         data = reduce(response)
-        next_url = parse_link_header(response.headers.get("link")).get("next")
+        next_url = next_link(response)
         etag = response.headers.get("etag")
         if store is not None and etag:
             store.set_meta(key, {"etag": etag, "data": data, "next": next_url})

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from soundcheck_cli.http.client import HttpClient, HttpError
+from soundcheck_cli.http.client import HttpClient, HttpError, next_link
 
 REFRESH_MARGIN = 10 * 60.0  # seconds before ``expires_at`` when a token is replaced
 JWT_LIFETIME = 9 * 60  # GitHub accepts at most 10 minutes
@@ -133,8 +133,7 @@ class AppTokens:
         return await asyncio.shield(task)
 
     async def _list(self, client: HttpClient, api: str, app: GithubApp) -> dict[str, int]:
-        from soundcheck_cli.collectors.github_repo import parse_link_header
-
+        
         found: dict[str, int] = {}
         url: str | None = f"{api}/app/installations?per_page=100"
         for _ in range(MAX_PAGES):
@@ -149,5 +148,5 @@ class AppTokens:
                 login = account.get("login") if isinstance(account, Mapping) else None
                 if isinstance(login, str) and isinstance(item.get("id"), int) and app.allows(login):
                     found[login.lower()] = item["id"]
-            url = parse_link_header(response.headers.get("link")).get("next")
+            url = next_link(response)
         return found

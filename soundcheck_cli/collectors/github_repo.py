@@ -259,17 +259,3 @@ def no_token_message(collector_id: str, host: str = DEFAULT_HOST) -> str:
         f"[].token for host {host} in the app-config, the collector's token, or GITHUB_TOKEN / GH_TOKEN); "
         "the GitHub API is never called without a token"
     )
-
-
-def parse_link_header(value: str | None) -> dict[str, str]:
-    """``Link: <url>; rel="next", <url>; rel="last"`` (RFC 8288, as GitHub paginates) → ``{rel: url}``."""
-    out: dict[str, str] = {}
-    for part in (value or "").split(","):
-        match = re.match(r'\s*<([^>]*)>\s*;(.*)$', part)
-        if not match:
-            continue
-        rel = re.search(r'rel\s*=\s*"?([^";]+)"?', match.group(2))
-        if rel:
-            for name in rel.group(1).split():
-                out.setdefault(name.lower(), match.group(1))
-    return out

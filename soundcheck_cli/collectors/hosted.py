@@ -26,7 +26,6 @@ import httpx
 
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.collectors.entity_collector import EntityCollector
-from soundcheck_cli.collectors.github_repo import parse_link_header
 from soundcheck_cli.collectors.integrations import (
     LABELS,
     Integration,
@@ -40,7 +39,7 @@ from soundcheck_cli.collectors.integrations import (
 from soundcheck_cli.collectors.outcomes import Outcome
 from soundcheck_cli.collectors.schedule import EntryConfig
 from soundcheck_cli.facts.model import FactRef
-from soundcheck_cli.http.client import HttpClient, HttpError, NotFound, http_options
+from soundcheck_cli.http.client import HttpClient, HttpError, NotFound, http_options, next_link
 
 MAX_PAGES = 50
 
@@ -255,7 +254,7 @@ class HostedCollector(EntityCollector):
             if not isinstance(body, list):
                 raise HttpError(f"GET {response.request.url.path}: unexpected response (not a JSON list)")
             items.extend(body)
-            link_next = parse_link_header(response.headers.get("link")).get("next")
+            link_next = next_link(response)
             next_page = response.headers.get("x-next-page", "").strip()
             if link_next:
                 next_url, params = link_next, None

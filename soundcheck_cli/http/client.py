@@ -349,6 +349,12 @@ def path_segment(value: str) -> str:
     return encoded
 
 
+def next_link(response: httpx.Response) -> str | None:
+    """The ``rel="next"`` URL of a paginated answer's ``Link`` header (RFC 8288; GitHub, GitLab, Bitbucket Server),
+    as httpx parses it (``Response.links``); None on the last page."""
+    return response.links.get("next", {}).get("url") or None
+
+
 def parse_retry_after(value: str | None, wall_now: float) -> float | None:
     """``Retry-After`` as seconds from now: delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
     if not value:
