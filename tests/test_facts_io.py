@@ -63,7 +63,7 @@ def test_yaml_list_with_dict_fact_ref_default_timestamp_and_scalar_types(tmp_pat
         "facts.yaml",
         """\
 - factRef: {source: custom, name: github_actions_test}
-  entityRef: payments-api-kind-missing:default/x
+  entityRef: Component:default/x
   data: {count: 0x1F, big: 1_000, octal: 0o17, ratio: 1.5e3, yes: true, nothing: ~, when: 2026-01-05T10:00:00Z}
 - factRef:
     source: custom
@@ -80,7 +80,7 @@ def test_yaml_list_with_dict_fact_ref_default_timestamp_and_scalar_types(tmp_pat
     assert problems.items == []
     assert first.fact_ref == CI
     assert first.data == {"count": 31, "big": 1000, "octal": 15, "ratio": 1500.0, "yes": True, "nothing": None, "when": "2026-01-05T10:00:00Z"}
-    assert first.timestamp >= before
+    assert first.timestamp >= before and first.entity_ref == "component:default/x"
     assert second.fact_ref == FactRef("custom", "ci", "tests/unit")
     assert second.entity_ref == "component:default/payments-api"
     assert second.data == [1, "two", False]
@@ -176,7 +176,7 @@ def test_yaml_syntax_error_is_located(tmp_path: Path) -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     missing = str(tmp_path / "nope.json")
-    assert errors_of([missing]) == [f"{missing}: cannot read fact file: No such file or directory"]
+    assert errors_of([missing]) == [f"{missing}: cannot read fact file: {missing} not found"]
 
 
 def test_unsupported_tag_and_non_json_float_are_errors(tmp_path: Path) -> None:
