@@ -77,17 +77,20 @@ def read_fact_files(paths: list[str], problems: Problems) -> list[Fact]:
     texts: dict[str, str] = {}
     # Fast first, reporting nothing; a file that has anything to report is read again located, in file order below.
     fast = {path: _fast_file(path, texts) for path in dict.fromkeys(paths)}
-    keys = [(f.entity_ref.lower(), f.fact_ref) for facts in fast.values() if facts for f in facts]
-    if len(set(keys)) < len(keys) or len(set(paths)) < len(paths):
+    count = sum(len(facts) for facts in fast.values() if facts)
+    keys = {(f.entity_ref.lower(), f.fact_ref) for facts in fast.values() if facts for f in facts}
+    if len(keys) < count or len(set(paths)) < len(paths):
         fast = {}  # the same fact twice is a warning naming both places: read every file located
+    all_fast = all(facts is not None for facts in fast.values()) and bool(fast)
     facts: list[Fact] = []
     seen: dict[tuple[str, FactRef], Location | None] = {}
     invalid = 0
     for path in paths:
         fast_facts = fast.get(path)
         if fast_facts is not None:
-            for fact in fast_facts:
-                seen[(fact.entity_ref.lower(), fact.fact_ref)] = None
+            if not all_fast:  # what a located file's facts are compared with (fast ones have no duplicate)
+                for fact in fast_facts:
+                    seen[(fact.entity_ref.lower(), fact.fact_ref)] = None
             facts.extend(fast_facts)
             continue
         for fact, location in _read_file(path, problems, texts):
@@ -106,7 +109,7 @@ def read_fact_files(paths: list[str], problems: Problems) -> list[Fact]:
         note = Problem(f"nothing was pushed ({what}); fix the errors above and push again")
         problems.items.append(note)
         raise ConfigError([*errors, note])
-    if len(seen) == len(facts):
+    if all_fast or len(seen) == len(facts):
         return facts
     # Same (entity, fact ref) twice: keep the last, in file order.
     unique: dict[tuple[str, FactRef], Fact] = {}
