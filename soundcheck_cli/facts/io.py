@@ -31,8 +31,9 @@ expanded before anything is built, so a "billion laughs" file fails at once.
 from __future__ import annotations
 
 import json
-import math
+import re
 import sys
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -216,16 +217,8 @@ def _fast_facts(text: str, name: str) -> list[Fact] | None:
         lowered = text.lower()
         if "!" in text or ".inf" in lowered or ".nan" in lowered:
             return None
-        from soundcheck_cli.located.yaml import plain_documents
-
-        read = plain_documents(text, max_nodes=max(MAX_VALUES, len(text)), max_depth=MAX_DEPTH,
-                               max_text=max(MAX_TEXT, 2 * len(text)))
-        if read is None:
-            return None
-        documents = [document for document, _, _ in read]
+        documents = _yaml_documents(text)
         deep = False
-    if not documents:
-        return None  # an empty file: the located path warns
     refs: dict[str, FactRef] = {}
     entities: dict[str, str] = {}
     times: dict[str, datetime] = {}
@@ -237,7 +230,36 @@ def _fast_facts(text: str, name: str) -> list[Fact] | None:
                 out.append(_fast_fact(item, refs, entities, times, now, deep))
     except _Unusual:
         return None
-    return out
+    return out or None  # an empty file: the located path warns
+
+
+PIECE_ITEMS = 2000  # items of a top-level YAML list composed at once (``_yaml_documents``)
+_TOP_ITEM = re.compile(r"^- ", re.MULTILINE)
+_MARKER = re.compile(r"^(?:---|\.\.\.)(?:[ \t]|$)", re.MULTILINE)
+
+
+def _yaml_documents(text: str) -> Iterator[Any]:
+    """The documents of ``text`` as plain data (``located.yaml``'s plain reading), raising ``_Unusual`` where the
+    located reading is needed. A file that is one top-level list (``- factRef: ...`` at column 0: what a script
+    writes) without anchors or document markers is composed ``PIECE_ITEMS`` items at a time: each piece is a valid
+    list of its own, and ruamel's nodes for a whole 270k-fact file took 2.1 GB (one piece at a time: the facts
+    themselves)."""
+    from soundcheck_cli.located.yaml import plain_documents
+
+    pieces = [text]
+    first = _TOP_ITEM.search(text)
+    head = text[: first.start()] if first is not None else ""
+    if (first is not None and all(not line.strip() or line.lstrip().startswith("#") for line in head.splitlines())
+            and "&" not in text and "*" not in text and _MARKER.search(text) is None):
+        starts = [m.start() for m in _TOP_ITEM.finditer(text)][::PIECE_ITEMS]
+        pieces = [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)])]
+    for piece in pieces:
+        read = plain_documents(piece, max_nodes=max(MAX_VALUES, len(piece)), max_depth=MAX_DEPTH,
+                               max_text=max(MAX_TEXT, 2 * len(piece)))
+        if read is None:
+            raise _Unusual
+        for document, _, _ in read:
+            yield document
 
 
 def _fast_fact(item: Any, refs: dict[str, FactRef], entities: dict[str, str], times: dict[str, datetime],
