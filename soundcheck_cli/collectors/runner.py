@@ -138,6 +138,7 @@ class _Plan:
     outstanding: int = 0
     room: asyncio.Event | None = None  # set when ``outstanding`` fell below ``window``
     failure: BaseException | None = None  # the first chunk task that raised
+    held: list[Any] = field(default_factory=list)  # claim managers entered and not yet exited
     lookups: dict[int, _Lookups] = field(default_factory=dict)  # per group (block): its "not found" answers
     group_urls: dict[int, str] = field(default_factory=dict)  # group -> the block's base URL, when it has one
 
@@ -285,6 +286,12 @@ class _Run:
             summary.reason = self.redactor.redact(f"{type(exc).__name__}: {exc}")
             self.listener.on_message("error", f"collector {plan.collector_id}: {summary.reason}")
         finally:
+            # Claims of chunks whose task never started (cancelled first): released here, never left to lapse.
+            for manager in list(plan.held):
+                plan.held.remove(manager)
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await _finish(asyncio.get_running_loop().run_in_executor(
+                        self.executor, manager.__exit__, None, None, None))
             summary.requests = int(getattr(plan.collector, "requests", 0) or 0)
             summary.seconds = time.monotonic() - started
             done = sum(summary.counts.values())
@@ -312,8 +319,6 @@ class _Run:
         one slow fact (a retry in backoff holds no request slot) holds a single unit of the window, and the next
         chunks are claimed and started meanwhile: the request slots stay busy. Claims stay per chunk and writes
         stay batched; only the outstanding facts are bounded, so claims are held only for work under way."""
-        misses = 0
-        waiting_since: float | None = None
         loop = asyncio.get_running_loop()
         room = asyncio.Event()
         room.set()
@@ -325,8 +330,28 @@ class _Run:
             room.set()
 
         plan.room = room
+        # Claimed chunks start together, when the window is full or nothing more can be claimed now: their
+        # collect calls then overlap, as a collector sharing identical GETs between concurrent calls expects
+        # (github's RepositoryDetails and BranchProtections chunks read the same repository object).
+        ready: list[tuple[_Chunk, Any]] = []
+
+        def start() -> None:
+            for chunk, manager in ready:
+                task = asyncio.ensure_future(self._claimed_chunk(plan, chunk, manager))
+                tasks.add(task)
+                task.add_done_callback(finished)
+            ready.clear()
+
+        await self._claim_all(plan, pending, ready, start, room, loop)
+        start()
+
+    async def _claim_all(self, plan: _Plan, pending: deque[_Chunk], ready: list[tuple[_Chunk, Any]],
+                         start: Callable[[], None], room: asyncio.Event, loop: asyncio.AbstractEventLoop) -> None:
+        misses = 0
+        waiting_since: float | None = None
         while pending:
             while plan.outstanding >= plan.window:
+                start()
                 room.clear()
                 await room.wait()
                 if plan.failure is not None:
@@ -343,21 +368,22 @@ class _Run:
             names = chunk.claim_names()
             manager = self.store.claim_many(names, CLAIM_EXPIRE_SECONDS)
             claimed = await _finish(loop.run_in_executor(self.executor, manager.__enter__), on_cancel=manager)
+            plan.held.append(manager)  # released by its chunk's task, or by ``run_plan`` if it never ran
             if claimed:
                 misses, waiting_since = 0, None
                 mine, rest = chunk.split(claimed)
                 if rest is not None:
                     pending.append(rest)  # another run is fetching these: back to them later (fresh by then)
                 plan.outstanding += mine.size
-                task = asyncio.ensure_future(self._claimed_chunk(plan, mine, manager))
-                tasks.add(task)
-                task.add_done_callback(finished)
+                ready.append((mine, manager))
                 continue
+            plan.held.remove(manager)
             await _finish(loop.run_in_executor(self.executor, manager.__exit__, None, None, None))
             # Another run is fetching this whole chunk: come back to it later (it will most likely be fresh then).
             pending.append(chunk)
             misses += 1
             if misses >= len(pending):
+                start()
                 waiting_since = waiting_since or time.monotonic()
                 if time.monotonic() - max(waiting_since, self.wait_said) >= WAIT_SAY_SECONDS:
                     await self._say_wait(plan, pending, loop)
@@ -368,6 +394,7 @@ class _Run:
         try:
             await self._run_chunk(plan, chunk)
         finally:
+            plan.held.remove(manager)
             await _finish(asyncio.get_running_loop().run_in_executor(self.executor, manager.__exit__, None, None, None))
 
     async def _say_wait(self, plan: _Plan, pending: deque[_Chunk], loop: asyncio.AbstractEventLoop) -> None:
