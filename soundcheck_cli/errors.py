@@ -76,6 +76,7 @@ class ExitCode(int, Enum):
     OK = 0
     CHECKS_FAILED = 1
     USAGE = 2
+    STORE_UNAVAILABLE = 4  # the fact store could not be reached, even after retrying (3 is a bug: ``cli``)
 
 
 class SoundcheckError(Exception):
@@ -115,6 +116,13 @@ class UsageError(SoundcheckError):
 
 class StoreError(SoundcheckError):
     """The fact store cannot be opened or written."""
+
+
+class StoreUnavailable(StoreError):
+    """The fact store's server cannot be reached, even after retrying for a while (exit code 4: not a config
+    error, the same command may well work later)."""
+
+    exit_code = ExitCode.STORE_UNAVAILABLE
 
 
 class CollectorError(SoundcheckError):

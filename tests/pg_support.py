@@ -140,6 +140,20 @@ def start_cluster() -> Cluster:
         raise
 
 
+def stop_server(cluster: Cluster) -> None:
+    """Stop the server and keep its data (``pg_ctl stop -m fast``: clients are disconnected), for outage tests."""
+    _run([*cluster.run_as, os.path.join(cluster.bindir, "pg_ctl"), "-D", cluster.datadir, "-m", "fast", "-w",
+          "stop"], "pg_ctl stop")
+
+
+def start_server(cluster: Cluster) -> None:
+    """Start a stopped server again on its port (after ``stop_server``)."""
+    options = (f"-p {cluster.port} -c listen_addresses=127.0.0.1 -k {cluster.root} -c fsync=off "
+               "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+    _run([*cluster.run_as, os.path.join(cluster.bindir, "pg_ctl"), "-D", cluster.datadir, "-l", cluster.logfile,
+          "-w", "-t", str(START_TIMEOUT), "-o", options, "start"], "pg_ctl start")
+
+
 def stop_cluster(cluster: Cluster) -> None:
     """Stop the server (immediately: the data is thrown away) and remove its folder."""
     try:

@@ -138,13 +138,16 @@ def test_quiet_collect_shows_missing_credentials(capsys, tmp_path) -> None:
 
 
 def test_summary_groups_failures_by_cause_and_shows_failures_before_other_reasons(capsys, tmp_path, monkeypatch) -> None:
-    """25 services PagerDuty does not know (one cause, 25 service ids), 30 entities without the annotation and
-    one service answering 403: the 403 failure is shown although it arrived among many other reasons."""
+    """23 services PagerDuty does not know (one cause, 23 service ids), one it knows, 30 entities without the
+    annotation and one service answering 403: the 403 failure is shown although it arrived among many other reasons.
+    (Had no service been found at all, the block would be a configuration error: test_collectors_not_found.py.)"""
     monkeypatch.setenv("PD_TOKEN", "t0ken-value")
 
     def route(method: str, path: str, query: Any, headers: Any) -> tuple[int, Any]:
         if path.endswith("/P000007"):
             return 403, {"error": {"message": "Access Denied", "code": 2010}}
+        if path.endswith("/P000024"):
+            return 200, {"service": {"id": "P000024", "name": "known", "status": "active"}}
         return 404, {"error": {"message": "Not Found", "code": 2100}}
 
     ents = entities(25) + [{"name": f"plain-{i}"} for i in range(30)]
@@ -159,10 +162,10 @@ def test_summary_groups_failures_by_cause_and_shows_failures_before_other_reason
     assert code == 1
     lines = [line.strip() for line in err.splitlines()]
     pd_lines = lines[lines.index(next(x for x in lines if x.startswith("pagerduty:"))):]
-    assert pd_lines[0].startswith("pagerduty: 0 collected, 24 absent")
+    assert pd_lines[0].startswith("pagerduty: 1 collected, 23 absent")
     assert pd_lines[1].startswith("failed: ") and "(1 fact) [component:default/svc-7" in pd_lines[1]
     absent = [x for x in pd_lines if x.startswith("absent: ")]
-    assert len(absent) == 1 and "(24 facts)" in absent[0] and "and 21 more]" in absent[0]
+    assert len(absent) == 1 and "(23 facts)" in absent[0] and "and 20 more]" in absent[0]
     assert "P000000" not in absent[0].split(" [", 1)[0]  # the service id is taken out of the cause
     not_applicable = [x for x in pd_lines if x.startswith("not-applicable: ")]
     assert len(not_applicable) == 1 and "(30 facts)" in not_applicable[0]

@@ -63,7 +63,7 @@ def test_yaml_list_with_dict_fact_ref_default_timestamp_and_scalar_types(tmp_pat
         "facts.yaml",
         """\
 - factRef: {source: custom, name: github_actions_test}
-  entityRef: payments-api-kind-missing:default/x
+  entityRef: Component:default/x
   data: {count: 0x1F, big: 1_000, octal: 0o17, ratio: 1.5e3, yes: true, nothing: ~, when: 2026-01-05T10:00:00Z}
 - factRef:
     source: custom
@@ -80,7 +80,7 @@ def test_yaml_list_with_dict_fact_ref_default_timestamp_and_scalar_types(tmp_pat
     assert problems.items == []
     assert first.fact_ref == CI
     assert first.data == {"count": 31, "big": 1000, "octal": 15, "ratio": 1500.0, "yes": True, "nothing": None, "when": "2026-01-05T10:00:00Z"}
-    assert first.timestamp >= before
+    assert first.timestamp >= before and first.entity_ref == "component:default/x"
     assert second.fact_ref == FactRef("custom", "ci", "tests/unit")
     assert second.entity_ref == "component:default/payments-api"
     assert second.data == [1, "two", False]
@@ -176,7 +176,7 @@ def test_yaml_syntax_error_is_located(tmp_path: Path) -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     missing = str(tmp_path / "nope.json")
-    assert errors_of([missing]) == [f"{missing}: cannot read fact file: No such file or directory"]
+    assert errors_of([missing]) == [f"{missing}: cannot read fact file: {missing} not found"]
 
 
 def test_unsupported_tag_and_non_json_float_are_errors(tmp_path: Path) -> None:
@@ -265,3 +265,26 @@ def test_yaml_flow_mapping_that_looks_like_json(tmp_path: Path) -> None:
     path = write(tmp_path, "flow.yaml", "{factRef: custom:default/x, entityRef: component:default/y, data: [1]}\n")
     (fact,) = read_fact_files([path], Problems())
     assert fact.data == [1]
+
+
+def test_a_long_yaml_list_read_in_pieces_gives_what_json_gives(tmp_path: Path) -> None:
+    # facts.io composes a top-level YAML list PIECE_ITEMS items at a time (bounded memory); the facts are the same
+    # as the same list in JSON, and a problem in a later piece is still reported with its line.
+    from soundcheck_cli.facts import io as fact_io
+
+    n = fact_io.PIECE_ITEMS * 2 + 7
+    items = [{"factRef": "ci:default/t", "entityRef": f"component:default/s-{i}", "timestamp": "2026-01-05T10:00:00Z",
+              "data": {"n": i, "tags": ["a", f"b{i}"], "note": "x: y"}} for i in range(n)]
+    lines = ["# pushed by CI"]
+    for item in items:
+        lines += [f"- factRef: {item['factRef']}", f"  entityRef: {item['entityRef']}",
+                  f"  timestamp: '{item['timestamp']}'", f"  data: {json.dumps(item['data'])}"]
+    yaml_path = write(tmp_path, "many.yaml", "\n".join(lines) + "\n")
+    json_path = write(tmp_path, "many.json", json.dumps(items))
+    from_yaml = read_fact_files([yaml_path], Problems())
+    assert from_yaml == read_fact_files([json_path], Problems()) and len(from_yaml) == n
+    lines[-4 * 3] = "- factRef: ci:default/t\n  oops: 1"  # an unknown key in the last piece
+    path = write(tmp_path, "late.yaml", "\n".join(lines) + "\n")
+    problems = Problems()
+    read_fact_files([path], problems)
+    assert [p.location.line for p in problems.warnings] == [len(lines) - 11 + 1]

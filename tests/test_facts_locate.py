@@ -132,11 +132,13 @@ def test_open_any_without_create_refuses_a_missing_folder(tmp_path):
     assert not os.path.exists(tmp_path / "nope")
 
 
-def test_an_unreachable_database_store_is_exit_2_without_the_password(tmp_path, capsys):
-    # Port 9 on 127.0.0.1 (discard) is closed here: the connection is refused at once.
+def test_an_unreachable_database_store_is_exit_4_without_the_password(tmp_path, capsys, monkeypatch):
+    # Port 9 on 127.0.0.1 (discard) is closed here: the connection is refused at once, retried for the bound
+    # (SOUNDCHECK_STORE_RETRY_SECONDS, 30 s by default), then the store is unreachable: exit 4, not 2 (issue 18).
+    monkeypatch.setenv("SOUNDCHECK_STORE_RETRY_SECONDS", "0.5")
     code = run_cli(["facts", "list", "--store", "postgresql://app:s3cret-pw@127.0.0.1:9/db?connect_timeout=2"])
     out = capsys.readouterr()
-    assert code == 2
+    assert code == 4 and "cannot be reached" in out.err
     assert "s3cret-pw" not in out.out + out.err
     assert "127.0.0.1" in out.err
 

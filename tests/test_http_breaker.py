@@ -181,6 +181,32 @@ def test_one_resource_retried_back_to_back_does_not_open_the_breaker():
     assert outcomes == ["failed", "ok", "failed", "ok"] and sent == 18
 
 
+def test_broken_resources_still_retrying_after_a_newer_success_do_not_open_the_breaker():
+    # The end of a run: five broken resources, each started before a request the host answered, are the only ones
+    # left, retrying (so failing "in a row"). They are those resources' failures, not the host's (issue 18).
+    release = asyncio.Event()
+
+    def behaviour(n: int, head: bytes) -> bytes:
+        return response(b"", "500 Internal Server Error") if b"/broken" in head else response(b'{"ok": true}')
+
+    async def backoff(_: float) -> None:
+        await release.wait()  # the retries wait until every request of the host has been answered once
+
+    async def go():
+        server, url, count = await http_server(behaviour)
+        async with server, HttpClient(_settings(attempts=4, concurrency=1), HttpOptions(sleep=backoff),
+                                      base_url=url) as client:
+            paths = [p for i in range(BREAKER_THRESHOLD) for p in (f"/broken/{i}", f"/fine/{i}")]
+            tasks = [asyncio.ensure_future(_outcomes(client, [path])) for path in paths]  # in this order
+            await asyncio.gather(*tasks[1::2])
+            release.set()
+            return [(await task)[0] for task in tasks], count["n"]
+
+    outcomes, sent = asyncio.run(go())
+    assert outcomes == ["failed", "ok"] * BREAKER_THRESHOLD  # each broken one gave up after 4 attempts
+    assert sent == BREAKER_THRESHOLD * (4 + 1)
+
+
 def test_retries_stop_once_the_breaker_opens():
     # Concurrency 8, 5 attempts each: without the breaker 40 requests; the first wave opens it and no retry follows.
     async def go():

@@ -22,7 +22,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from soundcheck_cli.errors import StoreError
+from soundcheck_cli.errors import StoreError, StoreUnavailable
 from soundcheck_cli.facts import pg_store
 from soundcheck_cli.facts.locate import init_store, migrate_store, open_any
 from soundcheck_cli.facts.model import Fact, FactRef
@@ -394,14 +394,20 @@ def _with_password(url: str, password: str) -> str:
     return f"{scheme}://{userinfo.split(':', 1)[0]}:{password}@{host}"
 
 
-def test_connection_refused_is_a_store_error_without_the_password() -> None:
+def test_connection_refused_is_retried_then_unavailable_without_the_password(monkeypatch) -> None:
+    # A server that cannot be reached is tried again for SOUNDCHECK_STORE_RETRY_SECONDS (30 s by default), then
+    # is its own failure: exit code 4, not 2 (issue 18 item 30).
+    monkeypatch.setenv(pg_store.RETRY_ENV, "1.2")
     url = f"postgresql://app:Refused-S3cret-pw@127.0.0.1:{_free_port()}/db"
-    with pytest.raises(StoreError) as info:
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable) as info:
         open_pg_store(url)
+    assert 0.7 <= time.monotonic() - started < 10  # retried with backoff (0.25 + 0.5), then gave up
     message = str(info.value)
-    assert message.startswith(f"cannot connect to the fact store postgresql://app:***@127.0.0.1:{url.split(':')[3]}")
+    assert message.startswith(f"the fact store postgresql://app:***@127.0.0.1:{url.split(':')[3]} cannot be reached: ")
     assert "Connection refused" in message and "Refused-S3cret-pw" not in message and "\n" not in message
-    assert info.value.exit_code == 2
+    assert message.endswith("gave up after retrying for 1.2 s (SOUNDCHECK_STORE_RETRY_SECONDS)")
+    assert info.value.exit_code == 4
     assert "Refused-S3cret-pw" in GLOBAL.values  # registered: masked in anything printed later
 
 
@@ -427,8 +433,10 @@ def test_a_malformed_url_is_a_store_error_without_the_password() -> None:
 @pytest.mark.parametrize("case", ["refused", "wrong-password"])
 @pytest.mark.parametrize("command", [["facts", "list"], ["check", "-c", SAMPLE, "--catalog", CATALOG],
                                      ["collect", "-c", SAMPLE, "--catalog", CATALOG], ["store", "init"]])
-def test_cli_exits_2_and_never_prints_the_password(request, capsys, monkeypatch, case: str,
-                                                   command: list[str]) -> None:
+def test_cli_exits_4_or_2_and_never_prints_the_password(request, capsys, monkeypatch, case: str,
+                                                        command: list[str]) -> None:
+    # Unreachable (after retrying): 4; reachable but refusing (a wrong password): 2, a configuration error.
+    monkeypatch.setenv(pg_store.RETRY_ENV, "0.3")
     monkeypatch.delenv("SOUNDCHECK_STORE", raising=False)
     monkeypatch.delenv("PAGERDUTY_TOKEN", raising=False)
     password = "Cli-S3cret-pw-" + case
@@ -438,8 +446,10 @@ def test_cli_exits_2_and_never_prints_the_password(request, capsys, monkeypatch,
         url = _with_password(request.getfixturevalue("pg_server"), password)
     code = run_cli([*command, "--store", url])
     out, err = capsys.readouterr()
-    assert code == 2
-    assert "cannot connect to the fact store postgresql://" in err
+    if case == "refused":
+        assert code == 4 and "error: the fact store postgresql://app:***@127.0.0.1:" in err and "cannot be reached" in err
+    else:
+        assert code == 2 and "cannot connect to the fact store postgresql://" in err
     assert password not in out + err
     assert "Traceback" not in err
 

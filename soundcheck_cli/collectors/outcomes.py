@@ -67,6 +67,18 @@ class Outcome:
         return f"{text} ({self.reason})" if self.reason else text
 
 
+# How every built-in collector words an HTTP "no such object" answer in an absent outcome's reason.
+_NOT_FOUND = re.compile(r"\bHTTP (?:404|410)\b")
+
+
+def is_not_found(outcome: Outcome) -> bool:
+    """An absent outcome because the API answered HTTP 404/410 for the entity's object (its reason says
+    ``HTTP 404``/``HTTP 410``, as ``http.client.NotFound`` and every built-in collector word it), as opposed to an
+    absence the collector found itself (a file missing from a checkout). The runner holds these back while a block
+    has collected nothing: all of them at once usually means a wrong base URL (``runner._Lookups``)."""
+    return outcome.kind is OutcomeKind.ABSENT and bool(outcome.reason) and _NOT_FOUND.search(outcome.reason) is not None
+
+
 class CollectorStatus(str, Enum):
     OK = "ok"  # ran; see the counts
     # configured but cannot run (e.g. no token): an error, and ``collect`` fails (exit 1) -- a collector that is

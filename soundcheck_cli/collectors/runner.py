@@ -5,13 +5,22 @@ For each collector (all at once; each isolated from the others):
 1. **plan**: create it from ``soundcheck.collectors.<id>`` through the registry (not installed → a warning);
    take its ``collection_configs()``; select entities with each config's ``filter``/``exclude`` (an (entity, fact)
    pair belongs to the first config that selects it); cut the pairs into chunks of ``batchSize`` entities.
-2. **run** the chunks through a small pipeline (enough chunks in flight to keep the collector's ``concurrency``
-   busy). Each (entity, fact) of a chunk is first **claimed** in the store (``store.claim_many``: one lease per
-   fact, claimed for the whole chunk at once), so another run on the same store (cron overlap, another host,
-   another shard layout) skips the facts this one is fetching and, once their claims are free, finds them fresh:
-   the freshness check happens *after* the claim, never before. Due pairs (``schedule.is_due``) are collected with one ``collect``
-   call per chunk; the facts are **written as soon as the chunk returns**, so an interruption keeps them.
+2. **run** the chunks: a feeder claims chunk after chunk while fewer than ``window`` facts are outstanding
+   (``WINDOW_PER_SLOT`` per request slot of the collector), and each claimed chunk runs as its own task. Each
+   (entity, fact) of a chunk is first **claimed** in the store (``store.claim_many``: one lease per fact, claimed
+   for the whole chunk at once), so another run on the same store (cron overlap, another host, another shard
+   layout) skips the facts this one is fetching and, once their claims are free, finds them fresh: the freshness
+   check happens *after* the claim, never before. Due pairs (``schedule.is_due``) are collected by
+   ``EntityCollector`` collectors that keep its ``collect_outcomes`` one entity at a time, so facts **stream**:
+   each is settled as it completes and written in batches of half a chunk, and a fact stuck in retries holds
+   neither its chunk-mates nor the next chunks (issue 18 item 23: 2,000 entities with 20 % faults took ~190x the fault-free time when each chunk
+   waited for its slowest fact). Other plugins get one ``collect`` call per chunk, as ``batchSize`` promises.
 3. **account**: collected / absent / fresh / not-applicable / failed (with reasons) / not done.
+
+"Not found" answers (HTTP 404/410, ``outcomes.is_not_found``) are held back per collector block until the block
+has collected a fact in this run: when at least ``MIN_NOT_FOUND`` lookups of a block ALL answered "not found",
+the block is misconfigured (a ``baseUrl`` typo), not a catalog of deleted objects, so nothing is written for
+them (the facts collected earlier stay), they fail (``collect`` exits 1) and one error names the block's URL.
 
 A failure never overwrites a fact: only collected (and absent) outcomes are written. Ctrl-C or SIGTERM cancels
 the run cleanly: chunks already written stay, the summary counts what was not done and ``interrupted`` is set.
@@ -22,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import math
 import signal
 import threading
 import time
@@ -37,6 +45,7 @@ from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.catalog.select import select_entities
 from soundcheck_cli.collectors import applicability
 from soundcheck_cli.collectors.base import CollectorContext, FactCollector
+from soundcheck_cli.collectors.entity_collector import EntityCollector
 from soundcheck_cli.http.client import DEFAULT_CONCURRENCY, HttpOptions
 from soundcheck_cli.collectors.outcomes import (
     CollectionSummary,
@@ -45,6 +54,7 @@ from soundcheck_cli.collectors.outcomes import (
     Outcome,
     OutcomeKind,
     entity_values,
+    is_not_found,
 )
 from soundcheck_cli.collectors.progress import CollectionListener, NullListener, RedactingListener
 from soundcheck_cli.collectors.schedule import Frequency, cache_duration, is_due, parse_frequency
@@ -58,6 +68,12 @@ from soundcheck_cli.redact import Redactor
 DEFAULT_BATCH_SIZE = 50
 # Built-in collectors that run without configuration, as Soundcheck's Catalog collector does (issue 2).
 ALWAYS_ON = ("catalog",)
+# A block whose due lookups ALL answered 404/410 is a configuration error once at least this many were made (fewer
+# may well be deleted objects): nothing is written for them and they fail (docs/collectors.md).
+MIN_NOT_FOUND = 5
+# Facts outstanding per collector (claimed, not yet settled): this many times its concurrency, and at least 3
+# chunks. A retry waiting for its backoff holds no request slot, so the window must cover such slow facts too.
+WINDOW_PER_SLOT = 4
 CLAIM_EXPIRE_SECONDS = 900.0  # a claim's limit (a live chunk takes far less); a killed run's go sooner (store docs)
 CLAIM_POLL_SECONDS = 0.25  # how often a chunk claimed by another run is tried again
 WAIT_SAY_SECONDS = 10.0  # how often a run waiting for other runs' claims says whose they are
@@ -69,6 +85,7 @@ class _Chunk:
     expiry: Any  # timedelta | None: how long the chunk's facts stay valid
     entities: list[Entity]
     refs: dict[str, tuple[FactRef, ...]]  # entity key -> the fact refs this chunk handles for it
+    group: int = 0  # the collector block (or collection config) the chunk's facts come from (``_Lookups``)
 
     @property
     def size(self) -> int:
@@ -97,6 +114,14 @@ class _Chunk:
         return part(mine), (part(rest) if rest else None)
 
 
+def _streams(collector: Any) -> bool:
+    """True for an ``EntityCollector`` that keeps its ``collect_outcomes`` (one independent request per fact): the
+    runner may then call it once per entity and stream the facts. A collector that overrides ``collect_outcomes``
+    may keep state per call (the github/scm collectors share identical GETs within one call), so it gets whole
+    chunks, as any other plugin does."""
+    return isinstance(collector, EntityCollector) and type(collector).collect_outcomes is EntityCollector.collect_outcomes
+
+
 def _claim_name(entity_key: str, fact_ref: FactRef) -> str:
     return f"fact/{entity_key}/{fact_ref}"
 
@@ -107,9 +132,30 @@ class _Plan:
     collector: FactCollector | None
     summary: CollectorSummary
     chunks: list[_Chunk] = field(default_factory=list)
-    parallel: int = 2
     # fact ref -> entity key -> reason it is not applicable, or None once it is collected (``applicability``)
     applicability: dict[FactRef, dict[str, str | None]] = field(default_factory=dict)
+    window: int = 1  # facts claimed and not yet settled, at most (``_Run._feed``)
+    outstanding: int = 0
+    room: asyncio.Event | None = None  # set when ``outstanding`` fell below ``window``
+    failure: BaseException | None = None  # the first chunk task that raised
+    held: list[Any] = field(default_factory=list)  # claim managers entered and not yet exited
+    lookups: dict[int, _Lookups] = field(default_factory=dict)  # per group (block): its "not found" answers
+    group_urls: dict[int, str] = field(default_factory=dict)  # group -> the block's base URL, when it has one
+
+
+@dataclass
+class _Lookups:
+    """The "not found" (HTTP 404/410) answers of one collector block, held back until the block is known to work.
+
+    A block whose every due lookup answered "not found" is almost surely misconfigured (a ``baseUrl``, ``server``
+    or ``url`` typo), not a catalog of deleted objects: storing ``null`` for each would wipe every good fact. So
+    absent facts are written only once the same block has collected a fact in this run (it reaches the right
+    API), or at the end when fewer than ``MIN_NOT_FOUND`` were held; otherwise nothing is written for them and
+    they fail, with one message naming the URL tried (``_Run._settle_lookups``)."""
+
+    confirmed: bool = False
+    facts: list[Fact] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
 
 
 def _redact_outcome(outcome: Outcome, redactor: Redactor) -> Outcome:
@@ -166,7 +212,15 @@ class _Run:
         seen: set[tuple[str, FactRef]] = set()
         concurrency = int(getattr(collector, "concurrency", DEFAULT_CONCURRENCY) or DEFAULT_CONCURRENCY)
         batch_sizes = []
-        for config in configs:
+        # A config's block: ``EntityCollector`` entries know theirs (several ``collects`` of one block share its
+        # base URL); any other collector's configs are each their own group.
+        entries = getattr(collector, "entries", None) if isinstance(collector, EntityCollector) else None
+        for index, config in enumerate(configs):
+            group = index
+            if entries is not None and len(entries) == len(configs):
+                group = entries[index].block_index
+                with contextlib.suppress(Exception):  # a plugin's odd base_url must not stop the plan
+                    plan.group_urls.setdefault(group, collector.base_url(entries[index].block))
             problems = Problems()
             frequency = parse_frequency(config.frequency, problems)
             expiry = cache_duration(config.cache, problems)
@@ -185,12 +239,19 @@ class _Run:
                     selected.append((entity, refs))
             for start in range(0, len(selected), batch):
                 part = selected[start : start + batch]
-                plan.chunks.append(_Chunk(frequency, expiry, [e for e, _ in part], {e.ref.key: refs for e, refs in part}))
+                plan.chunks.append(
+                    _Chunk(frequency, expiry, [e for e, _ in part], {e.ref.key: refs for e, refs in part}, group))
         plan.summary.total = sum(c.size for c in plan.chunks)
-        # Enough chunks in flight that the collector's request slots never idle at a chunk boundary, few enough
-        # that claims are held only while their chunk is really being worked on.
-        smallest = min(batch_sizes or [DEFAULT_BATCH_SIZE])
-        plan.parallel = max(3, math.ceil(3 * concurrency / smallest))
+        # Enough facts outstanding that the collector's request slots never idle (at a chunk boundary, or while
+        # some facts wait for a retry's backoff), few enough that claims are held only for work under way.
+        largest = max(batch_sizes or [DEFAULT_BATCH_SIZE])
+        # A plain ``collect`` plugin gets whole chunks and has no slots the runner knows of: 3 chunks at least.
+        # Facts that stream (``EntityCollector``) need no more than a few per slot; more would only queue requests
+        # for a slot, and a retry queues again behind all of them.
+        if _streams(collector):
+            plan.window = WINDOW_PER_SLOT * concurrency
+        else:
+            plan.window = max(3 * largest, 3 * concurrency)
 
     # -- running --------------------------------------------------------------------------------------------------
     async def run_plan(self, plan: _Plan) -> None:
@@ -198,15 +259,20 @@ class _Run:
         started = time.monotonic()
         self.listener.on_collector_start(plan.collector_id, summary.total)
         pending: deque[_Chunk] = deque(plan.chunks)
+        tasks: set[asyncio.Task[None]] = set()
         try:
-            workers = [asyncio.ensure_future(self._worker(plan, pending)) for _ in range(min(plan.parallel, len(pending)))]
             try:
-                await asyncio.gather(*workers)
+                await self._feed(plan, pending, tasks)
+                while tasks:
+                    await asyncio.gather(*list(tasks))  # the first chunk that raised stops the collector
+                if plan.failure is not None:
+                    raise plan.failure
             except BaseException:
-                for worker in workers:
-                    worker.cancel()
-                await asyncio.gather(*workers, return_exceptions=True)
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
                 raise
+            await self._settle_lookups(plan)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a broken collector or store: this collector stops, the others go on
@@ -214,6 +280,12 @@ class _Run:
             summary.reason = self.redactor.redact(f"{type(exc).__name__}: {exc}")
             self.listener.on_message("error", f"collector {plan.collector_id}: {summary.reason}")
         finally:
+            # Claims of chunks whose task never started (cancelled first): released here, never left to lapse.
+            for manager in list(plan.held):
+                plan.held.remove(manager)
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await _finish(asyncio.get_running_loop().run_in_executor(
+                        self.executor, manager.__exit__, None, None, None))
             summary.requests = int(getattr(plan.collector, "requests", 0) or 0)
             summary.seconds = time.monotonic() - started
             done = sum(summary.counts.values())
@@ -234,11 +306,52 @@ class _Run:
                     pass
             self.listener.on_collector_done(summary)
 
-    async def _worker(self, plan: _Plan, pending: deque[_Chunk]) -> None:
+    async def _feed(self, plan: _Plan, pending: deque[_Chunk], tasks: set[asyncio.Task[None]]) -> None:
+        """Claim chunks and start them while fewer than ``plan.window`` facts are outstanding (issue 18 item 23).
+
+        A chunk runs as its own task: its facts stream in as they complete (``_run_chunk``), so a chunk waiting for
+        one slow fact (a retry in backoff holds no request slot) holds a single unit of the window, and the next
+        chunks are claimed and started meanwhile: the request slots stay busy. Claims stay per chunk and writes
+        stay batched; only the outstanding facts are bounded, so claims are held only for work under way."""
+        loop = asyncio.get_running_loop()
+        room = asyncio.Event()
+        room.set()
+
+        def finished(task: asyncio.Task[None]) -> None:
+            tasks.discard(task)
+            if not task.cancelled() and task.exception() is not None and plan.failure is None:
+                plan.failure = task.exception()
+            room.set()
+
+        plan.room = room
+        # Claimed chunks start together, when the window is full or nothing more can be claimed now: their
+        # collect calls then overlap, as a collector sharing identical GETs between concurrent calls expects
+        # (github's RepositoryDetails and BranchProtections chunks read the same repository object).
+        ready: list[tuple[_Chunk, Any]] = []
+
+        def start() -> None:
+            for chunk, manager in ready:
+                task = asyncio.ensure_future(self._claimed_chunk(plan, chunk, manager))
+                tasks.add(task)
+                task.add_done_callback(finished)
+            ready.clear()
+
+        await self._claim_all(plan, pending, ready, start, room, loop)
+        start()
+
+    async def _claim_all(self, plan: _Plan, pending: deque[_Chunk], ready: list[tuple[_Chunk, Any]],
+                         start: Callable[[], None], room: asyncio.Event, loop: asyncio.AbstractEventLoop) -> None:
         misses = 0
         waiting_since: float | None = None
-        loop = asyncio.get_running_loop()
         while pending:
+            while plan.outstanding >= plan.window:
+                start()
+                room.clear()
+                await room.wait()
+                if plan.failure is not None:
+                    raise plan.failure
+            if plan.failure is not None:
+                raise plan.failure
             # Only what is due is claimed (a warm run writes no claims); ``_run_chunk`` checks again after the
             # claim, because another run may have collected a fact between this read and the claim.
             chunk, fresh = await loop.run_in_executor(self.executor, self._due_part, pending.popleft())
@@ -246,22 +359,37 @@ class _Run:
                 self._account(plan, fresh)
             if chunk is None:
                 continue
-            async with self._claims(chunk.claim_names()) as claimed:
-                if claimed:
-                    misses, waiting_since = 0, None
-                    mine, rest = chunk.split(claimed)
-                    if rest is not None:
-                        pending.append(rest)  # another run is fetching these: back to them later (fresh by then)
-                    await self._run_chunk(plan, mine)
-                    continue
+            names = chunk.claim_names()
+            manager = self.store.claim_many(names, CLAIM_EXPIRE_SECONDS)
+            claimed = await _finish(loop.run_in_executor(self.executor, manager.__enter__), on_cancel=manager)
+            plan.held.append(manager)  # released by its chunk's task, or by ``run_plan`` if it never ran
+            if claimed:
+                misses, waiting_since = 0, None
+                mine, rest = chunk.split(claimed)
+                if rest is not None:
+                    pending.append(rest)  # another run is fetching these: back to them later (fresh by then)
+                plan.outstanding += mine.size
+                ready.append((mine, manager))
+                continue
+            plan.held.remove(manager)
+            await _finish(loop.run_in_executor(self.executor, manager.__exit__, None, None, None))
             # Another run is fetching this whole chunk: come back to it later (it will most likely be fresh then).
             pending.append(chunk)
             misses += 1
             if misses >= len(pending):
+                start()
                 waiting_since = waiting_since or time.monotonic()
                 if time.monotonic() - max(waiting_since, self.wait_said) >= WAIT_SAY_SECONDS:
                     await self._say_wait(plan, pending, loop)
                 await asyncio.sleep(self.claim_poll)
+
+    async def _claimed_chunk(self, plan: _Plan, chunk: _Chunk, manager: Any) -> None:
+        """Run ``chunk`` and release its claims, even when cancelled (claims taken are never left to lapse)."""
+        try:
+            await self._run_chunk(plan, chunk)
+        finally:
+            plan.held.remove(manager)
+            await _finish(asyncio.get_running_loop().run_in_executor(self.executor, manager.__exit__, None, None, None))
 
     async def _say_wait(self, plan: _Plan, pending: deque[_Chunk], loop: asyncio.AbstractEventLoop) -> None:
         """Say whose claims this run waits for (``store.claim_holders``: host, pid, since when), at most once every
@@ -274,19 +402,6 @@ class _Run:
             shown = ", ".join(owners[:3]) + (f" and {len(owners) - 3} more" if len(owners) > 3 else "")
             self.listener.on_message(
                 "info", f"collect {plan.collector_id}: waiting for {len(holders)} facts claimed by another run ({shown})")
-
-    @contextlib.asynccontextmanager
-    async def _claims(self, names: list[str]) -> AsyncIterator[set[str]]:
-        """``store.claim_many`` with its store work (a transaction or a round trip each way) in a worker thread, so
-        that the event loop keeps the requests going. Both halves finish even when the run is cancelled: claims
-        taken are always released (not left to lapse after ``CLAIM_EXPIRE_SECONDS``)."""
-        loop = asyncio.get_running_loop()
-        manager = self.store.claim_many(names, CLAIM_EXPIRE_SECONDS)
-        claimed = await _finish(loop.run_in_executor(self.executor, manager.__enter__), on_cancel=manager)
-        try:
-            yield claimed
-        finally:
-            await _finish(loop.run_in_executor(self.executor, manager.__exit__, None, None, None))
 
     def _due_part(self, chunk: _Chunk) -> tuple[_Chunk | None, list[Outcome]]:
         """The part of ``chunk`` that is due (None: nothing), and a FRESH outcome for every other pair."""
@@ -322,20 +437,69 @@ class _Run:
         return groups, fresh
 
     async def _run_chunk(self, plan: _Plan, chunk: _Chunk) -> None:
+        """Collect the due part of a claimed chunk. Facts are settled as they complete and written in batches of
+        half a chunk (and the rest at the end), so a chunk waiting for a slow fact keeps no finished fact unwritten
+        for long and an interruption writes what was finished. ``EntityCollector`` collectors (one request per
+        fact) are called once per entity, so their facts stream in; any other collector gets the whole chunk in
+        one ``collect`` call, as its ``batchSize`` promises."""
         groups, fresh = await asyncio.get_running_loop().run_in_executor(self.executor, self._due, chunk)
         if fresh:
             self._account(plan, fresh)
+            self._release(plan, len(fresh))
+        calls: list[tuple[tuple[FactRef, ...], list[Entity], list[FactRef]]] = []
         for refs, entities in groups.items():
             refresh = list(refs) if self.force else [r for r in refs if r in self.refresh]
-            outcomes = await self._collect(plan, entities, list(refs), refresh)
-            facts, settled = self._settle(plan, chunk, entities, refs, outcomes)
-            try:
-                await self._write(facts)
-            except asyncio.CancelledError:
-                # ``_write`` let the started write finish: these facts are in the store, so they count.
-                self._account(plan, settled)
-                raise
+            if _streams(plan.collector):
+                calls.extend((refs, [entity], refresh) for entity in entities)
+            else:
+                calls.append((refs, entities, refresh))
+        if not calls:
+            return
+
+        async def call(refs: tuple[FactRef, ...], entities: list[Entity], refresh: list[FactRef]) -> tuple[
+                tuple[FactRef, ...], list[Entity], list[Outcome]]:
+            return refs, entities, await self._collect(plan, entities, list(refs), refresh)
+
+        futures = [asyncio.ensure_future(call(*c)) for c in calls]
+        flush_at = max(1, chunk.size // 2)
+        facts: list[Fact] = []
+        settled: list[Outcome] = []
+        try:
+            for next_done in asyncio.as_completed(futures):
+                refs, entities, outcomes = await next_done
+                new_facts, new_settled = self._settle(plan, chunk, entities, refs, outcomes)
+                facts.extend(new_facts)
+                settled.extend(new_settled)
+                self._release(plan, len(entities) * len(refs))
+                if len(settled) >= flush_at:
+                    batch, outcomes, facts, settled = facts, settled, [], []  # handed over: never written twice
+                    await self._flush(plan, batch, outcomes)
+            batch, outcomes, facts, settled = facts, settled, [], []
+            await self._flush(plan, batch, outcomes)
+        except BaseException as exc:
+            for future in futures:
+                future.cancel()
+            await asyncio.gather(*futures, return_exceptions=True)
+            if isinstance(exc, asyncio.CancelledError) and settled:
+                await self._flush(plan, facts, settled)  # what finished before the interruption is kept
+            raise
+
+    async def _flush(self, plan: _Plan, facts: list[Fact], settled: list[Outcome]) -> None:
+        """Write ``facts`` in one transaction and account ``settled``."""
+        try:
+            await self._write(facts)
+        except asyncio.CancelledError:
+            # ``_write`` let the started write finish: these facts are in the store, so they count.
             self._account(plan, settled)
+            raise
+        self._account(plan, settled)
+
+    @staticmethod
+    def _release(plan: _Plan, n: int) -> None:
+        """``n`` facts of the window are done: room for the next chunk."""
+        plan.outstanding -= n
+        if plan.outstanding < plan.window and plan.room is not None:
+            plan.room.set()
 
     def _account(self, plan: _Plan, settled: list[Outcome]) -> None:
         for outcome in settled:
@@ -371,9 +535,11 @@ class _Run:
                 by_pair[pair] = outcome
         facts: list[Fact] = []
         settled: list[Outcome] = []
+        lookups = plan.lookups.setdefault(chunk.group, _Lookups())
         for entity, key in keyed:
             for ref in refs:
                 outcome = by_pair.get((key, ref))
+                held = False
                 if outcome is None:
                     # not recorded as not applicable: a plugin's plain ``collect`` also returns nothing on failure
                     outcome = Outcome.not_applicable(str(entity.ref), ref, f"collector {plan.collector_id} returned no fact")
@@ -381,8 +547,19 @@ class _Run:
                     fact = outcome.fact
                     if fact.expires_at is None and chunk.expiry:
                         fact = replace(fact, expires_at=fact.timestamp + chunk.expiry)
-                    facts.append(fact)
-                    plan.applicability.setdefault(ref, {})[key] = None
+                    if not lookups.confirmed and is_not_found(outcome):
+                        held = True  # written once the block is known to work (``_Lookups``)
+                        lookups.facts.append(fact)
+                    else:
+                        facts.append(fact)
+                        plan.applicability.setdefault(ref, {})[key] = None
+                    if outcome.kind is OutcomeKind.COLLECTED and not lookups.confirmed:
+                        lookups.confirmed = True
+                        facts.extend(lookups.facts)
+                        settled.extend(lookups.outcomes)
+                        for absent in lookups.facts:
+                            plan.applicability.setdefault(absent.fact_ref, {})[entity_key(absent.entity_ref)] = None
+                        lookups.facts, lookups.outcomes = [], []
                 elif outcome.kind is OutcomeKind.NOT_APPLICABLE:
                     plan.applicability.setdefault(ref, {})[key] = self.redactor.redact(outcome.reason or "not applicable")
                 if outcome.reason and outcome.template is None:
@@ -390,8 +567,41 @@ class _Run:
                     outcome = outcome.with_template(
                         entity_values(entity.annotations, str(entity.ref), entity.ref.key, entity.name)
                     )
-                settled.append(_redact_outcome(outcome, self.redactor))
+                if held:
+                    lookups.outcomes.append(_redact_outcome(outcome, self.redactor))
+                else:
+                    settled.append(_redact_outcome(outcome, self.redactor))
         return facts, settled
+
+    async def _settle_lookups(self, plan: _Plan) -> None:
+        """At the end of a collector's run, the "not found" answers still held (``_Lookups``): a few are written as
+        absent facts; ``MIN_NOT_FOUND`` or more from a block that collected nothing are a configuration error:
+        nothing is written for them (the facts collected earlier stay), each fails with the same reason, and
+        one error line names the collector, the block and the URL tried (redacted: never a token)."""
+        for group, lookups in sorted(plan.lookups.items()):
+            if not lookups.outcomes:
+                continue
+            if len(lookups.outcomes) < MIN_NOT_FOUND:
+                await self._write(lookups.facts)
+                for absent in lookups.facts:
+                    plan.applicability.setdefault(absent.fact_ref, {})[entity_key(absent.entity_ref)] = None
+                self._account(plan, lookups.outcomes)
+                lookups.facts, lookups.outcomes = [], []
+                continue
+            n = len(lookups.outcomes)
+            base = plan.group_urls.get(group)
+            where = f"block {group + 1}" + (f" ({base})" if base else "")
+            example = lookups.outcomes[0].reason or ""
+            reason = self.redactor.redact(
+                f"all {n} lookups of {where} answered 'not found' and none found anything: a configuration "
+                f"error (a wrong baseUrl, server or url?); nothing was stored for them, earlier facts are kept"
+            )
+            self.listener.on_message(
+                "error", f"collector {plan.collector_id}: {reason}; e.g. {self.redactor.redact(example)}")
+            failed = [replace(o, kind=OutcomeKind.FAILED, reason=reason, template=reason, fact=None)
+                      for o in lookups.outcomes]
+            lookups.facts, lookups.outcomes = [], []
+            self._account(plan, failed)
 
     async def _write(self, facts: list[Fact]) -> None:
         """One transaction per chunk, in a worker thread so the event loop keeps the requests going (SQLite

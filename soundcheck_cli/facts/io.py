@@ -3,37 +3,61 @@
 A file holds one fact, a list of facts, or (YAML) several documents of either. A fact is::
 
     factRef: custom:default/github_actions_test      # or {source: custom, scope: default, name: github_actions_test}
-    entityRef: component:default/payments-api          # required; normalised the Backstage way (kind lower-cased)
+    entityRef: component:default/payments-api          # required; the catalog's rules (kind, namespace and name)
     data: {passed: true}                               # required; any JSON value
     timestamp: 2026-01-05T10:00:00Z                    # optional, ISO-8601 (default: now)
     expiresAt: 2026-01-06T10:00:00Z                    # optional (what ``facts show --format json`` prints)
 
-Files are composed by ``located.yaml`` (the one YAML reader), so every value keeps its ``line:column``; JSON is read the same way
-(JSON is YAML 1.2) after ``json`` has confirmed it is valid JSON, so JSON syntax errors are reported the JSON way.
-Every invalid fact is reported as ``file:line:col: ...``; if any is invalid, ``read_fact_files`` raises
-``ConfigError`` with all of them and returns nothing, so that a push writes all of its facts or none.
-Sizes are checked with aliases expanded before anything is built, so a "billion laughs" file fails at once.
+``entityRef`` follows the catalog's rules (``catalog/validation.py``: a kind of letters and digits, a namespace and
+a name of 1-63 characters of ``[A-Za-z0-9]`` separated by ``-_.``), so a push cannot store a fact for an entity the
+catalog could never hold (``component:default/../../etc``, 300-character names, bidi override characters).
+A duplicate key in a mapping is an error (YAML and JSON alike): one of the two values would be silently dropped.
+
+Files are read as regular files only and bounded (``located.yaml.read_regular``, ``MAX_FILE_BYTES``): a FIFO or
+``/dev/zero`` is refused at once instead of hanging. Two readings, one answer (issue 18 item 28):
+
+- the **fast path**: ``json.loads`` (duplicate keys refused by its ``object_pairs_hook``) or ``located.yaml``'s
+  plain reading (C parser), then a check of each fact without positions. It pays: a 100k-fact file took 51 s and
+  650 MB through the located reading alone; ``bench/bench_push.py`` prints the figures;
+- the **located path**, taken for a whole file as soon as the fast path meets anything to report (an invalid
+  fact, an unknown key, a duplicate, an unusual YAML feature): every value keeps its ``line:column`` and every
+  problem is reported as ``file:line:col: ...``.
+
+If any fact is invalid, ``read_fact_files`` raises ``ConfigError`` with all the problems and returns nothing, so
+that a push writes all of its facts (``put_many``, one transaction) or none. Sizes are checked with aliases
+expanded before anything is built, so a "billion laughs" file fails at once.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
+from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from soundcheck_cli.catalog.model import EntityRef
-from soundcheck_cli.located.nodes import LocatedDict, LocatedList, loc_of, to_plain
+from soundcheck_cli.catalog.validation import KIND_RE, MAX_NAME_LENGTH, NAME_RE
 from soundcheck_cli.errors import ConfigError, Location, Problem, Problems
 from soundcheck_cli.facts.model import Fact, FactRef, parse_timestamp, utcnow
+from soundcheck_cli.fastinit import fast_constructor
+from soundcheck_cli.located.nodes import LocatedDict, LocatedList, loc_of, to_plain
+from soundcheck_cli.safe_text import terminal_safe
 
 STDIN = "-"
 STDIN_NAME = "<stdin>"
 KNOWN_KEYS = ("factRef", "entityRef", "data", "timestamp", "expiresAt")
-MAX_VALUES = 1_000_000  # values per file once aliases are expanded (a YAML bomb stops here)
+_KNOWN = frozenset(KNOWN_KEYS)
+MAX_FILE_BYTES = 1024 * 1024 * 1024  # one fact file (1 GiB: ~5 million small facts)
+# Values and scalar text per file once YAML aliases are expanded (a YAML bomb stops here); at least these, and at
+# least the file's own size, so a big plain file is never refused for its size alone.
+MAX_VALUES = 1_000_000
 MAX_DEPTH = 200
 MAX_TEXT = 64 * 1024 * 1024  # characters of scalar text per file once aliases are expanded (one long string x 1,000)
 
 _Y = "tag:yaml.org,2002:"
+_new_fact = fast_constructor(Fact)
 
 
 class _TooBig(Exception):
@@ -51,11 +75,26 @@ def read_fact_files(paths: list[str], problems: Problems) -> list[Fact]:
     says nothing was pushed): either every fact is valid and returned, or none is.
     """
     first_error = len(problems.errors)
+    texts: dict[str, str] = {}
+    # Fast first, reporting nothing; a file that has anything to report is read again located, in file order below.
+    fast = {path: _fast_file(path, texts) for path in dict.fromkeys(paths)}
+    count = sum(len(facts) for facts in fast.values() if facts)
+    keys = {(f.entity_ref.lower(), f.fact_ref) for facts in fast.values() if facts for f in facts}
+    if len(keys) < count or len(set(paths)) < len(paths):
+        fast = {}  # the same fact twice is a warning naming both places: read every file located
+    all_fast = all(facts is not None for facts in fast.values()) and bool(fast)
     facts: list[Fact] = []
     seen: dict[tuple[str, FactRef], Location | None] = {}
     invalid = 0
     for path in paths:
-        for fact, location in _read_file(path, problems):
+        fast_facts = fast.get(path)
+        if fast_facts is not None:
+            if not all_fast:  # what a located file's facts are compared with (fast ones have no duplicate)
+                for fact in fast_facts:
+                    seen[(fact.entity_ref.lower(), fact.fact_ref)] = None
+            facts.extend(fast_facts)
+            continue
+        for fact, location in _read_file(path, problems, texts):
             if fact is None:
                 invalid += 1
                 continue
@@ -71,6 +110,8 @@ def read_fact_files(paths: list[str], problems: Problems) -> list[Fact]:
         note = Problem(f"nothing was pushed ({what}); fix the errors above and push again")
         problems.items.append(note)
         raise ConfigError([*errors, note])
+    if all_fast or len(seen) == len(facts):
+        return facts
     # Same (entity, fact ref) twice: keep the last, in file order.
     unique: dict[tuple[str, FactRef], Fact] = {}
     for fact in facts:
@@ -79,18 +120,54 @@ def read_fact_files(paths: list[str], problems: Problems) -> list[Fact]:
     return list(unique.values())
 
 
-def _read_file(path: str, problems: Problems) -> list[tuple[Fact | None, Location | None]]:
-    name = STDIN_NAME if path == STDIN else path
+def _read_text(path: str, name: str, problems: Problems) -> str | None:
+    """The text of ``path`` (standard input for ``-``), bounded; ``None`` after reporting why not."""
+    from soundcheck_cli.located.yaml import read_regular
+
+    if path == STDIN:
+        try:
+            data: bytes | str = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+        except (OSError, ValueError, AttributeError):
+            data = sys.stdin.read(MAX_FILE_BYTES + 1)  # a text stream without a buffer (tests, embedders)
+        if len(data) > MAX_FILE_BYTES:
+            data = f"is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB"
+            problems.error(f"cannot read fact file: standard input {data}", Location(name))
+            return None
+    else:
+        data = read_regular(path, MAX_FILE_BYTES)
+        if isinstance(data, str):
+            problems.error(f"cannot read fact file: {path} {data}", Location(name))
+            return None
+    if isinstance(data, str):
+        return data
     try:
-        if path == STDIN:
-            text = sys.stdin.read()
-        else:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        problems.error(f"cannot read fact file: {reason}", Location(name))
-        return []
+        return data.decode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        problems.error(f"cannot read fact file: not UTF-8 text ({exc.reason} at byte {exc.start})", Location(name, line))
+        return None
+
+
+def _fast_file(path: str, texts: dict[str, str]) -> list[Fact] | None:
+    """The facts of ``path`` on the fast path, or ``None`` when the file has anything to report. Standard input's
+    text is kept in ``texts`` (it cannot be read twice); a file is read from disk again by the located path."""
+    name = STDIN_NAME if path == STDIN else path
+    text = _read_text(path, name, Problems())
+    if text is None:
+        return None
+    if path == STDIN:
+        texts[path] = text
+    return _fast_facts(text, name)
+
+
+def _read_file(path: str, problems: Problems, texts: dict[str, str]) -> list[tuple[Fact | None, Location | None]]:
+    """The facts of one file with their locations, every problem reported (the located path)."""
+    name = STDIN_NAME if path == STDIN else path
+    text = texts.get(path) if path == STDIN else None
+    if text is None:
+        text = _read_text(path, name, problems)
+        if text is None:
+            return []
     documents = _parse(text, name, problems)
     if documents is None:
         return []
@@ -104,6 +181,160 @@ def _read_file(path: str, problems: Problems) -> list[tuple[Fact | None, Locatio
             location = loc_of(doc, index) if isinstance(doc, list) else loc_of(doc)
             out.append((_to_fact(item, location, problems), location))
     return out
+
+
+# -- the fast path --------------------------------------------------------------------------------------------
+
+
+class _Unusual(Exception):
+    """The fast path met something to report: the file is read again on the located path."""
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise _Unusual  # a duplicate key: the located path says where
+    return out
+
+
+def _refuse_constant(_: str) -> Any:
+    raise _Unusual  # NaN / Infinity: not JSON numbers (the located path reports them)
+
+
+def _fast_facts(text: str, name: str) -> list[Fact] | None:
+    """Every fact of ``text`` read without positions, or ``None`` when anything needs reporting (the caller then
+    reads the file on the located path, which reports it with its line and column)."""
+    stripped = text.lstrip()
+    if name.lower().endswith(".json") or stripped[:1] in ("{", "["):
+        try:
+            value = json.loads(text, object_pairs_hook=_unique_pairs, parse_constant=_refuse_constant)
+        except (_Unusual, ValueError, RecursionError):
+            return None
+        documents = [value]
+        deep = True  # json.loads bounds nothing: the data's depth is checked below
+    else:
+        # Tags, .inf/.nan and the like are left to the located path, whose messages are the ones to show.
+        lowered = text.lower()
+        if "!" in text or ".inf" in lowered or ".nan" in lowered:
+            return None
+        documents = _yaml_documents(text)
+        deep = False
+    refs: dict[str, FactRef] = {}
+    entities: dict[str, str] = {}
+    times: dict[str, datetime] = {}
+    now = utcnow()
+    out: list[Fact] = []
+    try:
+        for document in documents:
+            for item in document if type(document) is list else (document,):
+                out.append(_fast_fact(item, refs, entities, times, now, deep))
+    except _Unusual:
+        return None
+    return out or None  # an empty file: the located path warns
+
+
+PIECE_ITEMS = 2000  # items of a top-level YAML list composed at once (``_yaml_documents``)
+_TOP_ITEM = re.compile(r"^- ", re.MULTILINE)
+_MARKER = re.compile(r"^(?:---|\.\.\.)(?:[ \t]|$)", re.MULTILINE)
+
+
+def _yaml_documents(text: str) -> Iterator[Any]:
+    """The documents of ``text`` as plain data (``located.yaml``'s plain reading), raising ``_Unusual`` where the
+    located reading is needed. A file that is one top-level list (``- factRef: ...`` at column 0: what a script
+    writes) without anchors or document markers is composed ``PIECE_ITEMS`` items at a time: each piece is a valid
+    list of its own, and ruamel's nodes for a whole 270k-fact file took 2.1 GB (one piece at a time: the facts
+    themselves)."""
+    from soundcheck_cli.located.yaml import plain_documents
+
+    pieces = [text]
+    first = _TOP_ITEM.search(text)
+    head = text[: first.start()] if first is not None else ""
+    if (first is not None and all(not line.strip() or line.lstrip().startswith("#") for line in head.splitlines())
+            and "&" not in text and "*" not in text and _MARKER.search(text) is None):
+        starts = [m.start() for m in _TOP_ITEM.finditer(text)][::PIECE_ITEMS]
+        pieces = [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)])]
+    for piece in pieces:
+        read = plain_documents(piece, max_nodes=max(MAX_VALUES, len(piece)), max_depth=MAX_DEPTH,
+                               max_text=max(MAX_TEXT, 2 * len(piece)))
+        if read is None:
+            raise _Unusual
+        for document, _, _ in read:
+            yield document
+
+
+def _fast_fact(item: Any, refs: dict[str, FactRef], entities: dict[str, str], times: dict[str, datetime],
+               now: datetime, deep: bool) -> Fact:
+    """One fact of plain data, or ``_Unusual`` for anything the located path must report."""
+    if type(item) is not dict or "data" not in item or not _KNOWN.issuperset(item):
+        raise _Unusual
+    text = item.get("factRef")
+    fact_ref = refs.get(text) if type(text) is str else None
+    if fact_ref is None:
+        if type(text) is not str:
+            raise _Unusual  # a {source, scope, name} mapping: rare, and checked part by part on the located path
+        try:
+            fact_ref = refs[text] = FactRef.parse(text)
+        except ValueError:
+            raise _Unusual from None
+    text = item.get("entityRef")
+    entity = entities.get(text) if type(text) is str else None
+    if entity is None:
+        if type(text) is not str or entity_ref_problem(text) is not None:
+            raise _Unusual
+        entity = entities[text] = str(EntityRef.parse(text))
+    stamps = []
+    for key in ("timestamp", "expiresAt"):
+        value = item.get(key)
+        if value is None:
+            stamps.append(None)
+            continue
+        stamp = times.get(value) if type(value) is str else None
+        if stamp is None:
+            if type(value) is not str:
+                raise _Unusual
+            try:
+                stamp = times[value] = parse_timestamp(value)
+            except ValueError:
+                raise _Unusual from None
+        stamps.append(stamp)
+    data = item["data"]
+    if deep and type(data) in (dict, list) and _deeper_than(data, MAX_DEPTH - 2):
+        raise _Unusual
+    return _new_fact(fact_ref, entity, data, stamps[0] or now, stamps[1])
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` (plain JSON data) nests containers more than ``limit`` levels deep (no recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in node.values() if type(node) is dict else node:
+            if type(child) in (dict, list):
+                stack.append((child, depth + 1))
+    return False
+
+
+def entity_ref_problem(text: str) -> str | None:
+    """Why ``text`` is not an entity ref the catalog could hold (``catalog/validation.py``'s rules for kind,
+    namespace and name), or ``None``: ``kind:namespace/name``, the namespace optional (``default``)."""
+    if not text or text != text.strip():
+        return "expected kind:namespace/name"
+    try:
+        ref = EntityRef.parse(text)
+    except ValueError:
+        return "expected kind:namespace/name"
+    if ":" not in text:
+        return "the kind is missing"
+    if len(ref.kind) > MAX_NAME_LENGTH or not KIND_RE.match(ref.kind):
+        return "the kind must be letters and digits starting with a letter, at most 63 characters"
+    for part, value in (("namespace", ref.namespace), ("name", ref.name)):
+        if len(value) > MAX_NAME_LENGTH:
+            return f"the {part} has {len(value)} characters (at most {MAX_NAME_LENGTH})"
+        if not NAME_RE.match(value):
+            return f"the {part} must be [A-Za-z0-9] separated by any of [-_.]"
+    return None
 
 
 # -- parsing with positions ---------------------------------------------------------------------------------
@@ -156,12 +387,13 @@ def _parse(text: str, name: str, problems: Problems) -> list[Any] | None:
         # Size the documents as they would be once aliases are expanded *before* building anything: a "billion
         # laughs" file is refused in milliseconds, while a genuinely large file costs time in proportion to its size.
         memo: dict[int, int] = {}
-        total = sum(_expanded_size(node, memo, set(), 0) for node in nodes)
-        if total > MAX_VALUES:
-            raise _TooBig(f"fact file is too large: more than {MAX_VALUES:,} values once YAML aliases are expanded",
+        limit = max(MAX_VALUES, len(text))
+        total = sum(_expanded_size(node, memo, set(), 0, limit) for node in nodes)
+        if total > limit:
+            raise _TooBig(f"fact file is too large: more than {limit:,} values once YAML aliases are expanded",
                           nodes[0] if nodes else None)
         text_memo: dict[int, int] = {}
-        if sum(_expanded_text(node, text_memo) for node in nodes) > MAX_TEXT:
+        if sum(_expanded_text(node, text_memo) for node in nodes) > max(MAX_TEXT, 2 * len(text)):
             raise _TooBig(f"fact file is too large: more than {MAX_TEXT // (1024 * 1024)} MiB of text once YAML "
                           "aliases are expanded", nodes[0])
         for node in nodes:
@@ -186,7 +418,7 @@ def _expanded_text(node: Any, memo: dict[int, int]) -> int:
     return memo[key]
 
 
-def _expanded_size(node: Any, memo: dict[int, int], visiting: set[int], depth: int) -> int:
+def _expanded_size(node: Any, memo: dict[int, int], visiting: set[int], depth: int, limit: int) -> int:
     """How many values ``node`` stands for with aliases expanded (memoised per node: linear in the file)."""
     from ruamel.yaml.nodes import MappingNode, SequenceNode
 
@@ -203,9 +435,9 @@ def _expanded_size(node: Any, memo: dict[int, int], visiting: set[int], depth: i
     children = [v for pair in node.value for v in pair] if isinstance(node, MappingNode) else node.value
     size = 1
     for child in children:
-        size += _expanded_size(child, memo, visiting, depth + 1)
-        if size > MAX_VALUES:  # no need to count further; name the value that crossed the bound
-            raise _TooBig(f"fact file is too large: more than {MAX_VALUES:,} values once YAML aliases are expanded", node)
+        size += _expanded_size(child, memo, visiting, depth + 1, limit)
+        if size > limit:  # no need to count further; name the value that crossed the bound
+            raise _TooBig(f"fact file is too large: more than {limit:,} values once YAML aliases are expanded", node)
     visiting.discard(key)
     memo[key] = size
     return size
@@ -235,7 +467,10 @@ def _convert(node: Any, name: str, problems: Problems) -> Any:
                 continue
             key = str(key_node.value)
             if key in out:
-                problems.warning(f"duplicate key '{key}' (the last one is used)", key_loc)
+                first = out.key_locs.get(key)
+                where = f" (first at line {first.line})" if first and first.line else ""
+                problems.error(f"duplicate key '{key}'{where}: a fact file may give each key once", key_loc)
+                continue
             out[key] = _convert(value_node, name, problems)
             out.key_locs[key] = key_loc
             out.value_locs[key] = _mark(value_node, name)
@@ -380,16 +615,12 @@ def _entity_ref(node: Any, problems: Problems) -> str | None:
     if not isinstance(value, str):
         problems.error("entityRef must be a string such as component:default/payments-api", location)
         return None
-    try:
-        if any(ord(c) < 0x20 or c == "\x7f" for c in value):
-            raise ValueError
-        ref = EntityRef.parse(value)
-        if any(c.isspace() for c in str(ref)):
-            raise ValueError
-    except ValueError:
-        problems.error(f"invalid entityRef '{value}': expected kind:namespace/name (e.g. component:default/payments-api)", location)
+    problem = entity_ref_problem(value)
+    if problem is not None:
+        shown = terminal_safe(value if len(value) <= 80 else value[:79] + "…")  # bidi overrides shown escaped
+        problems.error(f"invalid entityRef '{shown}': {problem} (e.g. component:default/payments-api)", location)
         return None
-    return str(ref)
+    return str(EntityRef.parse(value))
 
 
 def _time(node: Any, key: str, problems: Problems) -> Any:

@@ -39,7 +39,14 @@ pid, and that pid is gone).
 Threads: one connection (autocommit), guarded by a lock held for each whole public operation, so explicit
 transactions of two threads never interleave (the collector runner reads and writes from executor threads; the
 lease heartbeat renews from its own thread, which runs only while claims are held). A
-connection the server dropped (restart, failover) is reopened and the operation run once more (all are idempotent).
+connection the server dropped (restart, failover) is reopened and the operation run again (all are idempotent).
+
+Outages: a server that cannot be reached (connection refused or timed out, "the database system is starting up /
+shutting down", a connection dropped mid-operation) is tried again with backoff (0.25 s doubling to 4 s) for up to
+``RETRY_SECONDS`` (30 s; ``$SOUNDCHECK_STORE_RETRY_SECONDS`` sets another bound, ``0`` none) counted from the first
+failure of an operation; a restart or failover within that time costs a pause, not the run. After it, the error is
+``StoreUnavailable`` (exit code 4), naming the store without its password. A server that answers but refuses
+(wrong password, no such database) is a ``StoreError`` at once (exit code 2).
 Timestamps are given back in UTC (the session's time zone is set to UTC), at PostgreSQL's microsecond precision.
 Errors are ``StoreError`` with the URL's password masked; the password is added to ``redact.GLOBAL`` on open.
 """
@@ -49,6 +56,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timezone
@@ -60,7 +68,7 @@ import psycopg.conninfo
 from psycopg import errors as pg_errors
 
 from soundcheck_cli import redact
-from soundcheck_cli.errors import StoreError
+from soundcheck_cli.errors import StoreError, StoreUnavailable
 from soundcheck_cli.facts.interface import FactStore, entity_key
 from soundcheck_cli.facts.spec import describe
 from soundcheck_cli.facts.model import Fact, FactRef
@@ -68,6 +76,11 @@ from soundcheck_cli.facts.store import HOST, check_ref, new_token, pid_alive
 from soundcheck_cli.gcpause import paused
 
 CONNECT_TIMEOUT = 15  # seconds; used unless the URL sets connect_timeout
+RETRY_SECONDS = 30.0  # how long an unreachable server is retried before StoreUnavailable (module docstring)
+RETRY_ENV = "SOUNDCHECK_STORE_RETRY_SECONDS"
+# SQLSTATEs of a server going away or not accepting connections yet (PostgreSQL appendix A): admin_shutdown,
+# crash_shutdown, cannot_connect_now, too_many_connections, and class 08 (connection exception).
+_TRANSIENT_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
 WRITE_CHUNK = 5000  # facts per INSERT statement in put_many (all chunks in one transaction)
 WRITE_RETRIES = 3  # put_many retries a transaction PostgreSQL aborted as a deadlock victim
 
@@ -140,6 +153,44 @@ T = TypeVar("T")
 Row = tuple[str, str, str, Any, Any, str]  # the columns of _FACT_COLUMNS
 
 
+# What libpq says when the server answered a connection attempt with "not now" (a failed connection attempt
+# carries no SQLSTATE, only the server's message): these are tried again, any other answer (a wrong password, no
+# such database) is not.
+_NOT_NOW = ("the database system is starting up", "the database system is shutting down",
+            "the database system is in recovery mode", "the database system is not yet accepting connections",
+            "the database system is not accepting connections", "too many clients already",
+            "terminating connection due to administrator command")
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether ``exc`` says the server cannot be reached now (worth trying again), rather than that it refused."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate
+    if state is not None:
+        return state in _TRANSIENT_STATES or state.startswith("08")
+    text = str(exc)
+    # No answer from a server (refused, timed out, reset, unknown host) or a server saying "not now".
+    return "FATAL:" not in text or any(phrase in text for phrase in _NOT_NOW)
+
+
+def retry_seconds() -> float:
+    """``RETRY_SECONDS``, or ``$SOUNDCHECK_STORE_RETRY_SECONDS`` when set to a number >= 0."""
+    try:
+        value = float(os.environ.get(RETRY_ENV, ""))
+    except ValueError:
+        return RETRY_SECONDS
+    return value if value >= 0 and value == value else RETRY_SECONDS
+
+
+class _Unreachable(Exception):
+    """The server could not be reached this time (``_transient``); ``reason`` is its scrubbed message."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def _reason(exc: BaseException) -> str:
     """psycopg's message on one line (libpq's are multi-line: ``...failed: Connection refused\\n\\tIs the...``)."""
     text = str(exc).strip() or type(exc).__name__
@@ -160,8 +211,9 @@ class PostgresFactStore(FactStore):
         self._conn: psycopg.Connection[Any] | None = None
         self._closed = False
         self._heartbeat = _Heartbeat(self._renew)
+        self._retry = retry_seconds()
         with self._lock:
-            self._connection()
+            self._connect(None)
 
     # -- connection and errors ----------------------------------------------------------------------------------
 
@@ -192,36 +244,67 @@ class PostgresFactStore(FactStore):
                 extra["application_name"] = "soundcheck"
             conn = psycopg.connect(self._url, autocommit=True, **extra)
         except psycopg.Error as exc:
+            if _transient(exc):
+                raise _Unreachable(self._scrub(_reason(exc))) from None
             raise StoreError(f"cannot connect to the fact store {self._shown}: {self._scrub(_reason(exc))}") from None
         try:
             conn.execute("SET TIME ZONE 'UTC'")  # timestamps come back in UTC, as the disk store gives them
         except psycopg.Error as exc:
             conn.close()
+            if _transient(exc):
+                raise _Unreachable(self._scrub(_reason(exc))) from None
             raise StoreError(f"cannot connect to the fact store {self._shown}: {self._scrub(_reason(exc))}") from None
         self._conn = conn
         return conn
+
+    def _connect(self, deadline: float | None) -> tuple[psycopg.Connection[Any], float | None]:
+        """The open connection, trying again with backoff while the server cannot be reached, until ``deadline``
+        (``time.monotonic``; ``None``: ``RETRY_SECONDS`` from the first failure). Returns the connection and the
+        deadline set meanwhile; raises ``StoreUnavailable`` once it has passed."""
+        delay = 0.25
+        while True:
+            try:
+                return self._connection(), deadline
+            except _Unreachable as exc:
+                now = time.monotonic()
+                deadline = deadline if deadline is not None else now + self._retry
+                if now + delay > deadline:
+                    raise self._unavailable(exc.reason) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 4.0)
+
+    def _unavailable(self, reason: str) -> StoreUnavailable:
+        waited = f"; gave up after retrying for {self._retry:g} s ({RETRY_ENV})" if self._retry else ""
+        return StoreUnavailable(f"the fact store {self._shown} cannot be reached: {reason}{waited}")
 
     def _run(self, what: str, work: Callable[[psycopg.Connection[Any]], T]) -> T:
         """One public operation: ``work(connection)`` under the store's lock; psycopg errors become ``StoreError``.
 
         Every operation is idempotent (upserts; a claim that already holds our token succeeds again), so when the
-        server has dropped the connection (restart, failover, idle timeout) it is reconnected and ``work`` run once
-        more: a transaction cut off by a dropped connection was rolled back or is repeated harmlessly."""
+        server has dropped the connection (restart, failover, idle timeout) or cannot be reached, it is reconnected
+        and ``work`` run again, for up to ``RETRY_SECONDS`` from the first failure (``StoreUnavailable`` after
+        that): a transaction cut off by a dropped connection was rolled back or is repeated harmlessly."""
         with self._lock:
-            for attempt in range(2):
-                conn = self._connection()
+            deadline: float | None = None
+            while True:
+                conn, deadline = self._connect(deadline)
                 try:
                     return work(conn)
                 except pg_errors.UndefinedTable:
                     raise StoreError(self._no_schema_message()) from None
                 except psycopg.OperationalError as exc:
-                    if attempt == 0 and conn.broken:
+                    if conn.broken or _transient(exc):
+                        now = time.monotonic()
+                        deadline = deadline if deadline is not None else now + self._retry
+                        if now >= deadline:
+                            raise self._unavailable(self._scrub(_reason(exc))) from None
+                        if not conn.broken:
+                            time.sleep(0.25)  # the server answered "not now" on a live connection: not at once
                         continue
                     error = exc
                 except psycopg.Error as exc:
                     error = exc
                 raise StoreError(f"fact store {self._shown}: cannot {what}: {self._scrub(_reason(error))}") from None
-            raise AssertionError("unreachable")
 
     def _no_schema_message(self) -> str:
         return (f"the fact store {self._shown} has no soundcheck schema (no soundcheck_* tables in its search_path); "

@@ -269,26 +269,32 @@ class _Breaker:
     ``BREAKER_THRESHOLD`` different requests failing in a row are. Opened once, it stays open for the life of the
     client (one run)."""
 
-    __slots__ = ("host", "failing", "error")
+    __slots__ = ("host", "failing", "error", "answered")
 
     def __init__(self, host: str) -> None:
         self.host = host
         self.failing: set[int] = set()  # serial numbers of the requests that failed since the last success
         self.error: HostUnavailable | None = None
+        # The newest request the host answered: a request older than it that still fails is that resource's
+        # problem, not the host's (at the end of a run only such retries are left, and they fail "in a row").
+        self.answered = -1
 
     def check(self) -> None:
         if self.error is not None:
             raise HostUnavailable(str(self.error))
 
     def failed(self, serial: int, reason: str) -> None:
+        if serial < self.answered:
+            return
         self.failing.add(serial)
         if len(self.failing) >= BREAKER_THRESHOLD and self.error is None:
             self.error = HostUnavailable(
                 f"{self.host}: not contacted, the host failed {len(self.failing)} times in a row ({reason})"
             )
 
-    def succeeded(self) -> None:
+    def succeeded(self, serial: int) -> None:
         self.failing.clear()
+        self.answered = max(self.answered, serial)
 
 
 def _connection_failure(exc: BaseException) -> str:
@@ -599,7 +605,7 @@ class HttpClient:
         if response.status_code in RETRY_STATUSES:
             breaker.failed(serial, f"HTTP {response.status_code} {response.reason_phrase}".rstrip())
         else:
-            breaker.succeeded()  # the host answers (a 4xx or 429 included)
+            breaker.succeeded(serial)  # the host answers (a 4xx or 429 included)
         return self._judge(response, request, decode_json)
 
     def _trace(self, request: httpx.Request, status: str, started: float, attempt: int) -> None:
