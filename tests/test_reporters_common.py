@@ -168,3 +168,21 @@ def test_level_distribution_counts_the_highest_level_reached():
 
 def test_clean_text_replaces_control_characters_but_keeps_newlines_and_tabs():
     assert common.clean_text("a\x00b\x07c\td\ne") == "a\ufffdb\ufffdc\td\ne"
+
+
+def test_summary_line_counts_in_the_singular_where_there_is_one():
+    """Issue 17 item 7: "1 results for 1 entities" read wrong in every CI log of a one-entity run."""
+    from datetime import datetime, timezone
+
+    from soundcheck_cli.reporters.common import summary_line
+    from soundcheck_cli.results import RunReport
+    from soundcheck_cli.rules.model import CheckResult, CheckState
+
+    def report(results):
+        return RunReport(generated_at=datetime(2026, 1, 1, tzinfo=timezone.utc), entities=(), checks=(), tracks=(),
+                         check_results=tuple(results), track_results=(), problems=())
+
+    one = CheckResult("c", "component:default/a", CheckState.PASSED)
+    assert summary_line(report([one])) == "1 result for 1 entity: 1 passed"
+    two = CheckResult("d", "component:default/a", CheckState.FAILED)
+    assert summary_line(report([one, two])) == "2 results for 1 entity: 1 passed, 1 failed"

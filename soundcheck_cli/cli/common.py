@@ -108,8 +108,10 @@ def check_table_or_json(fmt: str) -> None:
 
 
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:
-    """``1 entity``, ``2 entities``, ``0 checks``."""
-    return f"{count} {singular if count == 1 else (plural_form or singular + 's')}"
+    """``1 entity``, ``2 entities``, ``0 checks`` (the reporters' ``plural``)."""
+    from soundcheck_cli.reporters.common import plural as counted
+
+    return counted(count, singular, plural_form)
 
 
 def parse_fact_ref(text: str) -> Any:

@@ -230,13 +230,19 @@ def state_counts(results: Iterable[CheckResult]) -> dict[CheckState, int]:
     return counts
 
 
+def plural(count: int, singular: str, plural_form: str | None = None, *, grouped: bool = False) -> str:
+    """``1 entity``, ``2 entities``, ``0 checks`` (``grouped``: ``10,000 results``)."""
+    number = f"{count:,}" if grouped else str(count)
+    return f"{number} {singular if count == 1 else (plural_form or singular + 's')}"
+
+
 def summary_line(report: RunReport) -> str:
     """``63 results for 9 entities: 42 passed, 9 failed, ...`` (the table format's closing line)."""
     counts = state_counts(report.check_results)
     parts = [f"{n} {s.value}" for s, n in counts.items() if n]
     entities = len({r.entity_ref for r in report.check_results})
-    return f"{len(report.check_results)} results for {entities} entities: " + (
-        ", ".join(parts) if parts else "nothing evaluated")
+    return (f"{plural(len(report.check_results), 'result')} for {plural(entities, 'entity', 'entities')}: " + (
+        ", ".join(parts) if parts else "nothing evaluated"))
 
 
 def message_of(result: CheckResult, check: Check | None) -> str:

@@ -33,6 +33,7 @@ from soundcheck_cli.reporters.common import (
     level_distribution,
     level_label,
     message_of,
+    plural,
     redacted,
     state_counts,
     summary_line,
@@ -173,7 +174,7 @@ def _failures_section(report: RunReport, paint: _Paint, limit: int | None) -> li
     checks_by_id = {c.id: c for c in report.checks}
     total = sum(map(len, groups.values()))
     check_count = len({check_id for _, check_id in groups})
-    lines = [paint("Checks that did not pass", "1") + f": {total:,} results of {check_count:,} checks", ""]
+    lines = [paint("Checks that did not pass", "1") + f": {plural(total, 'result', grouped=True)} of {plural(check_count, 'check', grouped=True)}", ""]
     order = {s: i for i, s in enumerate(NOT_PASSING)}
     for state, check_id in sorted(groups, key=lambda key: (order[key[0]], key[1])):
         items = groups[(state, check_id)]
