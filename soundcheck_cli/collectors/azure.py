@@ -243,9 +243,8 @@ class AzureDevOpsCollector(HostedCollector):
 
     async def _count_work_items(self, client: HttpClient, integration: Integration, url: str, entry: EntryConfig) -> int:
         query = entry.entry.get("query") or DEFAULT_QUERY
-        await self._wait_for_host(integration.host)
-        response = await client.request("POST", url, params={"api-version": API_VERSION}, json={"query": query})
-        self._note_rate_limit(integration.host, response)
+        response = await self.get(client, integration, url, {"api-version": API_VERSION}, method="POST",
+                                  json={"query": query})
         body = _json(response)
         items = body.get("workItems") if isinstance(body, Mapping) else None
         if items is None and isinstance(body, Mapping) and isinstance(body.get("workItemRelations"), list):

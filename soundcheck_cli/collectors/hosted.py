@@ -200,9 +200,11 @@ class HostedCollector(EntityCollector):
             options.log("info", f"collector {self.id}: {host} rate limit reached; waiting {wait:.0f}s for its reset")
 
     async def get(
-        self, client: HttpClient, integration: Integration, url: str, params: Any = None, *, method: str = "GET"
+        self, client: HttpClient, integration: Integration, url: str, params: Any = None, *, method: str = "GET",
+        json: Any = None,
     ) -> httpx.Response:
-        """One GET on ``integration``'s API (``url`` relative to its base, or absolute on the same origin)."""
+        """One request (a GET unless ``method`` says otherwise; ``json``: its body) on ``integration``'s API (``url``
+        relative to its base, or absolute on the same origin), behind the host's gate and rate limit."""
         if "://" in url:
             a, b = urlsplit(url), urlsplit(integration.api_base_url)
             if (a.scheme, a.netloc.lower()) != (b.scheme, b.netloc.lower()):
@@ -218,20 +220,20 @@ class HostedCollector(EntityCollector):
             raise HttpError(self._refused[host], 401)
         await self._wait_for_host(host)
         try:
-            response = await client.request(method, url, params=params)
+            response = await client.request(method, url, params=params, json=json)
+            if response.status_code == 203:
+                # Azure DevOps answers a credential it does not accept with 203 and its sign-in page, not 401.
+                raise HttpError(f"{method} {response.request.url.path}: HTTP 203 (a sign-in page)", 401, response)
         except HttpError as exc:
             if exc.response is not None:
                 self._note_rate_limit(host, exc.response)
             if exc.status == 401:
-                self._refused[host] = str(exc)
+                self._refused[host] = str(exc)  # before the gate opens: the requests waiting on it are not sent
             raise
         finally:
             if first:
                 gate.set()
         self._note_rate_limit(integration.host, response)
-        if response.status_code == 203:
-            # Azure DevOps answers a credential it does not accept with 203 and its sign-in page, not 401.
-            raise HttpError(f"GET {response.request.url.path}: HTTP 203 (a sign-in page)", 401, response)
         return response
 
     async def get_json(self, client: HttpClient, integration: Integration, url: str, params: Any = None) -> Any:
