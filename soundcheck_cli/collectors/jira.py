@@ -53,7 +53,7 @@ from soundcheck_cli.collectors.schedule import EntryConfig
 from soundcheck_cli.config.env import missing_env
 from soundcheck_cli.errors import Location, Problems
 from soundcheck_cli.facts.model import FactRef
-from soundcheck_cli.http.client import HttpClient, HttpError
+from soundcheck_cli.http.client import HttpClient, HttpError, json_body
 from soundcheck_cli.located.nodes import loc_of
 
 DEFAULT_FACT_NAMES = {"IssuesSearch": "issues_search", "IssuesCount": "issues_count"}
@@ -313,10 +313,7 @@ def _issues(body: Any, what: str) -> list[Mapping[str, Any]]:
 
 def _jira_message(exc: HttpError) -> str:
     """Jira's ``ErrorCollection`` (``{"errorMessages": [...], "errors": {field: message}}``), short."""
-    try:
-        body = exc.response.json() if exc.response is not None else None
-    except (ValueError, UnicodeDecodeError):
-        return ""
+    body = json_body(exc.response)
     if not isinstance(body, Mapping):
         return ""
     parts = [str(m) for m in body.get("errorMessages") or [] if m]

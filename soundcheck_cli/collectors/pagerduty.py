@@ -45,6 +45,7 @@ from soundcheck_cli.http.client import (
     HttpClient,
     HttpError,
     NotFound,
+    json_body,
     path_segment,
 )
 from soundcheck_cli.collectors.outcomes import Outcome
@@ -272,10 +273,7 @@ def summarize_incidents(incidents: list[Mapping[str, Any]], since: str, until: s
 def _error_message(exc: HttpError) -> str:
     """PagerDuty's own words from an error body ``{"error": {"message", "errors": [...]}}`` (API reference,
     "Errors"), short; empty when the body says nothing."""
-    try:
-        body = exc.response.json() if exc.response is not None else None
-    except (ValueError, UnicodeDecodeError):
-        return ""
+    body = json_body(exc.response)
     error = body.get("error") if isinstance(body, Mapping) else None
     if not isinstance(error, Mapping):
         return ""
