@@ -309,10 +309,7 @@ class DatadogCollector(EntityCollector):
         return f"{NO_KEYS} ({'; '.join(missing)})" if missing else None
 
     def disabled_reason(self) -> str | None:
-        blocks = self.blocks()
-        if self.entries and blocks and all(self._missing_keys_reason(b) for b in blocks):
-            return self._missing_keys_reason(blocks[0])
-        return None
+        return self.disabled_if_no_block(self._missing_keys_reason)
 
     def base_url(self, block: Mapping[str, Any]) -> str:
         return normalize_base_url(block.get("baseUrl"), block.get("site"))

@@ -188,10 +188,7 @@ class JiraCollector(EntityCollector):
         return f"{NO_CREDENTIALS}; not set: {missing}" if missing else NO_CREDENTIALS
 
     def disabled_reason(self) -> str | None:
-        blocks = self.blocks()
-        if self.entries and blocks and not any(self._auth(b) for b in blocks):
-            return self._no_credentials(blocks[0])
-        return None
+        return self.disabled_if_no_block(lambda b: None if self._auth(b) else self._no_credentials(b))
 
     def base_url(self, block: Mapping[str, Any]) -> str:
         return str(block.get("baseUrl") or "").rstrip("/")

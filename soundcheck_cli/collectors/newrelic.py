@@ -210,10 +210,7 @@ class NewRelicCollector(EntityCollector):
         return f"{NO_KEY} (apiKey is not set: {missing})" if missing else NO_KEY
 
     def disabled_reason(self) -> str | None:
-        blocks = self.blocks()
-        if self.entries and blocks and not any(self._key(b) for b in blocks):
-            return self._no_key(blocks[0])
-        return None
+        return self.disabled_if_no_block(lambda b: None if self._key(b) else self._no_key(b))
 
     def base_url(self, block: Mapping[str, Any]) -> str:
         text = str(block.get("baseUrl") or DEFAULT_BASE_URL).strip().rstrip("/")

@@ -343,10 +343,7 @@ class PagerDutyCollector(EntityCollector):
         return f"{NO_TOKEN} (token is not set: {missing})" if missing else NO_TOKEN
 
     def disabled_reason(self) -> str | None:
-        blocks = self.blocks()
-        if self.entries and blocks and not any(self._token(b) for b in blocks):
-            return self._no_token_reason(blocks[0])
-        return None
+        return self.disabled_if_no_block(lambda b: None if self._token(b) else self._no_token_reason(b))
 
     def base_url(self, block: Mapping[str, Any]) -> str:
         return normalize_base_url(block.get("baseUrl") or block.get("server"))

@@ -349,10 +349,7 @@ class SonarQubeCollector(EntityCollector):
         return None
 
     def disabled_reason(self) -> str | None:
-        blocks = self.blocks()
-        if self.entries and blocks and all(self._unusable_reason(b) for b in blocks):
-            return self._unusable_reason(blocks[0])
-        return None
+        return self.disabled_if_no_block(self._unusable_reason)
 
     def base_url(self, block: Mapping[str, Any]) -> str:
         return normalize_base_url(block.get("baseUrl"))
