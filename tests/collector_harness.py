@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from local_api import LocalServer
+
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.collectors.base import CollectorContext
 from soundcheck_cli.http.client import HttpOptions
@@ -54,46 +56,27 @@ def run_outcomes(collector: Any, entities: list[Entity], refs: list[FactRef] | N
 
 # -- a vendor API on 127.0.0.1 for tests through the CLI ------------------------------------------------------------
 
-class VendorServer:
+class VendorServer(LocalServer):
     """A threaded HTTP server on 127.0.0.1 answering with ``route(method, path, query, headers)`` ->
     ``(status, json_body)``; records every request as ``(method, raw path with query, headers)``. Use as a context
     manager; ``url`` is its base URL."""
 
     def __init__(self, route: Any) -> None:
-        import http.server
-        import json
-        import threading
         from urllib.parse import parse_qs, urlsplit
+
+        from local_api import QuietHandler
 
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         outer = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802 - the http.server API
                 outer.requests.append(("GET", self.path, dict(self.headers)))
                 parts = urlsplit(self.path)
                 status, body = route("GET", parts.path, parse_qs(parts.query), dict(self.headers))
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.reply(status, body)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> VendorServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
     def paths(self) -> list[str]:
         return [path for _, path, _ in self.requests]

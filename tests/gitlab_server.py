@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import base64
 import copy
-import http.server
 import json
-import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from local_api import LocalServer, QuietHandler
 
 FIXTURES = Path(__file__).parent / "fixtures" / "gitlab"
 
@@ -47,7 +47,7 @@ RATE_LIMITED = [r for r in recordings("errors.json") if r["response"]["status"] 
 MOVED = record("pagination.json", "GET", "/api/v4/projects/gitlab-org%2Fold-path-project", 301)
 
 
-class GitlabServer:
+class GitlabServer(LocalServer):
     def __init__(self, projects: list[dict[str, Any]], *, token: str, per_page_cap: int = 100,
                  link_pages: bool = True) -> None:
         self.projects = projects
@@ -59,21 +59,13 @@ class GitlabServer:
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         outer = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def _answer(self, method: str) -> None:
                 outer.requests.append((method, self.path, dict(self.headers)))
                 status, body, headers = outer.route(method, self.path, dict(self.headers))
-                data = body if isinstance(body, bytes) else json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                if method != "HEAD":
-                    self.wfile.write(data)
+                self.reply(status, body, headers, head=method == "HEAD")
 
             def do_GET(self) -> None:  # noqa: N802 - the http.server API
                 self._answer("GET")
@@ -81,21 +73,7 @@ class GitlabServer:
             def do_HEAD(self) -> None:  # noqa: N802
                 self._answer("HEAD")
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> GitlabServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
     def paths(self, method: str = "GET") -> list[str]:
         return [p for m, p, _ in self.requests if m == method]

@@ -12,12 +12,12 @@ rewritten for the resource and namespace, as the apiserver writes it); a wrong b
 from __future__ import annotations
 
 import copy
-import http.server
 import json
-import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from local_api import LocalServer, QuietHandler
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kubernetes"
 FILES = {
@@ -52,7 +52,7 @@ UNAUTHORIZED = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": 
                 "reason": "Unauthorized", "code": 401}
 
 
-class KubeApi:
+class KubeApi(LocalServer):
     """The server; use as a context manager. ``requests``: ``(path, query, authorization)`` of every request."""
 
     def __init__(self, token: str, *, objects: dict[str, int] | None = None, forbidden: set[str] | None = None,
@@ -69,41 +69,16 @@ class KubeApi:
         self.forbidden_body = recorded_forbidden()
         outer = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802 - the http.server API
                 parts = urlsplit(self.path)
                 query = parse_qs(parts.query)
                 outer.requests.append((parts.path, query, self.headers.get("Authorization", "")))
                 status, body = outer.answer(parts.path, query, self.headers.get("Authorization", ""))
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.reply(status, body)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        scheme = "http"
-        if tls is not None:  # (certificate file, key file): serve HTTPS, as a real API server does
-            import ssl
-
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(*tls)
-            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-            scheme = "https"
-        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> KubeApi:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        # tls: (certificate file, key file): serve HTTPS, as a real API server does
+        super().__init__(Handler, tls=tls)
 
     def answer(self, path: str, query: dict[str, list[str]], authorization: str) -> tuple[int, Any]:
         if authorization != f"Bearer {self.token}":

@@ -9,17 +9,17 @@ site-packages, and puts the plugin's source on ``sys.path`` (as an editable inst
 from __future__ import annotations
 
 import copy
-import http.server
 import json
 import sys
 import textwrap
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+
+from local_api import LocalServer, QuietHandler
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "example-pagerduty"
@@ -58,7 +58,7 @@ def install_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return site
 
 
-class PagerDutyHandler(http.server.BaseHTTPRequestHandler):
+class PagerDutyHandler(QuietHandler):
     """``GET /services/{id}``: the official example with that id; ``statuses`` overrides ``status`` per id;
     unknown path or id ``PMISSING`` -> 404."""
 
@@ -70,38 +70,20 @@ class PagerDutyHandler(http.server.BaseHTTPRequestHandler):
         type(self).requests.append({"path": path, "query": query, "authorization": self.headers.get("Authorization")})
         service_id = path.rsplit("/", 1)[-1]
         if not path.startswith("/services/") or service_id == "PMISSING":
-            self._send(404, {"error": {"message": "Not Found", "code": 2100}})
+            self.reply(404, {"error": {"message": "Not Found", "code": 2100}})
             return
         body = copy.deepcopy(SERVICE)
         body["service"]["id"] = service_id
         body["service"]["status"] = self.statuses.get(service_id, "active")
-        self._send(200, body)
-
-    def _send(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: Any) -> None:  # quiet
-        pass
+        self.reply(200, body)
 
 
 @contextmanager
 def pagerduty_server(statuses: dict[str, str] | None = None) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """A local PagerDuty on 127.0.0.1 (a free port): yields (base URL, the requests it received)."""
     handler = type("Handler", (PagerDutyHandler,), {"statuses": dict(statuses or {}), "requests": []})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", handler.requests
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with LocalServer(handler) as server:
+        yield server.url, handler.requests
 
 
 def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:

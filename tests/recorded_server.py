@@ -4,12 +4,12 @@ body)`` → ``(status, body, headers)`` (a JSON-able body, or bytes sent as they
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from local_api import LocalServer, QuietHandler
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -19,12 +19,12 @@ def recordings(name: str) -> list[dict[str, Any]]:
     return json.loads((FIXTURES / name).read_text())
 
 
-class RecordedServer:
+class RecordedServer(LocalServer):
     def __init__(self, route: Any) -> None:
         self.requests: list[tuple[str, str, dict[str, str], Any]] = []
         outer = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def _answer(self, method: str) -> None:
@@ -35,16 +35,7 @@ class RecordedServer:
                 parts = urlsplit(self.path)
                 query = {k: v[0] for k, v in parse_qs(parts.query).items()}
                 status, body, headers = route(method, parts.path, query, dict(self.headers), body_in)
-                data = body if isinstance(body, bytes) else json.dumps(body).encode()
-                self.send_response(status)
-                headers = dict(headers)
-                self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                if method != "HEAD":
-                    self.wfile.write(data)
+                self.reply(status, body, headers, head=method == "HEAD")
 
             def do_GET(self) -> None:  # noqa: N802 - the http.server API
                 self._answer("GET")
@@ -55,21 +46,7 @@ class RecordedServer:
             def do_HEAD(self) -> None:  # noqa: N802
                 self._answer("HEAD")
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> RecordedServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
     def paths(self, method: str = "GET") -> list[str]:
         return [p for m, p, _, _ in self.requests if m == method]

@@ -16,6 +16,7 @@ from typing import Any
 import jsonschema
 
 from soundcheck_cli.cli.commands import run_cli
+from collector_harness import write_workspace
 from vendor_api import VendorApi
 
 KEY = "NRAK-ABCDEFGHIJKLMNOPQRSTUVWXYZ1"
@@ -57,14 +58,7 @@ def nerdgraph(method: str, path: str, query: Any, headers: dict[str, str], body:
 
 
 def workspace(tmp_path: Path, block: str, entities: list[dict[str, Any]]) -> Path:
-    docs = [{"apiVersion": "backstage.io/v1alpha1", "kind": "Component",
-             "metadata": {"name": e["name"], "annotations": e.get("annotations", {})},
-             "spec": {"type": "service", "lifecycle": "production", "owner": "team-a"}} for e in entities]
-    (tmp_path / "catalog.yaml").write_text("".join("---\n" + json.dumps(d) + "\n" for d in docs))
-    path = tmp_path / "app-config.yaml"
-    path.write_text("catalog:\n  locations:\n    - {type: file, target: ./catalog.yaml}\n"
-                    "soundcheck:\n  collectors:\n    newrelic:\n" + textwrap.indent(textwrap.dedent(block), "      "))
-    return path
+    return write_workspace(tmp_path, "newrelic:\n" + textwrap.indent(textwrap.dedent(block), "  "), entities)
 
 
 def cli(capsys, *args: str) -> tuple[int, str, str]:

@@ -4,19 +4,19 @@ every request is recorded as ``(method, path, query, headers, body)``."""
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from local_api import LocalServer, QuietHandler
 
-class VendorApi:
+
+class VendorApi(LocalServer):
     def __init__(self, route: Any) -> None:
         self.requests: list[tuple[str, str, dict[str, list[str]], dict[str, str], Any]] = []
         outer = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def _handle(self, method: str) -> None:
                 parts = urlsplit(self.path)
                 query = parse_qs(parts.query)
@@ -26,12 +26,7 @@ class VendorApi:
                 headers = dict(self.headers)
                 outer.requests.append((method, parts.path, query, headers, body))
                 status, answer = route(method, parts.path, query, headers, body)
-                data = b"" if answer is None else json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.reply(status, b"" if answer is None else answer)
 
             def do_GET(self) -> None:  # noqa: N802 - the http.server API
                 self._handle("GET")
@@ -39,17 +34,4 @@ class VendorApi:
             def do_POST(self) -> None:  # noqa: N802
                 self._handle("POST")
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> VendorApi:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)

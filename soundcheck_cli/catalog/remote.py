@@ -435,10 +435,9 @@ def _http_error(catalog: RemoteCatalog, shown: str, exc: Any) -> CatalogError:
 
 def _error_message(response: Any) -> str:
     """Backstage's error body ``{error: {name, message}, response: {statusCode}}``: ``name: message``, short."""
-    try:
-        body = response.json() if response is not None else None
-    except (ValueError, UnicodeDecodeError):
-        return ""
+    from soundcheck_cli.http.client import json_body  # imported late like the rest of http.client here
+
+    body = json_body(response)
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict) or not isinstance(error.get("message"), str):
         return ""

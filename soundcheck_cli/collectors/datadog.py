@@ -58,6 +58,7 @@ from soundcheck_cli.http.client import (
     HttpError,
     NotFound,
     http_options,
+    json_body,
     path_segment,
 )
 from soundcheck_cli.collectors.outcomes import Outcome
@@ -251,10 +252,7 @@ def normalize_base_url(base_url: str | None = None, site: str | None = None) -> 
 
 def _errors_detail(exc: HttpError) -> str:
     """Datadog's error body is ``{"errors": ["Forbidden"]}`` (the API reference's "API error response")."""
-    try:
-        body = exc.response.json() if exc.response is not None else None
-    except (ValueError, UnicodeDecodeError):
-        return ""
+    body = json_body(exc.response)
     errors = body.get("errors") if isinstance(body, Mapping) else None
     if isinstance(errors, list) and errors:
         return "; ".join(str(e) for e in errors)[:200]
@@ -311,10 +309,7 @@ class DatadogCollector(EntityCollector):
         return f"{NO_KEYS} ({'; '.join(missing)})" if missing else None
 
     def disabled_reason(self) -> str | None:
-        blocks = self.blocks()
-        if self.entries and blocks and all(self._missing_keys_reason(b) for b in blocks):
-            return self._missing_keys_reason(blocks[0])
-        return None
+        return self.disabled_if_no_block(self._missing_keys_reason)
 
     def base_url(self, block: Mapping[str, Any]) -> str:
         return normalize_base_url(block.get("baseUrl"), block.get("site"))

@@ -15,7 +15,7 @@ It implements the parts every such collector shares, so that a collector (built-
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from soundcheck_cli.catalog.filters import selects
@@ -218,6 +218,14 @@ class EntityCollector(ConfigurableFactCollector):
 
     def disabled_reason(self) -> str | None:
         """Why the collector cannot run at all (e.g. no token), as a warning text; ``None`` when it can."""
+        return None
+
+    def disabled_if_no_block(self, unusable: Callable[[Mapping[str, Any]], str | None]) -> str | None:
+        """A ``disabled_reason`` for collectors whose blocks each carry their own credentials: the first block's
+        ``unusable`` reason when entries are configured and no block is usable; ``None`` while one block is."""
+        blocks = self.blocks()
+        if self.entries and blocks and all(unusable(b) for b in blocks):
+            return unusable(blocks[0])
         return None
 
     @property

@@ -79,6 +79,7 @@ from soundcheck_cli.http.client import (
     HttpError,
     NotFound,
     http_options,
+    json_body,
     next_link,
     path_segment,
 )
@@ -144,12 +145,7 @@ CONFIG_SCHEMA: dict[str, Any] = collector_config_schema(
 
 def error_message(response: httpx.Response | None) -> str:
     """GitHub's ``{"message": ...}`` of an error response ('' when there is none)."""
-    if response is None:
-        return ""
-    try:
-        body = response.json()
-    except (ValueError, UnicodeDecodeError):
-        return ""
+    body = json_body(response)
     message = body.get("message") if isinstance(body, Mapping) else None
     return str(message)[:200] if message else ""
 

@@ -39,7 +39,7 @@ from soundcheck_cli.collectors.integrations import (
 from soundcheck_cli.collectors.outcomes import Outcome
 from soundcheck_cli.collectors.schedule import EntryConfig
 from soundcheck_cli.facts.model import FactRef
-from soundcheck_cli.http.client import HttpClient, HttpError, NotFound, http_options, next_link
+from soundcheck_cli.http.client import HttpClient, HttpError, NotFound, http_options, json_body, next_link
 
 MAX_PAGES = 50
 
@@ -47,12 +47,7 @@ MAX_PAGES = 50
 def api_message(response: httpx.Response | None) -> str:
     """The host's own error text: GitLab ``{"message"}`` / ``{"error", "error_description"}``, Azure
     ``{"message"}``, Bitbucket ``{"error": {"message"}}`` / Server ``{"errors": [{"message"}]}`` ('' if none)."""
-    if response is None:
-        return ""
-    try:
-        body = response.json()
-    except (ValueError, UnicodeDecodeError):
-        return ""
+    body = json_body(response)
     if not isinstance(body, Mapping):
         return str(body)[:200] if isinstance(body, str) else ""
     message: Any = body.get("message")

@@ -46,17 +46,15 @@ from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.collectors.api import credential_source
 from soundcheck_cli.collectors.credential_gate import CredentialGate
 from soundcheck_cli.collectors.entity_collector import EntityCollector, collector_config_schema
-from soundcheck_cli.collectors.http_collector import Placeholder, Template, parse_template
+from soundcheck_cli.collectors.http_collector import Missing, Placeholder, Template, parse_template
 from soundcheck_cli.collectors.outcomes import Outcome
-from soundcheck_cli.collectors.query_text import string_value
+from soundcheck_cli.collectors.query_text import render_query
 from soundcheck_cli.collectors.schedule import EntryConfig
 from soundcheck_cli.config.env import missing_env
 from soundcheck_cli.errors import Location, Problems
 from soundcheck_cli.facts.model import FactRef
-from soundcheck_cli.http.client import HttpClient, HttpError
+from soundcheck_cli.http.client import HttpClient, HttpError, json_body
 from soundcheck_cli.located.nodes import loc_of
-from soundcheck_cli.rules.jsonpath import MISSING
-from soundcheck_cli.rules.messages import walk
 
 DEFAULT_FACT_NAMES = {"IssuesSearch": "issues_search", "IssuesCount": "issues_count"}
 DEFAULT_MAX_RESULTS = 50
@@ -122,10 +120,6 @@ CONFIG_SCHEMA: dict[str, Any] = collector_config_schema(
     entry_required=("type", "jql"),
     block_required=("baseUrl",),
 )
-
-
-class Missing(Exception):
-    """A placeholder with no value for this entity (→ not applicable)."""
 
 
 class JiraCollector(EntityCollector):
@@ -194,10 +188,7 @@ class JiraCollector(EntityCollector):
         return f"{NO_CREDENTIALS}; not set: {missing}" if missing else NO_CREDENTIALS
 
     def disabled_reason(self) -> str | None:
-        blocks = self.blocks()
-        if self.entries and blocks and not any(self._auth(b) for b in blocks):
-            return self._no_credentials(blocks[0])
-        return None
+        return self.disabled_if_no_block(lambda b: None if self._auth(b) else self._no_credentials(b))
 
     def base_url(self, block: Mapping[str, Any]) -> str:
         return str(block.get("baseUrl") or "").rstrip("/")
@@ -214,21 +205,7 @@ class JiraCollector(EntityCollector):
 
     # -- collection ---------------------------------------------------------------------------------------------
     def render_jql(self, template: Template, entity: Entity) -> str:
-        out: list[str] = []
-        literal = ""  # the template's own text so far: where its quotes open and close
-        for part in template.parts:
-            if isinstance(part, str):
-                out.append(part)
-                literal += part
-                continue
-            value = walk(entity.data, part.steps)
-            if value is MISSING or value is None or (isinstance(value, str) and not value.strip()):
-                raise Missing(f"{part.text} has no value for this entity")
-            try:
-                out.append(string_value(str(value).strip(), literal, '"'))
-            except ValueError as exc:
-                raise Missing(f"{part.text}: {exc}; it cannot go into JQL") from None
-        return "".join(out)
+        return render_query(template, entity, '"', "JQL")
 
     async def fetch(self, entity: Entity, fact_ref: FactRef, entry: EntryConfig, refresh: bool) -> Outcome:
         # the block's first request goes alone: a rejected credential costs one request, not one per entity
@@ -333,10 +310,7 @@ def _issues(body: Any, what: str) -> list[Mapping[str, Any]]:
 
 def _jira_message(exc: HttpError) -> str:
     """Jira's ``ErrorCollection`` (``{"errorMessages": [...], "errors": {field: message}}``), short."""
-    try:
-        body = exc.response.json() if exc.response is not None else None
-    except (ValueError, UnicodeDecodeError):
-        return ""
+    body = json_body(exc.response)
     if not isinstance(body, Mapping):
         return ""
     parts = [str(m) for m in body.get("errorMessages") or [] if m]

@@ -44,17 +44,15 @@ from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.collectors.api import credential_source
 from soundcheck_cli.collectors.credential_gate import CredentialGate
 from soundcheck_cli.collectors.entity_collector import EntityCollector, collector_config_schema
-from soundcheck_cli.collectors.http_collector import Placeholder, Template, parse_template
+from soundcheck_cli.collectors.http_collector import Missing, Placeholder, Template, parse_template
 from soundcheck_cli.collectors.outcomes import Outcome
-from soundcheck_cli.collectors.query_text import string_value
+from soundcheck_cli.collectors.query_text import render_query
 from soundcheck_cli.collectors.schedule import EntryConfig
 from soundcheck_cli.config.env import missing_env
 from soundcheck_cli.errors import Location, Problems
 from soundcheck_cli.facts.model import FactRef
 from soundcheck_cli.http.client import HttpClient, HttpError
 from soundcheck_cli.located.nodes import loc_of
-from soundcheck_cli.rules.jsonpath import MISSING
-from soundcheck_cli.rules.messages import walk
 
 DEFAULT_BASE_URL = "https://api.newrelic.com"
 DEFAULT_FACT_NAMES = {"Entity": "entity", "EntitySearch": "entity_search", "PoliciesSearch": "policies_search"}
@@ -155,10 +153,6 @@ CONFIG_SCHEMA: dict[str, Any] = collector_config_schema(
 )
 
 
-class Missing(Exception):
-    """A placeholder with no value for this entity (→ not applicable)."""
-
-
 class NerdGraphError(HttpError):
     """NerdGraph answered 200 with ``errors``."""
 
@@ -216,10 +210,7 @@ class NewRelicCollector(EntityCollector):
         return f"{NO_KEY} (apiKey is not set: {missing})" if missing else NO_KEY
 
     def disabled_reason(self) -> str | None:
-        blocks = self.blocks()
-        if self.entries and blocks and not any(self._key(b) for b in blocks):
-            return self._no_key(blocks[0])
-        return None
+        return self.disabled_if_no_block(lambda b: None if self._key(b) else self._no_key(b))
 
     def base_url(self, block: Mapping[str, Any]) -> str:
         text = str(block.get("baseUrl") or DEFAULT_BASE_URL).strip().rstrip("/")
@@ -247,24 +238,7 @@ class NewRelicCollector(EntityCollector):
         template = self._templates.get((fact_ref, key))
         if template is None:
             return None
-        out: list[str] = []
-        literal = ""  # the template's own text so far: where its quotes open and close
-        for part in template.parts:
-            if isinstance(part, str):
-                out.append(part)
-                literal += part
-                continue
-            value = walk(entity.data, part.steps)
-            if value is MISSING or value is None or (isinstance(value, str) and not value.strip()):
-                raise Missing(f"{part.text} has no value for this entity")
-            text = str(value).strip()
-            if quote:
-                try:
-                    text = string_value(text, literal, "'")
-                except ValueError as exc:
-                    raise Missing(f"{part.text}: {exc}; it cannot go into a search") from None
-            out.append(text)
-        return "".join(out)
+        return render_query(template, entity, "'" if quote else None, "a search")
 
     async def fetch(self, entity: Entity, fact_ref: FactRef, entry: EntryConfig, refresh: bool) -> Outcome:
         # the block's first request goes alone: a rejected credential costs one request, not one per entity

@@ -45,6 +45,7 @@ from soundcheck_cli.http.client import (
     HttpClient,
     HttpError,
     NotFound,
+    json_body,
     path_segment,
 )
 from soundcheck_cli.collectors.outcomes import Outcome
@@ -272,10 +273,7 @@ def summarize_incidents(incidents: list[Mapping[str, Any]], since: str, until: s
 def _error_message(exc: HttpError) -> str:
     """PagerDuty's own words from an error body ``{"error": {"message", "errors": [...]}}`` (API reference,
     "Errors"), short; empty when the body says nothing."""
-    try:
-        body = exc.response.json() if exc.response is not None else None
-    except (ValueError, UnicodeDecodeError):
-        return ""
+    body = json_body(exc.response)
     error = body.get("error") if isinstance(body, Mapping) else None
     if not isinstance(error, Mapping):
         return ""
@@ -345,10 +343,7 @@ class PagerDutyCollector(EntityCollector):
         return f"{NO_TOKEN} (token is not set: {missing})" if missing else NO_TOKEN
 
     def disabled_reason(self) -> str | None:
-        blocks = self.blocks()
-        if self.entries and blocks and not any(self._token(b) for b in blocks):
-            return self._no_token_reason(blocks[0])
-        return None
+        return self.disabled_if_no_block(lambda b: None if self._token(b) else self._no_token_reason(b))
 
     def base_url(self, block: Mapping[str, Any]) -> str:
         return normalize_base_url(block.get("baseUrl") or block.get("server"))

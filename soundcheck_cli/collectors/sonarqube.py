@@ -66,6 +66,7 @@ from soundcheck_cli.http.client import (
     HttpError,
     NotFound,
     http_options,
+    json_body,
 )
 from soundcheck_cli.collectors.outcomes import Outcome
 from soundcheck_cli.collectors.schedule import EntryConfig
@@ -265,10 +266,7 @@ def measure_value(measure: Mapping[str, Any]) -> Any:
 
 def _api_errors(exc: HttpError) -> str:
     """SonarQube's error body is ``{"errors": [{"msg": "..."}]}``."""
-    try:
-        body = exc.response.json() if exc.response is not None else None
-    except (ValueError, UnicodeDecodeError):
-        return ""
+    body = json_body(exc.response)
     errors = body.get("errors") if isinstance(body, Mapping) else None
     if isinstance(errors, list):
         messages = [str(e.get("msg")) for e in errors if isinstance(e, Mapping) and e.get("msg")]
@@ -351,10 +349,7 @@ class SonarQubeCollector(EntityCollector):
         return None
 
     def disabled_reason(self) -> str | None:
-        blocks = self.blocks()
-        if self.entries and blocks and all(self._unusable_reason(b) for b in blocks):
-            return self._unusable_reason(blocks[0])
-        return None
+        return self.disabled_if_no_block(self._unusable_reason)
 
     def base_url(self, block: Mapping[str, Any]) -> str:
         return normalize_base_url(block.get("baseUrl"))

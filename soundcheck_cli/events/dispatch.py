@@ -20,7 +20,7 @@ from soundcheck_cli.events.model import Event
 from soundcheck_cli.events.sinks import Writer, create_sink
 from soundcheck_cli.events.subscribers import EventBus, load_subscribers
 from soundcheck_cli.facts.interface import FactStore
-from soundcheck_cli.history.codec import pack, unpack
+from soundcheck_cli.history.codec import store_packed, unpack
 
 
 @dataclass
@@ -36,14 +36,7 @@ def load_pending(store: FactStore, key: str) -> list[Event]:
 
 
 def save_pending(store: FactStore, key: str, events: Sequence[Event]) -> None:
-    if events:
-        store.set_meta(key, pack([[e.topic, e.payload] for e in events]))
-    else:
-        delete = getattr(store, "delete_meta", None)
-        if delete is not None:
-            delete(key)
-        else:
-            store.set_meta(key, None)
+    store_packed(store, key, [[e.topic, e.payload] for e in events])
 
 
 def publish(store: FactStore, settings: EventsSettings, events: Sequence[Event], problems: Problems, *,

@@ -36,7 +36,7 @@ from soundcheck_cli.errors import Problems
 from soundcheck_cli.events.config import NOTIFY_TYPES, EventsSettings, SinkSettings, owner_key
 from soundcheck_cli.events.digest import Digest, build, email_text, slack_payload, teams_payload, wanted_topics
 from soundcheck_cli.facts.interface import FactStore
-from soundcheck_cli.history.codec import pack, unpack
+from soundcheck_cli.history.codec import store_packed, unpack
 
 MAX_PENDING = 1000
 
@@ -57,14 +57,7 @@ def _load(store: FactStore, key: str) -> list[Digest]:
 
 
 def _save(store: FactStore, key: str, digests: Sequence[Digest]) -> None:
-    if digests:
-        store.set_meta(key, pack([d.to_json() for d in digests]))
-    else:
-        delete = getattr(store, "delete_meta", None)
-        if delete is not None:
-            delete(key)
-        else:
-            store.set_meta(key, None)
+    store_packed(store, key, [d.to_json() for d in digests])
 
 
 def destination(sink: SinkSettings, digest: Digest) -> str | None:

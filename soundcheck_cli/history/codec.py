@@ -26,7 +26,7 @@ from itertools import groupby
 from operator import attrgetter
 from typing import Any
 
-from soundcheck_cli.facts.interface import entity_key
+from soundcheck_cli.facts.interface import FactStore, entity_key
 from soundcheck_cli.rules.model import CheckState
 
 FORMAT = 1
@@ -156,6 +156,19 @@ def pack(value: Any) -> dict[str, str]:
         return {"zlib": base64.b64encode(b"".join(parts)).decode("ascii")}
     text = dumps_compact(value).encode()
     return {"zlib": base64.b64encode(zlib.compress(text, 1)).decode("ascii")}
+
+
+def store_packed(store: FactStore, key: str, values: Sequence[Any]) -> None:
+    """``pack(values)`` as the store's meta ``key``; no values remove the key (a store without ``delete_meta``
+    gets it overwritten with nothing), so an emptied queue leaves no row behind."""
+    if values:
+        store.set_meta(key, pack(list(values)))
+    else:
+        delete = getattr(store, "delete_meta", None)
+        if delete is not None:
+            delete(key)
+        else:
+            store.set_meta(key, None)
 
 
 def unpack(stored: Any) -> Any:

@@ -377,13 +377,21 @@ def parse_retry_after(value: str | None, wall_now: float) -> float | None:
     return max(0.0, when.timestamp() - wall_now)
 
 
+def json_body(response: httpx.Response | None) -> Any:
+    """An (error) response's parsed JSON body; ``None`` when there is no response or its body is not JSON -- the
+    API's own words are a bonus in a message, never a second failure."""
+    if response is None:
+        return None
+    try:
+        return response.json()
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
 def _error_detail(response: httpx.Response) -> str:
     """The API's own error message, when the body carries one (PagerDuty: ``{"error": {"message"}}``;
     GitHub: ``{"message"}``); short, so a large HTML error page does not flood the summary."""
-    try:
-        body = response.json()
-    except (ValueError, UnicodeDecodeError):
-        return ""
+    body = json_body(response)
     message = None
     if isinstance(body, dict):
         err = body.get("error")

@@ -9,7 +9,7 @@ of 20 runs of 10,000 entities x 20 checks costs little more than reading it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -297,7 +297,7 @@ def _history(inp: SiteInput, latest_keys: list[str], tracks: list[TrackInfo]) ->
                 highest[tid] = prev_highest[tid]
             else:
                 highest[tid] = _highest(info.get("states", []), [int(o) for o in info.get("levels", [])], len(refs))
-        distribution = {tid: _count(values) for tid, values in highest.items()}
+        distribution = {tid: level_counts(values) for tid, values in highest.items()}
         summaries.append(RunSummary(run.info.id, run.info.timestamp, dict(run.info.counts or {}),
                                     bool(run.info.selection), distribution))
         if prev_doc is not None:
@@ -308,7 +308,8 @@ def _history(inp: SiteInput, latest_keys: list[str], tracks: list[TrackInfo]) ->
     return summaries, changes
 
 
-def _count(values: Sequence[int | None]) -> dict[int, int]:
+def level_counts(values: Iterable[int | None]) -> dict[int, int]:
+    """How many times each level ordinal occurs in ``values`` (``None``, no level, is not counted)."""
     out: dict[int, int] = {}
     for v in values:
         if v is not None:

@@ -23,7 +23,15 @@ from typing import Any
 
 from soundcheck_cli.history.codec import ABSENT, CHAR_STATES
 from soundcheck_cli.site import badges, charts, paths
-from soundcheck_cli.site.model import FAILING_CHARS, STATE_ORDER, UNOWNED, Change, SiteModel, TrackInfo
+from soundcheck_cli.site.model import (
+    FAILING_CHARS,
+    STATE_ORDER,
+    UNOWNED,
+    Change,
+    SiteModel,
+    TrackInfo,
+    level_counts,
+)
 
 PAGE_SIZE = 500  # rows of one list page
 INLINE_ROWS = 50  # rows of a list shown on its parent page before "all N ..."
@@ -445,7 +453,7 @@ class Site:
             fix_rows.append(f"<tr><td>{self.check_link(root, cid)}</td><td>{self.track_link(root, t)}: "
                             f"{e(t.level_title(ordinal))}</td><td class=num>{len(ss)}</td><td>{examples}</td></tr>")
         dists = "".join(f"<h3>{self.track_link(root, t)}</h3>" + self.distribution(
-            t, _count(t.highest.get(s) for s in slots), f"Levels of {owner_name(owner)} in {t.title}")
+            t, level_counts(t.highest.get(s) for s in slots), f"Levels of {owner_name(owner)} in {t.title}")
             for t in m.tracks if any(s in t.highest for s in slots))
         headers = ["Entity"] + [t.title for t in m.tracks] + ["#Failing checks"]
 
@@ -558,11 +566,3 @@ class Site:
             part = entries[k * INDEX_CHUNK:(k + 1) * INDEX_CHUNK]
             self.write(f"search/index-{k}.js",
                        "soundcheckIndex(" + json.dumps(part, ensure_ascii=True, separators=(",", ":")) + ");\n")
-
-
-def _count(values: Iterable[int | None]) -> dict[int, int]:
-    out: dict[int, int] = {}
-    for v in values:
-        if v is not None:
-            out[v] = out.get(v, 0) + 1
-    return out

@@ -34,7 +34,7 @@ from soundcheck_cli.collectors.outcomes import Outcome
 from soundcheck_cli.collectors.schedule import EntryConfig, one_or_many
 from soundcheck_cli.errors import Location, Problems
 from soundcheck_cli.facts.model import FactRef
-from soundcheck_cli.http.client import HttpClient, HttpError, NotFound, http_options
+from soundcheck_cli.http.client import HttpClient, HttpError, NotFound, http_options, json_body
 from soundcheck_cli.located.nodes import loc_of
 
 PAGE_SIZE = 500  # kubectl's chunk size: one request per entity and kind unless it has more objects than this
@@ -309,10 +309,7 @@ class KubernetesCollector(EntityCollector):
 
 def _status_message(exc: HttpError) -> str:
     """The API server's words from a ``Status`` body (``{"kind": "Status", "message", "reason"}``), short."""
-    try:
-        body = exc.response.json() if exc.response is not None else None
-    except (ValueError, UnicodeDecodeError):
-        return ""
+    body = json_body(exc.response)
     if not isinstance(body, Mapping):
         return ""
     return str(body.get("message") or body.get("reason") or "")[:300]
