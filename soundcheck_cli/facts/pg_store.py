@@ -72,7 +72,7 @@ from soundcheck_cli.errors import StoreError, StoreUnavailable
 from soundcheck_cli.facts.interface import FactStore, entity_key
 from soundcheck_cli.facts.spec import describe
 from soundcheck_cli.facts.model import Fact, FactRef
-from soundcheck_cli.facts.store import HOST, check_ref, new_token, pid_alive
+from soundcheck_cli.facts.store import HOST, check_ref, new_token, pid_alive, where_clause
 from soundcheck_cli.gcpause import paused
 
 CONNECT_TIMEOUT = 15  # seconds; used unless the URL sets connect_timeout
@@ -436,7 +436,7 @@ class PostgresFactStore(FactStore):
         return out
 
     def _select(self, entity_ref: str | None, fact_ref: FactRef | None) -> list[Row]:
-        where, params = _where(entity_ref, fact_ref)
+        where, params = where_clause(entity_ref, fact_ref, "%s")
         query = f"SELECT {_FACT_COLUMNS} FROM soundcheck_facts" + where
         return self._run("read facts", lambda conn: conn.execute(query, params).fetchall())
 
@@ -510,7 +510,7 @@ class PostgresFactStore(FactStore):
             return self._run("read facts", read)
 
     def delete(self, entity_ref: str | None = None, fact_ref: FactRef | None = None) -> int:
-        where, params = _where(entity_ref, fact_ref)
+        where, params = where_clause(entity_ref, fact_ref, "%s")
         query = "DELETE FROM soundcheck_facts" + where
         return self._run("delete facts", lambda conn: conn.execute(query, params).rowcount)
 
@@ -689,19 +689,6 @@ def _dead_here(token: str) -> bool:
     """Whether a lease's owner is a process of this host that no longer exists."""
     host, pid = _owner(token)
     return host == HOST and pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid))
-
-
-def _where(entity_ref: str | None, fact_ref: FactRef | None) -> tuple[str, list[str]]:
-    """The ``WHERE`` clause (with a leading space, or empty) and parameters selecting one entity and/or fact ref."""
-    where: list[str] = []
-    params: list[str] = []
-    if entity_ref is not None:
-        where.append("entity_key = %s")
-        params.append(entity_key(entity_ref))
-    if fact_ref is not None:
-        where.append("fact_ref = %s")
-        params.append(str(fact_ref))
-    return (" WHERE " + " AND ".join(where) if where else ""), params
 
 
 def _passwords(url: str) -> list[str]:

@@ -118,6 +118,20 @@ def check_ref(kind: str, text: str) -> None:
         raise StoreError(f"cannot store a fact with {kind} {text!r}: it contains a control character")
 
 
+def where_clause(entity_ref: str | None, fact_ref: FactRef | None, mark: str = "?") -> tuple[str, list[str]]:
+    """The ``WHERE`` clause (with a leading space, or empty) and its parameters selecting one entity and/or one fact
+    ref, for both stores (``mark``: the driver's placeholder, ``?`` for sqlite3, ``%s`` for psycopg)."""
+    where: list[str] = []
+    params: list[str] = []
+    if entity_ref is not None:
+        where.append(f"entity_key = {mark}")
+        params.append(entity_key(entity_ref))
+    if fact_ref is not None:
+        where.append(f"fact_ref = {mark}")
+        params.append(str(fact_ref))
+    return (" WHERE " + " AND ".join(where) if where else ""), params
+
+
 def pid_alive(pid: int) -> bool:
     """Whether a process ``pid`` exists on this machine (one of another user counts: it may be a soundcheck).
     On Windows, where ``os.kill`` would end the process, every pid counts as alive: claims lapse at expiry."""
@@ -354,15 +368,8 @@ class DiskFactStore(FactStore):
         return out
 
     def _select(self, entity_ref: str | None, fact_ref: FactRef | None) -> list[Row]:
-        where: list[str] = []
-        params: list[str] = []
-        if entity_ref is not None:
-            where.append("entity_key = ?")
-            params.append(entity_key(entity_ref))
-        if fact_ref is not None:
-            where.append("fact_ref = ?")
-            params.append(str(fact_ref))
-        query = f"SELECT {_COLUMNS} FROM facts" + (" WHERE " + " AND ".join(where) if where else "")
+        where, params = where_clause(entity_ref, fact_ref)
+        query = f"SELECT {_COLUMNS} FROM facts{where}"
         return self._run("read facts", lambda: self._con.execute(query, params).fetchall())
 
     # -- FactStore ------------------------------------------------------------------------------------------------
@@ -433,15 +440,8 @@ class DiskFactStore(FactStore):
             return self._run("read facts", read)
 
     def delete(self, entity_ref: str | None = None, fact_ref: FactRef | None = None) -> int:
-        where: list[str] = []
-        params: list[str] = []
-        if entity_ref is not None:
-            where.append("entity_key = ?")
-            params.append(entity_key(entity_ref))
-        if fact_ref is not None:
-            where.append("fact_ref = ?")
-            params.append(str(fact_ref))
-        query = "DELETE FROM facts" + (" WHERE " + " AND ".join(where) if where else "")
+        where, params = where_clause(entity_ref, fact_ref)
+        query = f"DELETE FROM facts{where}"
 
         def remove() -> int:
             with self._write() as con:
