@@ -72,7 +72,7 @@ from soundcheck_cli.errors import StoreError, StoreUnavailable
 from soundcheck_cli.facts.interface import FactStore, entity_key
 from soundcheck_cli.facts.spec import describe
 from soundcheck_cli.facts.model import Fact, FactRef
-from soundcheck_cli.facts.store import HOST, check_ref, new_token, pid_alive, where_clause
+from soundcheck_cli.facts.store import HOST, fact_text, new_token, pid_alive, where_clause
 from soundcheck_cli.gcpause import paused
 
 CONNECT_TIMEOUT = 15  # seconds; used unless the URL sets connect_timeout
@@ -386,13 +386,7 @@ class PostgresFactStore(FactStore):
     # -- encoding ------------------------------------------------------------------------------------------------
 
     def _encode(self, fact: Fact) -> Row:
-        check_ref("entity ref", fact.entity_ref)
-        ref = str(fact.fact_ref)
-        check_ref("fact ref", ref)
-        try:
-            text = _dumps(fact.data)
-        except (TypeError, ValueError, RecursionError) as exc:
-            raise StoreError(f"cannot store fact {ref} for {fact.entity_ref}: its data is not JSON ({exc})") from None
+        ref, text = fact_text(fact)
         # A naive datetime is local time (as format_timestamp takes it in the disk store).
         stamp = fact.timestamp if fact.timestamp.tzinfo else fact.timestamp.astimezone(timezone.utc)
         expires = fact.expires_at

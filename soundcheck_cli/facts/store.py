@@ -194,15 +194,21 @@ def _use_wal(con: sqlite3.Connection, timeout: float) -> None:
         delay = min(delay * 2, 0.25)
 
 
-def encode(fact: Fact) -> Row:
-    """The row of one fact (``StoreError`` if it cannot be stored: a control character in a ref, data not JSON)."""
+def fact_text(fact: Fact) -> tuple[str, str]:
+    """``(fact ref, data as JSON text)`` of a fact to store, in both stores; ``StoreError`` if it cannot be stored (a
+    control character in a ref, data that is not JSON)."""
     check_ref("entity ref", fact.entity_ref)
     ref = str(fact.fact_ref)
     check_ref("fact ref", ref)
     try:
-        text = _dumps(fact.data)
+        return ref, _dumps(fact.data)
     except (TypeError, ValueError, RecursionError) as exc:
         raise StoreError(f"cannot store fact {ref} for {fact.entity_ref}: its data is not JSON ({exc})") from None
+
+
+def encode(fact: Fact) -> Row:
+    """The row of one fact (``StoreError`` if it cannot be stored: a control character in a ref, data not JSON)."""
+    ref, text = fact_text(fact)
     expires = None if fact.expires_at is None else format_timestamp(fact.expires_at)
     return entity_key(fact.entity_ref), ref, fact.entity_ref, format_timestamp(fact.timestamp), expires, text
 
