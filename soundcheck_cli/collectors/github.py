@@ -50,7 +50,6 @@ REST API"). ``--refresh`` skips the ETag. The shared HTTP client honours ``x-rat
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -85,6 +84,7 @@ from soundcheck_cli.http.client import (
 )
 from soundcheck_cli.collectors.outcomes import Outcome
 from soundcheck_cli.collectors.schedule import EntryConfig
+from soundcheck_cli.collectors.shared_requests import SharedRequests
 from soundcheck_cli.located.nodes import loc_of
 from soundcheck_cli.errors import Problems
 from soundcheck_cli.facts.model import FactRef
@@ -172,7 +172,7 @@ class GithubApiCollector(EntityCollector):
         # Identical GETs of one ``collect_outcomes`` call share one request (``conditional_get``): the repository
         # object is what RepositoryDetails stores and what BranchProtections/BranchRules read the default branch
         # from, so without this every repository was fetched twice per run (issue 17 item 15).
-        self._flights: dict[tuple[Any, ...], asyncio.Future[Page]] = {}
+        self._flights = SharedRequests()
 
     def set_config(self, config: Any) -> None:
         self._rejected = {}
@@ -277,14 +277,8 @@ class GithubApiCollector(EntityCollector):
         Within one ``collect_outcomes`` call, the same GET (same client, URL, ``reduce``, ``Accept`` and refresh)
         is sent once and its answer (or error) shared by every fact that needs it."""
         key = (id(client), url, reduce, accept, refresh)
-        flight = self._flights.get(key)
-        if flight is None:
-            flight = asyncio.ensure_future(self._conditional_get(client, creds, url, reduce, refresh=refresh, accept=accept))
-            # retrieved here so a failure that every waiter gave up on is not reported as "never retrieved"
-            flight.add_done_callback(lambda f: f.cancelled() or f.exception())
-            self._flights[key] = flight
-        # shielded: one fact being cancelled does not cancel the request another fact waits for
-        return await asyncio.shield(flight)
+        return await self._flights.share(
+            key, lambda: self._conditional_get(client, creds, url, reduce, refresh=refresh, accept=accept))
 
     async def _conditional_get(
         self,

@@ -38,6 +38,7 @@ from soundcheck_cli.collectors.integrations import (
 )
 from soundcheck_cli.collectors.outcomes import Outcome
 from soundcheck_cli.collectors.schedule import EntryConfig
+from soundcheck_cli.collectors.shared_requests import SharedRequests
 from soundcheck_cli.facts.model import FactRef
 from soundcheck_cli.http.client import HttpClient, HttpError, NotFound, http_options, json_body, next_link
 
@@ -76,12 +77,12 @@ class HostedCollector(EntityCollector):
         # (or a host that is down) costs one request, not one per fact in flight.
         self._gates: dict[str, asyncio.Event] = {}
         self._refused: dict[str, str] = {}
-        self.default_refs: dict[str, Any] = {}  # repository -> the task answering its default branch (scm_hosts)
+        self.default_refs = SharedRequests()  # this batch's memo requests (a repository's default branch...)
         self.default_ref_values: dict[str, str | None] = {}  # repository -> its default branch, once answered
 
     def set_config(self, config: Any) -> None:
         self._host_rejected, self._resume_at, self._secrets_added, self._gates, self._refused = {}, {}, False, {}, {}
-        self.default_refs, self.default_ref_values = {}, {}
+        self.default_refs, self.default_ref_values = SharedRequests(), {}
         super().set_config(config)
 
     def _mask_secrets(self) -> None:
@@ -100,18 +101,14 @@ class HostedCollector(EntityCollector):
             # pending tasks belong to this batch; answers (default_ref_values), a host's open gate (an Event already
             # set never waits again, so later batches do not pay the first request's round trip) and a refused
             # host stay for the run
-            self.default_refs = {}
+            self.default_refs.clear()
 
     async def memo(self, key: str, factory: Any) -> Any:
         """``await factory()`` once per ``key`` and run (e.g. a repository's default branch): the facts of a batch
         asking at the same time share one request, later batches the answer."""
         if key in self.default_ref_values:
             return self.default_ref_values[key]
-        task = self.default_refs.get(key)
-        if task is None:
-            task = self.default_refs[key] = asyncio.ensure_future(factory())
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # a failure is reported by its waiters
-        value = await asyncio.shield(task)
+        value = await self.default_refs.share(key, factory)
         self.default_ref_values[key] = value
         return value
 
