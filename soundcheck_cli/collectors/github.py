@@ -54,7 +54,6 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -80,6 +79,7 @@ from soundcheck_cli.http.client import (
     http_options,
     json_body,
     next_link,
+    same_origin,
     path_segment,
 )
 from soundcheck_cli.collectors.outcomes import Outcome
@@ -246,10 +246,6 @@ class GithubApiCollector(EntityCollector):
         return reason
 
     # -- conditional GET ------------------------------------------------------------------------------------------
-    def _same_origin(self, url: str, creds: Credentials) -> bool:
-        a, b = urlsplit(url), urlsplit(creds.api_base_url)
-        return (a.scheme, a.netloc.lower()) == (b.scheme, b.netloc.lower())
-
     async def collect_outcomes(
         self,
         entities: list[Entity],
@@ -291,7 +287,7 @@ class GithubApiCollector(EntityCollector):
         accept: str | None = None,
     ) -> Page:
         absolute = url if "://" in url else f"{creds.api_base_url}/{url.lstrip('/')}"
-        if not self._same_origin(absolute, creds):
+        if not same_origin(absolute, creds.api_base_url):
             # A Link header pointing elsewhere would carry the token to another server.
             raise HttpError(f"refusing to follow {absolute}: not on {creds.api_base_url}")
         store = self.context.store

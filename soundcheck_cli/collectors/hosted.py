@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -40,7 +39,7 @@ from soundcheck_cli.collectors.outcomes import Outcome
 from soundcheck_cli.collectors.schedule import EntryConfig
 from soundcheck_cli.collectors.shared_requests import SharedRequests
 from soundcheck_cli.facts.model import FactRef
-from soundcheck_cli.http.client import HttpClient, HttpError, NotFound, http_options, json_body, next_link
+from soundcheck_cli.http.client import HttpClient, HttpError, NotFound, http_options, json_body, next_link, same_origin
 
 MAX_PAGES = 50
 
@@ -197,10 +196,8 @@ class HostedCollector(EntityCollector):
     ) -> httpx.Response:
         """One request (a GET unless ``method`` says otherwise; ``json``: its body) on ``integration``'s API (``url``
         relative to its base, or absolute on the same origin), behind the host's gate and rate limit."""
-        if "://" in url:
-            a, b = urlsplit(url), urlsplit(integration.api_base_url)
-            if (a.scheme, a.netloc.lower()) != (b.scheme, b.netloc.lower()):
-                raise HttpError(f"refusing to follow {url}: not on {integration.api_base_url}")
+        if "://" in url and not same_origin(url, integration.api_base_url):
+            raise HttpError(f"refusing to follow {url}: not on {integration.api_base_url}")
         host = integration.host
         gate = self._gates.get(host)
         first = gate is None

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
@@ -353,6 +353,12 @@ def path_segment(value: str) -> str:
     if encoded.strip(".") == "":
         encoded = encoded.replace(".", "%2E")
     return encoded
+
+
+def same_origin(url: str, base: str) -> bool:
+    """Whether ``url`` is on ``base``'s scheme and host:port (a link a collector may follow with its credentials)."""
+    a, b = urlsplit(url), urlsplit(base)
+    return (a.scheme, a.netloc.lower()) == (b.scheme, b.netloc.lower())
 
 
 def next_link(response: httpx.Response) -> str | None:
