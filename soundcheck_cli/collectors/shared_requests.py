@@ -4,7 +4,7 @@ Several facts of a batch often need the same answer (GitHub's ``/repos/{owner}/{
 rules; a repository's default branch for every SCM file fact of it). The first caller of a key starts
 ``factory()``; later callers of the same key await the same task. Each waiter awaits it shielded, so one fact being
 cancelled does not cancel the request another waits for; a failure reaches every waiter. ``clear()`` forgets the
-tasks (at the end of a batch: bounded memory, never a stale answer).
+tasks (at the end of a batch: bounded memory, never a stale answer); ``cancel()`` also stops those under way.
 """
 
 from __future__ import annotations
@@ -30,3 +30,10 @@ class SharedRequests:
 
     def clear(self) -> None:
         self._tasks.clear()
+
+    def cancel(self) -> None:
+        """Cancel the requests still under way and forget every task (the collector is closing)."""
+        tasks, self._tasks = list(self._tasks.values()), {}
+        for task in tasks:
+            if not task.done():
+                task.cancel()

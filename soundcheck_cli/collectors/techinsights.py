@@ -20,7 +20,6 @@ retriever with no fact for the entity is recorded absent. ``basePath`` overrides
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +29,7 @@ from soundcheck_cli.collectors.credential_gate import CredentialGate
 from soundcheck_cli.collectors.entity_collector import EntityCollector, collector_config_schema
 from soundcheck_cli.collectors.outcomes import Outcome
 from soundcheck_cli.collectors.schedule import EntryConfig
+from soundcheck_cli.collectors.shared_requests import SharedRequests
 from soundcheck_cli.errors import Location, Problems
 from soundcheck_cli.facts.model import FactRef
 from soundcheck_cli.http.client import HttpError
@@ -64,7 +64,7 @@ class TechInsightsCollector(EntityCollector):
     def __init__(self) -> None:
         super().__init__()
         self._retrievers: dict[FactRef, str] = {}
-        self._pending: dict[tuple[int, str], asyncio.Task[Any]] = {}
+        self._pending = SharedRequests()  # one facts/latest request per (block, entity), shared by its facts
         self._rejected: dict[int, str] = {}
         self._gate = CredentialGate()
 
@@ -73,7 +73,7 @@ class TechInsightsCollector(EntityCollector):
 
     def set_config(self, config: Any) -> None:
         self._gate = CredentialGate()
-        self._retrievers, self._pending, self._rejected = {}, {}, {}
+        self._retrievers, self._pending, self._rejected = {}, SharedRequests(), {}
         super().set_config(config)
 
     def entry_fact_refs(
@@ -137,16 +137,14 @@ class TechInsightsCollector(EntityCollector):
 
     async def _latest(self, entity: Entity, entry: EntryConfig, wanted: str) -> Any:
         """The ``facts/latest`` answer for the entity: one request shared by all its facts of this block."""
-        key = (entry.block_index, str(entity.ref))
-        task = self._pending.get(key)
-        if task is None:
+        def request() -> Any:
             ids = self._ids_for(entity, entry.block_index) or [wanted]
             if wanted not in ids:
                 ids.append(wanted)
             params = [("entity", str(entity.ref)), *(("ids[]", i) for i in ids)]
-            task = asyncio.ensure_future(self.client(entry).get_json("/facts/latest", params=params))
-            self._pending[key] = task
-        return await asyncio.shield(task)
+            return self.client(entry).get_json("/facts/latest", params=params)
+
+        return await self._pending.share((entry.block_index, str(entity.ref)), request)
 
     async def fetch(self, entity: Entity, fact_ref: FactRef, entry: EntryConfig, refresh: bool) -> Outcome:
         # the block's first request goes alone: a rejected credential costs one request, not one per entity
@@ -180,8 +178,5 @@ class TechInsightsCollector(EntityCollector):
         return Outcome.collected(self.make_fact(entity, fact_ref, dict(facts)))
 
     async def aclose(self) -> None:
-        pending, self._pending = list(self._pending.values()), {}
-        for task in pending:
-            if not task.done():
-                task.cancel()
+        self._pending.cancel()
         await super().aclose()
