@@ -18,7 +18,7 @@ Semantics every implementation keeps:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
@@ -62,6 +62,12 @@ class FactStore(ABC):
     def load_all(self) -> dict[tuple[str, FactRef], Fact]:
         """Every fact keyed by ``(entity_key(entity_ref), fact_ref)``: the evaluation's one bulk read."""
         return {(entity_key(f.entity_ref), f.fact_ref): f for f in self.facts()}
+
+    def load_entities(self, keys: Sequence[str]) -> dict[tuple[str, FactRef], Fact]:
+        """Every fact of the entities of ``keys`` (entity keys), keyed as ``load_all``: what ``check`` reads per
+        entity chunk (issue 23), so that it never holds every fact at once. This default filters ``load_all``."""
+        wanted = set(keys)
+        return {pair: fact for pair, fact in self.load_all().items() if pair[0] in wanted}
 
     @abstractmethod
     def delete(self, entity_ref: str | None = None, fact_ref: FactRef | None = None) -> int:

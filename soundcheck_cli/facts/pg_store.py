@@ -57,7 +57,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timezone
 from typing import Any, TypeVar
@@ -495,6 +495,23 @@ class PostgresFactStore(FactStore):
             out: dict[tuple[str, FactRef], Fact] = {}
             with conn.transaction(), conn.cursor(name="soundcheck_load_all") as cursor:
                 cursor.execute(f"SELECT {_FACT_COLUMNS} FROM soundcheck_facts")
+                while rows := cursor.fetchmany(_LOAD_ROWS):
+                    for key, fact in self._decode(rows):
+                        out[(key, fact.fact_ref)] = fact
+            return out
+
+        with paused():
+            return self._run("read facts", read)
+
+    def load_entities(self, keys: Sequence[str]) -> dict[tuple[str, FactRef], Fact]:
+        """Every fact of these entities, in one query (the primary key's leading column is the entity key)."""
+        wanted = list(dict.fromkeys(keys))
+        query = f"SELECT {_FACT_COLUMNS} FROM soundcheck_facts WHERE entity_key = ANY(%s::text[])"
+
+        def read(conn: psycopg.Connection[Any]) -> dict[tuple[str, FactRef], Fact]:
+            out: dict[tuple[str, FactRef], Fact] = {}
+            with conn.cursor() as cursor:
+                cursor.execute(query, (wanted,))
                 while rows := cursor.fetchmany(_LOAD_ROWS):
                     for key, fact in self._decode(rows):
                         out[(key, fact.fact_ref)] = fact

@@ -38,7 +38,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -438,6 +438,24 @@ class DiskFactStore(FactStore):
             out: dict[tuple[str, FactRef], Fact] = {}
             cursor = self._con.execute(f"SELECT {_COLUMNS} FROM facts")
             while rows := cursor.fetchmany(_LOAD_ROWS):
+                for key, fact in self._decode(rows):
+                    out[(key, fact.fact_ref)] = fact
+            return out
+
+        with paused():
+            return self._run("read facts", read)
+
+    def load_entities(self, keys: Sequence[str]) -> dict[tuple[str, FactRef], Fact]:
+        """Every fact of these entities: one primary-key range search per entity, ``_PAIRS`` entities per query."""
+        wanted = list(dict.fromkeys(keys))
+
+        def read() -> dict[tuple[str, FactRef], Fact]:
+            out: dict[tuple[str, FactRef], Fact] = {}
+            for start in range(0, len(wanted), _PAIRS):
+                part = wanted[start:start + _PAIRS]
+                rows = self._con.execute(
+                    f"SELECT {_COLUMNS} FROM facts WHERE entity_key IN ({','.join(['?'] * len(part))})",
+                    part).fetchall()
                 for key, fact in self._decode(rows):
                     out[(key, fact.fact_ref)] = fact
             return out
