@@ -123,77 +123,108 @@ MAX_NAMED = 10  # entities named per failing track; the others are counted
 def judge(report: RunReport, options: GateOptions | None = None) -> Verdict:
     """The gate's verdict: 0 when it passes, 1 (with the reasons) when it does not. The only place that decides a
     ``check`` run's exit code. ``UsageError`` for a ``--min-level`` that names no evaluated track or level."""
-    options = options or GateOptions()
-    check_min_levels(report, options)
-    if not report.check_results and not report.track_results:
-        empty = _empty_reason(report) + ("" if options.allow_empty else
-                                         " (pass --allow-empty to accept a run that evaluates nothing)")
-        if options.allow_empty or options.exit_zero:
-            return Verdict(ExitCode.OK, empty=empty)
-        return Verdict(ExitCode.CHECKS_FAILED, empty=empty)
-    if options.exit_zero:
-        return Verdict(ExitCode.OK)
-    mode = options.fail_on
-    overdue = ""
-    if mode is FailOn.OVERDUE:
-        if options.campaign is None:
-            raise UsageError("--fail-on overdue gates a campaign: give --campaign ID")
-        if options.deadline is not None and report.generated_at >= options.deadline:
-            mode = FailOn.FAILED
-            overdue = f"campaign {options.campaign} is past its deadline: its results gate this run"
-        else:
-            mode = FailOn.NEVER  # before the deadline the campaign's results are reported, not enforced
-    results = None
-    failing: frozenset[CheckState] = frozenset()
-    if mode is FailOn.FAILED:
-        failing = FAILING_STATES
-    elif mode is FailOn.WARNING:
-        failing = FAILING_STATES | {CheckState.WARNING}
-    if failing:
-        only = options.campaign_checks
-        # Counted in C over all results (200,000 at 10k entities x 20 checks), then narrowed to the failing states.
-        states = (Counter(map(_STATE, report.check_results)) if only is None
-                  else Counter(r.state for r in report.check_results if r.check_id in only))
-        counts = {state.value: n for state, n in states.items() if state in failing}
+    tally = Tally(report, options)
+    tally.add(report)
+    return tally.verdict()
+
+
+class Tally:
+    """``judge`` for a run given in parts (``evaluation.evaluate_stream``): made with the run's head (``UsageError``
+    for a bad ``--min-level`` then, before any output), ``add`` per part, ``verdict`` at the end. Holds the counts
+    of the failing states and, per track, the entities below its bar (``MAX_NAMED`` named, the others counted)."""
+
+    def __init__(self, head: RunReport, options: GateOptions | None = None) -> None:
+        options = options or GateOptions()
+        check_min_levels(head, options)
+        self.head = head
+        self.options = options
+        self.any_result = False
+        mode = options.fail_on
+        self.overdue = ""
+        if mode is FailOn.OVERDUE:
+            if options.campaign is None:
+                raise UsageError("--fail-on overdue gates a campaign: give --campaign ID")
+            if options.deadline is not None and head.generated_at >= options.deadline:
+                mode = FailOn.FAILED
+                self.overdue = f"campaign {options.campaign} is past its deadline: its results gate this run"
+            else:
+                mode = FailOn.NEVER  # before the deadline the campaign's results are reported, not enforced
+        self.mode = mode
+        self.failing: frozenset[CheckState] = frozenset()
+        if mode is FailOn.FAILED:
+            self.failing = FAILING_STATES
+        elif mode is FailOn.WARNING:
+            self.failing = FAILING_STATES | {CheckState.WARNING}
+        self.states: Counter[CheckState] = Counter()
+        # Bars per track: the explicit --min-level, else (fail_on != never) the track's top level.
+        bars: dict[str, tuple[int, str]] = {}
+        if mode is not FailOn.NEVER and options.campaign is not None:
+            for track_id, ordinal in options.campaign_levels:
+                bars[track_id] = (ordinal, f"level {ordinal} (campaign {options.campaign})")
+        elif mode is not FailOn.NEVER:
+            for track in head.tracks:
+                if track.levels:
+                    top = max(lv.ordinal for lv in track.levels)
+                    bars[track.id] = (top, f"its top level {top}")
+        for track_id, ordinal in options.min_levels:
+            bars[track_id] = (ordinal, f"level {ordinal} (--min-level {track_id}={ordinal})")
+        self.bars = bars
+        self.below: dict[str, list[tuple[str, int | None]]] = {}
+        self.below_count: Counter[str] = Counter()
+
+    def add(self, part: RunReport) -> None:
+        if part.check_results or part.track_results:
+            self.any_result = True
+        if self.options.exit_zero:
+            return
+        if self.failing:
+            only = self.options.campaign_checks
+            # Counted in C over all results (200,000 at 10k entities x 20 checks); narrowed at the verdict.
+            self.states.update(map(_STATE, part.check_results) if only is None
+                               else (r.state for r in part.check_results if r.check_id in only))
+        bars = self.bars
+        for tr in part.track_results:
+            bar = bars.get(tr.track_id)
+            if bar is None:
+                continue
+            reached = tr.highest_level.ordinal if tr.highest_level is not None else None
+            # A bar of 0 (or less) is met by everyone: "no level reached" counts as level 0.
+            if bar[0] > 0 and (reached is None or reached < bar[0]):
+                self.below_count[tr.track_id] += 1
+                named = self.below.setdefault(tr.track_id, [])
+                if len(named) < MAX_NAMED:
+                    named.append((tr.entity_ref, reached))
+
+    def verdict(self) -> Verdict:
+        options = self.options
+        if not self.any_result:
+            empty = _empty_reason(self.head) + ("" if options.allow_empty else
+                                                " (pass --allow-empty to accept a run that evaluates nothing)")
+            if options.allow_empty or options.exit_zero:
+                return Verdict(ExitCode.OK, empty=empty)
+            return Verdict(ExitCode.CHECKS_FAILED, empty=empty)
+        if options.exit_zero:
+            return Verdict(ExitCode.OK)
+        results = None
+        counts = {state.value: n for state, n in self.states.items() if state in self.failing}
         if counts:
             found = ", ".join(f"{n} {state}" for state, n in counts.items())
             results = (f"gate failed (--fail-on {options.fail_on.value}): {found} "
                        f"{'result' if sum(counts.values()) == 1 else 'results'}")
-
-    # Bars per track: the explicit --min-level, else (fail_on != never) the track's top level.
-    bars: dict[str, tuple[int, str]] = {}
-    if mode is not FailOn.NEVER and options.campaign is not None:
-        for track_id, ordinal in options.campaign_levels:
-            bars[track_id] = (ordinal, f"level {ordinal} (campaign {options.campaign})")
-    elif mode is not FailOn.NEVER:
-        for track in report.tracks:
-            if track.levels:
-                top = max(lv.ordinal for lv in track.levels)
-                bars[track.id] = (top, f"its top level {top}")
-    for track_id, ordinal in options.min_levels:
-        bars[track_id] = (ordinal, f"level {ordinal} (--min-level {track_id}={ordinal})")
-    below: dict[str, list[tuple[str, int | None]]] = {}
-    for tr in report.track_results:
-        bar = bars.get(tr.track_id)
-        if bar is None:
-            continue
-        reached = tr.highest_level.ordinal if tr.highest_level is not None else None
-        # A bar of 0 (or less) is met by everyone: "no level reached" counts as level 0.
-        if bar[0] > 0 and (reached is None or reached < bar[0]):
-            below.setdefault(tr.track_id, []).append((tr.entity_ref, reached))
-    explicit = {track_id for track_id, _ in options.min_levels}
-    below_min: list[str] = []
-    below_top: list[str] = []
-    for track_id, entities in below.items():
-        named = ", ".join(f"{ref} ({'no level' if reached is None else f'level {reached}'})"
-                          for ref, reached in entities[:MAX_NAMED])
-        more = f" and {len(entities) - MAX_NAMED} more" if len(entities) > MAX_NAMED else ""
-        count = "1 entity" if len(entities) == 1 else f"{len(entities)} entities"
-        line = f"track {track_id}: {count} below {bars[track_id][1]}: {named}{more}"
-        (below_min if track_id in explicit else below_top).append(line)
-    failed = bool(results or below_min or below_top)
-    return Verdict(ExitCode.CHECKS_FAILED if failed else ExitCode.OK, None, results, tuple(below_min),
-                   tuple(below_top), overdue if failed and overdue else None)
+        explicit = {track_id for track_id, _ in options.min_levels}
+        below_min: list[str] = []
+        below_top: list[str] = []
+        for track_id, entities in self.below.items():
+            total = self.below_count[track_id]
+            named = ", ".join(f"{ref} ({'no level' if reached is None else f'level {reached}'})"
+                              for ref, reached in entities[:MAX_NAMED])
+            more = f" and {total - MAX_NAMED} more" if total > MAX_NAMED else ""
+            count = "1 entity" if total == 1 else f"{total} entities"
+            line = f"track {track_id}: {count} below {self.bars[track_id][1]}: {named}{more}"
+            (below_min if track_id in explicit else below_top).append(line)
+        failed = bool(results or below_min or below_top)
+        return Verdict(ExitCode.CHECKS_FAILED if failed else ExitCode.OK, None, results, tuple(below_min),
+                       tuple(below_top), self.overdue if failed and self.overdue else None)
 
 
 def _empty_reason(report: RunReport) -> str:

@@ -236,49 +236,66 @@ def _not_applicable(store: Any, settings: Any) -> dict[FactRef, dict[str, str]]:
 
 
 def check(workspace: Workspace, options: CheckOptions, *, now: datetime | None = None) -> RunReport:
-    """Evaluate checks and tracks from the store (it does not collect).
+    """Evaluate checks and tracks from the store (it does not collect): the whole report (``check_stream``'s
+    parts joined). ``app.reports.check_and_report`` takes the parts one by one instead."""
+    from soundcheck_cli.gcpause import paused
+
+    stream = check_stream(workspace, options, now=now)
+    with paused():
+        parts = list(stream.parts())
+    return RunReport.join(stream.head, parts, tuple(stream.problems))
+
+
+def check_stream(workspace: Workspace, options: CheckOptions, *, now: datetime | None = None) -> Any:
+    """The run as an ``evaluation.EvaluationStream``: its head (with the workspace's warnings as its problems),
+    then its parts, entity chunk by entity chunk. Unknown ids, cycles and store errors are raised here, before any
+    part.
 
     Catalog facts are always taken from the catalog as loaded for this run, so that a CI step sees the
     catalog-info.yaml it is running on; every other fact comes from the store.
     """
-    from soundcheck_cli.evaluation import evaluate
+    from dataclasses import replace
+
+    from soundcheck_cli.evaluation import evaluate_stream
 
     _keep_compiled_code(workspace.options)
     now = now or utcnow()
     entities = select_entities(workspace.entities, options.entity_refs)
-    with workspace.open_store() as store:
-        facts: dict[tuple[str, FactRef], Fact] = store.load_all()
+    store = workspace.open_store()
+    try:
         not_applicable = _not_applicable(store, workspace.settings)
         pushed = None
         if any(c.manual for c in workspace.settings.checks):  # type: manual checks read their pushed results
             from soundcheck_cli.results_store import by_check, pushed_results
 
             pushed = by_check(pushed_results(store))
-    for fact in catalog_facts(workspace.entities, now, copy=False):  # evaluation only reads them
-        facts[(entity_key(fact.entity_ref), fact.fact_ref)] = fact
-    report = evaluate(
-        workspace.settings,
-        entities,
-        facts,
-        track_ids=options.track_ids,
-        check_ids=options.check_ids,
-        now=now,
-        not_applicable=not_applicable,
-        pushed=pushed,
-        exemption_notice_days=options.expiring_within,
-        release_facts=True,
-    )
-    if workspace.warnings:
-        report = RunReport(
-            generated_at=report.generated_at,
-            entities=report.entities,
-            checks=report.checks,
-            tracks=report.tracks,
-            check_results=report.check_results,
-            track_results=report.track_results,
-            problems=tuple(workspace.warnings) + tuple(report.problems),
+        by_key = {entity_key(str(e.ref)): e for e in workspace.entities}
+
+        def chunk_facts(keys: list[str]) -> dict[tuple[str, FactRef], Fact]:
+            """A chunk's stored facts, with its catalog facts from the catalog as loaded for this run."""
+            facts = store.load_entities(keys)
+            chunk = [by_key[k] for k in keys if k in by_key]
+            for fact in catalog_facts(chunk, now, copy=False):  # evaluation only reads them
+                facts[(entity_key(fact.entity_ref), fact.fact_ref)] = fact
+            return facts
+
+        stream = evaluate_stream(
+            workspace.settings,
+            entities,
+            chunk_facts,
+            track_ids=options.track_ids,
+            check_ids=options.check_ids,
+            now=now,
+            not_applicable=not_applicable,
+            pushed=pushed,
+            exemption_notice_days=options.expiring_within,
         )
-    return report
+    except BaseException:
+        store.close()
+        raise
+    stream.on_close = store.close
+    stream.head = replace(stream.head, problems=tuple(workspace.warnings))
+    return stream
 
 
 def _keep_compiled_code(options: CommonOptions) -> None:

@@ -10,8 +10,10 @@ process-wide redactor (``redact.GLOBAL``). Printing to the terminal is the CLI's
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -57,35 +59,6 @@ def render_chunks(report: RunReport, fmt: str, *, color: bool = False, width: in
     return GLOBAL.redact_known_chunks(render(report, color=color, width=width, root=repo_root(), show_all=show_all))
 
 
-def write_files(report: RunReport, outputs: Sequence[Output], *, show_all: bool = False) -> list[str]:
-    """Write every output that has a path; returns those paths. Every file is opened before any is written; a
-    ``UsageError`` names a file that cannot be opened or written."""
-    files = [o for o in outputs if o.path is not None]
-    handles: list[tuple[Output, Any]] = []
-    try:
-        for output in files:
-            handles.append((output, _open(output.path or "")))
-        for output, handle in handles:
-            try:
-                for chunk in render_chunks(report, output.format, width=120, show_all=show_all):
-                    handle.write(chunk)
-                handle.flush()
-            except BaseException as exc:
-                # A disk that fills up (or any failure) mid-write leaves the file empty: never a cut report (a
-                # CSV or JUnit file cut between rows looks complete).
-                _emptied(output.path or "", handle)
-                if isinstance(exc, OSError):
-                    raise UsageError(f"cannot write {output.path}: {exc.strerror or exc}") from None
-                raise
-    finally:
-        for _, handle in handles:
-            try:
-                handle.close()
-            except OSError:
-                pass
-    return [o.path or "" for o in files]
-
-
 def _emptied(target: str, handle: Any) -> None:
     """Close ``handle`` (its buffered text is dropped or fails to flush: either is fine) and cut the file to
     nothing. Truncating frees space, so it works on a full disk too."""
@@ -107,70 +80,201 @@ def _open(target: str) -> Any:
         raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
-def github_annotations(report: RunReport, outputs: Sequence[Output]) -> str | None:
-    """On GitHub Actions (``GITHUB_ACTIONS=true``): the annotations as workflow commands, for standard error (standard
-    output stays clean for machine formats); None elsewhere, or when ``-f github`` already prints them."""
-    if os.environ.get("GITHUB_ACTIONS") != "true":
-        return None
-    if any(o.format == "github" and o.path is None for o in outputs):
-        return None
-    from soundcheck_cli.redact import GLOBAL
-    from soundcheck_cli.reporters import github_reporter
-
-    return GLOBAL.redact_known(github_reporter.render(report, root=repo_root()))
-
-
-def append_step_summary(report: RunReport) -> str | None:
-    """``--summary``: append the Markdown report to ``$GITHUB_STEP_SUMMARY``; returns a warning when that variable
-    is not set (nothing written), raises ``UsageError`` when the file cannot be written."""
-    from soundcheck_cli.redact import GLOBAL
-    from soundcheck_cli.reporters import markdown_reporter
-
-    target = os.environ.get("GITHUB_STEP_SUMMARY")
-    if not target:
-        return "--summary: $GITHUB_STEP_SUMMARY is not set (it is on GitHub Actions); no summary written"
-    try:
-        with open(target, "a", encoding="utf-8") as handle:
-            handle.write(GLOBAL.redact_known(markdown_reporter.render(report)) + "\n")
-    except OSError as exc:
-        raise UsageError(f"--summary: cannot append to $GITHUB_STEP_SUMMARY ({target}): {exc.strerror or exc}") from None
-    return None
-
-
 @dataclass
 class CheckRun:
-    """What ``check_and_report`` did: the report, the gate's verdict, the outputs (those without a path are for
-    standard output: the caller prints them with ``render_chunks``), GitHub annotations for standard error, why
-    ``--summary`` wrote nothing, and the warnings of the history and events (which never fail a run)."""
+    """What ``check_and_report`` did: the gate's verdict, the outputs (those without a path went to ``print_out``),
+    GitHub annotations for standard error, why ``--summary`` wrote nothing, the warnings of the history and events
+    (which never fail a run), the run's problems and its summary line (``63 results for 9 entities: ...``)."""
 
-    report: RunReport
     verdict: Any  # gate.Verdict
     outputs: list[Output]
     annotations: str | None
     summary_warning: str | None
     warnings: list[Any]  # Problem
+    problems: tuple[Any, ...]
+    summary: str
 
     @property
     def to_stdout(self) -> list[Output]:
         return [o for o in self.outputs if o.path is None]
 
 
+class _Counts:
+    """The summary line's counts, part by part."""
+
+    def __init__(self) -> None:
+        self.states: Counter[Any] = Counter()
+        self.results = 0
+        self.entities = 0
+
+    def add(self, part: RunReport) -> None:
+        results = part.check_results
+        self.states.update(map(_STATE, results))
+        self.results += len(results)
+        self.entities += len(set(map(_ENTITY_REF, results)))
+
+    def text(self) -> str:
+        from soundcheck_cli.reporters.common import summary_text
+        from soundcheck_cli.rules.model import CheckState
+
+        return summary_text(self.results, self.entities, {s: self.states.get(s, 0) for s in CheckState})
+
+
+_STATE = attrgetter("state")
+_ENTITY_REF = attrgetter("entity_ref")
+
+
 def check_and_report(workspace: Any, options: Any, *, formats: Sequence[str] | None = None,
                      outputs: Sequence[str] | None = None, gate: Any = None, step_summary: bool = False,
-                     out: Any = None, show_all: bool = False) -> CheckRun:
-    """``check``, the gate's verdict, the report files, the GitHub extras, and the run recorded in the history (with
-    its change events), in that order: an unknown format or a bad ``--min-level`` stops the run before any output,
-    a file that cannot be written before the run is recorded. ``options`` is an ``app.CheckOptions``; ``out(stream,
-    text)`` receives what the event sinks print; ``show_all`` is ``--all``."""
+                     out: Any = None, show_all: bool = False, print_out: Callable[[str], None] | None = None,
+                     color: bool = False, width: int | None = None) -> CheckRun:
+    """``check`` with its reports, the gate's verdict, the GitHub extras and the run recorded in the history (with
+    its change events), in one pass over the run's parts (``app.check_stream``: entity chunk by entity chunk, each
+    part handed to every writer and dropped; issue 23). ``options`` is an ``app.CheckOptions``; ``out(stream,
+    text)`` receives what the event sinks print; ``show_all`` is ``--all``; ``print_out(text)`` prints the outputs
+    without a path (with ``color`` and the terminal's ``width``).
+
+    An unknown format, a bad ``--min-level``, an unknown id or a file that cannot be opened stop the run before any
+    output. A failure while writing (a full disk) cuts every report file to nothing and records nothing: never a
+    cut report that looks complete, nor the previous run's."""
     from soundcheck_cli import app as core
+    from soundcheck_cli.gate import Tally
     from soundcheck_cli.gcpause import paused
+    from soundcheck_cli.history.recorder import Recorder
+    from soundcheck_cli.redact import GLOBAL
+    from soundcheck_cli.reporters import get_writer
 
     plan_ = plan(formats, outputs)
     with paused():  # the whole run builds acyclic objects only: see gcpause for what this buys
-        report = core.check(workspace, options)
-        verdict = core.judge(report, gate)
-        write_files(report, plan_, show_all=show_all)
-        annotations = github_annotations(report, plan_)
-        summary_warning = append_step_summary(report) if step_summary else None
-        outcome = core.record_run(workspace, report, out=out)
-    return CheckRun(report, verdict, plan_, annotations, summary_warning, list(outcome.warnings))
+        stream = core.check_stream(workspace, options)
+        try:
+            head = stream.head
+            tally = Tally(head, gate)
+            files = _Files([o for o in plan_ if o.path is not None])
+            try:
+                sinks = [_Redacting(files.write_to(o)) for o in files.outputs]
+                writers = [get_writer(o.format)(head, sink, width=120, show_all=show_all, root=repo_root())
+                           for o, sink in zip(files.outputs, sinks)]
+                if print_out is not None:
+                    for o in plan_:
+                        if o.path is None:
+                            sinks.append(_Redacting(print_out))
+                            writers.append(get_writer(o.format)(head, sinks[-1], color=color, width=width,
+                                                                show_all=show_all, root=repo_root()))
+                annotations: list[str] = []
+                if os.environ.get("GITHUB_ACTIONS") == "true" and not any(
+                        o.format == "github" and o.path is None for o in plan_):
+                    writers.append(get_writer("github")(head, annotations.append, root=repo_root()))
+                summary_text: list[str] = []
+                if step_summary:
+                    writers.append(get_writer("markdown")(head, summary_text.append))
+                counts = _Counts()
+                recorder = Recorder(workspace.open_store, workspace.settings, head, out=out, catalog=workspace.entities)
+                try:
+                    for part in stream.parts():
+                        tally.add(part)
+                        counts.add(part)
+                        for writer in writers:
+                            writer.add(part)
+                        recorder.add(part)
+                    problems = tuple(head.problems) + tuple(stream.problems)
+                    for writer in writers:
+                        writer.close(problems)
+                    for sink in sinks:
+                        sink.flush()
+                    files.finish()
+                except BaseException:
+                    recorder.discard()
+                    raise
+            except BaseException as exc:
+                files.empty_all()
+                if isinstance(exc, OSError):
+                    raise UsageError(f"cannot write {files.current or 'a report'}: {exc.strerror or exc}") from None
+                raise
+            verdict = tally.verdict()
+            summary_warning = None
+            if step_summary:
+                summary_warning = _append_step_summary(GLOBAL.redact_known("".join(summary_text)))
+            outcome = recorder.close(stream.problems)
+        finally:
+            stream.close()  # the store the facts are read from, also when the run stops early
+    return CheckRun(verdict, plan_, GLOBAL.redact_known("".join(annotations)) or None, summary_warning,
+                    list(outcome.warnings), problems, counts.text())
+
+
+class _Redacting:
+    """``write`` with the known secrets masked in each piece (every writer's piece ends with a newline); when a
+    known secret spans lines, the pieces are kept and masked whole at ``flush``."""
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        from soundcheck_cli.redact import GLOBAL
+
+        self.target = write
+        self.redactor = GLOBAL
+        self.pieces: list[str] | None = [] if any("\n" in v for v in GLOBAL.values) else None
+
+    def __call__(self, text: str) -> None:
+        if self.pieces is not None:
+            self.pieces.append(text)
+        else:
+            self.target(self.redactor.redact_known(text))
+
+    def flush(self) -> None:
+        if self.pieces:
+            self.target(self.redactor.redact_known("".join(self.pieces)))
+            self.pieces = []
+
+
+def _append_step_summary(text: str) -> str | None:
+    """``--summary``: append the Markdown report to ``$GITHUB_STEP_SUMMARY``; returns a warning when that variable
+    is not set (nothing written), raises ``UsageError`` when the file cannot be written."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return "--summary: $GITHUB_STEP_SUMMARY is not set (it is on GitHub Actions); no summary written"
+    try:
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    except OSError as exc:
+        raise UsageError(f"--summary: cannot append to $GITHUB_STEP_SUMMARY ({target}): {exc.strerror or exc}") from None
+    return None
+
+
+class _Files:
+    """The report files of a run: every one opened (created, truncated) before any is written; ``write_to`` gives
+    the write function of one; ``empty_all`` cuts them all to nothing (a failed run)."""
+
+    def __init__(self, outputs: list[Output]) -> None:
+        self.outputs = outputs
+        self.handles: dict[int, Any] = {}
+        self.current: str | None = None
+        try:
+            for output in outputs:
+                self.current = output.path
+                self.handles[id(output)] = _open(output.path or "")
+        except BaseException:
+            self.empty_all()
+            raise
+        self.current = None
+
+    def write_to(self, output: Output) -> Callable[[str], None]:
+        handle = self.handles[id(output)]
+
+        def write(text: str) -> None:
+            self.current = output.path
+            handle.write(text)
+            self.current = None
+
+        return write
+
+    def finish(self) -> None:
+        for output in self.outputs:
+            self.current = output.path
+            self.handles[id(output)].flush()
+            self.handles[id(output)].close()
+        self.current = None
+
+    def empty_all(self) -> None:
+        for output in self.outputs:
+            handle = self.handles.get(id(output))
+            if handle is not None:
+                _emptied(output.path or "", handle)

@@ -170,10 +170,13 @@ def _do_check(workspace: Any, track: list[str] | None, check_ids: list[str] | No
         workspace, options, camp = for_campaign(workspace, campaign, options)
         gate = replace(gate, campaign=camp.id, deadline=camp.deadline, campaign_checks=frozenset(camp.checks),
                        campaign_levels=tuple((t.track_id, t.level) for t in camp.levels))
+    import shutil
+
+    tty = sys.stdout.isatty()
+    width = shutil.get_terminal_size((120, 24)).columns  # $COLUMNS first, also when not a terminal
     run = check_and_report(workspace, options, formats=fmt, outputs=output, gate=gate, step_summary=summary,
-                           out=_write_stream, show_all=show_all)
-    for o in run.to_stdout:
-        _print_report(run.report, o.format, show_all)
+                           out=_write_stream, show_all=show_all, print_out=sys.stdout.write,
+                           color=tty and not os.environ.get("NO_COLOR"), width=width)
     if run.annotations:
         sys.stderr.write(run.annotations)
     if run.summary_warning:  # --summary was asked for: said even with --quiet
@@ -187,29 +190,15 @@ def _do_check(workspace: Any, track: list[str] | None, check_ids: list[str] | No
     else:
         # The report went to files, or stdout carries a machine format: one line for the person at the terminal
         # (on stderr), then why the gate failed.
-        from soundcheck_cli.reporters.common import summary_line
-
         if not quiet or verdict.code != ExitCode.OK:
-            err(summary_line(run.report))
+            err(run.summary)
         from soundcheck_cli.exemptions import is_notice
 
-        print_warnings([p for p in run.report.problems if is_notice(p)], quiet)  # expired / expiring exemptions
+        print_warnings([p for p in run.problems if is_notice(p)], quiet)  # expired / expiring exemptions
         reasons = verdict.reasons
     for line in reasons:
         err(line)
     return int(verdict.code)
-
-
-def _print_report(report: Any, fmt: str, show_all: bool = False) -> None:
-    import shutil
-
-    from soundcheck_cli.app import reports
-
-    tty = sys.stdout.isatty()
-    width = shutil.get_terminal_size((120, 24)).columns  # $COLUMNS first, also when not a terminal
-    for chunk in reports.render_chunks(report, fmt, color=tty and not os.environ.get("NO_COLOR"), width=width,
-                                       show_all=show_all):
-        sys.stdout.write(chunk)
 
 
 def _gate(fail_on: str, min_level: list[str] | None, exit_zero: bool, allow_empty: bool) -> Any:

@@ -142,9 +142,16 @@ def dumps_compact(value: Any) -> str:
     return _COMPACT.encode(value)
 
 
+def _is_pieces(messages: Any) -> bool:
+    """Messages given as text pieces: ``MessagePieces``, or ``run_doc.MessageSpool``."""
+    from soundcheck_cli.history.run_doc import MessageSpool
+
+    return messages.__class__ is MessagePieces or messages.__class__ is MessageSpool
+
+
 def pack(value: Any) -> dict[str, str]:
     if value.__class__ is dict and value and next(reversed(value)) == "messages" \
-            and value["messages"].__class__ is MessagePieces:
+            and _is_pieces(value["messages"]):
         # Compressed piece by piece: the document's text is never held whole (``MessagePieces``).
         compressor = zlib.compressobj(1)
         head = _COMPACT.encode({k: v for k, v in value.items() if k != "messages"})

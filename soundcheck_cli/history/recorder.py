@@ -13,26 +13,17 @@ nothing and says so (its report and exit code are unaffected).
 from __future__ import annotations
 
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import compress
 from operator import attrgetter
 from typing import Any
 
 from soundcheck_cli.errors import Problem, Problems, SoundcheckError
 from soundcheck_cli.events.config import EventsSettings
-from soundcheck_cli.facts.interface import FactStore, entity_key
-from soundcheck_cli.history.changes import Changes, compare, compare_encoded
-from soundcheck_cli.history.codec import (
-    MessagePieces,
-    States,
-    covers,
-    decode,
-    encode,
-    encode_run,
-    from_report,
-)
+from soundcheck_cli.facts.interface import FactStore
+from soundcheck_cli.history.changes import Changes, compare_encoded
+from soundcheck_cli.history.codec import States, covers, decode
+from soundcheck_cli.history.run_doc import RunEncoder
 from soundcheck_cli.history.config import HistorySettings
 from soundcheck_cli.history.store import MESSAGE_LIMIT, History, RunInfo, run_id
 from soundcheck_cli.results import RunReport
@@ -67,37 +58,53 @@ def _selection(report: RunReport, settings: Any) -> dict[str, list[str]]:
 
 def record_and_publish(store: FactStore, settings: Any, report: RunReport, *, out: Callable[[str, str], None] | None = None,
                        http_options: Any = None, bus: Any = None, sleep: Callable[[float], None] = time.sleep,
-                       catalog: Any = None, changes: bool | None = None) -> RunOutcome:
+                       catalog: Any = None, changes: bool | None = None, parts: Sequence[RunReport] | None = None,
+                       encoder: RunEncoder | None = None) -> RunOutcome:
     """Record the run and publish its change events. ``catalog``: the entities of the catalog as loaded for the run
     (default: the run's own entities), where the notification sinks find each entity's owner and the owner's email
     or Slack channel. The changes are computed only when events are enabled (or ``changes=True``): nothing else
     reads them, and a first run over 100,000 entities x 20 checks has 2,000,000 of them (every result is new), which
-    took ~500 MB and ~7 s for nothing."""
+    took ~500 MB and ~7 s for nothing.
+
+    ``parts``: the run's parts (``evaluation.evaluate_stream``) when ``report`` is their join; ``encoder``: a
+    ``RunEncoder`` that was already given every part (``Recorder``: then ``report`` is the run's head, without
+    results, and no change is computed)."""
     history_settings: HistorySettings = getattr(settings, "history", None) or HistorySettings()
     events_settings: EventsSettings = getattr(settings, "events", None) or EventsSettings()
     outcome = RunOutcome()
     problems = Problems()
     if not history_settings.enabled and not events_settings.enabled:
         return outcome
+    if encoder is None:
+        encoder = new_encoder(report)
+        try:
+            for part in (parts if parts is not None else [report]):
+                encoder.add(part)
+        except BaseException:
+            encoder.messages.close()
+            raise
     waited = 0.0
-    while True:
-        with store.lock(LOCK_NAME, expire_seconds=120) as acquired:
-            if acquired:
-                try:
-                    want = events_settings.enabled if changes is None else changes
-                    _record(store, settings, report, history_settings, outcome, want)
-                except SoundcheckError as exc:  # a store problem: report it, never fail the check run for it
-                    for p in exc.problems:
-                        problems.warning(f"history not recorded: {p.message}", p.location)
-                    outcome.warnings = problems.items
-                    return outcome
-                break
-        if waited >= LOCK_WAIT:
-            problems.warning(f"history not recorded: another soundcheck process held the store for {LOCK_WAIT:g}s")
-            outcome.warnings = problems.items
-            return outcome
-        sleep(0.2)
-        waited += 0.2
+    try:
+        while True:
+            with store.lock(LOCK_NAME, expire_seconds=120) as acquired:
+                if acquired:
+                    try:
+                        want = events_settings.enabled if changes is None else changes
+                        _record(store, settings, report, encoder, history_settings, outcome, want)
+                    except SoundcheckError as exc:  # a store problem: report it, never fail the check run for it
+                        for p in exc.problems:
+                            problems.warning(f"history not recorded: {p.message}", p.location)
+                        outcome.warnings = problems.items
+                        return outcome
+                    break
+            if waited >= LOCK_WAIT:
+                problems.warning(f"history not recorded: another soundcheck process held the store for {LOCK_WAIT:g}s")
+                outcome.warnings = problems.items
+                return outcome
+            sleep(0.2)
+            waited += 0.2
+    finally:
+        encoder.messages.close()
     if events_settings.enabled:
         from soundcheck_cli.events.dispatch import publish
         from soundcheck_cli.events.model import events_for
@@ -118,15 +125,54 @@ def record_and_publish(store: FactStore, settings: Any, report: RunReport, *, ou
     return outcome
 
 
-def _record(store: FactStore, settings: Any, report: RunReport, history_settings: HistorySettings,
-            outcome: RunOutcome, changes: bool = True) -> None:
+def new_encoder(head: RunReport) -> RunEncoder:
+    return RunEncoder(head.tracks, frozenset(state.value for state in KEEP_MESSAGES), MESSAGE_LIMIT)
+
+
+class Recorder:
+    """``record_and_publish`` for a run given in parts (``app.reports``): with the history on and events off (the
+    default), each part is encoded as it comes (``RunEncoder``) and dropped; with events on, the parts are kept
+    and joined at the close, since the changes and notifications read every result."""
+
+    def __init__(self, store_opener: Callable[[], Any], settings: Any, head: RunReport, **options: Any) -> None:
+        self.open = store_opener
+        self.settings = settings
+        self.head = head
+        self.options = options
+        history_settings = getattr(settings, "history", None) or HistorySettings()
+        events_settings = getattr(settings, "events", None) or EventsSettings()
+        self.enabled = history_settings.enabled or events_settings.enabled
+        self.keep_parts = events_settings.enabled
+        self.parts: list[RunReport] = []
+        self.encoder = new_encoder(head) if self.enabled else None
+
+    def add(self, part: RunReport) -> None:
+        if self.encoder is None:
+            return
+        self.encoder.add(part)
+        if self.keep_parts:
+            self.parts.append(part)
+
+    def close(self, problems: Sequence[Any] = ()) -> RunOutcome:
+        if self.encoder is None:
+            return RunOutcome()
+        report = RunReport.join(self.head, self.parts, tuple(problems)) if self.keep_parts else self.head
+        self.parts = []
+        with self.open() as store:
+            return record_and_publish(store, self.settings, report, encoder=self.encoder, **self.options)
+
+    def discard(self) -> None:
+        """The run failed before its end: nothing is recorded."""
+        if self.encoder is not None:
+            self.encoder.messages.close()
+        self.parts = []
+
+
+def _record(store: FactStore, settings: Any, report: RunReport, encoder: RunEncoder,
+            history_settings: HistorySettings, outcome: RunOutcome, changes: bool = True) -> None:
     history = History(store)
     before_doc = history.state_doc()
-    results = tuple(report.check_results)
-    run = encode_run(results, report.track_results, report.tracks)
-    if run is None:  # results not in evaluation's check-major order: the general path
-        _record_general(history, settings, report, history_settings, outcome, changes)
-        return
+    encoded = encoder.doc()
     memo: dict[str, States] = {}
 
     def before_states() -> States:
@@ -136,32 +182,17 @@ def _record(store: FactStore, settings: Any, report: RunReport, history_settings
 
     def run_states() -> States:
         if "run" not in memo:
-            memo["run"] = from_report(results, report.track_results, report.tracks)
+            memo["run"] = decode(encoded)
         return memo["run"]
 
-    encoded = run.doc
     if changes:
         outcome.changes = compare_encoded(before_doc, encoded, before_states, run_states)
     if history_settings.enabled:
         runs = history.runs()
         rid = run_id(report.generated_at, {r.id for r in runs})
-        values = run.values
-        counts = dict(Counter(values))  # first-seen order, as counted one by one
-        keep = {state.value for state in KEEP_MESSAGES}
-        slot_of = run.slot_of
-
-        def adds() -> Iterator[tuple[str, int, str]]:
-            # Read while the run is packed (``MessagePieces``): each (check, entity slot) occurs once and each
-            # check's results are together here, as encode_run checked.
-            for i in compress(range(len(values)), map(_MESSAGE, results)):  # only results with a message
-                if values[i] in keep:
-                    r = results[i]
-                    text = r.message
-                    yield r.check_id, slot_of[i], text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT]
-
-        packed = MessagePieces(adds())
-        info = RunInfo(rid, report.generated_at, _selection(report, settings), counts, len(report.entities))
-        history.add(info, States(), {}, history_settings.keep, encoded=encoded, packed_messages=packed,
+        info = RunInfo(rid, report.generated_at, _selection(report, settings), dict(encoder.counts),
+                       len(report.entities))
+        history.add(info, States(), {}, history_settings.keep, encoded=encoded, packed_messages=encoder.messages,
                     keep_daily=history_settings.keep_daily)
         outcome.run_id = rid
     # A run that evaluated everything known before (the usual full run) leaves a state equal to its own: its
@@ -175,38 +206,3 @@ def _record(store: FactStore, settings: Any, report: RunReport, history_settings
         history.save_state(States(), encoded=encoded)
     else:
         history.save_state(before_states().merged(run_states()))
-
-
-def _record_general(history: History, settings: Any, report: RunReport, history_settings: HistorySettings,
-                    outcome: RunOutcome, changes: bool = True) -> None:
-    before = history.state()
-    current = from_report(report.check_results, report.track_results, report.tracks)
-    if changes:
-        outcome.changes = compare(before, current)
-    encoded = encode(current)
-    if history_settings.enabled:
-        runs = history.runs()
-        rid = run_id(report.generated_at, {r.id for r in runs})
-        counts: dict[str, int] = {}
-        messages: dict[tuple[str, str], str] = {}
-        keep = {state.value for state in KEEP_MESSAGES}
-        keys: dict[str, str] = {}
-        for r in report.check_results:
-            value = r.state._value_  # no descriptor call per result
-            counts[value] = counts.get(value, 0) + 1
-            if r.message and value in keep:
-                key = keys.get(r.entity_ref)
-                if key is None:
-                    key = keys[r.entity_ref] = entity_key(r.entity_ref)
-                messages[(r.check_id, key)] = r.message
-        info = RunInfo(rid, report.generated_at, _selection(report, settings), counts, len(report.entities))
-        history.add(info, current, messages, history_settings.keep, encoded=encoded,
-                    keep_daily=history_settings.keep_daily)
-        outcome.run_id = rid
-    # A run that evaluated everything known before (the usual full run) leaves a state equal to its own: its
-    # encoding is reused instead of merging and encoding 200,000 results a second time.
-    if (before.checks.keys() <= current.checks.keys() and before.levels.keys() <= current.levels.keys()
-            and before.tracks.keys() <= current.tracks.keys()):
-        history.save_state(current, encoded=encoded)
-    else:
-        history.save_state(before.merged(current))

@@ -5,12 +5,18 @@
 ``render_chunks`` (``json``) makes a big report piece by piece, so it is written without being held whole.
 Every format is documented in ``docs/output-formats.md``. Options a reporter does not know are ignored, so
 callers may pass ``color``, ``width`` and ``root`` (the repository root, for relative file paths) to any.
+
+``get_writer(name)`` is how ``check`` writes a run that is evaluated entity chunk by entity chunk (issue 23):
+a ``ReportWriter`` is made with the run's head (``RunReport`` without results) and a ``write(text)`` callable,
+gets each part (``add``), and writes what is left at ``close(problems)``. A format whose module has a
+``Writer`` class writes part by part and holds only what it must count (``json``, ``csv``, ``table``); any other
+is ``Collecting``: its parts are kept and joined, then rendered whole at the close.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from enum import Enum
 from typing import Any
 
@@ -53,3 +59,65 @@ def _module(name: str) -> Any:
     except ValueError:
         raise UsageError(f"unknown format {name!r}; choose one of: {', '.join(FORMATS)}") from None
     return importlib.import_module(f"soundcheck_cli.reporters.{fmt.value}_reporter")
+
+
+class ReportWriter:
+    """Writes one report of a run given in parts: ``add(part)`` per part (a ``RunReport`` of an entity chunk), then
+    ``close(problems)`` once. Text goes to ``write`` in pieces that each end with a newline."""
+
+    def __init__(self, head: Any, write: Callable[[str], None], **options: Any) -> None:
+        self.head = head
+        self.write = write
+        self.options = options
+
+    def add(self, part: Any) -> None:
+        raise NotImplementedError
+
+    def close(self, problems: Sequence[Any] = ()) -> None:
+        raise NotImplementedError
+
+
+class Collecting(ReportWriter):
+    """A format that renders a whole report: the parts are kept, joined at the close and rendered then."""
+
+    def __init__(self, render: Callable[..., Iterator[str]], head: Any, write: Callable[[str], None],
+                 **options: Any) -> None:
+        super().__init__(head, write, **options)
+        self.render = render
+        self.parts: list[Any] = []
+
+    def add(self, part: Any) -> None:
+        self.parts.append(part)
+
+    def close(self, problems: Sequence[Any] = ()) -> None:
+        from soundcheck_cli.results import RunReport
+
+        report = RunReport.join(self.head, self.parts, tuple(problems))
+        self.parts = []
+        for chunk in self.render(report, **self.options):
+            self.write(chunk)
+
+
+def get_writer(name: str) -> Callable[..., ReportWriter]:
+    """``factory(head, write, **options)`` for format ``name``: its module's ``Writer`` when it has one, else a
+    ``Collecting`` writer over its ``render_chunks``/``render``."""
+    module = _module(name)
+    writer = getattr(module, "Writer", None)
+    if writer is not None:
+        return writer  # type: ignore[no-any-return]
+    chunks = get_chunks(name)
+
+    def collecting(head: Any, write: Callable[[str], None], **options: Any) -> ReportWriter:
+        return Collecting(chunks, head, write, **options)
+
+    return collecting
+
+
+def render_whole(writer: Callable[..., ReportWriter], report: Any, **options: Any) -> Iterator[str]:
+    """A whole report through a ``Writer`` (one part), as text pieces: what a streaming format's ``render_chunks``
+    is, so that the whole and the streamed report are one code path."""
+    pieces: list[str] = []
+    w = writer(report, pieces.append, **options)
+    w.add(report.part())
+    w.close(report.problems)
+    return iter(pieces)

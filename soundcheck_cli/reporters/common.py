@@ -238,10 +238,14 @@ def plural(count: int, singular: str, plural_form: str | None = None, *, grouped
 
 def summary_line(report: RunReport) -> str:
     """``63 results for 9 entities: 42 passed, 9 failed, ...`` (the table format's closing line)."""
-    counts = state_counts(report.check_results)
+    return summary_text(len(report.check_results), len({r.entity_ref for r in report.check_results}),
+                        state_counts(report.check_results))
+
+
+def summary_text(results: int, entities: int, counts: dict[CheckState, int]) -> str:
+    """``summary_line`` from its counts (a run written part by part counts as it goes)."""
     parts = [f"{n} {s.value}" for s, n in counts.items() if n]
-    entities = len({r.entity_ref for r in report.check_results})
-    return (f"{plural(len(report.check_results), 'result')} for {plural(entities, 'entity', 'entities')}: " + (
+    return (f"{plural(results, 'result')} for {plural(entities, 'entity', 'entities')}: " + (
         ", ".join(parts) if parts else "nothing evaluated"))
 
 

@@ -16,6 +16,7 @@ import csv
 import io
 from typing import Any
 
+from soundcheck_cli.reporters import ReportWriter, render_whole
 from soundcheck_cli.reporters.common import build_index, clean_text, owner_of, redacted, source_of
 from soundcheck_cli.results import RunReport
 
@@ -30,29 +31,55 @@ def _safe(value: str, enabled: bool) -> str:
 
 def render(report: RunReport, *, root: str | None = None, spreadsheet_safe: bool = True, redactor: Any = None,
            **_: Any) -> str:
-    report = redacted(report, redactor)
-    index = build_index(report)
+    return "".join(render_whole(Writer, report, root=root, spreadsheet_safe=spreadsheet_safe, redactor=redactor))
+
+
+class Writer(ReportWriter):
+    """The header row at once, then each part's rows as they come (``reporters.get_writer``): holds nothing."""
+
+    def __init__(self, head: RunReport, write: Any, *, root: str | None = None, spreadsheet_safe: bool = True,
+                 redactor: Any = None, **_: Any) -> None:
+        super().__init__(head, write)
+        self.root = root
+        self.safe = spreadsheet_safe
+        self.redactor = redactor
+        write(_rows([COLUMNS]))
+
+    def add(self, part: RunReport) -> None:
+        part = redacted(part, self.redactor)
+        index = build_index(part)
+        rows = []
+        for r in part.check_results:
+            entity = index.entity(r.entity_ref)
+            check = index.check(r.check_id)
+            source = source_of(entity, self.root)
+            text = [
+                r.entity_ref,
+                entity.kind if entity else r.entity_ref.split(":", 1)[0],
+                entity.name if entity else r.entity_ref.rsplit("/", 1)[-1],
+                owner_of(check, entity),
+                r.check_id,
+                (check.name or "") if check else "",
+                r.state.value,
+                r.message,
+                "; ".join(index.tracks_of_check.get(r.check_id, ())),
+                source.path if source else "",
+            ]
+            row = [_safe(clean_text(v), self.safe) for v in text]
+            row.append("" if source is None or source.line is None else str(source.line))
+            row.append(_safe(clean_text("; ".join(r.missing_facts)), self.safe))
+            rows.append(row)
+            if len(rows) >= 1000:
+                self.write(_rows(rows))
+                rows = []
+        if rows:
+            self.write(_rows(rows))
+
+    def close(self, problems: Any = ()) -> None:
+        pass
+
+
+def _rows(rows: Any) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    for r in report.check_results:
-        entity = index.entity(r.entity_ref)
-        check = index.check(r.check_id)
-        source = source_of(entity, root)
-        text = [
-            r.entity_ref,
-            entity.kind if entity else r.entity_ref.split(":", 1)[0],
-            entity.name if entity else r.entity_ref.rsplit("/", 1)[-1],
-            owner_of(check, entity),
-            r.check_id,
-            (check.name or "") if check else "",
-            r.state.value,
-            r.message,
-            "; ".join(index.tracks_of_check.get(r.check_id, ())),
-            source.path if source else "",
-        ]
-        row = [_safe(clean_text(v), spreadsheet_safe) for v in text]
-        row.append("" if source is None or source.line is None else str(source.line))
-        row.append(_safe(clean_text("; ".join(r.missing_facts)), spreadsheet_safe))
-        writer.writerow(row)
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
     return buffer.getvalue()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from operator import attrgetter
 from typing import Any
 
 from soundcheck_cli.facts.model import format_timestamp
-from soundcheck_cli.redact import NULL_REDACTOR
+from soundcheck_cli.reporters import ReportWriter, render_whole
 from soundcheck_cli.reporters.common import redacted
 from soundcheck_cli.results import REPORT_SCHEMA_VERSION, RunReport
 from soundcheck_cli.rules.model import CheckState
@@ -28,7 +29,8 @@ def _level(level: LevelResult | None) -> dict[str, Any] | None:
 
 def to_document(report: RunReport, *, items: bool = True, redactor: Any = None) -> dict[str, Any]:
     """The report as plain JSON data, known secrets masked (``common.redacted``); with ``items=False`` the two big
-    lists (results, certifications) are left empty, for ``render`` to encode them directly."""
+    lists (results, certifications) are left empty. ``summary`` is the last key: a report written part by part
+    (``Writer``) knows its counts only at the end."""
     report = redacted(report, redactor)
     counts = {state.value: 0 for state in CheckState}
     for value, n in Counter(map(_STATE_VALUES, report.check_results)).items():  # C-level counting
@@ -36,12 +38,6 @@ def to_document(report: RunReport, *, items: bool = True, redactor: Any = None) 
     return {
         "schemaVersion": REPORT_SCHEMA_VERSION,
         "generatedAt": format_timestamp(report.generated_at),
-        "summary": {
-            "entities": len(set(map(_ENTITY_REFS, report.check_results)).union(map(_ENTITY_REFS, report.track_results))),
-            "checks": len(report.checks),
-            "tracks": len(report.tracks),
-            "results": counts,
-        },
         "checks": [
             {
                 "id": c.id,
@@ -98,6 +94,12 @@ def to_document(report: RunReport, *, items: bool = True, redactor: Any = None) 
             {"severity": p.severity.value, "message": p.message, "location": str(p.location) if p.location else None}
             for p in report.problems
         ],
+        "summary": {
+            "entities": len(set(map(_ENTITY_REFS, report.check_results)).union(map(_ENTITY_REFS, report.track_results))),
+            "checks": len(report.checks),
+            "tracks": len(report.tracks),
+            "results": counts,
+        },
     }
 
 
@@ -114,10 +116,99 @@ def render(report: RunReport, *, redactor: Any = None, **_: Any) -> str:
 
 def render_chunks(report: RunReport, *, redactor: Any = None, **_: Any) -> Iterator[str]:
     """``render``'s text in pieces, each ending with a newline (a secret masked piece by piece is masked whole
-    unless it spans lines): what ``soundcheck check`` writes to a file or stdout, block by block."""
-    report = redacted(report, redactor)
-    doc = to_document(report, items=False, redactor=NULL_REDACTOR)
-    return _doc_chunks(doc, {"results": _result_blocks(report), "certifications": _certification_blocks(report)})
+    unless it spans lines): the whole report through ``Writer``."""
+    return render_whole(Writer, report, redactor=redactor)
+
+
+class Writer(ReportWriter):
+    """The document written part by part (``reporters.get_writer``): the head keys at once, each part's results
+    as they come (block by block), its certifications to a temporary file (they are the next list of the document),
+    copied at the close with the problems and the summary. Holds the counts and one block of text."""
+
+    def __init__(self, head: RunReport, write: Any, *, redactor: Any = None, **_: Any) -> None:
+        super().__init__(head, write)
+        self.redactor = redactor
+        doc = to_document(head, items=False, redactor=redactor)
+        self.summary = doc.pop("summary")
+        doc.pop("problems")
+        doc.pop("results")
+        doc.pop("certifications")
+        write("{\n")
+        for key, value in doc.items():
+            for piece in _member(key, value, ","):
+                write(piece)
+        self.results = _ListText('  "results": ', write)
+        self.spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self.certifications = _ListText('  "certifications": ', self.spool.write)
+        self.counts: Counter[str] = Counter()
+        self.entities = 0
+
+    def add(self, part: RunReport) -> None:
+        part = redacted(part, self.redactor)
+        self.counts.update(map(_STATE_VALUES, part.check_results))  # C-level counting
+        self.entities += len(set(map(_ENTITY_REFS, part.check_results)).union(map(_ENTITY_REFS, part.track_results)))
+        for lines in _result_blocks(part):
+            self.results.add(lines)
+        for lines in _certification_blocks(part):
+            self.certifications.add(lines)
+
+    def close(self, problems: Any = ()) -> None:
+        try:
+            self.results.close(",")
+            self.certifications.close(",")
+            self.spool.seek(0)
+            while True:
+                lines = self.spool.readlines(1 << 18)  # whole lines, ~256 kB at a time
+                if not lines:
+                    break
+                self.write("".join(lines))
+        finally:
+            self.spool.close()
+        tail = to_document(RunReport(self.head.generated_at, (), self.head.checks, self.head.tracks, (), (),
+                                     tuple(problems)), items=False, redactor=self.redactor)
+        summary = dict(self.summary)
+        summary["entities"] = self.entities
+        summary["results"] = {state.value: self.counts.get(state.value, 0) for state in CheckState}
+        for piece in _member("problems", tail["problems"], ","):
+            self.write(piece)
+        for piece in _member("summary", summary, ""):
+            self.write(piece)
+        self.write("}\n")
+
+
+class _ListText:
+    """A JSON list member written block by block, in the layout of ``dumps_lines`` (one item per line): a block is
+    held until it is known whether more items follow, so every piece ends with a newline."""
+
+    def __init__(self, head: str, write: Any) -> None:
+        self.head = head
+        self.write = write
+        self.pending: str | None = None
+
+    def add(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        if self.pending is not None:
+            self.write(self.pending + ",\n")
+        self.pending = (self.head + "[\n    " if self.pending is None else "    ") + ",\n    ".join(lines)
+
+    def close(self, comma: str) -> None:
+        self.write(f"{self.head}[]{comma}\n" if self.pending is None else f"{self.pending}\n  ]{comma}\n")
+        self.pending = None
+
+
+def _member(key: str, value: Any, comma: str) -> Iterator[str]:
+    """One member of the document, ``dumps_lines``' layout."""
+    dumps = _ENCODER.encode
+    head = f"  {dumps(key)}: "
+    if not (isinstance(value, list) and value):
+        yield f"{head}{dumps(value)}{comma}\n"
+        return
+    items = _ListText(head, lambda text: pieces.append(text))
+    pieces: list[str] = []
+    items.add([dumps(item) for item in value])
+    items.close(comma)
+    yield from pieces
 
 
 def dumps_lines(doc: dict[str, Any]) -> str:
@@ -125,33 +216,9 @@ def dumps_lines(doc: dict[str, Any]) -> str:
 
     ``json.dumps(indent=...)`` falls back to the pure-Python encoder (15 s for 200,000 results); encoding
     item by item keeps the C encoder and still gives a diffable, greppable file."""
-    return "".join(_doc_chunks(doc, {}))
-
-
-def _doc_chunks(doc: dict[str, Any], blocks: dict[str, Iterator[list[str]]]) -> Iterator[str]:
-    """``dumps_lines(doc)`` in pieces that each end with a newline; the items of a key of ``blocks`` are taken
-    from it (lists of item texts) instead of being encoded from ``doc``."""
-    dumps = _ENCODER.encode
-    yield "{\n"
     last = len(doc) - 1
-    for index, (key, value) in enumerate(doc.items()):
-        head = f"  {dumps(key)}: "
-        comma = "," if index < last else ""
-        items: Iterator[list[str]] | None = blocks.get(key)
-        if items is None:
-            if not (isinstance(value, list) and value):
-                yield f"{head}{dumps(value)}{comma}\n"
-                continue
-            items = iter([[dumps(item) for item in value]])
-        pending: str | None = None  # the block before, written once it is known whether more items follow
-        for lines in items:
-            if not lines:
-                continue
-            if pending is not None:
-                yield pending + ",\n"
-            pending = (head + "[\n    " if pending is None else "    ") + ",\n    ".join(lines)
-        yield f"{head}[]{comma}\n" if pending is None else f"{pending}\n  ]{comma}\n"
-    yield "}\n"
+    return "{\n" + "".join(piece for index, (key, value) in enumerate(doc.items())
+                           for piece in _member(key, value, "," if index < last else "")) + "}\n"
 
 
 # Same output as ``json.dumps(value, ensure_ascii=False)`` (default separators), built once.

@@ -24,7 +24,7 @@ reaches the terminal; with ``color``, states and marks are coloured with SGR seq
 from __future__ import annotations
 
 import unicodedata
-from collections import defaultdict
+from collections import Counter, defaultdict
 from operator import attrgetter
 from typing import Any
 
@@ -35,10 +35,9 @@ from soundcheck_cli.reporters.common import (
     message_of,
     plural,
     redacted,
-    state_counts,
-    summary_line,
-    track_rows,
+    summary_text,
 )
+from soundcheck_cli.reporters import ReportWriter, render_whole
 from soundcheck_cli.exemptions import notices as exemption_notices
 from soundcheck_cli.results import RunReport
 from soundcheck_cli.rules.model import CheckResult, CheckState
@@ -96,15 +95,37 @@ def _more(count: int, what: str) -> str:
     return f"{INDENT}... and {count:,} more{what}: use --all or -f json"
 
 
-def _track_section(report: RunReport, track: Any, paint: _Paint, limit: int | None, width: int) -> list[str]:
-    rows = track_rows(report, track)
-    top = track.levels[-1].ordinal if track.levels else None
-    at_top = sum(1 for tr in rows if tr.highest_level is not None and tr.highest_level.ordinal == top)
+class _TrackTally:
+    """What a track's section shows, counted part by part: its rows, how many reached the top level and each
+    level, and the first ``limit`` rows (all of them when ``limit`` is None)."""
+
+    def __init__(self, track: Any, limit: int | None) -> None:
+        self.track = track
+        self.limit = limit
+        self.top = track.levels[-1].ordinal if track.levels else None
+        self.count = 0
+        self.at_top = 0
+        self.distribution: dict[str, int] = dict(level_distribution(track, ()))
+        self.shown: list[Any] = []
+
+    def add(self, rows: list[Any]) -> None:
+        self.count += len(rows)
+        self.at_top += sum(1 for tr in rows if tr.highest_level is not None and tr.highest_level.ordinal == self.top)
+        for label, n in level_distribution(self.track, rows):
+            self.distribution[label] = self.distribution.get(label, 0) + n
+        room = len(rows) if self.limit is None else self.limit - len(self.shown)
+        if room > 0:
+            self.shown.extend(rows[:room])
+
+
+def _track_section(tally: _TrackTally, paint: _Paint, width: int) -> list[str]:
+    track = tally.track
+    at_top = tally.at_top
     title = f"{terminal_safe(track.title)} ({terminal_safe(track.id)})"
-    lines = [paint(title, "1") + f": {at_top:,}/{len(rows):,} entities reached the top level"]
-    if not rows:
+    lines = [paint(title, "1") + f": {at_top:,}/{tally.count:,} entities reached the top level"]
+    if not tally.count:
         return lines + [f"{INDENT}no entity selected by this track's filter", ""]
-    distribution = " · ".join(f"{terminal_safe(label)} {count:,}" for label, count in level_distribution(track, rows))
+    distribution = " · ".join(f"{terminal_safe(label)} {count:,}" for label, count in tally.distribution.items())
     lines.append(f"{INDENT}highest level reached: {distribution}")
 
     labels = [terminal_safe(level_label(lv.ordinal, lv.name)) for lv in track.levels]
@@ -117,7 +138,7 @@ def _track_section(report: RunReport, track: Any, paint: _Paint, limit: int | No
         lines.append(INDENT + ", ".join(f"L{lv.ordinal} = {label}" for lv, label in zip(track.levels, labels)))
     widths = [max(1, cells(h)) for h in headers]
     lines.append(INDENT + "  ".join(headers + [_pad("Level reached", reached_width), "Entity"]))
-    shown = rows if limit is None else rows[:limit]
+    shown = tally.shown
     for tr in shown:
         marks = []
         for lr, w in zip(tr.levels, widths):
@@ -127,8 +148,8 @@ def _track_section(report: RunReport, track: Any, paint: _Paint, limit: int | No
         label = "none" if reached is None else terminal_safe(level_label(reached.ordinal, reached.name))
         lines.append(INDENT + "  ".join(marks + [paint(_pad(label, reached_width), "31" if reached is None else "32"),
                                                  terminal_safe(tr.entity_ref)]))
-    if len(shown) < len(rows):
-        lines.append(_more(len(rows) - len(shown), " entities"))
+    if len(shown) < tally.count:
+        lines.append(_more(tally.count - len(shown), " entities"))
     lines += [f"{INDENT}({LEGEND})", ""]
     return lines
 
@@ -142,18 +163,15 @@ def _level_mark(level: Any) -> str:
     return "failed"
 
 
-def _standalone_section(report: RunReport, in_tracks: set[str], paint: _Paint) -> list[str]:
-    standalone = [c for c in report.checks if c.id not in in_tracks]
+def _standalone_section(checks: Any, in_tracks: set[str], counts_of: dict[str, Counter[CheckState]],
+                        paint: _Paint) -> list[str]:
+    standalone = [c for c in checks if c.id not in in_tracks]
     if not standalone:
         return []
-    wanted = {c.id for c in standalone}
-    by_check: dict[str, list[CheckResult]] = defaultdict(list)
-    for r in report.check_results:
-        if r.check_id in wanted:
-            by_check[r.check_id].append(r)
     lines = [paint("Checks not in a track", "1")]
     for c in standalone:
-        counts = state_counts(by_check.get(c.id, ()))
+        found = counts_of.get(c.id, Counter())
+        counts = {s: found.get(s, 0) for s in CheckState}
         parts = [paint(f"{n:,} {s.value}", STATE_STYLE[s]) for s, n in counts.items() if n]
         lines.append(f"{INDENT}{_check_name(c.id, c.name)}: {', '.join(parts) or 'no results'}")
     return lines + [""]
@@ -164,32 +182,32 @@ def _check_name(check_id: str, name: str | None) -> str:
     return f"{text} ({terminal_safe(name)})" if name and name != check_id else text
 
 
-def _failures_section(report: RunReport, paint: _Paint, limit: int | None) -> list[str]:
-    groups: dict[tuple[CheckState, str], list[CheckResult]] = defaultdict(list)
-    for r in report.check_results:
-        if r.state in NOT_PASSING:
-            groups[(r.state, r.check_id)].append(r)
+def _failures_section(checks: Any, groups: dict[tuple[CheckState, str], list[CheckResult]],
+                      sizes: Counter[tuple[CheckState, str]], paint: _Paint, limit: int | None) -> list[str]:
+    """``groups``: per (state, check) the results to list (the first ``limit`` by entity ref, or all); ``sizes``:
+    how many results each group has."""
     if not groups:
         return []
-    checks_by_id = {c.id: c for c in report.checks}
-    total = sum(map(len, groups.values()))
+    checks_by_id = {c.id: c for c in checks}
+    total = sum(sizes.values())
     check_count = len({check_id for _, check_id in groups})
     lines = [paint("Checks that did not pass", "1") + f": {plural(total, 'result', grouped=True)} of {plural(check_count, 'check', grouped=True)}", ""]
     order = {s: i for i, s in enumerate(NOT_PASSING)}
     for state, check_id in sorted(groups, key=lambda key: (order[key[0]], key[1])):
         items = groups[(state, check_id)]
-        noun = "entity" if len(items) == 1 else "entities"
+        size = sizes[(state, check_id)]
+        noun = "entity" if size == 1 else "entities"
         check = checks_by_id.get(check_id)
         name = _check_name(check_id, check.name if check is not None else None)
-        lines.append(f"{paint(state.value, STATE_STYLE[state])}: {name}, {len(items):,} {noun}")
+        lines.append(f"{paint(state.value, STATE_STYLE[state])}: {name}, {size:,} {noun}")
         items.sort(key=_ENTITY_REF)
         shown = items if limit is None else items[:limit]
         for r in shown:
             lines.append(INDENT + terminal_safe(r.entity_ref))
             reason = terminal_safe(message_of(r, check))
             lines.extend(f"{INDENT}{INDENT}{line}" for line in reason.split("\n"))
-        if len(shown) < len(items):
-            lines.append(_more(len(items) - len(shown), ""))
+        if len(shown) < size:
+            lines.append(_more(size - len(shown), ""))
         lines.append("")
     return lines
 
@@ -197,17 +215,68 @@ def _failures_section(report: RunReport, paint: _Paint, limit: int | None) -> li
 def render(report: RunReport, *, color: bool = False, width: int | None = None, limit: int = DEFAULT_LIMIT,
            show_all: bool = False, redactor: Any = None, **_: Any) -> str:
     """The report as text; ``limit`` entities per track grid and per group of failures unless ``show_all``."""
-    report = redacted(report, redactor)
-    paint = _Paint(color)
-    cap = None if show_all else max(0, limit)
-    lines: list[str] = []
-    in_tracks: set[str] = set()
-    for track in report.tracks:
-        lines += _track_section(report, track, paint, cap, width or 120)
-        for level in track.levels:
-            in_tracks.update(lc.id for lc in level.checks)
-    lines += _standalone_section(report, in_tracks, paint)
-    lines += _failures_section(report, paint, cap)
-    lines += [f"warning: {text}" for text in exemption_notices(report)]  # expired / expiring (issue 21)
-    lines.append(summary_line(report))
-    return "\n".join(lines) + "\n"
+    return "".join(render_whole(Writer, report, color=color, width=width, limit=limit, show_all=show_all,
+                                redactor=redactor))
+
+
+class Writer(ReportWriter):
+    """The table of a run given in parts (``reporters.get_writer``): counts, and the entities each section lists
+    (``limit`` per grid and group; all of them with ``show_all``), written at the close."""
+
+    def __init__(self, head: RunReport, write: Any, *, color: bool = False, width: int | None = None,
+                 limit: int = DEFAULT_LIMIT, show_all: bool = False, redactor: Any = None, **_: Any) -> None:
+        super().__init__(head, write)
+        self.head = redacted(head, redactor)
+        self.redactor = redactor
+        self.paint = _Paint(color)
+        self.width = width or 120
+        self.cap = None if show_all else max(0, limit)
+        self.tracks = [_TrackTally(t, self.cap) for t in self.head.tracks]
+        self.counts_of: dict[str, Counter[CheckState]] = defaultdict(Counter)
+        self.groups: dict[tuple[CheckState, str], list[CheckResult]] = defaultdict(list)
+        self.sizes: Counter[tuple[CheckState, str]] = Counter()
+        self.results = 0
+        self.entities = 0
+
+    def add(self, part: RunReport) -> None:
+        part = redacted(part, self.redactor)
+        by_track: dict[str, list[Any]] = defaultdict(list)
+        for tr in part.track_results:
+            by_track[tr.track_id].append(tr)
+        for tally in self.tracks:
+            tally.add(by_track.get(tally.track.id, []))
+        results = part.check_results
+        self.results += len(results)
+        self.entities += len(set(map(_ENTITY_REF, results)))
+        touched: set[tuple[CheckState, str]] = set()
+        for r in results:
+            state = r.state
+            self.counts_of[r.check_id][state] += 1
+            if state in NOT_PASSING:
+                key = (state, r.check_id)
+                self.sizes[key] += 1
+                self.groups[key].append(r)
+                touched.add(key)
+        if self.cap is not None:
+            for key in touched:  # keep the first ``cap`` by entity ref: what the group lists
+                items = self.groups[key]
+                if len(items) > self.cap:
+                    items.sort(key=_ENTITY_REF)
+                    del items[self.cap:]
+
+    def close(self, problems: Any = ()) -> None:
+        lines: list[str] = []
+        in_tracks: set[str] = set()
+        for tally in self.tracks:
+            lines += _track_section(tally, self.paint, self.width)
+            for level in tally.track.levels:
+                in_tracks.update(lc.id for lc in level.checks)
+        lines += _standalone_section(self.head.checks, in_tracks, self.counts_of, self.paint)
+        lines += _failures_section(self.head.checks, self.groups, self.sizes, self.paint, self.cap)
+        tail = redacted(RunReport(self.head.generated_at, (), (), (), (), (), tuple(problems)), self.redactor)
+        lines += [f"warning: {text}" for text in exemption_notices(tail)]  # expired / expiring (issue 21)
+        totals: Counter[CheckState] = Counter()
+        for counts in self.counts_of.values():
+            totals.update(counts)
+        lines.append(summary_text(self.results, self.entities, {s: totals.get(s, 0) for s in CheckState}))
+        self.write("\n".join(lines) + "\n")

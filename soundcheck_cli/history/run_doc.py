@@ -1,0 +1,197 @@
+"""A run's history document built part by part (issue 23): ``RunEncoder`` takes each part of a run (the
+``RunReport`` of an entity chunk, ``evaluation.evaluate_stream``) and keeps only what the stored run needs -- one
+state character per (check, entity) and per (track level, entity), the counts by state, and the messages, which
+go to a temporary file (``MessageSpool``) -- so recording 2,000,000 results never holds them.
+
+``RunEncoder.doc()`` is what ``codec.encode(codec.from_report(...))`` gives for the whole run, and
+``MessageSpool`` iterates as ``codec.MessagePieces`` does: the text of ``{check id: {entity slot: text}}``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from itertools import compress, groupby
+from operator import attrgetter
+from typing import Any
+
+from soundcheck_cli.facts.interface import entity_key
+from soundcheck_cli.history.codec import (
+    ABSENT,
+    FORMAT,
+    TrackShape,
+    encode,
+    encode_run,
+    from_report,
+)
+
+_ENTITY_REF = attrgetter("entity_ref")
+_MESSAGE = attrgetter("message")
+_PAD = ABSENT.encode("ascii")
+BLOCK = 1000  # messages per piece of the spool: ~100 kB of text, small enough for the allocator to reuse
+
+
+class MessageSpool:
+    """A run's messages, added part by part (each check's messages of a part together), kept in a temporary
+    file and given back check by check as the compact JSON text of ``{check id: {entity slot: text}}``, in pieces
+    (``codec.pack`` compresses them as they come). Each distinct text of a part is JSON-encoded once."""
+
+    def __init__(self) -> None:
+        self.file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        self.blocks: dict[str, list[tuple[int, int]]] = {}  # check id -> (offset, length) of its pieces
+
+    def add(self, check_id: str, pieces: list[str]) -> None:
+        """One check's messages of one part, as ``"<slot>":<JSON text>`` pieces."""
+        for start in range(0, len(pieces), BLOCK):
+            self._flush(check_id, pieces[start:start + BLOCK])
+
+    def _flush(self, check_id: str, block: list[str]) -> None:
+        data = ",".join(block).encode("utf-8")
+        offset = self.file.seek(0, 2)
+        self.file.write(data)
+        self.blocks.setdefault(check_id, []).append((offset, len(data)))
+
+    def __iter__(self) -> Iterator[str]:
+        from soundcheck_cli.history.codec import _encode_str
+
+        yield "{"
+        for i, (check_id, pieces) in enumerate(self.blocks.items()):
+            yield ("," if i else "") + _encode_str(check_id) + ":{"
+            for j, (offset, length) in enumerate(pieces):
+                self.file.seek(offset)
+                yield ("," if j else "") + self.file.read(length).decode("utf-8")
+            yield "}"
+        yield "}"
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class RunEncoder:
+    """The stored form of a run (``codec.encode`` of its states), its counts by state (first-seen order) and its
+    messages, built from its parts. ``keep``: the state values whose messages are kept; ``limit``: characters kept
+    of a message."""
+
+    def __init__(self, tracks: Any, keep: frozenset[str], limit: int) -> None:
+        self.tracks = tuple(tracks)
+        self.keep = keep
+        self.limit = limit
+        self.entities: list[str] = []
+        self.slot_of_key: dict[str, int] = {}
+        self.columns: dict[str, bytearray] = {}
+        self.levels: dict[str, dict[int, bytearray]] = {}
+        self.counts: dict[str, int] = {}
+        self.messages = MessageSpool()
+        self._names: list[str] = []  # '"<slot>":' of each entity slot, the JSON key of its messages
+
+    def add(self, part: Any) -> None:
+        results = part.check_results
+        run = encode_run(results, part.track_results, self.tracks)
+        if run is None:  # an entity twice in the part: its states as the general path has them (the last wins)
+            doc = encode(from_report(results, part.track_results, self.tracks))
+            values = [r.state._value_ for r in results]
+            local = {entity_key(ref): i for i, ref in enumerate(doc["entities"])}
+            slot_of = [local[entity_key(r.entity_ref)] for r in results]
+        else:
+            doc, values, slot_of = run.doc, run.values, run.slot_of
+        slots = self._slots(doc["entities"])
+        n = len(self.entities)
+        for column in self.columns.values():
+            column.extend(_PAD * (n - len(column)))
+        for check_id, text in doc["checks"].items():
+            column = self.columns.get(check_id)
+            if column is None:
+                column = self.columns[check_id] = bytearray(_PAD * n)
+            _place(column, slots, text)
+        for track, info in doc["tracks"].items():
+            by_level = self.levels.setdefault(track, {})
+            for ordinal, text in zip(info["levels"], info["states"]):
+                column = by_level.get(ordinal)
+                if column is None:
+                    column = by_level[ordinal] = bytearray(_PAD * n)
+                column.extend(_PAD * (n - len(column)))
+                _place(column, slots, text)
+        counts = self.counts
+        for value in values:
+            counts[value] = counts.get(value, 0) + 1
+        # Messages: each check's of this part together (check-major), each distinct text encoded once.
+        messages = list(map(_MESSAGE, results))
+        keep = self.keep
+        wanted = [i for i in compress(range(len(values)), messages) if values[i] in keep]
+        names = self._names
+        texts = _Texts(self.limit)
+        for check_id, group in groupby(wanted, key=_check_of(results)):
+            self.messages.add(check_id, [names[slots[slot_of[i]]] + texts[messages[i]] for i in group])
+
+    def _slots(self, refs: list[str]) -> Slots:
+        """The run's entity slot of each of a part's entities (new entities get the next slots)."""
+        out = Slots()
+        known = self.slot_of_key
+        names = self._names
+        start = len(self.entities)
+        for ref in refs:
+            key = entity_key(ref)
+            slot = known.get(key)
+            if slot is None:
+                slot = known[key] = len(self.entities)
+                self.entities.append(ref)
+                names.append(f'"{slot}":')
+            out.append(slot)
+        out.appended = len(out) == len(self.entities) - start  # all new: the run's last slots, in order
+        return out
+
+    def doc(self) -> dict[str, Any]:
+        n = len(self.entities)
+        shapes = {}
+        for t in self.tracks:
+            levels = sorted(t.levels, key=lambda lv: lv.ordinal)
+            shapes[t.id] = TrackShape([lv.ordinal for lv in levels], [[lc.id for lc in lv.checks] for lv in levels])
+        tracks: dict[str, Any] = {}
+        for track, by_level in self.levels.items():
+            shape = shapes.get(track)
+            ordinals = sorted(by_level)
+            checks = [shape.checks[shape.levels.index(o)] if shape and o in shape.levels else [] for o in ordinals]
+            tracks[track] = {"levels": ordinals, "checks": checks,
+                             "states": [_text(by_level[o], n) for o in ordinals]}
+        return {"v": FORMAT, "entities": list(self.entities),
+                "checks": {c: _text(column, n) for c, column in self.columns.items()}, "tracks": tracks}
+
+
+class Slots(list):
+    """A part's entity slots; ``appended``: they are the run's last slots, in order (the usual case)."""
+
+    appended = False
+
+
+class _Texts(dict):
+    """JSON text of a message (cut to ``limit`` characters), encoded once per distinct message."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __missing__(self, text: str) -> str:
+        from soundcheck_cli.history.codec import _encode_str
+
+        out = self[text] = _encode_str(text if len(text) <= self.limit else text[:self.limit])
+        return out
+
+
+def _check_of(results: Any) -> Any:
+    return lambda i: results[i].check_id
+
+
+def _place(column: bytearray, slots: Slots, text: str) -> None:
+    """``text``'s characters (one per entity of a part, ``.`` for none) at the part's slots of ``column``."""
+    data = text.encode("ascii")
+    if slots.appended and slots and slots[0] == len(column) - len(slots):
+        start = slots[0]  # the usual case: the part's entities are the run's last slots, in order
+        column[start:start + len(data)] = data
+        return
+    for slot, char in zip(slots, data):
+        if char != _PAD[0]:
+            column[slot] = char
+
+
+def _text(column: bytearray, n: int) -> str:
+    return column[:n].decode("ascii").rstrip(ABSENT)
