@@ -279,3 +279,29 @@ def test_exec_plugin_problems_fail_the_facts_with_the_kubeconfig_line(tmp_path: 
     assert "kubernetes: 0 collected, 0 fresh (skipped), 0 not applicable, 3 failed" in done.stderr
     assert len(runs(tmp_path)) <= 1  # a failing plugin is not run again for every entity
     assert TOKEN not in done.stdout + done.stderr
+
+
+def test_a_config_cluster_of_a_cloud_auth_provider_takes_the_kubeconfig_user_of_its_server(tmp_path: Path) -> None:
+    with KubeApi(TOKEN) as api:
+        # the kubeconfig names the server with an upper-case scheme and a trailing slash: still the same server
+        kubeconfig(tmp_path, api.url.replace("http://", "HTTP://") + "/", f"token: {TOKEN}\n")
+        kubernetes = f"""\
+            kubernetes:
+              clusterLocatorMethods:
+                - type: config
+                  clusters:
+                    - {{name: eks-prod, url: "{api.url}", authProvider: aws}}
+            """
+        write_workspace(tmp_path, components(["api"]), kubernetes, "collects: [{type: services}]\n")
+        done = soundcheck(tmp_path, "collect", "-c", "app-config.yaml", "--store", "store")
+        assert done.returncode == 1 and api.count() == 0  # without kubeconfigCredentials: the reason, no request
+        assert ("cluster 'eks-prod' uses authProvider 'aws': it needs AWS credentials, which soundcheck does not "
+                "obtain itself; set kubeconfigCredentials:") in done.stderr, done.stderr
+
+        write_workspace(tmp_path, components(["api"]), kubernetes,
+                        "kubeconfigCredentials: kubeconfig\ncollects: [{type: services}]\n")
+        done = soundcheck(tmp_path, "collect", "-c", "app-config.yaml", "--store", "store")
+        assert done.returncode == 0, done.stderr
+        assert [auth for _, _, auth in api.requests] == [f"Bearer {TOKEN}"]
+        assert TOKEN not in done.stdout + done.stderr
+        assert fact(tmp_path, "component:default/api", "kubernetes:default/services")["clusters"][0]["name"] == "eks-prod"

@@ -28,6 +28,9 @@ API_VERSIONS = ("client.authentication.k8s.io/v1", "client.authentication.k8s.io
 INTERACTIVE_MODES = ("Never", "IfAvailable", "Always")
 TIMEOUT_SECONDS = 60.0  # a plugin waiting for a browser login it cannot get must not hang the run
 EXPIRY_MARGIN = timedelta(seconds=30)  # renewed this long before it expires: a request in flight still gets through
+# A credential is used this long whatever its expiry says: a plugin handing out a token that expires within the
+# margin (a stale cache of its own) would otherwise run once per request.
+MIN_REUSE = timedelta(seconds=10)
 
 
 class ExecError(Exception):
@@ -52,6 +55,7 @@ class ExecPlugin:
     install_hint: str | None = None
     cluster_info: dict[str, Any] | None = None  # spec.cluster, when provideClusterInfo
     _result: ExecResult | None = field(default=None, repr=False)
+    _obtained: datetime | None = field(default=None, repr=False)
     _error: str | None = field(default=None, repr=False)
     _lock: asyncio.Lock | None = field(default=None, repr=False)
 
@@ -71,10 +75,14 @@ class ExecPlugin:
                 raise ExecError(self._error)
             now = datetime.now(UTC)
             result = self._result
-            if result is not None and not renew and (result.expires is None or result.expires - EXPIRY_MARGIN > now):
+            if result is not None and not renew and (
+                result.expires is None or result.expires - EXPIRY_MARGIN > now
+                or (self._obtained is not None and now - self._obtained < MIN_REUSE)
+            ):
                 return result
             try:
                 self._result = await self._run()
+                self._obtained = now
             except ExecError as exc:
                 self._error = str(exc)
                 raise
