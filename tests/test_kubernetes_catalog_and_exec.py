@@ -305,3 +305,25 @@ def test_a_config_cluster_of_a_cloud_auth_provider_takes_the_kubeconfig_user_of_
         assert [auth for _, _, auth in api.requests] == [f"Bearer {TOKEN}"]
         assert TOKEN not in done.stdout + done.stderr
         assert fact(tmp_path, "component:default/api", "kubernetes:default/services")["clusters"][0]["name"] == "eks-prod"
+
+
+def test_a_catalog_cluster_named_like_a_config_cluster_is_left_out(tmp_path: Path) -> None:
+    with KubeApi("sa-token-of-the-config-cluster") as config_api, KubeApi(TOKEN) as catalog_api:
+        kubeconfig(tmp_path, catalog_api.url, f"token: {TOKEN}\n")
+        documents = components(["api"]) + [cluster_resource("prod", {
+            "kubernetes.io/api-server": catalog_api.url, "kubernetes.io/api-server-certificate-authority": "",
+            "kubernetes.io/auth-provider": "oidc"})]
+        write_workspace(tmp_path, documents, f"""\
+            kubernetes:
+              clusterLocatorMethods:
+                - type: config
+                  clusters:
+                    - {{name: prod, url: "{config_api.url}", serviceAccountToken: sa-token-of-the-config-cluster}}
+                - type: catalog
+                  dangerouslyAllowClusterUrls: [127.0.0.1]
+            """, "kubeconfigCredentials: kubeconfig\ncollects: [{type: services}]\n")
+        done = soundcheck(tmp_path, "collect", "-c", "app-config.yaml", "--store", "store")
+        assert done.returncode == 0, done.stderr
+        assert config_api.count() == 1 and catalog_api.count() == 0
+        assert ("catalog.yaml:4:1: collector kubernetes: catalog cluster 'prod' is not queried: a cluster of that "
+                "name is already configured") in done.stderr, done.stderr

@@ -63,6 +63,7 @@ class Cluster:
     problem: str | None = None  # why this cluster cannot be queried
     exec: ExecPlugin | None = None  # a kubeconfig exec plugin gives the token (or client certificate)
     resolve_host: bool = False  # a catalog cluster's host name: its addresses are checked before the first request
+    source: Location | None = None  # a catalog cluster's entity, for warnings
     _ssl: ssl.SSLContext | None = field(default=None, repr=False)
 
     def ssl_context(self) -> ssl.SSLContext | None:
@@ -313,7 +314,7 @@ def catalog_clusters(
         if why:
             skip(why)
             continue
-        cluster = Cluster(entity.name, url)
+        cluster = Cluster(entity.name, url, source=entity.source)
         ca = str(annotations[API_SERVER_CA] or "").strip()
         if ca:
             try:

@@ -157,9 +157,15 @@ class KubernetesCollector(EntityCollector):
                 catalog_unknown = True
                 continue
             found, warnings = catalog_clusters(method, catalog, lent)
-            clusters.extend(found)
             for message, where in warnings:
                 problems.warning(message, where)
+            for cluster in found:
+                # a cluster is known by its name (requests, the clusters: filter, the fact's groups): one name, one cluster
+                if any(c.name == cluster.name for c in clusters):
+                    problems.warning(f"catalog cluster {cluster.name!r} is not queried: a cluster of that name is "
+                                     "already configured", cluster.source or loc_of(method))
+                else:
+                    clusters.append(cluster)
         for method in unsupported_locators(self.context.app_config):
             problems.warning(
                 f"kubernetes.clusterLocatorMethods: type {method.get('type')!r} is not supported by soundcheck (nor "

@@ -106,6 +106,9 @@ class ExecPlugin:
             raise ExecError(f"exec command {executable!r} of {self.where} cannot be run ({exc.strerror or exc})") from None
         try:
             stdout, stderr = await asyncio.wait_for(process.communicate(), TIMEOUT_SECONDS)
+        except asyncio.CancelledError:
+            process.kill()  # the run was interrupted: the plugin does not outlive it
+            raise
         except TimeoutError:
             process.kill()
             await process.wait()
