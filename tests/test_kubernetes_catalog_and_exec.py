@@ -327,3 +327,23 @@ def test_a_catalog_cluster_named_like_a_config_cluster_is_left_out(tmp_path: Pat
         assert config_api.count() == 1 and catalog_api.count() == 0
         assert ("catalog.yaml:4:1: collector kubernetes: catalog cluster 'prod' is not queried: a cluster of that "
                 "name is already configured") in done.stderr, done.stderr
+
+
+def test_a_catalog_cluster_host_name_resolving_to_a_private_address_is_not_contacted(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    with KubeApi(TOKEN, tls=(cert, key)) as api:
+        url = api.url.replace("127.0.0.1", "localhost")  # a host name: checked by resolving it, as Backstage does
+        kubeconfig(tmp_path, url, f"token: {TOKEN}\n")
+        documents = components(["api"]) + [cluster_resource("local", {
+            "kubernetes.io/api-server": url, "kubernetes.io/auth-provider": "oidc",
+            "kubernetes.io/api-server-certificate-authority": base64.b64encode(Path(cert).read_bytes()).decode()})]
+        write_workspace(tmp_path, documents, """\
+            kubernetes:
+              clusterLocatorMethods:
+                - type: catalog
+            """, "kubeconfigCredentials: kubeconfig\ncollects: [{type: services}, {type: pods}]\n")
+        done = soundcheck(tmp_path, "collect", "-c", "app-config.yaml", "--store", "store")
+    assert done.returncode == 1 and api.count() == 0
+    assert ("catalog cluster 'local' is not queried: kubernetes.io/api-server host 'localhost' resolves to a "
+            "non-public address (") in done.stderr, done.stderr
+    assert "kubernetes: 0 collected, 0 fresh (skipped), 2 not applicable, 2 failed" in done.stderr
