@@ -243,15 +243,16 @@ def test_a_resource_the_cluster_does_not_serve_fails_that_fact_only(capsys, tmp_
             "(HTTP 404: the server could not find the requested resource)") in err
 
 
-def test_a_catalog_cluster_locator_is_reported_as_not_queried(capsys, tmp_path, monkeypatch) -> None:
+def test_an_unsupported_cluster_locator_is_reported_as_not_queried(capsys, tmp_path, monkeypatch) -> None:
+    # Soundcheck supports the config and catalog locators only (catalog: tests/test_kubernetes_catalog_and_exec.py)
     monkeypatch.setenv("K8S_MINIKUBE_TOKEN", TOKEN)
     with KubeApi(TOKEN) as api:
         config = workspace(tmp_path, [cluster(api)], [{"name": "a", "annotations": {"backstage.io/kubernetes-id": "a"}}],
-                           block="collects: [{type: pods}]\n", locators="    - type: catalog\n")
+                           block="collects: [{type: pods}]\n", locators="    - {type: gke, projectId: p, region: r}\n")
         code, _, err = cli(capsys, "collect", "-c", str(config), "--store", str(tmp_path / "store"))
     assert code == 0, err
-    assert (f"warning: {config}:10:13: collector kubernetes: kubernetes.clusterLocatorMethods: type 'catalog' is not "
-            "supported by soundcheck; its clusters are not queried") in err, err
+    assert (f"warning: {config}:10:14: collector kubernetes: kubernetes.clusterLocatorMethods: type 'gke' is not "
+            "supported by soundcheck (nor by Soundcheck); its clusters are not queried") in err, err
 
 
 def test_an_expired_continue_token_fails_the_fact_and_keeps_the_old_one(capsys, tmp_path, monkeypatch) -> None:

@@ -679,8 +679,11 @@ async def collect_async(
         summary.collectors.append(plan.summary)
         if cid not in configured and cid not in ALWAYS_ON:
             problems.warning(f"collector {cid} is not configured (soundcheck.collectors.{cid}); it has nothing to collect")
-        # ``extra``: run-wide values for collectors, e.g. ``scm_root`` from ``--scm-root`` (the scm collector).
-        context = CollectorContext(store=store, app_config=app_config, extra={**(extra or {}), "http": options})
+        # ``extra``: run-wide values for collectors, e.g. ``scm_root`` from ``--scm-root`` (the scm collector);
+        # ``catalog``: every entity loaded, before --entity/--shard selection (the kubernetes collector's catalog
+        # cluster locator reads the cluster Resources from it).
+        context = CollectorContext(store=store, app_config=app_config,
+                                   extra={**(extra or {}), "http": options, "catalog": entities})
         created_problems = Problems()
         collector = registry.create(cid, configured.get(cid), created_problems, context)
         if created_problems.errors:

@@ -19,7 +19,9 @@ collect and when::
             - type: deployments
             - type: poddisruptionbudgets
 
-Modules: ``clusters`` (cluster config, kubeconfig, TLS), ``selectors`` (which objects belong to an entity),
+Modules: ``clusters`` (Backstage's config and catalog cluster locators, TLS), ``kubeconfig`` (kubeconfig files:
+a context to query, or credentials lent to clusters of cloud auth providers), ``exec_credential`` (kubeconfig
+``exec`` plugins), ``selectors`` (which objects belong to an entity),
 ``resources`` (the kinds, fact data and schemas), ``manifests`` (objects read from files in a checkout),
 ``collector`` (the collector).
 """

@@ -20,27 +20,59 @@ from typing import Any
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.collectors.base import CollectionConfig
 from soundcheck_cli.collectors.credential_gate import CredentialGate
-from soundcheck_cli.collectors.entity_collector import EntityCollector, collector_config_schema
+from soundcheck_cli.collectors.entity_collector import (
+    EntityCollector,
+    collector_config_schema,
+)
 from soundcheck_cli.collectors.kubernetes.clusters import (
     Cluster,
     backstage_clusters,
-    kubeconfig_cluster,
+    catalog_clusters,
+    locator_methods,
+    public_host,
     unsupported_locators,
 )
-from soundcheck_cli.collectors.kubernetes.manifests import ManifestError, ManifestObject, read_manifests
-from soundcheck_cli.collectors.kubernetes.resources import KINDS, SCHEMAS, TYPE_ALIASES, Kind, build_fact
-from soundcheck_cli.collectors.kubernetes.selectors import ID_ANNOTATION, SELECTOR_ANNOTATION, entity_query, matches
+from soundcheck_cli.collectors.kubernetes.exec_credential import ExecError
+from soundcheck_cli.collectors.kubernetes.kubeconfig import (
+    kubeconfig_cluster,
+    kubeconfig_credentials,
+)
+from soundcheck_cli.collectors.kubernetes.manifests import (
+    ManifestError,
+    ManifestObject,
+    read_manifests,
+)
+from soundcheck_cli.collectors.kubernetes.resources import (
+    KINDS,
+    SCHEMAS,
+    TYPE_ALIASES,
+    Kind,
+    build_fact,
+)
+from soundcheck_cli.collectors.kubernetes.selectors import (
+    ID_ANNOTATION,
+    SELECTOR_ANNOTATION,
+    entity_query,
+    matches,
+)
 from soundcheck_cli.collectors.outcomes import Outcome
 from soundcheck_cli.collectors.schedule import EntryConfig, one_or_many
 from soundcheck_cli.errors import Location, Problems
 from soundcheck_cli.facts.model import FactRef
-from soundcheck_cli.http.client import HttpClient, HttpError, NotFound, http_options, json_body
+from soundcheck_cli.http.client import (
+    HttpClient,
+    HttpError,
+    NotFound,
+    http_options,
+    json_body,
+)
 from soundcheck_cli.located.nodes import loc_of
 
 PAGE_SIZE = 500  # kubectl's chunk size: one request per entity and kind unless it has more objects than this
 NO_CLUSTER = (
-    "collector kubernetes: no cluster to query: configure kubernetes.clusterLocatorMethods (type: config) in the "
-    "app-config as for Backstage, set kubeconfig: in the collector's block, or read manifests: from a checkout"
+    "collector kubernetes: no cluster to query: configure kubernetes.clusterLocatorMethods (type: config, or "
+    "type: catalog with kubernetes-cluster Resources) in the app-config as for Backstage, set kubeconfig: in the "
+    "collector's block, or read manifests: from a checkout"
 )
 
 CONFIG_SCHEMA: dict[str, Any] = collector_config_schema(
@@ -49,6 +81,11 @@ CONFIG_SCHEMA: dict[str, Any] = collector_config_schema(
         "clusters": {"type": "array", "items": {"type": "string"}, "description": "names of the clusters to query (default: all)"},
         "kubeconfig": {"type": "string", "description": "query this kubeconfig's context instead of Backstage's clusters"},
         "context": {"type": "string", "description": "the kubeconfig context (default: current-context)"},
+        "kubeconfigCredentials": {
+            "type": "string",
+            "description": "kubeconfig whose users authenticate to Backstage clusters of cloud authProviders "
+                           "(aws, google, azure, oidc...), matched by server URL",
+        },
         "manifests": one_or_many({"type": "string"}),
         "root": {"type": "string", "description": "folder the manifests globs are relative to (--scm-root wins)"},
         "idLabel": {"type": "string", "description": "label the backstage.io/kubernetes-id value is matched on"},
@@ -77,6 +114,7 @@ class KubernetesCollector(EntityCollector):
         self._rejected: dict[tuple[int, str], str] = {}
         self._manifests: dict[int, list[ManifestObject] | str] = {}
         self._gate = CredentialGate()
+        self._retired: list[HttpClient] = []  # clients replaced after an exec plugin renewed a client certificate
 
     def config_schema(self) -> dict[str, Any]:
         return CONFIG_SCHEMA
@@ -106,24 +144,39 @@ class KubernetesCollector(EntityCollector):
         if block.get("manifests") is not None:
             return
         if block.get("kubeconfig"):
-            path = os.path.expanduser(str(block["kubeconfig"]))
-            where = loc_of(block, "kubeconfig")
-            if not os.path.isabs(path) and where is not None and where.path:
-                path = os.path.join(os.path.dirname(os.path.abspath(where.path)), path)
-            self._clusters[index] = [kubeconfig_cluster(path, block.get("context"))]
+            self._clusters[index] = [kubeconfig_cluster(self._path(block, "kubeconfig"), block.get("context"))]
             return
-        clusters = backstage_clusters(self.context.app_config)
+        lent = kubeconfig_credentials(self._path(block, "kubeconfigCredentials")) if block.get("kubeconfigCredentials") else None
+        clusters = backstage_clusters(self.context.app_config, lent)
+        catalog = (self.context.extra or {}).get("catalog")
+        catalog_unknown = False  # a command that loads no catalog: the catalog's clusters are not known
+        for method in locator_methods(self.context.app_config):
+            if method.get("type") != "catalog":
+                continue
+            if catalog is None:
+                catalog_unknown = True
+                continue
+            found, warnings = catalog_clusters(method, catalog, lent)
+            for message, where in warnings:
+                problems.warning(message, where)
+            for cluster in found:
+                # a cluster is known by its name (requests, the clusters: filter, the fact's groups): one name, one cluster
+                if any(c.name == cluster.name for c in clusters):
+                    problems.warning(f"catalog cluster {cluster.name!r} is not queried: a cluster of that name is "
+                                     "already configured", cluster.source or loc_of(method))
+                else:
+                    clusters.append(cluster)
         for method in unsupported_locators(self.context.app_config):
             problems.warning(
-                f"kubernetes.clusterLocatorMethods: type {method.get('type')!r} is not supported by soundcheck; "
-                "its clusters are not queried (list them under type: config)",
+                f"kubernetes.clusterLocatorMethods: type {method.get('type')!r} is not supported by soundcheck (nor "
+                "by Soundcheck); its clusters are not queried (list them under type: config, or as catalog Resources)",
                 loc_of(method, "type") or loc_of(method),
             )
         wanted = block.get("clusters")
         if isinstance(wanted, list):
             known = {c.name for c in clusters}
             for name in wanted:
-                if name not in known:
+                if name not in known and not catalog_unknown:
                     problems.error(
                         f"clusters: no cluster named {name!r} in kubernetes.clusterLocatorMethods "
                         f"(known: {', '.join(sorted(known)) or 'none'})",
@@ -131,6 +184,15 @@ class KubernetesCollector(EntityCollector):
                     )
             clusters = [c for c in clusters if c.name in wanted]
         self._clusters[index] = clusters
+
+    @staticmethod
+    def _path(block: Mapping[str, Any], key: str) -> str:
+        """A file named in the block: ``~`` expanded, relative to the app-config file that names it."""
+        path = os.path.expanduser(str(block[key]))
+        where = loc_of(block, key)
+        if not os.path.isabs(path) and where is not None and where.path:
+            path = os.path.join(os.path.dirname(os.path.abspath(where.path)), path)
+        return os.path.normpath(path)
 
     def _is_manifests(self, block: Mapping[str, Any]) -> bool:
         return block.get("manifests") is not None
@@ -198,20 +260,59 @@ class KubernetesCollector(EntityCollector):
         """``{name, namespace, labelSelector, items}`` from one cluster, or why it could not be listed.
 
         The first list sent to a cluster goes alone: when the token is wrong, its 401 stops every other request
-        before it is sent (a dead credential is not tried once per entity)."""
+        before it is sent (a dead credential is not tried once per entity); so do a catalog cluster's address check
+        and an exec plugin, run once."""
         if cluster.problem:
             return cluster.problem
         key = (entry.block_index, cluster.name)
 
         async def listed() -> dict[str, Any] | str:
             rejected = self._rejected.get(key)
-            return rejected if rejected else await self._list_once(entry, cluster, kind, selector, namespace)
+            if rejected:
+                return rejected
+            if cluster.resolve_host:
+                why = await public_host(cluster.url)
+                if why:
+                    cluster.problem = f"catalog cluster {cluster.name!r} is not queried: {why}"
+                    return cluster.problem
+                cluster.resolve_host = False
+            for renew in (False, True):
+                auth = await self._auth(entry, cluster, renew)
+                if isinstance(auth, str):
+                    self._rejected[key] = auth
+                    return auth
+                result = await self._list_once(entry, cluster, kind, selector, namespace, auth,
+                                               may_renew=cluster.exec is not None and not renew)
+                if result is not None:
+                    return result
+            raise AssertionError("unreachable: the second attempt never asks to renew")
 
         return await self._gate.run(key, listed)
 
+    async def _auth(self, entry: EntryConfig, cluster: Cluster, renew: bool) -> dict[str, str] | str:
+        """The request headers of an exec plugin's credential (none for other clusters), or why there is none."""
+        if cluster.exec is None:
+            return {}
+        try:
+            result = await cluster.exec.credential(renew=renew)
+        except ExecError as exc:
+            return f"cluster {cluster.name!r}: {exc}"
+        redactor = http_options(self.context).redactor
+        redactor.add(result.token)  # never printed, whatever the plugin is
+        if result.client_cert:
+            redactor.add(result.client_cert[1])
+            if result.client_cert != cluster.client_cert:
+                cluster.use_client_cert(result.client_cert)
+                old = self._kube_clients.pop((entry.block_index, cluster.name), None)
+                if old is not None:
+                    self._retired.append(old)  # its connections carry the old certificate
+        return {"Authorization": f"Bearer {result.token}"} if result.token else {}
+
     async def _list_once(
-        self, entry: EntryConfig, cluster: Cluster, kind: Kind, selector: str, namespace: str | None
-    ) -> dict[str, Any] | str:
+        self, entry: EntryConfig, cluster: Cluster, kind: Kind, selector: str, namespace: str | None,
+        auth: Mapping[str, str], may_renew: bool = False,
+    ) -> dict[str, Any] | str | None:
+        """The list, or why not; ``None`` when an exec credential was refused (401) and may be renewed."""
         path = kind.path(namespace)
         where = f"namespace {namespace!r}" if namespace else "all namespaces"
         try:
@@ -222,7 +323,7 @@ class KubernetesCollector(EntityCollector):
                 params = [("labelSelector", selector), ("limit", str(PAGE_SIZE))]
                 if token:
                     params.append(("continue", token))
-                body = await client.get_json(path, params=params)
+                body = await client.get_json(path, params=params, headers=auth or None)
                 page = body.get("items") if isinstance(body, Mapping) else None
                 if not isinstance(page, list):
                     return f"cluster {cluster.name!r}: GET {path}: unexpected response (no items list)"
@@ -239,6 +340,8 @@ class KubernetesCollector(EntityCollector):
         except HttpError as exc:
             said = _status_message(exc)
             if exc.status == 401:
+                if may_renew:
+                    return None  # an exec credential may have been revoked early: the plugin runs once more
                 reason = (f"cluster {cluster.name!r} rejected the credentials (HTTP 401 Unauthorized"
                           f"{': ' + said if said else ''}): check {cluster.credential}")
                 self._rejected[(entry.block_index, cluster.name)] = reason
@@ -298,10 +401,11 @@ class KubernetesCollector(EntityCollector):
     # -- HTTP ---------------------------------------------------------------------------------------------------
     @property
     def requests(self) -> int:
-        return super().requests + sum(c.requests for c in self._kube_clients.values())
+        return super().requests + sum(c.requests for c in [*self._kube_clients.values(), *self._retired])
 
     async def aclose(self) -> None:
-        clients, self._kube_clients = list(self._kube_clients.values()), {}
+        clients, self._kube_clients = [*self._kube_clients.values(), *self._retired], {}
+        self._retired = []
         for client in clients:
             await client.aclose()
         await super().aclose()
