@@ -245,7 +245,7 @@ def evaluate(
     pushed: Mapping[str, Mapping[str, Any]] | None = None,
     exemption_notice_days: int = 14,
     release_facts: bool = False,
-    chunk: int = CHUNK,
+    chunk: int | None = None,
 ) -> RunReport:
     """Evaluate the selected checks and tracks over ``entities`` with ``facts`` (keyed by
     ``(entity_key(entity ref), FactRef)``, as ``FactStore.load_all()`` returns them): the whole report, the parts of
@@ -306,7 +306,7 @@ def evaluate_stream(
     pushed: Mapping[str, Mapping[str, Any]] | None = None,
     exemption_notice_days: int = 14,
     release_facts: bool = False,
-    chunk: int = CHUNK,
+    chunk: int | None = None,
 ) -> EvaluationStream:
     """``evaluate``'s run as an ``EvaluationStream``. Selection errors (``UsageError``) and dependency cycles
     (``ConfigError``) are raised here, before any part.
@@ -356,7 +356,7 @@ def evaluate_stream(
     exempted = index_by_check(getattr(settings, "exemptions", ()))
     head = RunReport(generated_at=now, entities=tuple(considered), checks=tuple(checks), tracks=tuple(tracks),
                      check_results=(), track_results=())
-    size = max(1, chunk)
+    size = max(1, CHUNK if chunk is None else chunk)
 
     def parts() -> Iterator[RunReport]:
         bound = {value.id: compile_check(value).bind(tables, absent_reasons)

@@ -56,6 +56,20 @@ def test_put_get_and_missing(any_store: FactStore) -> None:
     assert any_store.get("component:default/other", SERVICE) is None
 
 
+def test_load_entities_gives_every_fact_of_those_entities_only(any_store: FactStore) -> None:
+    """What ``check`` reads per entity chunk: every fact of the given entity keys (a key that is a prefix of
+    another entity's is not a match), keyed as ``load_all``; unknown keys give nothing; many keys in one call."""
+    seed(any_store)
+    got = any_store.load_entities(["component:default/a", "api:default/a", "component:default/none"])
+    assert set(got) == {("component:default/a", SERVICE), ("component:default/a", REPO), ("api:default/a", SERVICE)}
+    assert got[("component:default/a", REPO)].data == "a-repo"
+    everything = any_store.load_all()
+    assert {k: v for k, v in everything.items() if k in got} == got
+    keys = [f"component:default/x{i}" for i in range(1000)] + ["component:default/b"]
+    assert set(any_store.load_entities(keys)) == {("component:default/b", REPO)}
+    assert any_store.load_entities([]) == {}
+
+
 def test_get_many_returns_the_stored_pairs_keyed_by_entity_key(any_store: FactStore) -> None:
     seed(any_store)
     found = any_store.get_many(
