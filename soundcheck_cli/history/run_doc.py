@@ -10,6 +10,8 @@ go to a temporary file (``MessageSpool``) -- so recording 2,000,000 results neve
 from __future__ import annotations
 
 import tempfile
+from bisect import bisect_left
+from collections import Counter
 from collections.abc import Iterator
 from itertools import compress, groupby
 from operator import attrgetter
@@ -27,6 +29,7 @@ from soundcheck_cli.history.codec import (
 
 _ENTITY_REF = attrgetter("entity_ref")
 _MESSAGE = attrgetter("message")
+_CHECK_ID = attrgetter("check_id")
 _PAD = ABSENT.encode("ascii")
 BLOCK = 1000  # messages per piece of the spool: ~100 kB of text, small enough for the allocator to reuse
 
@@ -112,16 +115,23 @@ class RunEncoder:
                 column.extend(_PAD * (n - len(column)))
                 _place(column, slots, text)
         counts = self.counts
-        for value in values:
-            counts[value] = counts.get(value, 0) + 1
+        for value, count in Counter(values).items():  # counted in C; first-seen order kept
+            counts[value] = counts.get(value, 0) + count
         # Messages: each check's of this part together (check-major), each distinct text encoded once.
         messages = list(map(_MESSAGE, results))
         keep = self.keep
-        wanted = [i for i in compress(range(len(values)), messages) if values[i] in keep]
-        names = self._names
+        wanted = list(compress(range(len(values)), messages))  # the results that have a message
+        if not keep.issuperset(values):
+            wanted = [i for i in wanted if values[i] in keep]
+        names = [self._names[slot] for slot in slots]  # '"<run slot>":' of each of the part's entities
         texts = _Texts(self.limit)
-        for check_id, group in groupby(wanted, key=_check_of(results)):
-            self.messages.add(check_id, [names[slots[slot_of[i]]] + texts[messages[i]] for i in group])
+        start = 0
+        for check_id, group in groupby(map(_CHECK_ID, results)):  # one group per check (check-major)
+            end = start + sum(1 for _ in group)
+            lo, hi = bisect_left(wanted, start), bisect_left(wanted, end)
+            if hi > lo:
+                self.messages.add(check_id, [names[slot_of[i]] + texts[messages[i]] for i in wanted[lo:hi]])
+            start = end
 
     def _slots(self, refs: list[str]) -> Slots:
         """The run's entity slot of each of a part's entities (new entities get the next slots)."""
@@ -175,10 +185,6 @@ class _Texts(dict):
 
         out = self[text] = _encode_str(text if len(text) <= self.limit else text[:self.limit])
         return out
-
-
-def _check_of(results: Any) -> Any:
-    return lambda i: results[i].check_id
 
 
 def _place(column: bytearray, slots: Slots, text: str) -> None:
