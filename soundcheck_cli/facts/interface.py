@@ -18,7 +18,7 @@ Semantics every implementation keeps:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
@@ -28,6 +28,16 @@ from soundcheck_cli.facts.model import Fact, FactRef
 def entity_key(entity_ref: str) -> str:
     """Normalised entity ref used as the store key (refs compare case-insensitively)."""
     return entity_ref.strip().lower()
+
+
+def keyed_facts(decode: Callable[[Any], Iterable[tuple[str, Fact]]], batches: Iterable[Any]) -> dict[tuple[str, FactRef], Fact]:
+    """The facts of row ``batches`` (``decode(rows)`` gives ``(entity key, Fact)`` pairs), keyed as ``load_all``
+    returns them: how both stores read facts in bulk, one batch of rows decoded at a time."""
+    out: dict[tuple[str, FactRef], Fact] = {}
+    for rows in batches:
+        for key, fact in decode(rows):
+            out[(key, fact.fact_ref)] = fact
+    return out
 
 
 class FactStore(ABC):

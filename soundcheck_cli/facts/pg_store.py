@@ -69,7 +69,7 @@ from psycopg import errors as pg_errors
 
 from soundcheck_cli import redact
 from soundcheck_cli.errors import StoreError, StoreUnavailable
-from soundcheck_cli.facts.interface import FactStore, entity_key
+from soundcheck_cli.facts.interface import FactStore, entity_key, keyed_facts
 from soundcheck_cli.facts.spec import describe
 from soundcheck_cli.facts.model import Fact, FactRef
 from soundcheck_cli.facts.store import HOST, fact_text, new_token, pid_alive, where_clause
@@ -492,13 +492,9 @@ class PostgresFactStore(FactStore):
         the client never holds every row's text at once (270,000 facts: 200 MB), as the folder store's load."""
 
         def read(conn: psycopg.Connection[Any]) -> dict[tuple[str, FactRef], Fact]:
-            out: dict[tuple[str, FactRef], Fact] = {}
             with conn.transaction(), conn.cursor(name="soundcheck_load_all") as cursor:
                 cursor.execute(f"SELECT {_FACT_COLUMNS} FROM soundcheck_facts")
-                while rows := cursor.fetchmany(_LOAD_ROWS):
-                    for key, fact in self._decode(rows):
-                        out[(key, fact.fact_ref)] = fact
-            return out
+                return keyed_facts(self._decode, iter(lambda: cursor.fetchmany(_LOAD_ROWS), []))
 
         with paused():
             return self._run("read facts", read)
@@ -509,13 +505,9 @@ class PostgresFactStore(FactStore):
         query = f"SELECT {_FACT_COLUMNS} FROM soundcheck_facts WHERE entity_key = ANY(%s::text[])"
 
         def read(conn: psycopg.Connection[Any]) -> dict[tuple[str, FactRef], Fact]:
-            out: dict[tuple[str, FactRef], Fact] = {}
             with conn.cursor() as cursor:
                 cursor.execute(query, (wanted,))
-                while rows := cursor.fetchmany(_LOAD_ROWS):
-                    for key, fact in self._decode(rows):
-                        out[(key, fact.fact_ref)] = fact
-            return out
+                return keyed_facts(self._decode, iter(lambda: cursor.fetchmany(_LOAD_ROWS), []))
 
         with paused():
             return self._run("read facts", read)

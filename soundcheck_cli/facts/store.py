@@ -43,7 +43,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from soundcheck_cli.errors import Location, StoreError
-from soundcheck_cli.facts.interface import FactStore, entity_key
+from soundcheck_cli.facts.interface import FactStore, entity_key, keyed_facts
 from soundcheck_cli.facts.model import Fact, FactRef, format_timestamp, parse_timestamp
 from soundcheck_cli.fastinit import fast_constructor
 from soundcheck_cli.gcpause import paused
@@ -435,12 +435,8 @@ class DiskFactStore(FactStore):
         than the facts themselves."""
 
         def read() -> dict[tuple[str, FactRef], Fact]:
-            out: dict[tuple[str, FactRef], Fact] = {}
             cursor = self._con.execute(f"SELECT {_COLUMNS} FROM facts")
-            while rows := cursor.fetchmany(_LOAD_ROWS):
-                for key, fact in self._decode(rows):
-                    out[(key, fact.fact_ref)] = fact
-            return out
+            return keyed_facts(self._decode, iter(lambda: cursor.fetchmany(_LOAD_ROWS), []))
 
         with paused():
             return self._run("read facts", read)
@@ -450,15 +446,10 @@ class DiskFactStore(FactStore):
         wanted = list(dict.fromkeys(keys))
 
         def read() -> dict[tuple[str, FactRef], Fact]:
-            out: dict[tuple[str, FactRef], Fact] = {}
-            for start in range(0, len(wanted), _PAIRS):
-                part = wanted[start:start + _PAIRS]
-                rows = self._con.execute(
-                    f"SELECT {_COLUMNS} FROM facts WHERE entity_key IN ({','.join(['?'] * len(part))})",
-                    part).fetchall()
-                for key, fact in self._decode(rows):
-                    out[(key, fact.fact_ref)] = fact
-            return out
+            parts = (wanted[start:start + _PAIRS] for start in range(0, len(wanted), _PAIRS))
+            return keyed_facts(self._decode, (self._con.execute(
+                f"SELECT {_COLUMNS} FROM facts WHERE entity_key IN ({','.join(['?'] * len(part))})", part).fetchall()
+                for part in parts))
 
         with paused():
             return self._run("read facts", read)
