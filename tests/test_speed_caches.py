@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import pytest
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -17,7 +16,7 @@ from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.errors import Problems
 from soundcheck_cli.facts.model import Fact, FactRef
 from soundcheck_cli.facts.store import open_store
-from soundcheck_cli.history.codec import MessagePieces, dumps_compact, pack, unpack
+from soundcheck_cli.history.codec import MessageSpool, dumps_compact, encode_str, pack, unpack
 from soundcheck_cli.reporters import json_reporter
 from soundcheck_cli.results import RunReport
 from soundcheck_cli.rules.model import CheckResult, CheckState
@@ -180,34 +179,47 @@ def test_load_all_decodes_expiring_facts_like_single_reads(tmp_path: Any) -> Non
         assert type(next(iter(loaded.values()))) is Fact
 
 
+def _spool(adds: list[tuple[str, int, str]]) -> MessageSpool:
+    """A spool given ``adds`` as the recorder gives them: runs of one check's messages, encoded."""
+    from itertools import groupby
+
+    spool = MessageSpool()
+    for check_id, group in groupby(adds, key=lambda a: a[0]):
+        spool.add(check_id, [f'"{slot}":' + encode_str(text) for _, slot, text in group])
+    return spool
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["c1", "c2", 'c"3', "é"]), st.integers(0, 3000), TEXTS), max_size=40))
-def test_message_pieces_write_what_json_dumps_writes_for_the_mapping(adds: list[tuple[str, int, str]]) -> None:
-    adds = sorted(adds, key=lambda a: a[0])  # each check's messages together, as the recorder's results are
+def test_message_spool_writes_what_json_dumps_writes_for_the_mapping(adds: list[tuple[str, int, str]]) -> None:
     mapping: dict[str, dict[str, str]] = {}
     kept = []
-    for check_id, slot, text in adds:
+    for check_id, slot, text in adds:  # in any order of checks: a check's messages added apart are joined
         if str(slot) in mapping.get(check_id, {}):  # the recorder adds each (check, entity slot) once
             continue
         kept.append((check_id, slot, text))
         mapping.setdefault(check_id, {})[str(slot)] = text
-    text = "".join(MessagePieces(iter(kept)))
-    assert text == json.dumps(mapping, separators=(",", ":"), ensure_ascii=False)
-    doc = {"v": 1, "entities": ["a"], "messages": MessagePieces(iter(kept))}
-    plain = {"v": 1, "entities": ["a"], "messages": mapping}
+    text = "".join(_spool(kept))
+    assert json.loads(text) == mapping
+    grouped = sorted(kept, key=lambda a: a[0])  # each check's messages together: the same text as json.dumps
+    expected: dict[str, dict[str, str]] = {}
+    for check_id, slot, message in grouped:
+        expected.setdefault(check_id, {})[str(slot)] = message
+    assert "".join(_spool(grouped)) == json.dumps(expected, separators=(",", ":"), ensure_ascii=False)
+    doc = {"v": 1, "entities": ["a"], "messages": _spool(grouped)}
+    plain = {"v": 1, "entities": ["a"], "messages": expected}
     assert pack(doc) == pack(plain)  # compressed piece by piece: the same bytes as compressed whole
-    assert unpack(pack({"messages": MessagePieces(iter(kept))})) == {"messages": mapping}
+    assert unpack(pack({"messages": _spool(kept)})) == {"messages": mapping}
 
 
-def test_message_pieces_refuse_a_check_whose_messages_are_apart() -> None:
-    pieces = MessagePieces(iter([("c1", 0, "x"), ("c2", 0, "y"), ("c1", 1, "z")]))
-    with pytest.raises(ValueError, match="'c1' are not together"):
-        "".join(pieces)
+def test_message_spool_joins_a_checks_messages_added_apart() -> None:
+    text = "".join(_spool([("c1", 0, "x"), ("c2", 0, "y"), ("c1", 1, "z")]))
+    assert text == '{"c1":{"0":"x","1":"z"},"c2":{"0":"y"}}'
 
 
-def test_message_pieces_of_thousands_of_results_in_several_pieces() -> None:
+def test_message_spool_of_thousands_of_results_in_several_pieces() -> None:
     kept = [("c1", i, f"m{i % 7}") for i in range(2500)] + [("c2", i, "é") for i in range(1200)]
     mapping = {"c1": {str(i): f"m{i % 7}" for i in range(2500)}, "c2": {str(i): "é" for i in range(1200)}}
-    pieces = list(MessagePieces(iter(kept)))
+    pieces = list(_spool(kept))
     assert len(pieces) > 5  # a piece per 1,000 messages, not one per check
     assert "".join(pieces) == json.dumps(mapping, separators=(",", ":"), ensure_ascii=False)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+import tempfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ LEVEL_STATES = {LEVEL_PASSED: "passed", LEVEL_FAILED: "failed"}
 
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-_encode_str = json.encoder.c_encode_basestring or json.encoder.py_encode_basestring  # type: ignore[attr-defined]
+encode_str = json.encoder.c_encode_basestring or json.encoder.py_encode_basestring  # type: ignore[attr-defined]
 
 
 def _dumps_text_maps(mapping: Any) -> str | None:
@@ -66,9 +67,9 @@ def _dumps_text_maps(mapping: Any) -> str | None:
                 return None
             encoded = memo.get(text)
             if encoded is None:
-                encoded = memo[text] = _encode_str(text)
-            items.append(_encode_str(name) + ":" + encoded)
-        outer.append(_encode_str(key) + ":{" + ",".join(items) + "}")
+                encoded = memo[text] = encode_str(text)
+            items.append(encode_str(name) + ":" + encoded)
+        outer.append(encode_str(key) + ":{" + ",".join(items) + "}")
     return "{" + ",".join(outer) + "}"
 
 
@@ -83,46 +84,40 @@ class EncodedMessages(str):
         return json.loads(self)  # type: ignore[no-any-return]
 
 
-class MessagePieces:
-    """A run's ``messages`` mapping as a one-shot iterable of text pieces whose concatenation is its compact JSON
-    (``EncodedMessages``' text): ``pack`` compresses them as they come, so the messages of 2,000,000 results
-    (100 MB of text at 100,000 entities) are never held whole, nor per result. ``adds`` yields ``(check id,
-    entity slot, text)`` in result order, each (check, slot) once, and each check's adds together (as the
-    recorder's check-major results are)."""
+class MessageSpool:
+    """A run's ``messages`` mapping (``{check id: {entity slot: text}}``) as a one-shot iterable of text pieces
+    whose concatenation is its compact JSON (``EncodedMessages``' text): the recorder adds each part's messages
+    check by check (``add``), they wait in a temporary file, and ``pack`` compresses them as they come back, check
+    by check, so the messages of 2,000,000 results (100 MB of text at 100,000 entities) are never held whole. A
+    check's messages added apart (one part, then another) come back as one object."""
 
-    __slots__ = ("_adds",)
+    def __init__(self) -> None:
+        self.file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        self.blocks: dict[str, list[tuple[int, int]]] = {}  # check id -> (offset, length) of its pieces
 
-    def __init__(self, adds: Iterable[tuple[str, int, str]]) -> None:
-        self._adds = adds
+    def add(self, check_id: str, pieces: list[str]) -> None:
+        """Messages of one check, as ``"<slot>":<JSON text>`` pieces (``encode_str``), each slot once per run."""
+        for start in range(0, len(pieces), SPOOL_BLOCK):
+            data = ",".join(pieces[start:start + SPOOL_BLOCK]).encode("utf-8")
+            offset = self.file.seek(0, 2)
+            self.file.write(data)
+            self.blocks.setdefault(check_id, []).append((offset, len(data)))
 
     def __iter__(self) -> Iterator[str]:
-        texts: dict[str, str] = {}  # each distinct message encoded once
-        slots: dict[int, str] = {}
-        done: set[str] = set()
-        current: str | None = None
-        block: list[str] = []
         yield "{"
-        for check_id, slot, text in self._adds:
-            if check_id != current:
-                if check_id in done:
-                    raise ValueError(f"messages of check {check_id!r} are not together")
-                if current is not None:
-                    yield ",".join(block) + "},"
-                    block = []
-                    done.add(current)
-                current = check_id
-                yield _encode_str(check_id) + ":{"
-            elif len(block) >= 1000:  # pieces of ~100 kB: small enough to stay in the allocator's reuse
-                yield ",".join(block) + ","
-                block = []
-            name = slots.get(slot)
-            if name is None:
-                name = slots[slot] = _encode_str(str(slot)) + ":"
-            encoded = texts.get(text)
-            if encoded is None:
-                encoded = texts[text] = _encode_str(text)
-            block.append(name + encoded)
-        yield ("" if current is None else ",".join(block) + "}") + "}"
+        for i, (check_id, pieces) in enumerate(self.blocks.items()):
+            yield ("," if i else "") + encode_str(check_id) + ":{"
+            for j, (offset, length) in enumerate(pieces):
+                self.file.seek(offset)
+                yield ("," if j else "") + self.file.read(length).decode("utf-8")
+            yield "}"
+        yield "}"
+
+    def close(self) -> None:
+        self.file.close()
+
+
+SPOOL_BLOCK = 1000  # messages per piece: ~100 kB of text, small enough for the allocator to reuse
 
 
 def dumps_compact(value: Any) -> str:
@@ -142,16 +137,9 @@ def dumps_compact(value: Any) -> str:
     return _COMPACT.encode(value)
 
 
-def _is_pieces(messages: Any) -> bool:
-    """Messages given as text pieces: ``MessagePieces``, or ``run_doc.MessageSpool``."""
-    from soundcheck_cli.history.run_doc import MessageSpool
-
-    return messages.__class__ is MessagePieces or messages.__class__ is MessageSpool
-
-
 def pack(value: Any) -> dict[str, str]:
     if value.__class__ is dict and value and next(reversed(value)) == "messages" \
-            and _is_pieces(value["messages"]):
+            and value["messages"].__class__ is MessageSpool:
         # Compressed piece by piece: the document's text is never held whole (``MessagePieces``).
         compressor = zlib.compressobj(1)
         head = _COMPACT.encode({k: v for k, v in value.items() if k != "messages"})

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from soundcheck_cli.config.fields import Fields, type_name
-from soundcheck_cli.located.nodes import loc_of
 from soundcheck_cli.errors import Location, Problems
+from soundcheck_cli.located.nodes import loc_of
 
 DEFAULT_KEEP = 20
 MAX_KEEP = 1000

@@ -23,8 +23,8 @@ from soundcheck_cli.events.config import EventsSettings
 from soundcheck_cli.facts.interface import FactStore
 from soundcheck_cli.history.changes import Changes, compare_encoded
 from soundcheck_cli.history.codec import States, covers, decode
-from soundcheck_cli.history.run_doc import RunEncoder
 from soundcheck_cli.history.config import HistorySettings
+from soundcheck_cli.history.run_doc import RunEncoder
 from soundcheck_cli.history.store import MESSAGE_LIMIT, History, RunInfo, run_id
 from soundcheck_cli.results import RunReport
 from soundcheck_cli.rules.model import CheckState

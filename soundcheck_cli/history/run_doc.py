@@ -3,16 +3,14 @@
 state character per (check, entity) and per (track level, entity), the counts by state, and the messages, which
 go to a temporary file (``MessageSpool``) -- so recording 2,000,000 results never holds them.
 
-``RunEncoder.doc()`` is what ``codec.encode(codec.from_report(...))`` gives for the whole run, and
-``MessageSpool`` iterates as ``codec.MessagePieces`` does: the text of ``{check id: {entity slot: text}}``.
+``RunEncoder.doc()`` is what ``codec.encode(codec.from_report(...))`` gives for the whole run, and its
+``messages`` (a ``codec.MessageSpool``) iterate as the text of ``{check id: {entity slot: text}}``.
 """
 
 from __future__ import annotations
 
-import tempfile
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterator
 from itertools import compress, groupby
 from operator import attrgetter
 from typing import Any
@@ -21,9 +19,11 @@ from soundcheck_cli.facts.interface import entity_key
 from soundcheck_cli.history.codec import (
     ABSENT,
     FORMAT,
+    MessageSpool,
     TrackShape,
     encode,
     encode_run,
+    encode_str,
     from_report,
 )
 
@@ -31,43 +31,6 @@ _ENTITY_REF = attrgetter("entity_ref")
 _MESSAGE = attrgetter("message")
 _CHECK_ID = attrgetter("check_id")
 _PAD = ABSENT.encode("ascii")
-BLOCK = 1000  # messages per piece of the spool: ~100 kB of text, small enough for the allocator to reuse
-
-
-class MessageSpool:
-    """A run's messages, added part by part (each check's messages of a part together), kept in a temporary
-    file and given back check by check as the compact JSON text of ``{check id: {entity slot: text}}``, in pieces
-    (``codec.pack`` compresses them as they come). Each distinct text of a part is JSON-encoded once."""
-
-    def __init__(self) -> None:
-        self.file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
-        self.blocks: dict[str, list[tuple[int, int]]] = {}  # check id -> (offset, length) of its pieces
-
-    def add(self, check_id: str, pieces: list[str]) -> None:
-        """One check's messages of one part, as ``"<slot>":<JSON text>`` pieces."""
-        for start in range(0, len(pieces), BLOCK):
-            self._flush(check_id, pieces[start:start + BLOCK])
-
-    def _flush(self, check_id: str, block: list[str]) -> None:
-        data = ",".join(block).encode("utf-8")
-        offset = self.file.seek(0, 2)
-        self.file.write(data)
-        self.blocks.setdefault(check_id, []).append((offset, len(data)))
-
-    def __iter__(self) -> Iterator[str]:
-        from soundcheck_cli.history.codec import _encode_str
-
-        yield "{"
-        for i, (check_id, pieces) in enumerate(self.blocks.items()):
-            yield ("," if i else "") + _encode_str(check_id) + ":{"
-            for j, (offset, length) in enumerate(pieces):
-                self.file.seek(offset)
-                yield ("," if j else "") + self.file.read(length).decode("utf-8")
-            yield "}"
-        yield "}"
-
-    def close(self) -> None:
-        self.file.close()
 
 
 class RunEncoder:
@@ -181,9 +144,7 @@ class _Texts(dict):
         self.limit = limit
 
     def __missing__(self, text: str) -> str:
-        from soundcheck_cli.history.codec import _encode_str
-
-        out = self[text] = _encode_str(text if len(text) <= self.limit else text[:self.limit])
+        out = self[text] = encode_str(text if len(text) <= self.limit else text[:self.limit])
         return out
 
 

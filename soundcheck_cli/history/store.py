@@ -19,7 +19,15 @@ from typing import Any
 
 from soundcheck_cli.facts.interface import FactStore, entity_key
 from soundcheck_cli.facts.model import format_timestamp, parse_timestamp
-from soundcheck_cli.history.codec import EncodedMessages, MessagePieces, States, decode, encode, pack, unpack
+from soundcheck_cli.history.codec import (
+    EncodedMessages,
+    MessageSpool,
+    States,
+    decode,
+    encode,
+    pack,
+    unpack,
+)
 
 INDEX_KEY = "history:index"
 RUN_PREFIX = "history:run:"
@@ -111,12 +119,12 @@ class History:
 
     def add(self, info: RunInfo, states: States, messages: dict[tuple[str, str], str], keep: int, *,
             encoded: dict[str, Any] | None = None,
-            packed_messages: dict[str, dict[str, str]] | EncodedMessages | MessagePieces | None = None,
+            packed_messages: dict[str, dict[str, str]] | EncodedMessages | MessageSpool | None = None,
             keep_daily: int = 0) -> list[str]:
         """Record a run, then drop what the retention no longer keeps (``retained``); returns the dropped run ids.
         ``encoded``: ``encode(states)`` when the caller already has it (it is not modified).
         ``packed_messages``: the messages already in stored form (``{check id: {entity slot: text}}``, cut to
-        ``MESSAGE_LIMIT``; or that mapping as ``codec.EncodedMessages`` or ``codec.MessagePieces``), used instead of ``messages``."""
+        ``MESSAGE_LIMIT``; or that mapping as ``codec.EncodedMessages`` or ``codec.MessageSpool``), used instead of ``messages``."""
         doc = dict(encoded) if encoded is not None else encode(states)
         if packed_messages is not None:
             doc["messages"] = packed_messages
