@@ -67,8 +67,8 @@ class FactCollector(ABC):
     @property
     def logger(self) -> logging.LoggerAdapter:  # type: ignore[type-arg]
         """A logger scoped to this collector (the seed's ``logger.child({target: id})``): during a run its lines
-        go to the run's output, prefixed ``collector <id>:`` and redacted (see ``collectors/api.py``)."""
-        from soundcheck_cli.collectors.api import collector_logger
+        go to the run's output, prefixed ``collector <id>:`` and redacted (see ``collectors/logger.py``)."""
+        from soundcheck_cli.collectors.logger import collector_logger
 
         return collector_logger(self)
 
