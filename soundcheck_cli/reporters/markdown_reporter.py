@@ -14,6 +14,7 @@ a message cannot inject tags), and ``|``, ``\\``, ``*``, ``_``, `````, ``[``, ``
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from operator import attrgetter
 from typing import Any
 
 from soundcheck_cli.reporters import ReportWriter, render_whole
@@ -33,7 +34,7 @@ from soundcheck_cli.reporters.common import (
 from soundcheck_cli.reporters.spool import SortedRuns
 from soundcheck_cli.exemptions import notices as exemption_notices
 from soundcheck_cli.results import RunReport
-from soundcheck_cli.rules.model import CheckState
+from soundcheck_cli.rules.model import CheckResult, CheckState
 
 DEFAULT_MAX_ROWS = 1000
 DEFAULT_LIMIT = 10  # rows per owner and check before "... and N more"
@@ -103,6 +104,9 @@ def render(report: RunReport, *, max_rows: int = DEFAULT_MAX_ROWS, title: str = 
 
 
 _ORDER = {s: i for i, s in enumerate(NOT_PASSING)}
+_ENTITY_REF = attrgetter("entity_ref")
+_CHECK_ID = attrgetter("check_id")
+_STATE = attrgetter("state")
 
 
 class Writer(ReportWriter):
@@ -131,7 +135,7 @@ class Writer(ReportWriter):
         self.not_passing = 0
         self.owners_seen: dict[str, int] = {}  # owner -> rank of first appearance (ties of the sort keep it)
         self.owner_count: Counter[str] = Counter()
-        # owner -> (state rank, check id) -> [size, rows listed: (entity ref, line)]
+        # owner -> (state rank, check id) -> [size, results listed: (entity ref, result)]
         self.groups: dict[str, dict[tuple[int, str], list[Any]]] = {}
         self.runs = SortedRuns() if self.cap is None and self.per_check is None else None
 
@@ -140,40 +144,52 @@ class Writer(ReportWriter):
         index = build_index(part)
         results = part.check_results
         self.results += len(results)
-        self.entities += len({r.entity_ref for r in results})
+        self.entities += len(set(map(_ENTITY_REF, results)))
         for track, counts in zip(part.tracks, self.tracks):
             counts.add(track, track_rows(part, track))
+        for (check_id, state), n in Counter(zip(map(_CHECK_ID, results), map(_STATE, results))).items():
+            self.states[state] += n  # counted at C speed: a few (check, state) pairs per part
+            self.by_check[check_id][state] += n
         records: list[tuple[list[Any], str]] = []
-        touched: set[tuple[str, tuple[int, str]]] = set()
+        entity_owner: dict[str, str] = {}  # an entity's owner, for the checks without one of their own
+        groups = self.groups
         for r in results:
-            self.states[r.state] += 1
-            self.by_check[r.check_id][r.state] += 1
-            if r.state not in NOT_PASSING:
+            state = r.state
+            if state not in _ORDER:
                 continue
             self.not_passing += 1
             check = index.check(r.check_id)
-            owner = owner_of(check, index.entity(r.entity_ref))
+            if check is not None and check.owner_entity_ref:
+                owner = check.owner_entity_ref
+            else:
+                owner = entity_owner.get(r.entity_ref)  # type: ignore[assignment]
+                if owner is None:
+                    owner = entity_owner[r.entity_ref] = owner_of(None, index.entity(r.entity_ref))
             seen = self.owners_seen.setdefault(owner, len(self.owners_seen))
             self.owner_count[owner] += 1
-            line = (f"| {STATE_ICON[r.state]} {r.state.value} | {code(r.check_id)} | {code(r.entity_ref)} | "
-                    f"{cell(message_of(r, check))} |")
-            rank = _ORDER[r.state]
+            rank = _ORDER[state]
             if self.runs is not None:
-                records.append(([owner.startswith("("), owner.lower(), seen, rank, r.check_id, r.entity_ref], line))
+                records.append(([owner.startswith("("), owner.lower(), seen, rank, r.check_id, r.entity_ref],
+                                _row(r, check)))
                 continue
-            group = self.groups.setdefault(owner, {}).setdefault((rank, r.check_id), [0, []])
+            by_key = groups.get(owner)
+            if by_key is None:
+                by_key = groups[owner] = {}
+            group = by_key.get((rank, r.check_id))
+            if group is None:
+                group = by_key[(rank, r.check_id)] = [0, []]
             group[0] += 1
-            group[1].append((r.entity_ref, line))
-            touched.add((owner, (rank, r.check_id)))
+            group[1].append((r.entity_ref, r))  # written at the close if it is still among the first
         if self.runs is not None:
             records.sort(key=_KEY)
             self.runs.add_run(records)
             return
-        for owner, key in touched:  # keep the first rows of each group by entity ref: what the group lists
-            kept = self.groups[owner][key][1]
-            if self.per_check is not None and len(kept) > self.per_check:
-                kept.sort(key=_KEY)
-                del kept[self.per_check:]
+        if self.per_check is not None:
+            for by_key in groups.values():  # keep the first rows of each group by entity ref: what it lists
+                for _size, kept in by_key.values():
+                    if len(kept) > self.per_check:
+                        kept.sort(key=_KEY)
+                        del kept[self.per_check:]
         self._prune()
 
     def _owner_key(self, owner: str) -> tuple[bool, str, int]:
@@ -236,10 +252,10 @@ class Writer(ReportWriter):
             self._write(lines)
             lines = self._everything()
         else:
-            lines += self._capped()
+            lines += self._capped(index)
         self._write(lines, last=True)
 
-    def _capped(self) -> list[str]:
+    def _capped(self, index: Any) -> list[str]:
         """The list by owner, cut at ``max_rows`` rows and ``limit`` rows per owner and check."""
         lines: list[str] = []
         cap, per_check = self.cap, self.per_check
@@ -255,10 +271,10 @@ class Writer(ReportWriter):
                 size, kept = groups[(rank, check_id)]
                 state = NOT_PASSING[rank]
                 kept.sort(key=_KEY)
-                for _ref, line in kept if per_check is None else kept[:per_check]:
+                for _ref, r in kept if per_check is None else kept[:per_check]:
                     if cap is not None and rows >= cap:
                         break
-                    lines.append(line)
+                    lines.append(_row(r, index.check(r.check_id)))
                     rows += 1
                     accounted += 1
                 if cap is not None and rows >= cap:
@@ -301,6 +317,11 @@ class Writer(ReportWriter):
             lines = lines[:-1]
         if lines:
             self.write("".join(line + "\n" for line in lines))
+
+
+def _row(r: CheckResult, check: Any) -> str:
+    return (f"| {STATE_ICON[r.state]} {r.state.value} | {code(r.check_id)} | {code(r.entity_ref)} | "
+            f"{cell(message_of(r, check))} |")
 
 
 def _KEY(item: Any) -> Any:
