@@ -16,12 +16,13 @@ import gc
 import json
 import weakref
 import xml.etree.ElementTree as ET
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from test_reporters_common import ROOT, sample_report
 
 from soundcheck_cli import reporters
 from soundcheck_cli.catalog.model import Entity
@@ -32,7 +33,6 @@ from soundcheck_cli.results import RunReport
 from soundcheck_cli.rules.model import Check, CheckResult, CheckState, Condition
 from soundcheck_cli.tracks.certification import certify
 from soundcheck_cli.tracks.model import Level, LevelCheck, Track
-from test_reporters_common import ROOT, sample_report
 
 SAME_AS_WHOLE = ("table", "markdown", "html")
 SAME_AS_JOINED = ("json", "csv", "junit", "sarif", "github")
@@ -91,7 +91,7 @@ def many_owners_report(entities: int = 23) -> RunReport:
             by_entity.setdefault(str(e.ref), {})[check.id] = r
     track_results = tuple(certify(t, e, by_entity[str(e.ref)]) for t in tracks for e in ents)
     problems = (Problem("unknown key 'ownr'", Location("catalog/x.yaml", 4, 3), Severity.WARNING),)
-    return RunReport(datetime(2026, 2, 3, 4, 5, 6, tzinfo=timezone.utc), ents, checks, tracks, tuple(results),
+    return RunReport(datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC), ents, checks, tracks, tuple(results),
                      track_results, problems)
 
 
@@ -178,9 +178,10 @@ class _Page(HTMLParser):
 
 def test_check_writes_valid_files_when_its_run_comes_in_parts(tmp_path, monkeypatch, capsys):
     """Through the CLI, one entity per part: every file parses and counts what a whole run counts."""
+    from workspaces import hygiene_config, two_components
+
     from soundcheck_cli import evaluation
     from soundcheck_cli.cli.commands import run_cli
-    from workspaces import hygiene_config, two_components
 
     monkeypatch.setattr(evaluation, "evaluate_stream", partial(evaluation.evaluate_stream, chunk=1))
     (tmp_path / "catalog.yaml").write_text(two_components())

@@ -18,7 +18,14 @@ from __future__ import annotations
 from typing import Any
 
 from soundcheck_cli.reporters import ReportWriter, render_whole
-from soundcheck_cli.reporters.common import Index, build_index, clean_text, message_of, redacted, source_of
+from soundcheck_cli.reporters.common import (
+    Index,
+    build_index,
+    clean_text,
+    message_of,
+    redacted,
+    source_of,
+)
 from soundcheck_cli.results import RunReport
 from soundcheck_cli.rules.model import CheckResult, CheckState
 

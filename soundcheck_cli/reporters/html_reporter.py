@@ -158,8 +158,8 @@ def _chart(track: Track, data: list[tuple[str, int]]) -> str:
     slot = (width - left * 2) / max(1, len(data))
     bar = min(48.0, slot * 0.7)
     peak = max([n for _, n in data] + [1])
-    parts = [f'<svg class="chart" role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-             f'xmlns="http://www.w3.org/2000/svg" aria-label="{esc(track.title)}: level distribution">',
+    parts = [(f'<svg class="chart" role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+              f'xmlns="http://www.w3.org/2000/svg" aria-label="{esc(track.title)}: level distribution">'),
              f'<line x1="{left}" y1="{height - bottom}" x2="{width - left}" y2="{height - bottom}" stroke="#d1d9e0"/>']
     levels = len(data) - 1
     for i, (label, count) in enumerate(data):

@@ -16,9 +16,9 @@ Built with ElementTree, which escapes text and attributes; control characters XM
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from xml.sax.saxutils import escape
 from collections.abc import Iterable
 from typing import Any
+from xml.sax.saxutils import escape
 
 from soundcheck_cli.reporters import ReportWriter, render_whole
 from soundcheck_cli.reporters.common import (

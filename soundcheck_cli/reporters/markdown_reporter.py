@@ -17,6 +17,7 @@ from collections import Counter, defaultdict
 from operator import attrgetter
 from typing import Any
 
+from soundcheck_cli.exemptions import notices as exemption_notices
 from soundcheck_cli.reporters import ReportWriter, render_whole
 from soundcheck_cli.reporters.common import (
     NOT_PASSING,
@@ -32,7 +33,6 @@ from soundcheck_cli.reporters.common import (
     track_rows,
 )
 from soundcheck_cli.reporters.spool import SortedRuns
-from soundcheck_cli.exemptions import notices as exemption_notices
 from soundcheck_cli.results import RunReport
 from soundcheck_cli.rules.model import CheckResult, CheckState
 

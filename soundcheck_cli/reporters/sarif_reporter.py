@@ -28,7 +28,14 @@ from urllib.parse import quote
 from soundcheck_cli import __version__
 from soundcheck_cli.facts.model import format_timestamp
 from soundcheck_cli.reporters import ReportWriter, render_whole
-from soundcheck_cli.reporters.common import Index, build_index, clean_text, message_of, redacted, source_of
+from soundcheck_cli.reporters.common import (
+    Index,
+    build_index,
+    clean_text,
+    message_of,
+    redacted,
+    source_of,
+)
 from soundcheck_cli.reporters.spool import Spool
 from soundcheck_cli.results import RunReport
 from soundcheck_cli.rules.model import Check, CheckResult, CheckState

@@ -88,8 +88,7 @@ class SortedRuns:
 
     def merged(self) -> Iterator[tuple[list[Any], str]]:
         readers = [self._records(offset, length) for offset, length in self.runs]
-        for key, text in heapq.merge(*readers, key=lambda record: record[0]):
-            yield key, text
+        yield from heapq.merge(*readers, key=lambda record: record[0])
 
     def _records(self, offset: int, length: int) -> Iterator[tuple[list[Any], str]]:
         for piece in _read(self.file, offset, length, block=1 << 16):
