@@ -148,7 +148,6 @@ class Writer(ReportWriter):
         self.warning_as_failure = warning_as_failure
         self.redactor = redactor
         self.counts = [_counts() for _ in head.tracks]
-        self.rows = [0 for _ in head.tracks]
         self.alone_counts = _counts()
         self.spool = Spool()
 
@@ -169,7 +168,6 @@ class Writer(ReportWriter):
                     cases = []
             self.spool.add(("cases", i), _cases(cases))
             if rows:
-                self.rows[i] += len(rows)
                 out = clean_text("\n".join(f"{tr.entity_ref}: level reached {reached_label(tr)}" for tr in rows))
                 self.spool.add(("out", i), escape(out) + "\n")
         alone = standalone_checks(part, index)
