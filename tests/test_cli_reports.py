@@ -57,10 +57,12 @@ def test_an_error_while_writing_is_the_run_error(tmp_path, monkeypatch, capsys):
 
     base = _workspace(tmp_path)
 
-    def broken(report, **_):
-        raise UsageError("junit: the report is too strange to write")
+    class Broken(junit_reporter.Writer):  # junit writes part by part: its Writer fails at the close
+        def close(self, problems=()):
+            self.spool.close()
+            raise UsageError("junit: the report is too strange to write")
 
-    monkeypatch.setattr(junit_reporter, "render", broken)
+    monkeypatch.setattr(junit_reporter, "Writer", Broken)
     code = run_cli(["check", *base, "-f", "json", "-o", str(tmp_path / "r.json"), "-f", "junit",
                     "-o", str(tmp_path / "r.xml")])
     assert code == 2
@@ -90,10 +92,12 @@ def test_a_report_that_fails_before_writing_leaves_no_stale_content(tmp_path, mo
     target = tmp_path / "r.xml"
     target.write_text("<old report/>\n")
 
-    def broken(report, **_):
-        raise UsageError("junit: the report is too strange to write")
+    class Broken(junit_reporter.Writer):  # junit writes part by part: its Writer fails at the close
+        def close(self, problems=()):
+            self.spool.close()
+            raise UsageError("junit: the report is too strange to write")
 
-    monkeypatch.setattr(junit_reporter, "render", broken)
+    monkeypatch.setattr(junit_reporter, "Writer", Broken)
     assert run_cli(["check", *base, "-f", "junit", "-o", str(target)]) == 2
     assert target.read_text() == ""  # not last run's report, which a CI step would read as this one's
 

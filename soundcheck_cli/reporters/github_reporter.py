@@ -17,9 +17,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from soundcheck_cli.reporters.common import build_index, clean_text, message_of, redacted, source_of
+from soundcheck_cli.reporters import ReportWriter, render_whole
+from soundcheck_cli.reporters.common import (
+    Index,
+    build_index,
+    clean_text,
+    message_of,
+    redacted,
+    source_of,
+)
 from soundcheck_cli.results import RunReport
-from soundcheck_cli.rules.model import CheckState
+from soundcheck_cli.rules.model import CheckResult, CheckState
 
 DEFAULT_MAX_ANNOTATIONS = 50
 COMMAND = {CheckState.FAILED: "error", CheckState.ERROR: "error", CheckState.NOT_REPORTED: "error",
@@ -43,28 +51,62 @@ def command(name: str, message: str, **properties: object) -> str:
 
 def render(report: RunReport, *, root: str | None = None, max_annotations: int = DEFAULT_MAX_ANNOTATIONS,
            redactor: Any = None, **_: Any) -> str:
-    report = redacted(report, redactor)
-    index = build_index(report)
-    wanted = [r for r in report.check_results if r.state in COMMAND]
-    wanted.sort(key=lambda r: PRIORITY[r.state])  # stable: report order within a state
-    lines: list[str] = []
-    for r in wanted[: max(0, max_annotations)]:
-        check = index.check(r.check_id)
-        source = source_of(index.entity(r.entity_ref), root)
-        title = clean_text(f"{check.title if check else r.check_id} ({r.state.value}): {r.entity_ref}")
-        message = clean_text(message_of(r, check))
-        if r.missing_facts:
-            message += "\nmissing facts: " + clean_text("; ".join(r.missing_facts))
-        lines.append(command(
-            COMMAND[r.state], message,
-            file=clean_text(source.path) if source else None,
-            line=source.line if source else None,
-            col=source.column if source else None,
-            title=title,
-        ))
-    left = len(wanted) - len(lines)
-    if left > 0:
-        lines.append(command("notice", f"soundcheck: {left} more checks did not pass and are not annotated "
-                                       f"(at most {max_annotations} annotations); see the full report",
-                             title="soundcheck"))
-    return "".join(line + "\n" for line in lines)
+    return "".join(render_whole(Writer, report, root=root, max_annotations=max_annotations, redactor=redactor))
+
+
+class Writer(ReportWriter):
+    """The commands of a run given in parts (``reporters.get_writer``), in the order of the joined report: per
+    state (failed, error, not-reported, warning) its results in part order. Holds the first ``max_annotations``
+    commands of each state and the count of the rest; writes at the close."""
+
+    def __init__(self, head: RunReport, write: Any, *, root: str | None = None,
+                 max_annotations: int = DEFAULT_MAX_ANNOTATIONS, redactor: Any = None, **_: Any) -> None:
+        super().__init__(head, write)
+        self.root = root
+        self.max = max_annotations
+        self.redactor = redactor
+        self.kept: dict[CheckState, list[str]] = {state: [] for state in PRIORITY}
+        self.total = 0
+
+    def add(self, part: RunReport) -> None:
+        wanted = [r for r in part.check_results if r.state in COMMAND]
+        self.total += len(wanted)
+        room = max(0, self.max)
+        wanted = [r for r in wanted if len(self.kept[r.state]) < room]
+        if not wanted:
+            return
+        part = redacted(RunReport(part.generated_at, part.entities, part.checks, (), tuple(wanted), ()),
+                        self.redactor)
+        index = build_index(part)
+        for r in part.check_results:
+            kept = self.kept[r.state]
+            if len(kept) < room:
+                kept.append(_command(r, index, self.root))
+
+    def close(self, problems: Any = ()) -> None:
+        lines = [line for state in sorted(PRIORITY, key=PRIORITY.__getitem__) for line in self.kept[state]]
+        lines = lines[: max(0, self.max)]
+        left = self.total - len(lines)
+        if left > 0:
+            lines.append(command("notice", f"soundcheck: {left} more checks did not pass and are not annotated "
+                                           f"(at most {self.max} annotations); see the full report",
+                                 title="soundcheck"))
+        self.kept = {state: [] for state in PRIORITY}
+        if lines:
+            self.write("".join(line + "\n" for line in lines))
+
+
+def _command(r: CheckResult, index: Index, root: str | None) -> str:
+    check = index.check(r.check_id)
+    source = source_of(index.entity(r.entity_ref), root)
+    title = clean_text(f"{check.title if check else r.check_id} ({r.state.value}): {r.entity_ref}")
+    message = clean_text(message_of(r, check))
+    if r.missing_facts:
+        message += "\nmissing facts: " + clean_text("; ".join(r.missing_facts))
+    return command(
+        COMMAND[r.state], message,
+        file=clean_text(source.path) if source else None,
+        line=source.line if source else None,
+        col=source.column if source else None,
+        title=title,
+    )

@@ -18,6 +18,7 @@ from collections import defaultdict
 from typing import Any
 
 from soundcheck_cli.facts.model import format_timestamp
+from soundcheck_cli.reporters import ReportWriter, render_whole
 from soundcheck_cli.reporters.common import (
     NO_LEVEL,
     NOT_PASSING,
@@ -33,9 +34,10 @@ from soundcheck_cli.reporters.common import (
     results_by_entity,
     source_of,
     state_counts,
-    summary_line,
+    summary_text,
     track_rows,
 )
+from soundcheck_cli.reporters.spool import Spool
 from soundcheck_cli.results import RunReport
 from soundcheck_cli.rules.model import CheckState
 from soundcheck_cli.tracks.model import Track, TrackResult
@@ -147,13 +149,17 @@ def _short(label: str, limit: int = 14) -> str:
 
 def bar_chart(track: Track, rows: list[TrackResult]) -> str:
     """An SVG bar chart of the level distribution: one bar for ``none`` and one per level."""
-    data = level_distribution(track, rows)
+    return _chart(track, level_distribution(track, rows))
+
+
+def _chart(track: Track, data: list[tuple[str, int]]) -> str:
+    """``bar_chart`` of a distribution (``common.level_distribution``'s pairs, counted part by part)."""
     width, height, top, bottom, left = 372, 170, 18, 34, 8
     slot = (width - left * 2) / max(1, len(data))
     bar = min(48.0, slot * 0.7)
     peak = max([n for _, n in data] + [1])
-    parts = [f'<svg class="chart" role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-             f'xmlns="http://www.w3.org/2000/svg" aria-label="{esc(track.title)}: level distribution">',
+    parts = [(f'<svg class="chart" role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+              f'xmlns="http://www.w3.org/2000/svg" aria-label="{esc(track.title)}: level distribution">'),
              f'<line x1="{left}" y1="{height - bottom}" x2="{width - left}" y2="{height - bottom}" stroke="#d1d9e0"/>']
     levels = len(data) - 1
     for i, (label, count) in enumerate(data):
@@ -172,110 +178,181 @@ def bar_chart(track: Track, rows: list[TrackResult]) -> str:
     return "".join(parts)
 
 
-def _chips(report: RunReport) -> str:
-    counts = state_counts(report.check_results)
+def _chips(counts: dict[CheckState, int]) -> str:
     return "".join(f'<span class="chip s-{s.value}">{n} {s.value}</span>' for s, n in counts.items() if n)
 
 
 def render(report: RunReport, *, root: str | None = None, title: str = "Soundcheck report", redactor: Any = None,
            **_: Any) -> str:
-    report = redacted(report, redactor)
-    index = build_index(report)
-    by_entity = results_by_entity(report)
-    rows_by_track = {t.id: track_rows(report, t) for t in report.tracks}
-    reached: dict[tuple[str, str], TrackResult] = {(tr.track_id, tr.entity_ref): tr for tr in report.track_results}
-    levels_of: dict[tuple[str, str], list[str]] = defaultdict(list)  # (entity, check) -> "track level N"
-    for tr in report.track_results:
-        for lv in tr.levels:
-            for r in lv.checks:
-                levels_of[(tr.entity_ref, r.check_id)].append(f"{tr.track_id} · {level_label(lv.ordinal, lv.name)}")
+    return "".join(render_whole(Writer, report, root=root, title=title, redactor=redactor))
 
-    shown = [e for e in report.entities if str(e.ref) in by_entity or any((t.id, str(e.ref)) in reached
-                                                                         for t in report.tracks)]
-    out: list[str] = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>",
-        f"<header><h1>{esc(title)}</h1>",
-        f'<p class="meta">Generated {esc(format_timestamp(report.generated_at))} · {esc(summary_line(report))}</p>',
-        f'<div class="chips">{_chips(report)}</div></header>',
-    ]
-    if report.tracks:
-        out.append('<section id="tracks"><h2>Tracks</h2><div class="cards">')
+
+class _TrackCounts:
+    """A track's card, counted part by part: its rows, how many reached the top level, the level distribution."""
+
+    def __init__(self, track: Track) -> None:
+        self.rows = 0
+        self.at_top = 0
+        self.top = track.levels[-1].ordinal if track.levels else None
+        self.distribution: dict[str, int] = dict(level_distribution(track, ()))
+
+    def add(self, track: Track, rows: list[TrackResult]) -> None:
+        self.rows += len(rows)
+        self.at_top += sum(1 for tr in rows if tr.highest_level is not None and tr.highest_level.ordinal == self.top)
+        for label, n in level_distribution(track, rows):
+            self.distribution[label] = self.distribution.get(label, 0) + n
+
+
+class Writer(ReportWriter):
+    """The page of a run given in parts (``reporters.get_writer``). The summary and the track cards (counts) come
+    before the two long lists, the entity table and the check details: each part's rows of both go to a temporary
+    file, copied at the close. Holds the counts. An entity's rows come from its own part (an entity is in one
+    part), in the order of the entities, so the page is the same whatever the split into parts."""
+
+    def __init__(self, head: RunReport, write: Any, *, root: str | None = None, title: str = "Soundcheck report",
+                 redactor: Any = None, **_: Any) -> None:
+        super().__init__(head, write)
+        self.head = RunReport(head.generated_at, (), head.checks, head.tracks, (), ())
+        self.root = root
+        self.title = title
+        self.redactor = redactor
+        self.results = 0
+        self.entities = 0
+        self.states = {s: 0 for s in CheckState}
+        self.tracks = [_TrackCounts(t) for t in head.tracks]
+        self.shown = 0  # entities listed so far: the next one's anchor
+        self.spool = Spool()
+
+    def add(self, part: RunReport) -> None:
+        report = redacted(part, self.redactor)
+        index = build_index(report)
+        by_entity = results_by_entity(report)
+        self.results += len(report.check_results)
+        self.entities += len(by_entity)
+        for r in report.check_results:
+            self.states[r.state] += 1
+        for track, counts in zip(report.tracks, self.tracks):
+            counts.add(track, track_rows(report, track))
+        reached: dict[tuple[str, str], TrackResult] = {(tr.track_id, tr.entity_ref): tr for tr in report.track_results}
+        levels_of: dict[tuple[str, str], list[str]] = defaultdict(list)  # (entity, check) -> "track level N"
+        for tr in report.track_results:
+            for lv in tr.levels:
+                for r in lv.checks:
+                    levels_of[(tr.entity_ref, r.check_id)].append(f"{tr.track_id} · {level_label(lv.ordinal, lv.name)}")
+
+        shown = [e for e in report.entities if str(e.ref) in by_entity or any((t.id, str(e.ref)) in reached
+                                                                             for t in report.tracks)]
+        anchors = {str(e.ref): f"e-{self.shown + i}" for i, e in enumerate(shown)}
+        self.shown += len(shown)
+        out: list[str] = []
+        for entity in shown:
+            ref = str(entity.ref)
+            counts = state_counts(by_entity.get(ref, []))
+            not_passing = sum(counts[s] for s in NOT_PASSING)
+            skipped = sum(counts[s] for s in SKIPPED)
+            cells = [f'<td data-sort="{esc(ref.lower())}"><a href="#{anchors[ref]}">{esc(ref)}</a></td>',
+                     f"<td>{esc(entity.kind)}</td>", f"<td>{esc(owner_of(None, entity))}</td>"]
+            for track in report.tracks:
+                tr = reached.get((track.id, ref))
+                if tr is None:
+                    cells.append('<td data-sort="-2" class="num">–</td>')
+                else:
+                    ordinal = -1 if tr.highest_level is None else tr.highest_level.ordinal
+                    css = " lvl-none" if tr.highest_level is None else ""
+                    cells.append(f'<td data-sort="{ordinal}" class="num{css}">{esc(reached_label(tr))}</td>')
+            cells += [f'<td class="num">{counts[CheckState.PASSED]}</td>', f'<td class="num">{not_passing}</td>',
+                      f'<td class="num">{skipped}</td>']
+            out.append("<tr>" + "".join(cells) + "</tr>\n")
+        self.spool.add("table", "".join(out))
+
+        out = []
+        for entity in shown:
+            ref = str(entity.ref)
+            results = by_entity.get(ref, [])
+            counts = state_counts(results)
+            brief = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no check results"
+            source = source_of(entity, self.root)
+            where = ""
+            if source is not None:
+                where = f'<p class="src">{esc(source.path)}{":" + str(source.line) if source.line else ""}</p>'
+            out.append(f'<details class="entity" id="{anchors[ref]}"><summary>{esc(ref)} '
+                       f'<span class="src">({esc(brief)})</span></summary>{where}\n')
+            if results:
+                out.append("<table><thead><tr><th>Check</th><th>State</th><th>Tracks</th><th>Message</th></tr>"
+                           "</thead><tbody>\n")
+                for r in results:
+                    check = index.check(r.check_id)
+                    name = f" <span class=\"src\">{esc(check.name)}</span>" if check and check.name else ""
+                    message = esc(message_of(r, check))
+                    if r.missing_facts:
+                        message += "<br><span class=\"src\">missing: " + esc("; ".join(r.missing_facts)) + "</span>"
+                    where_in = "<br>".join(esc(x) for x in levels_of.get((ref, r.check_id), []))
+                    out.append(f"<tr><td><code>{esc(r.check_id)}</code>{name}</td>"
+                               f'<td class="state s-{r.state.value}">{r.state.value}</td>'
+                               f"<td>{where_in}</td><td><pre>{message}</pre></td></tr>\n")
+                out.append("</tbody></table>\n")
+            out.append("</details>\n")
+            if len(out) >= 1000:
+                self.spool.add("details", "".join(out))
+                out = []
+        self.spool.add("details", "".join(out))
+
+    def close(self, problems: Any = ()) -> None:
+        try:
+            self._close(problems)
+        finally:
+            self.spool.close()
+
+    def _close(self, problems: Any) -> None:
+        report = redacted(RunReport(self.head.generated_at, (), self.head.checks, self.head.tracks, (), (),
+                                    tuple(problems)), self.redactor)
+        title = self.title
+        summary = summary_text(self.results, self.entities, self.states)
+        out: list[str] = [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{esc(title)}</title><style>{CSS}</style></head><body>",
+            f"<header><h1>{esc(title)}</h1>",
+            f'<p class="meta">Generated {esc(format_timestamp(report.generated_at))} · {esc(summary)}</p>',
+            f'<div class="chips">{_chips(self.states)}</div></header>',
+        ]
+        if report.tracks:
+            out.append('<section id="tracks"><h2>Tracks</h2><div class="cards">')
+            for track, counts in zip(report.tracks, self.tracks):
+                out.append(f'<figure class="track" id="track-{esc(track.id)}"><figcaption>{esc(track.title)} '
+                           f'<code>{esc(track.id)}</code></figcaption>{_chart(track, list(counts.distribution.items()))}'
+                           f"<p>{counts.at_top}/{counts.rows} entities reached the top level</p></figure>")
+            out.append("</div></section>")
+
+        out.append('<section id="entities"><h2>Entities</h2>'
+                   '<input id="filter" type="search" placeholder="Filter entities…" aria-label="Filter entities">'
+                   '<table id="entity-table" class="sortable"><thead><tr>'
+                   "<th>Entity</th><th>Kind</th><th>Owner</th>")
         for track in report.tracks:
-            rows = rows_by_track[track.id]
-            top = track.levels[-1].ordinal if track.levels else None
-            at_top = sum(1 for tr in rows if tr.highest_level is not None and tr.highest_level.ordinal == top)
-            out.append(f'<figure class="track" id="track-{esc(track.id)}"><figcaption>{esc(track.title)} '
-                       f'<code>{esc(track.id)}</code></figcaption>{bar_chart(track, rows)}'
-                       f"<p>{at_top}/{len(rows)} entities reached the top level</p></figure>")
-        out.append("</div></section>")
+            out.append(f'<th data-type="num">{esc(track.title)}</th>')
+        out.append('<th data-type="num">Passed</th><th data-type="num">Not passing</th>'
+                   '<th data-type="num">Skipped</th></tr></thead><tbody>')
+        self._lines(out)
+        self._copy("table")
+        out = ["</tbody></table></section>", '<section id="details"><h2>Check details</h2>']
+        self._lines(out)
+        self._copy("details")
+        out = ["</section>"]
+        if report.problems:
+            out.append('<section id="problems"><h2>Warnings</h2><ul>')
+            for p in report.problems:
+                loc = f"{esc(p.location)}: " if p.location else ""
+                out.append(f"<li>{loc}{esc(p.message)}</li>")
+            out.append("</ul></section>")
+        self._lines(out)
+        self.write(f"<script>{SCRIPT}</script></body></html>\n")
 
-    out.append('<section id="entities"><h2>Entities</h2>'
-               '<input id="filter" type="search" placeholder="Filter entities…" aria-label="Filter entities">'
-               '<table id="entity-table" class="sortable"><thead><tr>'
-               "<th>Entity</th><th>Kind</th><th>Owner</th>")
-    for track in report.tracks:
-        out.append(f'<th data-type="num">{esc(track.title)}</th>')
-    out.append('<th data-type="num">Passed</th><th data-type="num">Not passing</th>'
-               '<th data-type="num">Skipped</th></tr></thead><tbody>')
-    anchors = {str(e.ref): f"e-{i}" for i, e in enumerate(shown)}
-    for entity in shown:
-        ref = str(entity.ref)
-        counts = state_counts(by_entity.get(ref, []))
-        not_passing = sum(counts[s] for s in NOT_PASSING)
-        skipped = sum(counts[s] for s in SKIPPED)
-        cells = [f'<td data-sort="{esc(ref.lower())}"><a href="#{anchors[ref]}">{esc(ref)}</a></td>',
-                 f"<td>{esc(entity.kind)}</td>", f"<td>{esc(owner_of(None, entity))}</td>"]
-        for track in report.tracks:
-            tr = reached.get((track.id, ref))
-            if tr is None:
-                cells.append('<td data-sort="-2" class="num">–</td>')
-            else:
-                ordinal = -1 if tr.highest_level is None else tr.highest_level.ordinal
-                css = " lvl-none" if tr.highest_level is None else ""
-                cells.append(f'<td data-sort="{ordinal}" class="num{css}">{esc(reached_label(tr))}</td>')
-        cells += [f'<td class="num">{counts[CheckState.PASSED]}</td>', f'<td class="num">{not_passing}</td>',
-                  f'<td class="num">{skipped}</td>']
-        out.append("<tr>" + "".join(cells) + "</tr>")
-    out.append("</tbody></table></section>")
+    def _lines(self, out: list[str]) -> None:
+        """Elements of the page, each followed by a newline (the page is ``"\\n".join`` of its elements)."""
+        self.write("".join(line + "\n" for line in out))
 
-    out.append('<section id="details"><h2>Check details</h2>')
-    for entity in shown:
-        ref = str(entity.ref)
-        results = by_entity.get(ref, [])
-        counts = state_counts(results)
-        brief = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no check results"
-        source = source_of(entity, root)
-        where = ""
-        if source is not None:
-            where = f'<p class="src">{esc(source.path)}{":" + str(source.line) if source.line else ""}</p>'
-        out.append(f'<details class="entity" id="{anchors[ref]}"><summary>{esc(ref)} '
-                   f'<span class="src">({esc(brief)})</span></summary>{where}')
-        if results:
-            out.append("<table><thead><tr><th>Check</th><th>State</th><th>Tracks</th><th>Message</th></tr>"
-                       "</thead><tbody>")
-            for r in results:
-                check = index.check(r.check_id)
-                name = f" <span class=\"src\">{esc(check.name)}</span>" if check and check.name else ""
-                message = esc(message_of(r, check))
-                if r.missing_facts:
-                    message += "<br><span class=\"src\">missing: " + esc("; ".join(r.missing_facts)) + "</span>"
-                where_in = "<br>".join(esc(x) for x in levels_of.get((ref, r.check_id), []))
-                out.append(f"<tr><td><code>{esc(r.check_id)}</code>{name}</td>"
-                           f'<td class="state s-{r.state.value}">{r.state.value}</td>'
-                           f"<td>{where_in}</td><td><pre>{message}</pre></td></tr>")
-            out.append("</tbody></table>")
-        out.append("</details>")
-    out.append("</section>")
-
-    if report.problems:
-        out.append('<section id="problems"><h2>Warnings</h2><ul>')
-        for p in report.problems:
-            loc = f"{esc(p.location)}: " if p.location else ""
-            out.append(f"<li>{loc}{esc(p.message)}</li>")
-        out.append("</ul></section>")
-    out.append(f"<script>{SCRIPT}</script></body></html>\n")
-    return "\n".join(out)
+    def _copy(self, key: str) -> None:
+        for piece in self.spool.copy(key):
+            self.write(piece)

@@ -13,10 +13,12 @@ a message cannot inject tags), and ``|``, ``\\``, ``*``, ``_``, `````, ``[``, ``
 
 from __future__ import annotations
 
-from collections import defaultdict
-from itertools import groupby
+from collections import Counter, defaultdict
+from operator import attrgetter
 from typing import Any
 
+from soundcheck_cli.exemptions import notices as exemption_notices
+from soundcheck_cli.reporters import ReportWriter, render_whole
 from soundcheck_cli.reporters.common import (
     NOT_PASSING,
     build_index,
@@ -27,11 +29,10 @@ from soundcheck_cli.reporters.common import (
     owner_of,
     redacted,
     standalone_checks,
-    state_counts,
-    summary_line,
+    summary_text,
     track_rows,
 )
-from soundcheck_cli.exemptions import notices as exemption_notices
+from soundcheck_cli.reporters.spool import SortedRuns
 from soundcheck_cli.results import RunReport
 from soundcheck_cli.rules.model import CheckResult, CheckState
 
@@ -61,100 +62,279 @@ def code(text: object) -> str:
     return f"<code>{value}</code>"
 
 
-def _track_section(report: RunReport, track: Any) -> list[str]:
-    rows = track_rows(report, track)
+class _TrackCounts:
+    """What a track's table shows, counted part by part."""
+
+    def __init__(self, track: Any) -> None:
+        self.rows = 0
+        self.distribution: dict[str, int] = {}
+        self.certified_at: dict[int, int] = defaultdict(int)
+        self.at_top = 0
+        self.top = track.levels[-1].ordinal if track.levels else None
+
+    def add(self, track: Any, rows: list[Any]) -> None:
+        self.rows += len(rows)
+        for tr in rows:
+            for lv in tr.levels:
+                if lv.certified:
+                    self.certified_at[lv.ordinal] += 1
+        for label, n in level_distribution(track, rows):
+            self.distribution[label] = self.distribution.get(label, 0) + n
+        self.at_top += sum(1 for tr in rows if tr.highest_level is not None and tr.highest_level.ordinal == self.top)
+
+
+def _track_section(track: Any, counts: _TrackCounts) -> list[str]:
     lines = [f"### {cell(track.title)} ({code(track.id)})", ""]
-    if not rows:
+    if not counts.rows:
         return lines + ["_No entity is selected by this track's filter._", ""]
-    certified_at: dict[int, int] = defaultdict(int)
-    for tr in rows:
-        for lv in tr.levels:
-            if lv.certified:
-                certified_at[lv.ordinal] += 1
     lines += ["| Level | Highest level reached | Certified at this level |", "| --- | ---: | ---: |"]
-    by_label = dict(level_distribution(track, rows))
+    by_label = counts.distribution
     lines.append(f"| none | {by_label.get('none', 0)} | |")
     for lv in track.levels:
         label = level_label(lv.ordinal, lv.name)
-        lines.append(f"| {cell(label)} | {by_label.get(label, 0)} | {certified_at.get(lv.ordinal, 0)} |")
-    top = track.levels[-1].ordinal if track.levels else None
-    at_top = sum(1 for tr in rows if tr.highest_level is not None and tr.highest_level.ordinal == top)
-    lines += ["", f"{at_top}/{len(rows)} entities reached the top level.", ""]
+        lines.append(f"| {cell(label)} | {by_label.get(label, 0)} | {counts.certified_at.get(lv.ordinal, 0)} |")
+    lines += ["", f"{counts.at_top}/{counts.rows} entities reached the top level.", ""]
     return lines
 
 
 def render(report: RunReport, *, max_rows: int = DEFAULT_MAX_ROWS, title: str = "Soundcheck results",
            limit: int = DEFAULT_LIMIT, show_all: bool = False, redactor: Any = None, **_: Any) -> str:
-    report = redacted(report, redactor)
-    index = build_index(report)
-    lines = [f"## {cell(title)}", "", cell(summary_line(report)), ""]
-    lines += [f"> ⚠️ {cell(text)}\n" for text in exemption_notices(report)]  # expired / expiring (issue 21)
-    for track in report.tracks:
-        lines += _track_section(report, track)
+    return "".join(render_whole(Writer, report, max_rows=max_rows, title=title, limit=limit, show_all=show_all,
+                                redactor=redactor))
 
-    alone = standalone_checks(report, index)
-    if alone:
-        lines += ["### Checks not in a track", "", "| Check | passed | failed | warning | other |",
-                  "| --- | ---: | ---: | ---: | ---: |"]
-        by_check: dict[str, list[CheckResult]] = defaultdict(list)
-        for r in report.check_results:
-            by_check[r.check_id].append(r)
-        for c in alone:
-            counts = state_counts(by_check.get(c.id, []))
-            other = sum(n for s, n in counts.items() if s not in (CheckState.PASSED, CheckState.FAILED, CheckState.WARNING))
-            lines.append(f"| {code(c.id)} | {counts[CheckState.PASSED]} | {counts[CheckState.FAILED]} | "
-                         f"{counts[CheckState.WARNING]} | {other} |")
-        lines.append("")
 
-    not_passing = [r for r in report.check_results if r.state in NOT_PASSING]
-    if not not_passing:
-        lines += ["### Checks that did not pass", "", "None: every evaluated check passed. ✅", ""]
-        return "\n".join(lines)
-    order = {s: i for i, s in enumerate(NOT_PASSING)}
-    lines += _by_check(not_passing, order)
-    groups: dict[str, list[CheckResult]] = defaultdict(list)
-    for r in not_passing:
-        groups[owner_of(index.check(r.check_id), index.entity(r.entity_ref))].append(r)
-    lines += [f"### Checks that did not pass, by owner ({len(not_passing)})", ""]
-    cap = None if show_all else max_rows  # rows in all; a step summary holds at most 1 MiB
-    per_check = None if show_all else max(0, limit)  # rows per owner and check
-    rows = 0  # result rows written
-    accounted = 0  # results written or counted in an "... and N more" row
-    for owner in sorted(groups, key=lambda o: (o.startswith("("), o.lower())):
-        if cap is not None and rows >= cap:
-            break
-        items = sorted(groups[owner], key=lambda r: (order[r.state], r.check_id, r.entity_ref))
-        lines += [f"#### {cell(owner)} ({len(items)})", "", "| State | Check | Entity | Message |",
-                  "| --- | --- | --- | --- |"]
-        for (state, check_id), grouped in groupby(items, key=lambda r: (r.state, r.check_id)):
-            group = list(grouped)
-            for r in group if per_check is None else group[:per_check]:
-                if cap is not None and rows >= cap:
-                    break
-                lines.append(f"| {STATE_ICON[r.state]} {r.state.value} | {code(r.check_id)} | {code(r.entity_ref)} | "
-                             f"{cell(message_of(r, index.check(r.check_id)))} |")
-                rows += 1
-                accounted += 1
+_ORDER = {s: i for i, s in enumerate(NOT_PASSING)}
+_ENTITY_REF = attrgetter("entity_ref")
+_CHECK_ID = attrgetter("check_id")
+_STATE = attrgetter("state")
+
+
+class Writer(ReportWriter):
+    """The Markdown of a run given in parts (``reporters.get_writer``). Every section but the list by owner is
+    counts; the list is sorted (owner, state, check, entity), so it is the same whatever the order of the parts.
+    Capped (the default): per owner and (state, check) its count and first ``limit`` rows by entity, and only for
+    the owners and groups that come before the ``max_rows`` cap (those after it never come back: adding results
+    only pushes them further). With ``show_all`` every row is listed: each part's rows, sorted, go to a temporary
+    file and are merged at the close (``spool.SortedRuns``); the memory is a count per owner."""
+
+    def __init__(self, head: RunReport, write: Any, *, max_rows: int = DEFAULT_MAX_ROWS,
+                 title: str = "Soundcheck results", limit: int = DEFAULT_LIMIT, show_all: bool = False,
+                 redactor: Any = None, **_: Any) -> None:
+        super().__init__(head, write)
+        self.head = RunReport(head.generated_at, (), head.checks, head.tracks, (), ())
+        self.redactor = redactor
+        self.title = title
+        self.max_rows = max_rows
+        self.cap = None if show_all else max_rows  # rows in all; a step summary holds at most 1 MiB
+        self.per_check = None if show_all else max(0, limit)  # rows per owner and check
+        self.results = 0
+        self.entities = 0
+        self.states: Counter[CheckState] = Counter()
+        self.tracks = [_TrackCounts(t) for t in head.tracks]
+        self.by_check: dict[str, Counter[CheckState]] = defaultdict(Counter)
+        self.not_passing = 0
+        self.owners_seen: dict[str, int] = {}  # owner -> rank of first appearance (ties of the sort keep it)
+        self.owner_count: Counter[str] = Counter()
+        # owner -> (state rank, check id) -> [size, results listed: (entity ref, result)]
+        self.groups: dict[str, dict[tuple[int, str], list[Any]]] = {}
+        self.runs = SortedRuns() if self.cap is None and self.per_check is None else None
+
+    def add(self, part: RunReport) -> None:
+        part = redacted(part, self.redactor)
+        index = build_index(part)
+        results = part.check_results
+        self.results += len(results)
+        self.entities += len(set(map(_ENTITY_REF, results)))
+        for track, counts in zip(part.tracks, self.tracks):
+            counts.add(track, track_rows(part, track))
+        for (check_id, state), n in Counter(zip(map(_CHECK_ID, results), map(_STATE, results))).items():
+            self.states[state] += n  # counted at C speed: a few (check, state) pairs per part
+            self.by_check[check_id][state] += n
+        records: list[tuple[list[Any], str]] = []
+        entity_owner: dict[str, str] = {}  # an entity's owner, for the checks without one of their own
+        groups = self.groups
+        for r in results:
+            state = r.state
+            if state not in _ORDER:
+                continue
+            self.not_passing += 1
+            check = index.check(r.check_id)
+            if check is not None and check.owner_entity_ref:
+                owner = check.owner_entity_ref
+            else:
+                owner = entity_owner.get(r.entity_ref)  # type: ignore[assignment]
+                if owner is None:
+                    owner = entity_owner[r.entity_ref] = owner_of(None, index.entity(r.entity_ref))
+            seen = self.owners_seen.setdefault(owner, len(self.owners_seen))
+            self.owner_count[owner] += 1
+            rank = _ORDER[state]
+            if self.runs is not None:
+                records.append(([owner.startswith("("), owner.lower(), seen, rank, r.check_id, r.entity_ref],
+                                _row(r, check)))
+                continue
+            by_key = groups.get(owner)
+            if by_key is None:
+                by_key = groups[owner] = {}
+            group = by_key.get((rank, r.check_id))
+            if group is None:
+                group = by_key[(rank, r.check_id)] = [0, []]
+            group[0] += 1
+            group[1].append((r.entity_ref, r))  # written at the close if it is still among the first
+        if self.runs is not None:
+            records.sort(key=_KEY)
+            self.runs.add_run(records)
+            return
+        if self.per_check is not None:
+            for by_key in groups.values():  # keep the first rows of each group by entity ref: what it lists
+                for _size, kept in by_key.values():
+                    if len(kept) > self.per_check:
+                        kept.sort(key=_KEY)
+                        del kept[self.per_check:]
+        self._prune()
+
+    def _owner_key(self, owner: str) -> tuple[bool, str, int]:
+        return owner.startswith("("), owner.lower(), self.owners_seen[owner]
+
+    def _prune(self) -> None:
+        """Drop the owners and groups that come after the ``max_rows`` cap: ``close`` would not reach them."""
+        if self.cap is None:
+            return
+        rows = 0
+        for owner in sorted(self.groups, key=self._owner_key):
+            groups = self.groups[owner]
+            if rows >= self.cap:
+                del self.groups[owner]
+                del self.owner_count[owner]
+                continue
+            for key in sorted(groups):
+                if rows >= self.cap:
+                    del groups[key]
+                    continue
+                size = groups[key][0]
+                rows += size if self.per_check is None else min(size, self.per_check)
+
+    def close(self, problems: Any = ()) -> None:
+        try:
+            self._close(problems)
+        finally:
+            if self.runs is not None:
+                self.runs.close()
+
+    def _close(self, problems: Any) -> None:
+        head = redacted(self.head, self.redactor)
+        index = build_index(head)
+        tail = redacted(RunReport(head.generated_at, (), (), (), (), (), tuple(problems)), self.redactor)
+        summary = summary_text(self.results, self.entities, {s: self.states.get(s, 0) for s in CheckState})
+        lines = [f"## {cell(self.title)}", "", cell(summary), ""]
+        lines += [f"> ⚠️ {cell(text)}\n" for text in exemption_notices(tail)]  # expired / expiring (issue 21)
+        for track, counts in zip(head.tracks, self.tracks):
+            lines += _track_section(track, counts)
+
+        alone = standalone_checks(head, index)
+        if alone:
+            lines += ["### Checks not in a track", "", "| Check | passed | failed | warning | other |",
+                      "| --- | ---: | ---: | ---: | ---: |"]
+            for c in alone:
+                counts = {s: self.by_check.get(c.id, {}).get(s, 0) for s in CheckState}
+                other = sum(n for s, n in counts.items()
+                            if s not in (CheckState.PASSED, CheckState.FAILED, CheckState.WARNING))
+                lines.append(f"| {code(c.id)} | {counts[CheckState.PASSED]} | {counts[CheckState.FAILED]} | "
+                             f"{counts[CheckState.WARNING]} | {other} |")
+            lines.append("")
+
+        if not self.not_passing:
+            lines += ["### Checks that did not pass", "", "None: every evaluated check passed. ✅", ""]
+            self._write(lines, last=True)
+            return
+        lines += _by_check(self.by_check)
+        lines += [f"### Checks that did not pass, by owner ({self.not_passing})", ""]
+        if self.runs is not None:
+            self._write(lines)
+            lines = self._everything()
+        else:
+            lines += self._capped(index)
+        self._write(lines, last=True)
+
+    def _capped(self, index: Any) -> list[str]:
+        """The list by owner, cut at ``max_rows`` rows and ``limit`` rows per owner and check."""
+        lines: list[str] = []
+        cap, per_check = self.cap, self.per_check
+        rows = 0  # result rows written
+        accounted = 0  # results written or counted in an "... and N more" row
+        for owner in sorted(self.groups, key=self._owner_key):
             if cap is not None and rows >= cap:
                 break
-            if per_check is not None and len(group) > per_check:
-                lines.append(f"| {STATE_ICON[state]} {state.value} | {code(check_id)} | "
-                             f"_… and {len(group) - per_check:,} more_ | use `--all` or the `json` report |")
-                accounted += len(group) - per_check
+            lines += [f"#### {cell(owner)} ({self.owner_count[owner]})", "", "| State | Check | Entity | Message |",
+                      "| --- | --- | --- | --- |"]
+            groups = self.groups[owner]
+            for rank, check_id in sorted(groups):
+                size, kept = groups[(rank, check_id)]
+                state = NOT_PASSING[rank]
+                kept.sort(key=_KEY)
+                for _ref, r in kept if per_check is None else kept[:per_check]:
+                    if cap is not None and rows >= cap:
+                        break
+                    lines.append(_row(r, index.check(r.check_id)))
+                    rows += 1
+                    accounted += 1
+                if cap is not None and rows >= cap:
+                    break
+                if per_check is not None and size > per_check:
+                    lines.append(f"| {STATE_ICON[state]} {state.value} | {code(check_id)} | "
+                                 f"_… and {size - per_check:,} more_ | use `--all` or the `json` report |")
+                    accounted += size - per_check
+            lines.append("")
+        if accounted < self.not_passing:
+            lines += [f"_{self.not_passing - accounted} more not shown (limit {self.max_rows}); see the full report._",
+                      ""]
+        return lines
+
+    def _everything(self) -> list[str]:
+        """``--all``: every row, merged from the sorted runs of the parts, written in blocks; the lines left."""
+        assert self.runs is not None
+        owners = {seen: owner for owner, seen in self.owners_seen.items()}
+        lines: list[str] = []
+        current = None
+        for key, line in self.runs.merged():
+            if key[2] != current:
+                if current is not None:
+                    lines.append("")
+                current = key[2]
+                owner = owners[current]
+                lines += [f"#### {cell(owner)} ({self.owner_count[owner]})", "", "| State | Check | Entity | Message |",
+                          "| --- | --- | --- | --- |"]
+            lines.append(line)
+            if len(lines) >= 1000:
+                self._write(lines)
+                lines = []
         lines.append("")
-    if accounted < len(not_passing):
-        lines += [f"_{len(not_passing) - accounted} more not shown (limit {max_rows}); see the full report._", ""]
-    return "\n".join(lines)
+        return lines
+
+    def _write(self, lines: list[str], last: bool = False) -> None:
+        """``lines`` of the document, each with its line end; the document's last line is the empty line after
+        the final newline (the text is ``"\\n".join`` of its lines)."""
+        if last:
+            lines = lines[:-1]
+        if lines:
+            self.write("".join(line + "\n" for line in lines))
 
 
-def _by_check(not_passing: list[CheckResult], order: dict[CheckState, int]) -> list[str]:
+def _row(r: CheckResult, check: Any) -> str:
+    return (f"| {STATE_ICON[r.state]} {r.state.value} | {code(r.check_id)} | {code(r.entity_ref)} | "
+            f"{cell(message_of(r, check))} |")
+
+
+def _KEY(item: Any) -> Any:
+    return item[0]
+
+
+def _by_check(by_check: dict[str, Counter[CheckState]]) -> list[str]:
     """How many results of each check did not pass, by state: the whole picture of a big run in a few rows."""
-    counts: dict[str, list[int]] = {}
-    for r in not_passing:
-        counts.setdefault(r.check_id, [0] * len(order))[order[r.state]] += 1
     lines = ["### Checks that did not pass, by check", "",
              "| Check | " + " | ".join(s.value for s in NOT_PASSING) + " |",
              "| --- | " + " | ".join("---:" for _ in NOT_PASSING) + " |"]
-    for check_id in sorted(counts):
-        lines.append(f"| {code(check_id)} | " + " | ".join(f"{n:,}" if n else "" for n in counts[check_id]) + " |")
+    for check_id in sorted(c for c, counts in by_check.items() if any(counts.get(s) for s in NOT_PASSING)):
+        counts = by_check[check_id]
+        lines.append(f"| {code(check_id)} | " + " | ".join(f"{counts[s]:,}" if counts.get(s) else "" for s in NOT_PASSING)
+                     + " |")
     return lines + [""]

@@ -27,7 +27,16 @@ from urllib.parse import quote
 
 from soundcheck_cli import __version__
 from soundcheck_cli.facts.model import format_timestamp
-from soundcheck_cli.reporters.common import Index, build_index, clean_text, message_of, redacted, source_of
+from soundcheck_cli.reporters import ReportWriter, render_whole
+from soundcheck_cli.reporters.common import (
+    Index,
+    build_index,
+    clean_text,
+    message_of,
+    redacted,
+    source_of,
+)
+from soundcheck_cli.reporters.spool import Spool
 from soundcheck_cli.results import RunReport
 from soundcheck_cli.rules.model import Check, CheckResult, CheckState
 
@@ -117,24 +126,25 @@ def _result(result: CheckResult, rule_index: int, index: Index, root: str | None
 
 def to_document(report: RunReport, *, root: str | None = None, max_results: int = GITHUB_MAX_RESULTS,
                 redactor: Any = None) -> dict[str, Any]:
-    report = redacted(report, redactor)
-    index = build_index(report)
-    rules = [_rule(c, index) for c in report.checks]
-    rule_index = {c.id: i for i, c in enumerate(report.checks)}
-    reported = [r for r in report.check_results if r.state in PRIORITY and r.check_id in rule_index]
-    reported.sort(key=lambda r: PRIORITY[r.state])  # stable: config order within a state
-    kept = reported[: max(0, max_results)]
+    """The whole report as a SARIF document (plain data): what ``render`` writes."""
+    return json.loads(render(report, root=root, max_results=max_results, redactor=redactor))
+
+
+def _skeleton(head: RunReport, root: str | None, max_results: int, total: int, kept: int) -> dict[str, Any]:
+    """The document without its results (``run.results`` is empty): rules, invocation, totals."""
+    index = build_index(head)
+    rules = [_rule(c, index) for c in head.checks]
     run: dict[str, Any] = {
         "tool": {"driver": {"name": "soundcheck", "version": __version__, "semanticVersion": __version__,
                             "informationUri": INFORMATION_URI, "rules": rules}},
-        "invocations": [{"executionSuccessful": True, "endTimeUtc": format_timestamp(report.generated_at)}],
+        "invocations": [{"executionSuccessful": True, "endTimeUtc": format_timestamp(head.generated_at)}],
         "columnKind": "unicodeCodePoints",
-        "results": [_result(r, rule_index[r.check_id], index, root) for r in kept],
-        "properties": {"resultsTotal": len(reported), "resultsTruncated": len(kept) < len(reported)},
+        "results": [],
+        "properties": {"resultsTotal": total, "resultsTruncated": kept < total},
     }
-    if len(kept) < len(reported):
+    if kept < total:
         run["properties"]["resultsLimit"] = max_results
-        run["properties"]["note"] = (f"{len(reported) - len(kept)} of {len(reported)} results were left out: "
+        run["properties"]["note"] = (f"{total - kept} of {total} results were left out: "
                                      f"a SARIF run holds at most {max_results} results (GitHub's limit)")
     if root:
         base = root.replace("\\", "/").rstrip("/") + "/"
@@ -144,5 +154,73 @@ def to_document(report: RunReport, *, root: str | None = None, max_results: int 
 
 def render(report: RunReport, *, root: str | None = None, max_results: int = GITHUB_MAX_RESULTS,
            redactor: Any = None, **_: Any) -> str:
-    document = to_document(report, root=root, max_results=max_results, redactor=redactor)
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return "".join(render_whole(Writer, report, root=root, max_results=max_results, redactor=redactor))
+
+
+# Where ``run.results`` sits in the document ``json.dumps(..., indent=2)`` writes: its items are 8 spaces in.
+_RESULTS_KEY = '"results": []'
+_ITEM_INDENT = " " * 8
+
+
+class Writer(ReportWriter):
+    """The document of a run given in parts (``reporters.get_writer``), the results in the order of the joined
+    report: per state (failed, error, warning, not-reported, exempt), in part order. Each state's first
+    ``max_results`` results go to a temporary file (one compact JSON line each), the rest are counted; at the close
+    the rules, the kept results (laid out as ``json.dumps(indent=2)`` does) and the totals are written. Holds the
+    counts."""
+
+    def __init__(self, head: RunReport, write: Any, *, root: str | None = None,
+                 max_results: int = GITHUB_MAX_RESULTS, redactor: Any = None, **_: Any) -> None:
+        super().__init__(head, write)
+        self.root = root
+        self.max = max_results
+        self.redactor = redactor
+        self.head = RunReport(head.generated_at, (), head.checks, head.tracks, (), ())
+        self.rule_index = {c.id: i for i, c in enumerate(head.checks)}
+        self.spooled = {state: 0 for state in PRIORITY}
+        self.total = 0
+        self.spool = Spool()
+
+    def add(self, part: RunReport) -> None:
+        room = max(0, self.max)
+        reported = [r for r in part.check_results if r.state in PRIORITY and r.check_id in self.rule_index]
+        self.total += len(reported)
+        reported = [r for r in reported if self.spooled[r.state] < room]
+        if not reported:
+            return
+        part = redacted(RunReport(part.generated_at, part.entities, part.checks, part.tracks, tuple(reported), ()),
+                        self.redactor)
+        index = build_index(part)
+        rule_index = {c.id: i for i, c in enumerate(part.checks)}  # the ids as masked in this part
+        lines: dict[CheckState, list[str]] = {state: [] for state in PRIORITY}
+        for r in part.check_results:
+            if self.spooled[r.state] < room:
+                self.spooled[r.state] += 1
+                lines[r.state].append(json.dumps(_result(r, rule_index[r.check_id], index, self.root),
+                                                 ensure_ascii=False) + "\n")
+        for state, text in lines.items():
+            self.spool.add(state, "".join(text))
+
+    def close(self, problems: Any = ()) -> None:
+        try:
+            kept = min(self.total, max(0, self.max))
+            head = redacted(self.head, self.redactor)
+            text = json.dumps(_skeleton(head, self.root, self.max, self.total, kept), indent=2,
+                              ensure_ascii=False) + "\n"
+            before, after = text.split(_RESULTS_KEY, 1)
+            if not kept:
+                self.write(before + _RESULTS_KEY + after)
+                return
+            self.write(before + '"results": [\n')
+            written = 0
+            for state in sorted(PRIORITY, key=PRIORITY.__getitem__):
+                for line in self.spool.lines(state):
+                    if written == kept:
+                        break
+                    written += 1
+                    item = json.dumps(json.loads(line), indent=2, ensure_ascii=False)
+                    self.write(_ITEM_INDENT + item.replace("\n", "\n" + _ITEM_INDENT)
+                               + (",\n" if written < kept else "\n"))
+            self.write("      ]" + after)
+        finally:
+            self.spool.close()
