@@ -4,14 +4,15 @@
 an ``-o`` go to standard output (``plan``). Every file is opened (created, truncated) before any is written, so a
 path that cannot be written stops the run before anything is recorded; a file whose writing fails is left empty,
 never holding the previous run's report, which a CI step would read as this run's. Every text goes through the
-process-wide redactor (``redact.GLOBAL``). Printing to the terminal is the CLI's: ``render_chunks`` gives the text.
+process-wide redactor (``redact.GLOBAL``). Printing to the terminal is the CLI's: ``check_and_report`` hands it the
+text of the outputs without a path (``print_out``).
 """
 
 from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
@@ -39,24 +40,13 @@ def plan(formats: Sequence[str] | None, outputs: Sequence[str] | None) -> list[O
     if len(outputs) > len(formats):
         raise UsageError("more --output than --format: give one --format before each --output")
     for name in formats:
-        reporters.get_chunks(name)  # an unknown format fails here
+        reporters.get_writer(name)  # an unknown format fails here
     return [Output(name, outputs[i] if i < len(outputs) else None) for i, name in enumerate(formats)]
 
 
 def repo_root() -> str:
     """Where relative paths in reports start (SARIF, annotations): the Actions workspace, else the cwd."""
     return os.environ.get("GITHUB_WORKSPACE") or os.getcwd()
-
-
-def render_chunks(report: RunReport, fmt: str, *, color: bool = False, width: int | None = None,
-                  show_all: bool = False) -> Iterator[str]:
-    """The report in ``fmt``, redacted, in pieces each ending with a newline. ``show_all`` (``--all``): every
-    entity in the table and Markdown lists (formats without lists ignore it)."""
-    from soundcheck_cli import reporters
-    from soundcheck_cli.redact import GLOBAL
-
-    render = reporters.get_chunks(fmt)
-    return GLOBAL.redact_known_chunks(render(report, color=color, width=width, root=repo_root(), show_all=show_all))
 
 
 def _emptied(target: str, handle: Any) -> None:

@@ -1,16 +1,14 @@
-"""Reporters: one module per output format, each a pure ``render(report, **options) -> str``.
+"""Reporters: one module per output format, each a pure ``render(report, **options) -> str`` and a ``Writer``.
 
 ``get(name)`` returns the render function of a format; ``FORMATS`` lists the ids (a closed set, as a str Enum).
-``get_chunks(name)`` returns the same text in pieces that each end with a newline: a reporter with a
-``render_chunks`` (``json``) makes a big report piece by piece, so it is written without being held whole.
 Every format is documented in ``docs/output-formats.md``. Options a reporter does not know are ignored, so
 callers may pass ``color``, ``width`` and ``root`` (the repository root, for relative file paths) to any.
 
 ``get_writer(name)`` is how ``check`` writes a run that is evaluated entity chunk by entity chunk (issue 23):
 a ``ReportWriter`` is made with the run's head (``RunReport`` without results) and a ``write(text)`` callable,
-gets each part (``add``), and writes what is left at ``close(problems)``. A format whose module has a
-``Writer`` class writes part by part and holds only what it must count (``json``, ``csv``, ``table``); any other
-is ``Collecting``: its parts are kept and joined, then rendered whole at the close.
+gets each part (``add``), and writes what is left at ``close(problems)``; it holds only what its format must
+count or list (the capped lists, or a temporary file: ``spool``). Every format's ``render`` is its ``Writer`` over
+one part (``render_whole``), so a whole report and a streamed run are written by the same code.
 """
 
 from __future__ import annotations
@@ -41,18 +39,6 @@ def get(name: str) -> Callable[..., str]:
     return _module(name).render  # type: ignore[no-any-return]
 
 
-def get_chunks(name: str) -> Callable[..., Iterator[str]]:
-    module = _module(name)
-    chunks = getattr(module, "render_chunks", None)
-    if chunks is not None:
-        return chunks  # type: ignore[no-any-return]
-
-    def whole(report: Any, **options: Any) -> Iterator[str]:
-        yield module.render(report, **options)
-
-    return whole
-
-
 def _module(name: str) -> Any:
     try:
         fmt = Format(name)
@@ -77,45 +63,14 @@ class ReportWriter:
         raise NotImplementedError
 
 
-class Collecting(ReportWriter):
-    """A format that renders a whole report: the parts are kept, joined at the close and rendered then."""
-
-    def __init__(self, render: Callable[..., Iterator[str]], head: Any, write: Callable[[str], None],
-                 **options: Any) -> None:
-        super().__init__(head, write, **options)
-        self.render = render
-        self.parts: list[Any] = []
-
-    def add(self, part: Any) -> None:
-        self.parts.append(part)
-
-    def close(self, problems: Sequence[Any] = ()) -> None:
-        from soundcheck_cli.results import RunReport
-
-        report = RunReport.join(self.head, self.parts, tuple(problems))
-        self.parts = []
-        for chunk in self.render(report, **self.options):
-            self.write(chunk)
-
-
 def get_writer(name: str) -> Callable[..., ReportWriter]:
-    """``factory(head, write, **options)`` for format ``name``: its module's ``Writer`` when it has one, else a
-    ``Collecting`` writer over its ``render_chunks``/``render``."""
-    module = _module(name)
-    writer = getattr(module, "Writer", None)
-    if writer is not None:
-        return writer  # type: ignore[no-any-return]
-    chunks = get_chunks(name)
-
-    def collecting(head: Any, write: Callable[[str], None], **options: Any) -> ReportWriter:
-        return Collecting(chunks, head, write, **options)
-
-    return collecting
+    """``factory(head, write, **options)`` for format ``name``: its module's ``Writer``."""
+    return _module(name).Writer  # type: ignore[no-any-return]
 
 
 def render_whole(writer: Callable[..., ReportWriter], report: Any, **options: Any) -> Iterator[str]:
-    """A whole report through a ``Writer`` (one part), as text pieces: what a streaming format's ``render_chunks``
-    is, so that the whole and the streamed report are one code path."""
+    """A whole report through a ``Writer`` (one part), as text pieces: what each format's ``render`` joins, so
+    that the whole and the streamed report are one code path."""
     pieces: list[str] = []
     w = writer(report, pieces.append, **options)
     w.add(report.part())
