@@ -147,9 +147,12 @@ def fast_fact(item: Any, refs: dict[str, FactRef], entities: dict[str, str], tim
     text = item.get("entityRef")
     entity = entities.get(text) if type(text) is str else None
     if entity is None:
-        if type(text) is not str or entity_ref_problem(text) is not None:
+        if type(text) is not str:
             raise Unusual
-        entity = entities[text] = str(EntityRef.parse(text))
+        problem, ref = _checked_entity(text)
+        if problem is not None:
+            raise Unusual
+        entity = entities[text] = str(ref)
     stamps = []
     for key in ("timestamp", "expiresAt"):
         value = item.get(key)
@@ -187,22 +190,27 @@ def _deeper_than(value: Any, limit: int) -> bool:
 def entity_ref_problem(text: str) -> str | None:
     """Why ``text`` is not an entity ref the catalog could hold (``catalog/validation.py``'s rules for kind,
     namespace and name), or ``None``: ``kind:namespace/name``, the namespace optional (``default``)."""
+    return _checked_entity(text)[0]
+
+
+def _checked_entity(text: str) -> tuple[str | None, EntityRef | None]:
+    """``(entity_ref_problem(text), None)``, or ``(None, the parsed ref)``."""
     if not text or text != text.strip():
-        return "expected kind:namespace/name"
+        return "expected kind:namespace/name", None
     try:
         ref = EntityRef.parse(text)
     except ValueError:
-        return "expected kind:namespace/name"
+        return "expected kind:namespace/name", None
     if ":" not in text:
-        return "the kind is missing"
+        return "the kind is missing", None
     if len(ref.kind) > MAX_NAME_LENGTH or not KIND_RE.match(ref.kind):
-        return "the kind must be letters and digits starting with a letter, at most 63 characters"
+        return "the kind must be letters and digits starting with a letter, at most 63 characters", None
     for part, value in (("namespace", ref.namespace), ("name", ref.name)):
         if len(value) > MAX_NAME_LENGTH:
-            return f"the {part} has {len(value)} characters (at most {MAX_NAME_LENGTH})"
+            return f"the {part} has {len(value)} characters (at most {MAX_NAME_LENGTH})", None
         if not NAME_RE.match(value):
-            return f"the {part} must be [A-Za-z0-9] separated by any of [-_.]"
-    return None
+            return f"the {part} must be [A-Za-z0-9] separated by any of [-_.]", None
+    return None, ref
 
 
 # -- parsing with positions ---------------------------------------------------------------------------------
@@ -518,12 +526,12 @@ def _entity_ref(node: Any, problems: Problems) -> str | None:
     if not isinstance(value, str):
         problems.error("entityRef must be a string such as component:default/payments-api", location)
         return None
-    problem = entity_ref_problem(value)
+    problem, ref = _checked_entity(value)
     if problem is not None:
         shown = terminal_safe(value if len(value) <= 80 else value[:79] + "…")  # bidi overrides shown escaped
         problems.error(f"invalid entityRef '{shown}': {problem} (e.g. component:default/payments-api)", location)
         return None
-    return str(EntityRef.parse(value))
+    return str(ref)
 
 
 def _time(node: Any, key: str, problems: Problems) -> Any:

@@ -41,7 +41,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from soundcheck_cli.errors import ConfigError, Location, Problem, Problems
+from soundcheck_cli.errors import ConfigError, Location, Problem, Problems, Severity
 from soundcheck_cli.facts import io as fio
 from soundcheck_cli.located.nodes import loc_of
 from soundcheck_cli.facts.model import Fact, FactRef, utcnow
@@ -624,17 +624,18 @@ class _Run:
         """Checked facts, ``BATCH`` at a time; nothing more once a problem is found (the caller's transaction is
         rolled back by the ``ConfigError`` raised at the end)."""
         batch: list[Fact] = []
+        seen = self.seen
         for source in self.sources:
-            for fact in self._facts(source):
-                key = hash((fact.entity_ref.lower(), fact.fact_ref))
-                if key in self.seen:
-                    self.duplicates.add(key)
+            for facts in self._fact_lists(source):
+                keys = {hash((fact.entity_ref.lower(), fact.fact_ref)) for fact in facts}
+                if len(keys) < len(facts) or not seen.isdisjoint(keys):
+                    self._note_duplicates(facts)
                 else:
-                    self.seen.add(key)
-                self.count += 1
-                if self.problems.errors:
+                    seen |= keys
+                self.count += len(facts)
+                if self.failed():
                     continue  # keep checking, for every message, but write nothing more
-                batch.append(fact)
+                batch += facts
                 if len(batch) >= BATCH:
                     yield batch
                     batch = []
@@ -644,23 +645,37 @@ class _Run:
         if batch:
             yield batch
 
+    def failed(self) -> bool:
+        return bool(self.invalid) or any(p.severity is Severity.ERROR for p in self.problems.items)
+
+    def _note_duplicates(self, facts: list[Fact]) -> None:
+        for fact in facts:
+            key = hash((fact.entity_ref.lower(), fact.fact_ref))
+            if key in self.seen:
+                self.duplicates.add(key)
+            else:
+                self.seen.add(key)
+
     def note(self) -> Problem:
         what = f"{self.invalid} invalid fact{'s' if self.invalid != 1 else ''}" if self.invalid else "errors in the fact files"
         note = Problem(f"nothing was pushed ({what}); fix the errors above and push again")
         self.problems.items.append(note)
         return note
 
-    def _facts(self, source: _Source) -> Iterator[Fact]:
+    def _fact_lists(self, source: _Source) -> Iterator[list[Fact]]:
+        """The checked facts of one file, a list per piece."""
         if source.path in self.plan.whole:
+            facts = []
             for fact, _ in fio.read_located(source.path, source.name, self.problems, source.stdin):
                 if fact is None:
                     self.invalid += 1
                 else:
-                    yield fact
+                    facts.append(fact)
+            yield facts
             return
         try:
             for piece in _pieces(source, self.plan):
-                yield from self._piece_facts(piece)
+                yield self.piece_facts(piece)
         except _Whole:
             if source.size() > LOCATED_MAX_BYTES:
                 self.problems.error(
@@ -670,30 +685,28 @@ class _Run:
                 return
             raise _Restart(("whole", source.path)) from None
 
-    def _piece_facts(self, piece: _Piece) -> Iterator[Fact]:
+    def piece_facts(self, piece: _Piece) -> list[Fact]:
+        """The facts of one piece: on the fast path when every item passes its check, else located (the invalid
+        ones reported and counted)."""
         if piece.error is not None:
             self.problems.error(*piece.error)
-            return
+            return []
         values = piece.values
         if values is not None:
-            refs, entities, times, now = self.refs, self.entities, self.times, self.now
+            refs, entities, times, now, deep = self.refs, self.entities, self.times, self.now, piece.deep
             try:
-                deep = piece.deep
-                facts = [fio.fast_fact(value, refs, entities, times, now, deep) for value in values]
+                return [fio.fast_fact(value, refs, entities, times, now, deep) for value in values]
             except fio.Unusual:
                 pass
-            else:
-                yield from facts
-                return
         located = piece.locate(self.problems)
-        if located is None:
-            return
-        for value, location in located:
+        facts: list[Fact] = []
+        for value, location in located or ():
             fact = fio.fact_from_value(value, location, self.problems)
             if fact is None:
                 self.invalid += 1
             else:
-                yield fact
+                facts.append(fact)
+        return facts
 
 
 def _sources(paths: list[str], problems: Problems) -> list[_Source]:
@@ -765,7 +778,7 @@ def _duplicate_warnings(sources: list[_Source], plan: _Plan, duplicates: set[int
         else:
             pieces = []
             for piece in _pieces(source, plan):
-                facts = list(run._piece_facts(piece))
+                facts = run.piece_facts(piece)
                 if not any(hash((f.entity_ref.lower(), f.fact_ref)) in duplicates for f in facts):
                     continue
                 found = piece.locate(Problems()) or []
