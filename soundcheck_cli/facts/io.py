@@ -51,6 +51,7 @@ MAX_FILE_BYTES = 1024 * 1024 * 1024  # one fact file (1 GiB: ~5 million small fa
 # least the file's own size, so a big plain file is never refused for its size alone.
 MAX_VALUES = 1_000_000
 MAX_DEPTH = 200
+MAX_REMEMBERED = 20_000  # entity refs and timestamps ``fast_fact`` remembers as checked (then forgets them all)
 MAX_TEXT = 64 * 1024 * 1024  # characters of scalar text per file once aliases are expanded (one long string x 1,000)
 
 _Y = "tag:yaml.org,2002:"
@@ -152,6 +153,8 @@ def fast_fact(item: Any, refs: dict[str, FactRef], entities: dict[str, str], tim
         problem, ref = _checked_entity(text)
         if problem is not None:
             raise Unusual
+        if len(entities) >= MAX_REMEMBERED:
+            entities.clear()  # bounded memory: a file of a million entities is not remembered whole
         entity = entities[text] = str(ref)
     stamps = []
     for key in ("timestamp", "expiresAt"):
@@ -163,6 +166,8 @@ def fast_fact(item: Any, refs: dict[str, FactRef], entities: dict[str, str], tim
         if stamp is None:
             if type(value) is not str:
                 raise Unusual
+            if len(times) >= MAX_REMEMBERED:
+                times.clear()
             try:
                 stamp = times[value] = parse_timestamp(value)
             except ValueError:

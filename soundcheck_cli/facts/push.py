@@ -51,7 +51,7 @@ BATCH = 5000  # facts per write (``put_stream`` batch)
 PIECE_BYTES = 1 << 20  # JSON text read as one piece (~5,000 small facts)
 READ_BYTES = 1 << 20  # bytes read from a file at a time
 YAML_PIECE_ITEMS = 2000  # YAML facts checked together (their events are kept until then, for the located reading)
-LOCATED_MAX_BYTES = 64 * 1024 * 1024  # largest file read whole on the located path (it takes ~25x its size)
+LOCATED_MAX_BYTES = 16 * 1024 * 1024  # largest file read whole on the located path (it takes ~30x its size in memory)
 
 _Y = "tag:yaml.org,2002:"
 _CUT = re.compile(rb"\}[ \t\r\n]*,")  # a candidate place between two items of a list of objects
@@ -300,6 +300,12 @@ def _located_json(wrapped: str, name: str, origin: tuple[int, int]) -> Any:
 
 
 def _json_whole(handle: IO[bytes], head: bytes, bom: bool, source: _Source) -> Iterator[_Piece]:
+    if source.size() > LOCATED_MAX_BYTES:  # not a list: one fact, or not JSON at all; either way not this big
+        if not source.name.lower().endswith(".json"):
+            raise _Restart(source.path)  # perhaps YAML: read as it goes
+        yield _Piece(None, None, (f"fact file is not a JSON list of facts, and too large for one fact (more than "
+                                  f"{LOCATED_MAX_BYTES // (1024 * 1024)} MiB)", Location(source.name, 1, 1)))
+        return
     data = head + handle.read()
     try:
         text = data.decode("utf-8-sig" if bom else "utf-8")
@@ -495,8 +501,16 @@ def _yaml_pieces(handle: IO[bytes], head: bytes, bom: bool, source: _Source) -> 
             if len(values) >= YAML_PIECE_ITEMS:
                 yield _yaml_piece(values, recorded, unusual, source.name)
                 values, recorded, unusual = [], [], False
-    except YAMLError:
-        raise _Whole from None
+    except YAMLError as exc:
+        if source.size() <= LOCATED_MAX_BYTES:
+            raise _Whole from None  # the located reading words it (the pure-Python parser's message)
+        from soundcheck_cli.located.yaml import error_of
+
+        error = error_of(exc, source.name)  # too large to read again: the C parser's own message and place
+        if values:
+            yield _yaml_piece(values, recorded, unusual, source.name)
+        yield _Piece(None, None, (f"invalid YAML: {error.problem}", error.location))
+        return
     except _NotUtf8 as exc:
         if values:
             yield _yaml_piece(values, recorded, unusual, source.name)
@@ -679,9 +693,10 @@ class _Run:
         except _Whole:
             if source.size() > LOCATED_MAX_BYTES:
                 self.problems.error(
-                    f"cannot read fact file {source.name}: it has YAML anchors, aliases, a %YAML directive or a YAML "
-                    f"error, which only files up to {LOCATED_MAX_BYTES // (1024 * 1024)} MiB are read with; "
-                    "write it without them (or as JSON)", Location(source.name))
+                    f"cannot read fact file {source.name}: YAML anchors, aliases, tags directives (%YAML, %TAG) and "
+                    f"nesting deeper than {fio.MAX_DEPTH} levels are read only in files up to "
+                    f"{LOCATED_MAX_BYTES // (1024 * 1024)} MiB; write it without them (or as JSON)",
+                    Location(source.name))
                 return
             raise _Restart(("whole", source.path)) from None
 
