@@ -300,3 +300,22 @@ def test_postgres_push_is_all_or_nothing_and_keeps_the_last_of_a_key(tmp_path: P
         facts = {f.entity_ref: f for f in store.facts(fact_ref=FactRef.parse(REF))}
     assert len(facts) == 12_000 and facts["component:default/svc-5"].data == {"n": "last"}
     assert all("data_extra" not in f.data for f in facts.values())
+
+
+def test_a_fact_holding_a_long_list_of_objects_is_read_in_one_piece(tmp_path: Path, small_pieces: None) -> None:
+    # Every "}, {" of the inner list is a candidate cut inside the fact; the piece grows past them all.
+    values = items(3)
+    values[1]["data"] = {"runs": [{"id": i, "ok": i % 2 == 0} for i in range(3000)]}
+    path = tmp_path / "facts.json"
+    path.write_text(json.dumps(values))
+    facts = read_fact_files([str(path)], Problems())
+    assert [f.data for f in facts] == [v["data"] for v in values]
+
+
+def test_a_list_with_no_fact_in_it_is_refused_with_a_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fact_push, "LOCATED_MAX_BYTES", 4096)
+    monkeypatch.setattr(fact_push, "PIECE_BYTES", 512)
+    path = tmp_path / "numbers.json"
+    path.write_text(json.dumps(list(range(20_000))))
+    assert pushed_messages(str(path)) == [f"{path}:1: cannot read fact file: no fact ends in 4,096 bytes (a fact file is a "
+                                          "list of JSON objects, each smaller than that)"]

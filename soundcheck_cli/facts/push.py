@@ -58,6 +58,10 @@ _CUT = re.compile(rb"\}[ \t\r\n]*,")  # a candidate place between two items of a
 _NON_SPACE = re.compile(rb"[^ \t\r\n]")
 
 
+def _size(count: int) -> str:
+    return f"{count // (1024 * 1024)} MiB" if count >= 1024 * 1024 else f"{count:,} bytes"
+
+
 class _Whole(Exception):
     """This file must be read whole on the located path (anchors, aliases, a %YAML directive, a YAML error)."""
 
@@ -219,6 +223,11 @@ def _json_pieces(handle: IO[bytes], head: bytes, bom: bool, source: _Source) -> 
                 eof = True
         match = _CUT.search(buf, search_from)
         if match is None and not eof:
+            if len(buf) > LOCATED_MAX_BYTES:  # no place to cut in 16 MiB: not a list of facts of a sane size
+                yield _Piece(None, None, (f"cannot read fact file: no fact ends in {_size(LOCATED_MAX_BYTES)} "
+                                          "(a fact file is a list of JSON objects, each smaller than that)",
+                                          Location(name, lines + 1)))
+                return
             search_from = max(search_from, len(buf) - 1)  # no candidate yet: read on
             continue
         final = match is None
@@ -238,7 +247,9 @@ def _json_pieces(handle: IO[bytes], head: bytes, bom: bool, source: _Source) -> 
         wrapped = "[" + text + ("]" if closed else "")
         verdict = _json_verdict(wrapped, final)
         if verdict == "grow":
-            search_from = match.end()  # the cut was inside a value: take the next candidate
+            # The cut was inside a value: try a candidate at least twice as far (a fact holding a long list of
+            # objects has a candidate per object; trying each in turn would read the piece again each time).
+            search_from = max(match.end(), 2 * len(piece_bytes))
             continue
         if verdict == "bad":  # bad JSON (or YAML flow style in a file not named .json): reported located
             if not name.lower().endswith(".json"):
@@ -454,7 +465,9 @@ def _yaml_pieces(handle: IO[bytes], head: bytes, bom: bool, source: _Source) -> 
                 if event.anchor is not None:
                     raise _Whole
                 if item is None:
-                    if kind is SequenceStartEvent and not list_doc and event.implicit:
+                    if kind is SequenceStartEvent and not list_doc:
+                        if not event.implicit:
+                            raise _Whole  # a tagged top-level list: the located reading says what it is
                         list_doc = in_list = True
                         continue
                     item, bad, stack, current, key = [], False, [], None, None
