@@ -55,6 +55,9 @@ LOCATED_MAX_BYTES = 16 * 1024 * 1024  # largest file read whole on the located p
 
 _Y = "tag:yaml.org,2002:"
 _CUT = re.compile(rb"\}[ \t\r\n]*,")  # a candidate place between two items of a list of objects
+# The likelier candidate: the next object starts with a fact's key (nested data seldom does).
+_CUT_FACT = re.compile(rb'\}[ \t\r\n]*,(?=[ \t\r\n]*\{[ \t\r\n]*"(?:factRef|entityRef|data|timestamp|expiresAt)")')
+LINEAR_GROWS = 8  # candidates tried one after the other inside a value before the piece doubles instead
 _NON_SPACE = re.compile(rb"[^ \t\r\n]")
 
 
@@ -214,6 +217,7 @@ def _json_pieces(handle: IO[bytes], head: bytes, bom: bool, source: _Source) -> 
         column -= len(codecs.BOM_UTF8)  # the BOM is no column
     eof = False
     search_from = PIECE_BYTES  # where the next cut is looked for
+    grows = 0  # candidates that were inside a value, in a row
     while True:
         while not eof and len(buf) < search_from + PIECE_BYTES:
             more = handle.read(READ_BYTES)
@@ -221,7 +225,7 @@ def _json_pieces(handle: IO[bytes], head: bytes, bom: bool, source: _Source) -> 
                 buf += more
             else:
                 eof = True
-        match = _CUT.search(buf, search_from)
+        match = _CUT_FACT.search(buf, search_from, search_from + PIECE_BYTES) or _CUT.search(buf, search_from)
         if match is None and not eof:
             if len(buf) > LOCATED_MAX_BYTES:  # no place to cut in 16 MiB: not a list of facts of a sane size
                 yield _Piece(None, None, (f"cannot read fact file: no fact ends in {_size(LOCATED_MAX_BYTES)} "
@@ -247,9 +251,10 @@ def _json_pieces(handle: IO[bytes], head: bytes, bom: bool, source: _Source) -> 
         wrapped = "[" + text + ("]" if closed else "")
         verdict = _json_verdict(wrapped, final)
         if verdict == "grow":
-            # The cut was inside a value: try a candidate at least twice as far (a fact holding a long list of
-            # objects has a candidate per object; trying each in turn would read the piece again each time).
-            search_from = max(match.end(), 2 * len(piece_bytes))
+            # The cut was inside a value: try the next candidate, and after a few, one at least twice as far (a
+            # fact holding a long list of objects has a candidate per object: each try reads the piece again).
+            grows += 1
+            search_from = match.end() if grows < LINEAR_GROWS else max(match.end(), 2 * len(piece_bytes))
             continue
         if verdict == "bad":  # bad JSON (or YAML flow style in a file not named .json): reported located
             if not name.lower().endswith(".json"):
@@ -270,6 +275,7 @@ def _json_pieces(handle: IO[bytes], head: bytes, bom: bool, source: _Source) -> 
         offset += rest_at
         buf = buf[rest_at:]
         search_from = PIECE_BYTES
+        grows = 0
 
 
 def _json_verdict(wrapped: str, last: bool) -> Any:
