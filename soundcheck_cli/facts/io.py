@@ -13,19 +13,19 @@ a name of 1-63 characters of ``[A-Za-z0-9]`` separated by ``-_.``), so a push ca
 catalog could never hold (``component:default/../../etc``, 300-character names, bidi override characters).
 A duplicate key in a mapping is an error (YAML and JSON alike): one of the two values would be silently dropped.
 
-Files are read as regular files only and bounded (``located.yaml.read_regular``, ``MAX_FILE_BYTES``): a FIFO or
-``/dev/zero`` is refused at once instead of hanging. Two readings, one answer (issue 18 item 28):
+Files are read as regular files only and bounded (``MAX_FILE_BYTES``): a FIFO or ``/dev/zero`` is refused at once
+instead of hanging. Two readings, one answer (issue 18 item 28, issue 23):
 
-- the **fast path**: ``json.loads`` (duplicate keys refused by its ``object_pairs_hook``) or ``located.yaml``'s
-  plain reading (C parser), then a check of each fact without positions. It pays: a 100k-fact file took 51 s and
-  650 MB through the located reading alone; ``bench/bench_push.py`` prints the figures;
-- the **located path**, taken for a whole file as soon as the fast path meets anything to report (an invalid
-  fact, an unknown key, a duplicate, an unusual YAML feature): every value keeps its ``line:column`` and every
-  problem is reported as ``file:line:col: ...``.
+- the **fast check** (``fast_fact``) of plain data, without positions: ``facts.push`` reads files a piece at a time
+  (JSON through ``json.loads``, YAML through the C parser's events) and checks each item this way;
+- the **located reading** (``parse_documents``, ``convert_node``, ``fact_from_value``), for a piece or a fact the
+  fast check refused (an invalid fact, an unknown key, a duplicate, an unusual YAML feature), or for a whole file
+  ``facts.push`` cannot cut (``read_located``): every value keeps its ``line:column`` and every problem is reported
+  as ``file:line:col: ...``.
 
-If any fact is invalid, ``read_fact_files`` raises ``ConfigError`` with all the problems and returns nothing, so
-that a push writes all of its facts (``put_many``, one transaction) or none. Sizes are checked with aliases
-expanded before anything is built, so a "billion laughs" file fails at once.
+If any fact is invalid, ``read_fact_files`` raises ``ConfigError`` with all the problems and returns nothing (and
+``facts.push.push_files`` writes nothing: one transaction). Sizes are checked with aliases expanded before anything
+is built, so a "billion laughs" file fails at once.
 """
 
 from __future__ import annotations
