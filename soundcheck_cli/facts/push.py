@@ -35,7 +35,6 @@ import codecs
 import json
 import os
 import re
-import stat
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -95,30 +94,14 @@ class _Piece:
 
 
 def _open(path: str) -> IO[bytes] | str:
-    """A regular file opened for reading, or why not (as ``located.yaml.read_regular`` words it): a FIFO or a
-    device is refused without blocking; so is a file over ``facts.io.MAX_FILE_BYTES``."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except ValueError:
-        return "path contains a NUL byte"
-    except FileNotFoundError:
-        return "not found"
-    except IsADirectoryError:
-        return "is a directory"
-    except OSError as exc:
-        return f"cannot be read ({exc.strerror or exc})"
-    info = os.fstat(fd)
-    reason = None
-    if stat.S_ISDIR(info.st_mode):
-        reason = "is a directory"
-    elif not stat.S_ISREG(info.st_mode):
-        reason = "is not a regular file (a FIFO, device or socket)"
-    elif info.st_size > fio.MAX_FILE_BYTES:
-        reason = f"is larger than {fio.MAX_FILE_BYTES // (1024 * 1024)} MiB"
-    if reason is not None:
-        os.close(fd)
-        return reason
-    os.set_blocking(fd, True)
+    """A regular file opened for reading, or why not (``located.yaml.open_regular``): a FIFO or a device is refused
+    without blocking; so is a file over ``facts.io.MAX_FILE_BYTES``."""
+    from soundcheck_cli.located.yaml import open_regular
+
+    fd = open_regular(path, fio.MAX_FILE_BYTES)
+    if isinstance(fd, str):
+        return fd
+    os.set_blocking(fd, True)  # a regular file: reads never wait long
     return os.fdopen(fd, "rb")
 
 
@@ -175,15 +158,23 @@ def _pieces(source: _Source, plan: _Plan) -> Iterator[_Piece]:
     if isinstance(handle, str):
         yield _Piece(None, None, (f"cannot read fact file: {source.shown} {handle}", Location(source.name)))
         return
-    with handle:
-        head = handle.read(READ_BYTES)
-        bom = head.startswith(codecs.BOM_UTF8)
-        first = _NON_SPACE.search(head, 3 if bom else 0)
-        looks_json = first is not None and head[first.start() : first.start() + 1] in (b"[", b"{")
-        if source.path not in plan.yaml and (source.name.lower().endswith(".json") or looks_json):
-            yield from _json_pieces(handle, head, bom, source)
-        else:
-            yield from _yaml_pieces(handle, head, bom, source)
+    try:
+        with handle:
+            yield from _file_pieces(handle, source, plan)
+    except OSError as exc:  # a read failed part way (an I/O error, a file on a lost network mount)
+        yield _Piece(None, None, (f"cannot read fact file: {source.shown} cannot be read ({exc.strerror or exc})",
+                                  Location(source.name)))
+
+
+def _file_pieces(handle: IO[bytes], source: _Source, plan: _Plan) -> Iterator[_Piece]:
+    head = handle.read(READ_BYTES)
+    bom = head.startswith(codecs.BOM_UTF8)
+    first = _NON_SPACE.search(head, 3 if bom else 0)
+    looks_json = first is not None and head[first.start() : first.start() + 1] in (b"[", b"{")
+    if source.path not in plan.yaml and (source.name.lower().endswith(".json") or looks_json):
+        yield from _json_pieces(handle, head, bom, source)
+    else:
+        yield from _yaml_pieces(handle, head, bom, source)
 
 
 # -- JSON -------------------------------------------------------------------------------------------------------
