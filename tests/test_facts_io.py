@@ -268,11 +268,11 @@ def test_yaml_flow_mapping_that_looks_like_json(tmp_path: Path) -> None:
 
 
 def test_a_long_yaml_list_read_in_pieces_gives_what_json_gives(tmp_path: Path) -> None:
-    # facts.io composes a top-level YAML list PIECE_ITEMS items at a time (bounded memory); the facts are the same
-    # as the same list in JSON, and a problem in a later piece is still reported with its line.
-    from soundcheck_cli.facts import io as fact_io
+    # facts.push reads a top-level YAML list YAML_PIECE_ITEMS items at a time (bounded memory); the facts are the
+    # same as the same list in JSON, and a problem in a later piece is still reported with its line.
+    from soundcheck_cli.facts import push
 
-    n = fact_io.PIECE_ITEMS * 2 + 7
+    n = push.YAML_PIECE_ITEMS * 2 + 7
     items = [{"factRef": "ci:default/t", "entityRef": f"component:default/s-{i}", "timestamp": "2026-01-05T10:00:00Z",
               "data": {"n": i, "tags": ["a", f"b{i}"], "note": "x: y"}} for i in range(n)]
     lines = ["# pushed by CI"]

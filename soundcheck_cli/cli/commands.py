@@ -539,14 +539,11 @@ def facts_push(
     A fact is {factRef: "source:scope/name" or {source, scope, name}, entityRef, data, timestamp?}. Nothing is
     written if any fact is invalid.
     """
-    from soundcheck_cli.errors import ConfigError, Problems
-    from soundcheck_cli.facts.io import read_fact_files
+    from soundcheck_cli.errors import Problems
+    from soundcheck_cli.facts.push import push_files
 
-    problems = Problems()
-    facts = read_fact_files(list(files), problems)
-    problems.raise_if_errors(ConfigError)
     with open_store(config, store) as st:
-        count = st.put_many(facts)
+        count = push_files(list(files), st, Problems())  # one transaction: all the facts, or none (exit code 2)
     typer.echo(f"stored {plural(count, 'fact')}")
 
 

@@ -13,33 +13,30 @@ a name of 1-63 characters of ``[A-Za-z0-9]`` separated by ``-_.``), so a push ca
 catalog could never hold (``component:default/../../etc``, 300-character names, bidi override characters).
 A duplicate key in a mapping is an error (YAML and JSON alike): one of the two values would be silently dropped.
 
-Files are read as regular files only and bounded (``located.yaml.read_regular``, ``MAX_FILE_BYTES``): a FIFO or
-``/dev/zero`` is refused at once instead of hanging. Two readings, one answer (issue 18 item 28):
+Files are read as regular files only and bounded (``MAX_FILE_BYTES``): a FIFO or ``/dev/zero`` is refused at once
+instead of hanging. Two readings, one answer (issue 18 item 28, issue 23):
 
-- the **fast path**: ``json.loads`` (duplicate keys refused by its ``object_pairs_hook``) or ``located.yaml``'s
-  plain reading (C parser), then a check of each fact without positions. It pays: a 100k-fact file took 51 s and
-  650 MB through the located reading alone; ``bench/bench_push.py`` prints the figures;
-- the **located path**, taken for a whole file as soon as the fast path meets anything to report (an invalid
-  fact, an unknown key, a duplicate, an unusual YAML feature): every value keeps its ``line:column`` and every
-  problem is reported as ``file:line:col: ...``.
+- the **fast check** (``fast_fact``) of plain data, without positions: ``facts.push`` reads files a piece at a time
+  (JSON through ``json.loads``, YAML through the C parser's events) and checks each item this way;
+- the **located reading** (``parse_documents``, ``convert_node``, ``fact_from_value``), for a piece or a fact the
+  fast check refused (an invalid fact, an unknown key, a duplicate, an unusual YAML feature), or for a whole file
+  ``facts.push`` cannot cut (``read_located``): every value keeps its ``line:column`` and every problem is reported
+  as ``file:line:col: ...``.
 
-If any fact is invalid, ``read_fact_files`` raises ``ConfigError`` with all the problems and returns nothing, so
-that a push writes all of its facts (``put_many``, one transaction) or none. Sizes are checked with aliases
-expanded before anything is built, so a "billion laughs" file fails at once.
+If any fact is invalid, ``read_fact_files`` raises ``ConfigError`` with all the problems and returns nothing (and
+``facts.push.push_files`` writes nothing: one transaction). Sizes are checked with aliases expanded before anything
+is built, so a "billion laughs" file fails at once.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import sys
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from soundcheck_cli.catalog.model import EntityRef
 from soundcheck_cli.catalog.validation import KIND_RE, MAX_NAME_LENGTH, NAME_RE
-from soundcheck_cli.errors import ConfigError, Location, Problem, Problems
+from soundcheck_cli.errors import Location, Problems
 from soundcheck_cli.facts.model import Fact, FactRef, parse_timestamp, utcnow
 from soundcheck_cli.fastinit import fast_constructor
 from soundcheck_cli.located.nodes import LocatedDict, LocatedList, loc_of, to_plain
@@ -54,6 +51,7 @@ MAX_FILE_BYTES = 1024 * 1024 * 1024  # one fact file (1 GiB: ~5 million small fa
 # least the file's own size, so a big plain file is never refused for its size alone.
 MAX_VALUES = 1_000_000
 MAX_DEPTH = 200
+MAX_REMEMBERED = 20_000  # entity refs and timestamps ``fast_fact`` remembers as checked (then forgets them all)
 MAX_TEXT = 64 * 1024 * 1024  # characters of scalar text per file once aliases are expanded (one long string x 1,000)
 
 _Y = "tag:yaml.org,2002:"
@@ -72,102 +70,22 @@ def read_fact_files(paths: list[str], problems: Problems) -> list[Fact]:
     """Read and validate every fact in ``paths``; warnings go to ``problems``.
 
     Errors are added to ``problems`` too, and then raised together as one ``ConfigError`` (ending with a line that
-    says nothing was pushed): either every fact is valid and returned, or none is.
+    says nothing was pushed): either every fact is valid and returned, or none is. Of a fact given twice (the same
+    entity and fact ref), the last is kept, with a warning naming both places. This is ``facts.push``'s reading
+    (``push_files`` writes the facts into a store as it goes instead of returning them).
     """
-    first_error = len(problems.errors)
-    texts: dict[str, str] = {}
-    # Fast first, reporting nothing; a file that has anything to report is read again located, in file order below.
-    fast = {path: _fast_file(path, texts) for path in dict.fromkeys(paths)}
-    count = sum(len(facts) for facts in fast.values() if facts)
-    keys = {(f.entity_ref.lower(), f.fact_ref) for facts in fast.values() if facts for f in facts}
-    if len(keys) < count or len(set(paths)) < len(paths):
-        fast = {}  # the same fact twice is a warning naming both places: read every file located
-    all_fast = all(facts is not None for facts in fast.values()) and bool(fast)
-    facts: list[Fact] = []
-    seen: dict[tuple[str, FactRef], Location | None] = {}
-    invalid = 0
-    for path in paths:
-        fast_facts = fast.get(path)
-        if fast_facts is not None:
-            if not all_fast:  # what a located file's facts are compared with (fast ones have no duplicate)
-                for fact in fast_facts:
-                    seen[(fact.entity_ref.lower(), fact.fact_ref)] = None
-            facts.extend(fast_facts)
-            continue
-        for fact, location in _read_file(path, problems, texts):
-            if fact is None:
-                invalid += 1
-                continue
-            key = (fact.entity_ref.lower(), fact.fact_ref)
-            if key in seen:
-                previous = f" (also at {seen[key]})" if seen[key] else ""
-                problems.warning(f"fact {fact.fact_ref} for {fact.entity_ref} is given more than once{previous}; the last one is used", location)
-            seen[key] = location
-            facts.append(fact)
-    errors = problems.errors[first_error:]
-    if errors:
-        what = f"{invalid} invalid fact{'s' if invalid != 1 else ''}" if invalid else "errors in the fact files"
-        note = Problem(f"nothing was pushed ({what}); fix the errors above and push again")
-        problems.items.append(note)
-        raise ConfigError([*errors, note])
-    if all_fast or len(seen) == len(facts):
-        return facts
-    # Same (entity, fact ref) twice: keep the last, in file order.
-    unique: dict[tuple[str, FactRef], Fact] = {}
-    for fact in facts:
-        unique.pop((fact.entity_ref.lower(), fact.fact_ref), None)
-        unique[(fact.entity_ref.lower(), fact.fact_ref)] = fact
-    return list(unique.values())
+    from soundcheck_cli.facts.push import read_files
+
+    return read_files(paths, problems)
 
 
-def _read_text(path: str, name: str, problems: Problems) -> str | None:
-    """The text of ``path`` (standard input for ``-``), bounded; ``None`` after reporting why not."""
-    from soundcheck_cli.located.yaml import read_regular
-
-    if path == STDIN:
-        try:
-            data: bytes | str = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
-        except (OSError, ValueError, AttributeError):
-            data = sys.stdin.read(MAX_FILE_BYTES + 1)  # a text stream without a buffer (tests, embedders)
-        if len(data) > MAX_FILE_BYTES:
-            data = f"is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB"
-            problems.error(f"cannot read fact file: standard input {data}", Location(name))
-            return None
-    else:
-        data = read_regular(path, MAX_FILE_BYTES)
-        if isinstance(data, str):
-            problems.error(f"cannot read fact file: {path} {data}", Location(name))
-            return None
-    if isinstance(data, str):
-        return data
-    try:
-        return data.decode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        problems.error(f"cannot read fact file: not UTF-8 text ({exc.reason} at byte {exc.start})", Location(name, line))
-        return None
-
-
-def _fast_file(path: str, texts: dict[str, str]) -> list[Fact] | None:
-    """The facts of ``path`` on the fast path, or ``None`` when the file has anything to report. Standard input's
-    text is kept in ``texts`` (it cannot be read twice); a file is read from disk again by the located path."""
-    name = STDIN_NAME if path == STDIN else path
-    text = _read_text(path, name, Problems())
+def read_located(path: str, name: str, problems: Problems, data: bytes | None = None) -> list[tuple[Fact | None, Location | None]]:
+    """The facts of one whole file (``data``: its bytes, for standard input) with their locations, every problem
+    reported: the located reading, for files the pieces of ``facts.push`` cannot take (YAML anchors, aliases, a
+    ``%YAML`` directive, a YAML error)."""
+    text = _decode(data, name, problems) if data is not None else _read_text(path, name, problems)
     if text is None:
-        return None
-    if path == STDIN:
-        texts[path] = text
-    return _fast_facts(text, name)
-
-
-def _read_file(path: str, problems: Problems, texts: dict[str, str]) -> list[tuple[Fact | None, Location | None]]:
-    """The facts of one file with their locations, every problem reported (the located path)."""
-    name = STDIN_NAME if path == STDIN else path
-    text = texts.get(path) if path == STDIN else None
-    if text is None:
-        text = _read_text(path, name, problems)
-        if text is None:
-            return []
+        return []
     documents = _parse(text, name, problems)
     if documents is None:
         return []
@@ -183,105 +101,61 @@ def _read_file(path: str, problems: Problems, texts: dict[str, str]) -> list[tup
     return out
 
 
-# -- the fast path --------------------------------------------------------------------------------------------
+def _read_text(path: str, name: str, problems: Problems) -> str | None:
+    """The text of the file ``path``, bounded; ``None`` after reporting why not."""
+    from soundcheck_cli.located.yaml import read_regular
 
-
-class _Unusual(Exception):
-    """The fast path met something to report: the file is read again on the located path."""
-
-
-def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        raise _Unusual  # a duplicate key: the located path says where
-    return out
-
-
-def _refuse_constant(_: str) -> Any:
-    raise _Unusual  # NaN / Infinity: not JSON numbers (the located path reports them)
-
-
-def _fast_facts(text: str, name: str) -> list[Fact] | None:
-    """Every fact of ``text`` read without positions, or ``None`` when anything needs reporting (the caller then
-    reads the file on the located path, which reports it with its line and column)."""
-    stripped = text.lstrip()
-    if name.lower().endswith(".json") or stripped[:1] in ("{", "["):
-        try:
-            value = json.loads(text, object_pairs_hook=_unique_pairs, parse_constant=_refuse_constant)
-        except (_Unusual, ValueError, RecursionError):
-            return None
-        documents = [value]
-        deep = True  # json.loads bounds nothing: the data's depth is checked below
-    else:
-        # Tags, .inf/.nan and the like are left to the located path, whose messages are the ones to show.
-        lowered = text.lower()
-        if "!" in text or ".inf" in lowered or ".nan" in lowered:
-            return None
-        documents = _yaml_documents(text)
-        deep = False
-    refs: dict[str, FactRef] = {}
-    entities: dict[str, str] = {}
-    times: dict[str, datetime] = {}
-    now = utcnow()
-    out: list[Fact] = []
-    try:
-        for document in documents:
-            for item in document if type(document) is list else (document,):
-                out.append(_fast_fact(item, refs, entities, times, now, deep))
-    except _Unusual:
+    data = read_regular(path, MAX_FILE_BYTES)
+    if isinstance(data, str):
+        problems.error(f"cannot read fact file: {path} {data}", Location(name))
         return None
-    return out or None  # an empty file: the located path warns
+    return _decode(data, name, problems)
 
 
-PIECE_ITEMS = 2000  # items of a top-level YAML list composed at once (``_yaml_documents``)
-_TOP_ITEM = re.compile(r"^- ", re.MULTILINE)
-_MARKER = re.compile(r"^(?:---|\.\.\.)(?:[ \t]|$)", re.MULTILINE)
+def _decode(data: bytes, name: str, problems: Problems) -> str | None:
+    try:
+        return data.decode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        problems.error(f"cannot read fact file: not UTF-8 text ({exc.reason} at byte {exc.start})", Location(name, line))
+        return None
 
 
-def _yaml_documents(text: str) -> Iterator[Any]:
-    """The documents of ``text`` as plain data (``located.yaml``'s plain reading), raising ``_Unusual`` where the
-    located reading is needed. A file that is one top-level list (``- factRef: ...`` at column 0: what a script
-    writes) without anchors or document markers is composed ``PIECE_ITEMS`` items at a time: each piece is a valid
-    list of its own, and ruamel's nodes for a whole 270k-fact file took 2.1 GB (one piece at a time: the facts
-    themselves)."""
-    from soundcheck_cli.located.yaml import plain_documents
-
-    pieces = [text]
-    first = _TOP_ITEM.search(text)
-    head = text[: first.start()] if first is not None else ""
-    if (first is not None and all(not line.strip() or line.lstrip().startswith("#") for line in head.splitlines())
-            and "&" not in text and "*" not in text and _MARKER.search(text) is None):
-        starts = [m.start() for m in _TOP_ITEM.finditer(text)][::PIECE_ITEMS]
-        pieces = [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)])]
-    for piece in pieces:
-        read = plain_documents(piece, max_nodes=max(MAX_VALUES, len(piece)), max_depth=MAX_DEPTH,
-                               max_text=max(MAX_TEXT, 2 * len(piece)))
-        if read is None:
-            raise _Unusual
-        for document, _, _ in read:
-            yield document
+# -- the fast check ---------------------------------------------------------------------------------------------
 
 
-def _fast_fact(item: Any, refs: dict[str, FactRef], entities: dict[str, str], times: dict[str, datetime],
-               now: datetime, deep: bool) -> Fact:
-    """One fact of plain data, or ``_Unusual`` for anything the located path must report."""
+class Unusual(Exception):
+    """The fast check met something to report: the item is read again located (``fact_from_value``)."""
+
+
+def fast_fact(item: Any, refs: dict[str, FactRef], entities: dict[str, str], times: dict[str, datetime],
+              now: datetime, deep: bool = True) -> Fact:
+    """One fact of plain data, or ``Unusual`` for anything the located reading must report (an invalid fact, an
+    unknown key, a ``{source, scope, name}`` fact ref). ``refs``, ``entities`` and ``times`` remember the refs and
+    timestamps already checked (a file repeats few of them many times); ``deep``: the data's nesting is still to be
+    bounded (``json.loads`` bounds nothing)."""
     if type(item) is not dict or "data" not in item or not _KNOWN.issuperset(item):
-        raise _Unusual
+        raise Unusual
     text = item.get("factRef")
     fact_ref = refs.get(text) if type(text) is str else None
     if fact_ref is None:
         if type(text) is not str:
-            raise _Unusual  # a {source, scope, name} mapping: rare, and checked part by part on the located path
+            raise Unusual  # a {source, scope, name} mapping: rare, and checked part by part on the located path
         try:
             fact_ref = refs[text] = FactRef.parse(text)
         except ValueError:
-            raise _Unusual from None
+            raise Unusual from None
     text = item.get("entityRef")
     entity = entities.get(text) if type(text) is str else None
     if entity is None:
-        if type(text) is not str or entity_ref_problem(text) is not None:
-            raise _Unusual
-        entity = entities[text] = str(EntityRef.parse(text))
+        if type(text) is not str:
+            raise Unusual
+        problem, ref = _checked_entity(text)
+        if problem is not None:
+            raise Unusual
+        if len(entities) >= MAX_REMEMBERED:
+            entities.clear()  # bounded memory: a file of a million entities is not remembered whole
+        entity = entities[text] = str(ref)
     stamps = []
     for key in ("timestamp", "expiresAt"):
         value = item.get(key)
@@ -291,15 +165,17 @@ def _fast_fact(item: Any, refs: dict[str, FactRef], entities: dict[str, str], ti
         stamp = times.get(value) if type(value) is str else None
         if stamp is None:
             if type(value) is not str:
-                raise _Unusual
+                raise Unusual
+            if len(times) >= MAX_REMEMBERED:
+                times.clear()
             try:
                 stamp = times[value] = parse_timestamp(value)
             except ValueError:
-                raise _Unusual from None
+                raise Unusual from None
         stamps.append(stamp)
     data = item["data"]
     if deep and type(data) in (dict, list) and _deeper_than(data, MAX_DEPTH - 2):
-        raise _Unusual
+        raise Unusual
     return _new_fact(fact_ref, entity, data, stamps[0] or now, stamps[1])
 
 
@@ -319,41 +195,63 @@ def _deeper_than(value: Any, limit: int) -> bool:
 def entity_ref_problem(text: str) -> str | None:
     """Why ``text`` is not an entity ref the catalog could hold (``catalog/validation.py``'s rules for kind,
     namespace and name), or ``None``: ``kind:namespace/name``, the namespace optional (``default``)."""
+    return _checked_entity(text)[0]
+
+
+def _checked_entity(text: str) -> tuple[str | None, EntityRef | None]:
+    """``(entity_ref_problem(text), None)``, or ``(None, the parsed ref)``."""
     if not text or text != text.strip():
-        return "expected kind:namespace/name"
+        return "expected kind:namespace/name", None
     try:
         ref = EntityRef.parse(text)
     except ValueError:
-        return "expected kind:namespace/name"
+        return "expected kind:namespace/name", None
     if ":" not in text:
-        return "the kind is missing"
+        return "the kind is missing", None
     if len(ref.kind) > MAX_NAME_LENGTH or not KIND_RE.match(ref.kind):
-        return "the kind must be letters and digits starting with a letter, at most 63 characters"
+        return "the kind must be letters and digits starting with a letter, at most 63 characters", None
     for part, value in (("namespace", ref.namespace), ("name", ref.name)):
         if len(value) > MAX_NAME_LENGTH:
-            return f"the {part} has {len(value)} characters (at most {MAX_NAME_LENGTH})"
+            return f"the {part} has {len(value)} characters (at most {MAX_NAME_LENGTH})", None
         if not NAME_RE.match(value):
-            return f"the {part} must be [A-Za-z0-9] separated by any of [-_.]"
-    return None
+            return f"the {part} must be [A-Za-z0-9] separated by any of [-_.]", None
+    return None, ref
 
 
 # -- parsing with positions ---------------------------------------------------------------------------------
 
 
-def parse_documents(text: str, name: str, problems: Problems) -> list[Any] | None:
+def parse_documents(text: str, name: str, problems: Problems, origin: tuple[int, int] = (0, 0)) -> list[Any] | None:
     """The documents of a JSON or YAML text as located trees (``LocatedDict``/``LocatedList``), bounded as a fact
-    file is; ``None`` after reporting an error (``soundcheck results push`` reads its files with it)."""
-    return _parse(text, name, problems)
+    file is; ``None`` after reporting an error (``soundcheck results push`` reads its files with it; ``facts.push``
+    its pieces, with the ``origin`` of each: see ``shifted``)."""
+    return _parse(text, name, problems, origin)
 
 
 
-def _parse(text: str, name: str, problems: Problems) -> list[Any] | None:
-    """The documents of ``text`` as ``LocatedDict``/``LocatedList`` trees, or ``None`` after reporting an error."""
+ORIGIN = (0, 0)  # (lines, columns) before a text: a piece of a file read alone (``facts.push``) has its own
+
+
+def shifted(location: Location, origin: tuple[int, int]) -> Location:
+    """``location`` in a text that starts at ``origin`` of its file, as a location in the file: lines move by
+    ``origin[0]``, and columns of the text's first line by ``origin[1]``."""
+    if origin == ORIGIN or location.line is None:
+        return location
+    column = location.column
+    if location.line == 1 and column is not None:
+        column += origin[1]
+    return Location(location.path, location.line + origin[0], column)
+
+
+def _parse(text: str, name: str, problems: Problems, origin: tuple[int, int] = ORIGIN) -> list[Any] | None:
+    """The documents of ``text`` as ``LocatedDict``/``LocatedList`` trees, or ``None`` after reporting an error.
+    ``origin``: where ``text`` starts in the file (``shifted``), for a piece of a file read alone."""
     from soundcheck_cli.located import yaml as reader
 
     if reader.flow_depth(text) > MAX_DEPTH:
         # ruamel's scanner is quadratic in flow nesting (900 levels take seconds): refuse before parsing.
-        problems.error(f"fact file is nested more than {MAX_DEPTH} levels deep", reader.flow_too_deep_at(text, name, MAX_DEPTH))
+        problems.error(f"fact file is nested more than {MAX_DEPTH} levels deep",
+                       shifted(reader.flow_too_deep_at(text, name, MAX_DEPTH), origin))
         return None
     is_json = name.lower().endswith(".json") or text.lstrip()[:1] in ("{", "[")
     json_value: Any = None
@@ -365,7 +263,7 @@ def _parse(text: str, name: str, problems: Problems) -> list[Any] | None:
             return None
         except json.JSONDecodeError as exc:
             if name.lower().endswith(".json"):
-                problems.error(f"invalid JSON: {exc.msg}", Location(name, exc.lineno, exc.colno))
+                problems.error(f"invalid JSON: {exc.msg}", shifted(Location(name, exc.lineno, exc.colno), origin))
                 return None
             is_json = False  # looked like JSON but is not: YAML flow style, perhaps
         else:
@@ -377,10 +275,10 @@ def _parse(text: str, name: str, problems: Problems) -> list[Any] | None:
     except reader.YamlError as exc:
         if is_json:
             return [_locate_plain(json_value, Location(name))]
-        problems.error(f"invalid YAML: {exc.problem}", exc.location)
+        problems.error(f"invalid YAML: {exc.problem}", shifted(exc.location, origin))
         return None
     except reader.YamlLimit as exc:
-        problems.error("invalid YAML: nested too deeply", exc.location)
+        problems.error("invalid YAML: nested too deeply", shifted(exc.location, origin))
         return None
     documents = []
     try:
@@ -397,9 +295,9 @@ def _parse(text: str, name: str, problems: Problems) -> list[Any] | None:
             raise _TooBig(f"fact file is too large: more than {MAX_TEXT // (1024 * 1024)} MiB of text once YAML "
                           "aliases are expanded", nodes[0])
         for node in nodes:
-            documents.append(_convert(node, name, problems))
+            documents.append(convert_node(node, name, problems, origin))
     except _TooBig as exc:
-        problems.error(str(exc), _mark(exc.node, name) if exc.node is not None else Location(name))
+        problems.error(str(exc), _mark(exc.node, name, origin) if exc.node is not None else Location(name))
         return None
     return documents
 
@@ -443,8 +341,11 @@ def _expanded_size(node: Any, memo: dict[int, int], visiting: set[int], depth: i
     return size
 
 
-def _mark(node: Any, name: str) -> Location:
-    return Location(name, node.start_mark.line + 1, node.start_mark.column + 1)
+def _mark(node: Any, name: str, origin: tuple[int, int] = ORIGIN) -> Location:
+    mark = node.start_mark
+    if mark.line == 0:
+        return Location(name, origin[0] + 1, mark.column + 1 + origin[1])
+    return Location(name, mark.line + 1 + origin[0], mark.column + 1)
 
 
 def _tag(node: Any) -> str:
@@ -452,16 +353,17 @@ def _tag(node: Any) -> str:
     return str(getattr(tag, "value", tag) or "")
 
 
-def _convert(node: Any, name: str, problems: Problems) -> Any:
-    """A composed YAML node as plain data with positions (JSON types only; timestamps stay text). Sizes and
-    depth were bounded by ``_expanded_size`` first."""
+def convert_node(node: Any, name: str, problems: Problems, origin: tuple[int, int] = ORIGIN) -> Any:
+    """A composed YAML node as plain data with positions (JSON types only; timestamps stay text), its problems
+    reported. Sizes and depth were bounded first (``_expanded_size``; ``facts.push`` builds nodes only for what
+    it has bounded itself). ``origin``: where the node's text starts in the file (``shifted``)."""
     from ruamel.yaml.nodes import MappingNode, SequenceNode
 
-    location = _mark(node, name)
+    location = _mark(node, name, origin)
     if isinstance(node, MappingNode):
         out = LocatedDict(loc=location)
         for key_node, value_node in node.value:
-            key_loc = _mark(key_node, name)
+            key_loc = _mark(key_node, name, origin)
             if isinstance(key_node, (MappingNode, SequenceNode)) or _tag(key_node) == _Y + "merge":
                 problems.error("only plain scalar keys are allowed in a fact file", key_loc)
                 continue
@@ -471,23 +373,26 @@ def _convert(node: Any, name: str, problems: Problems) -> Any:
                 where = f" (first at line {first.line})" if first and first.line else ""
                 problems.error(f"duplicate key '{key}'{where}: a fact file may give each key once", key_loc)
                 continue
-            out[key] = _convert(value_node, name, problems)
+            out[key] = convert_node(value_node, name, problems, origin)
             out.key_locs[key] = key_loc
-            out.value_locs[key] = _mark(value_node, name)
+            out.value_locs[key] = _mark(value_node, name, origin)
         return out
     if isinstance(node, SequenceNode):
         seq = LocatedList(loc=location)
         for item in node.value:
-            seq.append(_convert(item, name, problems))
-            seq.item_locs.append(_mark(item, name))
+            seq.append(convert_node(item, name, problems, origin))
+            seq.item_locs.append(_mark(item, name, origin))
         return seq
     return _scalar(node, location, problems)
 
 
-def _scalar(node: Any, location: Location, problems: Problems) -> Any:
-    """Resolve a scalar by its YAML 1.2 core-schema tag (what ruamel's resolver decided), never by constructing
-    arbitrary Python objects."""
-    tag, text = _tag(node), node.value
+NOT_JSON = object()  # what ``scalar_value`` gives for a scalar that is not a JSON value (``.inf``, an unknown tag)
+
+
+def scalar_value(tag: str, text: str) -> Any:
+    """The value of a scalar by its YAML 1.2 core-schema tag (what ruamel's resolver decided, or ``facts.push``'s
+    copy of its rules), never by constructing arbitrary Python objects; ``NOT_JSON`` for ``.inf``/``.nan`` and
+    tags that are not JSON types. Timestamps stay text."""
     if tag == _Y + "str" or tag == _Y + "timestamp":
         return text
     if tag == _Y + "null":
@@ -506,13 +411,24 @@ def _scalar(node: Any, location: Location, problems: Problems) -> Any:
     if tag == _Y + "float":
         lowered = text.replace("_", "").lower()
         if lowered.lstrip("+-") in (".inf", ".nan"):
-            problems.error(f"'{text}' is not a JSON number", location)
-            return None
+            return NOT_JSON
         try:
             return float(lowered)
         except ValueError:
             return text
-    problems.error(f"unsupported YAML tag {tag!r}: fact files hold JSON values only", location)
+    return NOT_JSON
+
+
+def _scalar(node: Any, location: Location, problems: Problems) -> Any:
+    """A scalar node's value (``scalar_value``), its problem reported."""
+    tag, text = _tag(node), node.value
+    value = scalar_value(tag, text)
+    if value is not NOT_JSON:
+        return value
+    if tag == _Y + "float":
+        problems.error(f"'{text}' is not a JSON number", location)
+    else:
+        problems.error(f"unsupported YAML tag {tag!r}: fact files hold JSON values only", location)
     return None
 
 
@@ -615,12 +531,12 @@ def _entity_ref(node: Any, problems: Problems) -> str | None:
     if not isinstance(value, str):
         problems.error("entityRef must be a string such as component:default/payments-api", location)
         return None
-    problem = entity_ref_problem(value)
+    problem, ref = _checked_entity(value)
     if problem is not None:
         shown = terminal_safe(value if len(value) <= 80 else value[:79] + "…")  # bidi overrides shown escaped
         problems.error(f"invalid entityRef '{shown}': {problem} (e.g. component:default/payments-api)", location)
         return None
-    return str(EntityRef.parse(value))
+    return str(ref)
 
 
 def _time(node: Any, key: str, problems: Problems) -> Any:

@@ -123,6 +123,18 @@ _SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('soundcheck_schema:' || co
 
 _FACT_COLUMNS = "entity_key, fact_ref, entity_ref, ts, expires_at, data"
 _LOAD_ROWS = 10_000  # rows fetched and decoded at a time by ``load_all``
+# ``put_stream``: rows collected in a temporary table (gone at the end of the transaction, committed or not), then
+# one upsert of the last row of each key, in key order.
+_PUSH_TABLE = ("CREATE TEMPORARY TABLE soundcheck_push (seq bigint, entity_key text, fact_ref text, entity_ref text,"
+               " ts timestamptz, expires_at timestamptz, data text) ON COMMIT DROP")
+_PUSH_ROWS = f"""INSERT INTO soundcheck_push (seq, {_FACT_COLUMNS})
+SELECT * FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::text[])"""
+_PUSH_UPSERT = f"""INSERT INTO soundcheck_facts ({_FACT_COLUMNS})
+SELECT {_FACT_COLUMNS} FROM (SELECT DISTINCT ON (entity_key, fact_ref) * FROM soundcheck_push
+                             ORDER BY entity_key, fact_ref, seq DESC) AS last
+ORDER BY entity_key, fact_ref
+ON CONFLICT (entity_key, fact_ref) DO UPDATE SET
+    entity_ref = EXCLUDED.entity_ref, ts = EXCLUDED.ts, expires_at = EXCLUDED.expires_at, data = EXCLUDED.data"""
 _UPSERT = f"""INSERT INTO soundcheck_facts ({_FACT_COLUMNS})
 SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::text[])
 ON CONFLICT (entity_key, fact_ref) DO UPDATE SET
@@ -480,6 +492,34 @@ class PostgresFactStore(FactStore):
 
         self._run("write facts", write)
         return len(encoded)
+
+    def put_stream(self, batches: Iterable[Iterable[Fact]]) -> int:
+        """Write every batch of ``batches`` in one transaction (``soundcheck facts push``): all of them, or, when
+        the iterable raises or a fact cannot be stored, none. Each batch goes into a temporary table as it comes;
+        one sorted upsert moves them into ``soundcheck_facts`` at the end (the last of a key given twice wins; rows
+        are locked in key order, as ``put_many`` locks them). Memory: one batch at a time. The batches cannot be
+        read twice, so a connection lost part way is an error (nothing written), not a silent retry."""
+        started = False
+
+        def write(conn: psycopg.Connection[Any]) -> int:
+            nonlocal started
+            if started:
+                raise StoreError(f"fact store {self._shown}: the connection was lost during the push; nothing was "
+                                 "written: push again")
+            started = True
+            count = 0
+            with conn.transaction():
+                conn.execute(_PUSH_TABLE)
+                for batch in batches:
+                    rows = [self._encode(f) for f in batch]
+                    if rows:
+                        seq = list(range(count, count + len(rows)))
+                        conn.execute(_PUSH_ROWS, [seq, *(list(column) for column in zip(*rows))])
+                        count += len(rows)
+                conn.execute(_PUSH_UPSERT)
+            return count
+
+        return self._run("write facts", write)
 
     def facts(self, entity_ref: str | None = None, fact_ref: FactRef | None = None) -> Iterator[Fact]:
         rows = self._select(entity_ref, fact_ref)

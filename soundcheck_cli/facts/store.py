@@ -424,6 +424,24 @@ class DiskFactStore(FactStore):
         self._run("write facts", write)
         return len(rows)
 
+    def put_stream(self, batches: Iterable[Iterable[Fact]]) -> int:
+        """Write every batch of ``batches`` in one transaction (``soundcheck facts push``): all of them, or, when
+        the iterable raises or a fact cannot be stored, none. The write lock is held until the last batch has come,
+        so a producer that reads a large file keeps other writers waiting (up to their busy timeout); readers are
+        not blocked (WAL). Memory: one batch at a time, where ``put_many`` takes every fact at once."""
+        count = 0
+
+        def write() -> None:
+            nonlocal count
+            with self._write() as con:
+                for batch in batches:
+                    rows = [encode(f) for f in batch]
+                    con.executemany(_UPSERT, rows)  # in order: a key given twice keeps its last fact
+                    count += len(rows)
+
+        self._run("write facts", write)
+        return count
+
     def facts(self, entity_ref: str | None = None, fact_ref: FactRef | None = None) -> Iterator[Fact]:
         rows = self._select(entity_ref, fact_ref)
         with paused():

@@ -117,10 +117,10 @@ def error_of(exc: YAMLError, display: str) -> YamlError:
 # -- files -------------------------------------------------------------------------------------------------------
 
 
-def read_regular(path: str, limit: int) -> bytes | str:
-    """The bytes of the regular file ``path``, or why not, as the end of a sentence about it ("is larger than
-    2 MiB"). FIFOs, devices and sockets are refused without blocking (opened non-blocking, checked by ``fstat``):
-    a FIFO named ``*.yaml`` in a catalog folder hung the loader, ``/dev/zero`` never ends."""
+def open_regular(path: str, limit: int) -> int | str:
+    """A descriptor of the regular file ``path`` opened for reading, or why not (as ``read_regular`` words it):
+    FIFOs, devices, sockets and files over ``limit`` bytes are refused without blocking. ``facts push`` reads
+    the file from it as it goes; the caller closes it."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except ValueError:
@@ -131,14 +131,31 @@ def read_regular(path: str, limit: int) -> bytes | str:
         return "is a directory"
     except OSError as exc:
         return f"cannot be read ({exc.strerror or exc})"
+    reason = None
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
-            return "is a directory"
-        if not stat.S_ISREG(info.st_mode):
-            return "is not a regular file (a FIFO, device or socket)"
-        if info.st_size > limit:
-            return f"is larger than {limit // (1024 * 1024)} MiB"
+            reason = "is a directory"
+        elif not stat.S_ISREG(info.st_mode):
+            reason = "is not a regular file (a FIFO, device or socket)"
+        elif info.st_size > limit:
+            reason = f"is larger than {limit // (1024 * 1024)} MiB"
+    except OSError as exc:
+        reason = f"cannot be read ({exc.strerror or exc})"
+    if reason is not None:
+        os.close(fd)
+        return reason
+    return fd
+
+
+def read_regular(path: str, limit: int) -> bytes | str:
+    """The bytes of the regular file ``path``, or why not, as the end of a sentence about it ("is larger than
+    2 MiB"). FIFOs, devices and sockets are refused without blocking (opened non-blocking, checked by ``fstat``):
+    a FIFO named ``*.yaml`` in a catalog folder hung the loader, ``/dev/zero`` never ends."""
+    fd = open_regular(path, limit)
+    if isinstance(fd, str):
+        return fd
+    try:
         chunks = []
         left = limit + 1
         while left > 0:
