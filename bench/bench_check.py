@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import bench_eval  # noqa: E402
 import bench_jre  # noqa: E402
 from bench_eval import make_checks, make_entities, make_facts, make_tracks  # noqa: E402
+from bench_push import PEAK  # noqa: E402 - runs the CLI and writes its own peak RSS at exit
 from bench_startup import child_env  # noqa: E402 - the bytecode-cached environment of timed processes
 from machine import Steal, describe  # noqa: E402
 
@@ -122,19 +123,24 @@ def write_workload(folder: Path, n_entities: int, n_checks: int, seed: int,
 
 
 def run_once(config: Path, catalog: Path, store: Path | str, out: Path, env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one ``check`` process (``os.wait4`` gives that child's own rusage)."""
-    cmd = [sys.executable, "-m", "soundcheck_cli", "check", "-c", str(config), "--catalog", str(catalog),
+    """Wall seconds and peak RSS (MB) of one ``check`` process: the child's own ``VmHWM``, written by the
+    ``bench_push.PEAK`` wrapper at its exit (``wait4``'s ``ru_maxrss`` also counts this script's memory at the
+    fork, and this script holds the workload it wrote: it inflated every figure before 2026-12-07's)."""
+    cmd = [sys.executable, "-c", PEAK, "check", "-c", str(config), "--catalog", str(catalog),
            "--store", str(store), "-f", "json", "-o", str(out), "-q"]
     with tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc.wait()
         wall = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        errors = err.read().decode(errors="replace")
         if proc.returncode not in (0, 1):
-            err.seek(0)
-            raise SystemExit(f"check failed with {proc.returncode}:\n{err.read().decode(errors='replace')}")
-    return wall, usage.ru_maxrss / 1024  # KiB on Linux
+            raise SystemExit(f"check failed with {proc.returncode}:\n{errors}")
+    peak = 0.0
+    if "VmHWM:" in errors:
+        peak = int(errors.rpartition("VmHWM:")[2].split()[0]) / 1024  # KiB
+    return wall, peak
 
 
 def main(argv: list[str] | None = None) -> int:
