@@ -90,7 +90,7 @@ class RunEncoder:
         texts = _Texts(self.limit)
         start = 0
         for check_id, group in groupby(map(_CHECK_ID, results)):  # one group per check (check-major)
-            end = start + sum(1 for _ in group)
+            end = start + len(list(group))
             lo, hi = bisect_left(wanted, start), bisect_left(wanted, end)
             if hi > lo:
                 self.messages.add(check_id, [names[slot_of[i]] + texts[messages[i]] for i in wanted[lo:hi]])
