@@ -132,7 +132,6 @@ def check_and_report(workspace: Any, options: Any, *, formats: Sequence[str] | N
     from soundcheck_cli.gcpause import paused
     from soundcheck_cli.history.recorder import Recorder
     from soundcheck_cli.redact import GLOBAL
-    from soundcheck_cli.reporters import get_writer
 
     plan_ = plan(formats, outputs)
     with paused():  # the whole run builds acyclic objects only: see gcpause for what this buys
@@ -142,36 +141,18 @@ def check_and_report(workspace: Any, options: Any, *, formats: Sequence[str] | N
             tally = Tally(head, gate)
             files = _Files([o for o in plan_ if o.path is not None])
             try:
-                sinks = [_Redacting(files.write_to(o)) for o in files.outputs]
-                writers = [get_writer(o.format)(head, sink, width=120, show_all=show_all, root=repo_root())
-                           for o, sink in zip(files.outputs, sinks)]
-                if print_out is not None:
-                    for o in plan_:
-                        if o.path is None:
-                            sinks.append(_Redacting(print_out))
-                            writers.append(get_writer(o.format)(head, sinks[-1], color=color, width=width,
-                                                                show_all=show_all, root=repo_root()))
-                annotations: list[str] = []
-                if os.environ.get("GITHUB_ACTIONS") == "true" and not any(
-                        o.format == "github" and o.path is None for o in plan_):
-                    writers.append(get_writer("github")(head, annotations.append, root=repo_root()))
-                summary_text: list[str] = []
-                if step_summary:
-                    writers.append(get_writer("markdown")(head, summary_text.append))
+                outs = _Outputs(head, plan_, files, print_out, color=color, width=width, show_all=show_all,
+                                step_summary=step_summary)
                 counts = _Counts()
                 recorder = Recorder(workspace.open_store, workspace.settings, head, out=out, catalog=workspace.entities)
                 try:
                     for part in stream.parts():
                         tally.add(part)
                         counts.add(part)
-                        for writer in writers:
-                            writer.add(part)
+                        outs.add(part)
                         recorder.add(part)
                     problems = tuple(head.problems) + tuple(stream.problems)
-                    for writer in writers:
-                        writer.close(problems)
-                    for sink in sinks:
-                        sink.flush()
+                    outs.close(problems)
                     files.finish()
                 except BaseException:
                     recorder.discard()
@@ -184,12 +165,49 @@ def check_and_report(workspace: Any, options: Any, *, formats: Sequence[str] | N
             verdict = tally.verdict()
             summary_warning = None
             if step_summary:
-                summary_warning = _append_step_summary(GLOBAL.redact_known("".join(summary_text)))
+                summary_warning = _append_step_summary(GLOBAL.redact_known("".join(outs.summary)))
             outcome = recorder.close(stream.problems)
         finally:
             stream.close()  # the store the facts are read from, also when the run stops early
-    return CheckRun(verdict, plan_, GLOBAL.redact_known("".join(annotations)) or None, summary_warning,
+    return CheckRun(verdict, plan_, GLOBAL.redact_known("".join(outs.annotations)) or None, summary_warning,
                     list(outcome.warnings), problems, counts.text())
+
+
+class _Outputs:
+    """Every writer of a run: one per report file and per output to ``print_out``, the GitHub annotations (on
+    GitHub Actions, unless ``-f github`` prints them) and the step summary's Markdown (``--summary``), both kept
+    as text for the end of the run."""
+
+    def __init__(self, head: RunReport, plan_: list[Output], files: _Files, print_out: Callable[[str], None] | None,
+                 *, color: bool, width: int | None, show_all: bool, step_summary: bool) -> None:
+        from soundcheck_cli.reporters import get_writer
+
+        self.sinks = [_Redacting(files.write_to(o)) for o in files.outputs]
+        self.writers = [get_writer(o.format)(head, sink, width=120, show_all=show_all, root=repo_root())
+                        for o, sink in zip(files.outputs, self.sinks)]
+        if print_out is not None:
+            for o in plan_:
+                if o.path is None:
+                    self.sinks.append(_Redacting(print_out))
+                    self.writers.append(get_writer(o.format)(head, self.sinks[-1], color=color, width=width,
+                                                             show_all=show_all, root=repo_root()))
+        self.annotations: list[str] = []
+        if os.environ.get("GITHUB_ACTIONS") == "true" and not any(o.format == "github" and o.path is None
+                                                                   for o in plan_):
+            self.writers.append(get_writer("github")(head, self.annotations.append, root=repo_root()))
+        self.summary: list[str] = []
+        if step_summary:
+            self.writers.append(get_writer("markdown")(head, self.summary.append))
+
+    def add(self, part: RunReport) -> None:
+        for writer in self.writers:
+            writer.add(part)
+
+    def close(self, problems: tuple[Any, ...]) -> None:
+        for writer in self.writers:
+            writer.close(problems)
+        for sink in self.sinks:
+            sink.flush()
 
 
 class _Redacting:
