@@ -518,9 +518,12 @@ class PlainConverter:
             raise Unusual
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            if not isinstance(key_node, ScalarNode) or key_node.tag == MERGE:
+            if not isinstance(key_node, ScalarNode):
                 raise Unusual
-            key = key_text(scalar_value(key_node))
+            tag = key_node.tag  # a property of ruamel's node: read once per key
+            if tag == MERGE:
+                raise Unusual
+            key = key_node.value if tag == STR else key_text(scalar_value(key_node))
             if key in out:
                 raise Unusual
             out[key] = self.convert(value_node, depth + 1)
