@@ -87,3 +87,60 @@ def test_a_run_reads_its_facts_chunk_by_chunk(tmp_path, monkeypatch):
     assert entities > 2
     assert [len(keys) for keys in asked] == [2] * (entities // 2) + ([entities % 2] if entities % 2 else [])
     assert sorted(k for keys in asked for k in keys) == sorted(str(e.ref).lower() for e in report.entities)
+
+
+def test_check_reports_its_progress_part_by_part(tmp_path, monkeypatch):
+    """``check_and_report(progress=...)`` hears the entities evaluated after each part, up to all of them."""
+    from soundcheck_cli import app
+    from soundcheck_cli.app.reports import check_and_report
+
+    monkeypatch.setattr(evaluation, "CHUNK", 2)
+    workspace = app.load_workspace(app.CommonOptions(config_paths=(SAMPLE,), store_path=str(tmp_path / "store")))
+    heard: list[tuple[int, int]] = []
+    check_and_report(workspace, app.CheckOptions(), formats=["json"], outputs=[str(tmp_path / "r.json")],
+                     progress=lambda done, total: heard.append((done, total)))
+    total = len(workspace.entities)
+    assert [done for done, _ in heard] == list(range(2, total, 2)) + [total]
+    assert {t for _, t in heard} == {total}
+
+
+def _big_catalog(folder: Path, n: int) -> None:
+    docs = [f"apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {{name: svc-{i}}}\n"
+            f"spec: {{type: service, owner: team-a, lifecycle: production}}" for i in range(n)]
+    (folder / "catalog-info.yaml").write_text("\n---\n".join(docs) + "\n")
+    (folder / "app-config.yaml").write_text(
+        "soundcheck:\n  checks:\n    - id: has_owner\n      rule:\n        factRef: catalog:default/entity_descriptor\n"
+        "        path: $.spec.owner\n        operator: equal\n        value: team-a\n")
+
+
+def test_a_long_check_draws_its_progress_on_a_terminal_only(tmp_path):
+    """More than one chunk of entities: a progress bar on standard error when it is a terminal (a pty here), and
+    nothing of it when standard error is a pipe (a CI log)."""
+    import os
+    import subprocess
+    import sys
+
+    _big_catalog(tmp_path, evaluation.CHUNK + 1)
+    cmd = [sys.executable, "-m", "soundcheck_cli", "check", "-c", "app-config.yaml", "--store", "store",
+           "-f", "json", "-o", "r.json"]
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.run(cmd, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave,
+                              timeout=120, env={**os.environ, "COLUMNS": "100", "TERM": "xterm"})
+        os.close(slave)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(master)
+    assert proc.returncode == 0
+    assert b"check: entities" in seen
+    piped = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 0 and "check: entities" not in piped.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["summary"]["results"]["passed"] == evaluation.CHUNK + 1

@@ -117,12 +117,14 @@ _ENTITY_REF = attrgetter("entity_ref")
 def check_and_report(workspace: Any, options: Any, *, formats: Sequence[str] | None = None,
                      outputs: Sequence[str] | None = None, gate: Any = None, step_summary: bool = False,
                      out: Any = None, show_all: bool = False, print_out: Callable[[str], None] | None = None,
-                     color: bool = False, width: int | None = None) -> CheckRun:
+                     color: bool = False, width: int | None = None,
+                     progress: Callable[[int, int], None] | None = None) -> CheckRun:
     """``check`` with its reports, the gate's verdict, the GitHub extras and the run recorded in the history (with
     its change events), in one pass over the run's parts (``app.check_stream``: entity chunk by entity chunk, each
     part handed to every writer and dropped; issue 23). ``options`` is an ``app.CheckOptions``; ``out(stream,
     text)`` receives what the event sinks print; ``show_all`` is ``--all``; ``print_out(text)`` prints the outputs
-    without a path (with ``color`` and the terminal's ``width``).
+    without a path (with ``color`` and the terminal's ``width``); ``progress(done, total)`` is called after each
+    part with the entities evaluated so far (the CLI draws it on a terminal).
 
     An unknown format, a bad ``--min-level``, an unknown id or a file that cannot be opened stop the run before any
     output. A failure while writing (a full disk) cuts every report file to nothing and records nothing: never a
@@ -146,11 +148,15 @@ def check_and_report(workspace: Any, options: Any, *, formats: Sequence[str] | N
                 counts = _Counts()
                 recorder = Recorder(workspace.open_store, workspace.settings, head, out=out, catalog=workspace.entities)
                 try:
+                    done, total = 0, len(head.entities)
                     for part in stream.parts():
                         tally.add(part)
                         counts.add(part)
                         outs.add(part)
                         recorder.add(part)
+                        if progress is not None:
+                            done += len(part.entities)
+                            progress(done, total)
                     problems = tuple(head.problems) + tuple(stream.problems)
                     outs.close(problems)
                     files.finish()

@@ -174,9 +174,17 @@ def _do_check(workspace: Any, track: list[str] | None, check_ids: list[str] | No
 
     tty = sys.stdout.isatty()
     width = shutil.get_terminal_size((120, 24)).columns  # $COLUMNS first, also when not a terminal
-    run = check_and_report(workspace, options, formats=fmt, outputs=output, gate=gate, step_summary=summary,
-                           out=_write_stream, show_all=show_all, print_out=sys.stdout.write,
-                           color=tty and not os.environ.get("NO_COLOR"), width=width)
+    from soundcheck_cli.app.reports import plan
+    from soundcheck_cli.cli.progress import check_progress
+
+    progress = check_progress(quiet=quiet, stdout_formats=[o.format for o in plan(fmt, output) if o.path is None])
+    try:
+        run = check_and_report(workspace, options, formats=fmt, outputs=output, gate=gate, step_summary=summary,
+                               out=_write_stream, show_all=show_all, print_out=sys.stdout.write,
+                               color=tty and not os.environ.get("NO_COLOR"), width=width, progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
     if run.annotations:
         sys.stderr.write(run.annotations)
     if run.summary_warning:  # --summary was asked for: said even with --quiet
