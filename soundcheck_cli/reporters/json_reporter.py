@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from operator import attrgetter
@@ -12,10 +11,10 @@ from typing import Any
 from soundcheck_cli.facts.model import format_timestamp
 from soundcheck_cli.reporters import ReportWriter, render_whole
 from soundcheck_cli.reporters.common import redacted
+from soundcheck_cli.reporters.spool import Spool
 from soundcheck_cli.results import REPORT_SCHEMA_VERSION, RunReport
 from soundcheck_cli.rules.model import CheckState
 from soundcheck_cli.tracks.model import LevelResult
-
 
 _ENTITY_REFS = attrgetter("entity_ref")
 _STATE_VALUES = attrgetter("state._value_")  # the enum's value without a descriptor call per result
@@ -138,8 +137,8 @@ class Writer(ReportWriter):
             for piece in _member(key, value, ","):
                 write(piece)
         self.results = _ListText('  "results": ', write)
-        self.spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        self.certifications = _ListText('  "certifications": ', self.spool.write)
+        self.spool = Spool()
+        self.certifications = _ListText('  "certifications": ', lambda text: self.spool.add("certifications", text))
         self.counts: Counter[str] = Counter()
         self.entities = 0
 
@@ -156,12 +155,8 @@ class Writer(ReportWriter):
         try:
             self.results.close(",")
             self.certifications.close(",")
-            self.spool.seek(0)
-            while True:
-                lines = self.spool.readlines(1 << 18)  # whole lines, ~256 kB at a time
-                if not lines:
-                    break
-                self.write("".join(lines))
+            for piece in self.spool.copy("certifications"):
+                self.write(piece)
         finally:
             self.spool.close()
         tail = to_document(RunReport(self.head.generated_at, (), self.head.checks, self.head.tracks, (), (),
