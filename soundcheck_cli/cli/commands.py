@@ -175,7 +175,7 @@ def _do_check(workspace: Any, track: list[str] | None, check_ids: list[str] | No
     tty = sys.stdout.isatty()
     width = shutil.get_terminal_size((120, 24)).columns  # $COLUMNS first, also when not a terminal
     from soundcheck_cli.app.reports import plan
-    from soundcheck_cli.cli.progress import check_progress
+    from soundcheck_cli.cli.check_progress import check_progress
 
     progress = check_progress(quiet=quiet, stdout_formats=[o.format for o in plan(fmt, output) if o.path is None])
     try:

@@ -1,6 +1,6 @@
-"""Progress for the terminal. Collection: rich progress bars on a TTY, plain lines otherwise, only errors and
-failures with ``--quiet``; the core only calls a ``CollectionListener``. Check: a bar of the entities evaluated,
-on a TTY only, for a run of more than one chunk (``CheckProgress``)."""
+"""Collection progress for the terminal: rich progress bars on a TTY, plain lines otherwise, only errors
+and failures with ``--quiet``. Part of the CLI shell; the core only calls a ``CollectionListener``. (``check``'s
+progress is ``cli.check_progress``: it must not import the collectors.)"""
 
 from __future__ import annotations
 
@@ -61,40 +61,3 @@ def make_listener(*, quiet: bool, verbose: bool) -> CollectionListener:
     if sys.stderr.isatty():
         return RichProgressListener(verbose=verbose)
     return LoggingListener(verbose=verbose)
-
-
-class CheckProgress:
-    """``check``'s progress on standard error: a transient bar of the entities evaluated so far, drawn from the
-    second chunk on (a run of one chunk takes about a second) and gone when the run is written."""
-
-    def __init__(self) -> None:
-        self.progress: Any = None
-        self.task: Any = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.progress is None:
-            if done >= total:
-                return  # one chunk: nothing to show
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.progress = Progress(TextColumn("check: entities"), BarColumn(), MofNCompleteColumn(),
-                                     TimeElapsedColumn(), console=Console(stderr=True), transient=True)
-            self.task = self.progress.add_task("check", total=total)
-            self.progress.start()
-        self.progress.update(self.task, completed=done)
-        if done >= total:
-            self.close()
-
-    def close(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
-
-
-def check_progress(*, quiet: bool, stdout_formats: list[str]) -> CheckProgress | None:
-    """A ``CheckProgress`` when standard error is a terminal, not ``--quiet``, and nothing streams to standard
-    output while the run goes (a table is written at the end; other formats would mix with the bar)."""
-    if quiet or not sys.stderr.isatty() or any(fmt != "table" for fmt in stdout_formats):
-        return None
-    return CheckProgress()
