@@ -120,9 +120,9 @@ def test_store_work_runs_off_the_event_loop_on_one_thread_that_ends_with_the_run
             self._note("put_many")
             return super().put_many(facts)
 
-        def get_many(self, pairs: Any) -> Any:
+        def get_many(self, pairs: Any, **options: Any) -> Any:
             self._note("get_many")
-            return super().get_many(pairs)
+            return super().get_many(pairs, **options)
 
     store = Recording(str(tmp_path / "s"))
     try:

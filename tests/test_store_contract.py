@@ -56,6 +56,21 @@ def test_put_get_and_missing(any_store: FactStore) -> None:
     assert any_store.get("component:default/other", SERVICE) is None
 
 
+def test_get_many_without_data_gives_the_same_facts_and_times(any_store: FactStore) -> None:
+    """``get_many(..., data=False)`` (the runner's freshness check): the same pairs, times and expiries, no data."""
+    seed(any_store)
+    later = T0 + timedelta(days=2)
+    any_store.put(fact("component:default/b", SERVICE, {"big": "x" * 1000}, T0, later))
+    pairs = [("component:default/a", SERVICE), ("component:default/B", SERVICE), ("component:default/none", REPO)]
+    full = any_store.get_many(pairs)
+    bare = any_store.get_many(pairs, data=False)
+    assert set(bare) == set(full) == {("component:default/a", SERVICE), ("component:default/b", SERVICE)}
+    for key, f in full.items():
+        assert (bare[key].timestamp, bare[key].expires_at, bare[key].fact_ref) == (f.timestamp, f.expires_at, f.fact_ref)
+        assert bare[key].data is None and f.data is not None
+    assert bare[("component:default/b", SERVICE)].expires_at == later
+
+
 def test_load_entities_gives_every_fact_of_those_entities_only(any_store: FactStore) -> None:
     """What ``check`` reads per entity chunk: every fact of the given entity keys (a key that is a prefix of
     another entity's is not a match), keyed as ``load_all``; unknown keys give nothing; many keys in one call."""

@@ -421,7 +421,8 @@ class _Run:
         fresh: list[Outcome] = []
         # One read for the whole chunk (one round trip on a database store), not one per (entity, fact).
         stored_facts = {} if self.force else self.store.get_many(
-            (str(e.ref), ref) for e in chunk.entities for ref in chunk.refs[e.ref.key] if ref not in self.refresh
+            ((str(e.ref), ref) for e in chunk.entities for ref in chunk.refs[e.ref.key] if ref not in self.refresh),
+            data=False,  # only their times decide what is due
         )
         for entity in chunk.entities:
             due: list[FactRef] = []

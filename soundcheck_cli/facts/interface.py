@@ -44,10 +44,12 @@ class FactStore(ABC):
     @abstractmethod
     def get(self, entity_ref: str, fact_ref: FactRef) -> Fact | None: ...
 
-    def get_many(self, pairs: Iterable[tuple[str, FactRef]]) -> dict[tuple[str, FactRef], Fact]:
+    def get_many(self, pairs: Iterable[tuple[str, FactRef]], *, data: bool = True) -> dict[tuple[str, FactRef], Fact]:
         """The stored facts of many ``(entity ref, fact ref)`` pairs, keyed by ``(entity_key(entity ref), fact ref)``;
         pairs with no fact are absent. A database store answers in one round trip (the runner's freshness check
-        asks for a whole chunk at once)."""
+        asks for a whole chunk at once). ``data=False``: the facts come without their data (``None``), for a reader
+        of their times only (the runner's freshness check: 100,000 catalog descriptors are 130 MB of JSON); a
+        store may ignore it."""
         out: dict[tuple[str, FactRef], Fact] = {}
         for entity_ref, fact_ref in pairs:
             fact = self.get(entity_ref, fact_ref)

@@ -452,12 +452,13 @@ class PostgresFactStore(FactStore):
         rows = self._select(entity_ref, fact_ref)
         return self._decode(rows)[0][1] if rows else None
 
-    def get_many(self, pairs: Iterable[tuple[str, FactRef]]) -> dict[tuple[str, FactRef], Fact]:
+    def get_many(self, pairs: Iterable[tuple[str, FactRef]], *, data: bool = True) -> dict[tuple[str, FactRef], Fact]:
         wanted = {(entity_key(entity_ref), fact_ref) for entity_ref, fact_ref in pairs}
         if not wanted:
             return {}
         keys, refs = zip(*((key, str(ref)) for key, ref in wanted))
-        query = (f"SELECT {_FACT_COLUMNS} FROM soundcheck_facts "
+        columns = _FACT_COLUMNS if data else _FACT_COLUMNS.replace("data", "'null'")
+        query = (f"SELECT {columns} FROM soundcheck_facts "
                  "WHERE (entity_key, fact_ref) IN (SELECT * FROM unnest(%s::text[], %s::text[]))")
         rows = self._run("read facts", lambda conn: conn.execute(query, (list(keys), list(refs))).fetchall())
         out: dict[tuple[str, FactRef], Fact] = {}
