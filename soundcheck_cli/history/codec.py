@@ -181,6 +181,17 @@ class TrackShape:
     checks: list[list[str]]
 
 
+def track_shape(track: Any) -> TrackShape:
+    """The shape of a configured track (``tracks.model.Track``): its level ordinals in order, each level's checks."""
+    levels = sorted(track.levels, key=lambda lv: lv.ordinal)
+    return TrackShape([lv.ordinal for lv in levels], [[lc.id for lc in lv.checks] for lv in levels])
+
+
+def level_checks(shape: TrackShape | None, ordinals: Sequence[int]) -> list[list[str]]:
+    """The check ids of each of ``ordinals`` by ``shape`` (none for a level the shape does not know)."""
+    return [shape.checks[shape.levels.index(o)] if shape and o in shape.levels else [] for o in ordinals]
+
+
 @dataclass
 class States:
     """Check and level states keyed by entity key (refs compare case-insensitively)."""
@@ -258,9 +269,8 @@ def encode(states: States) -> dict[str, Any]:
 
     tracks: dict[str, Any] = {}
     for track, by_level in level_columns.items():
-        shape = states.tracks.get(track)
         ordinals = sorted(by_level)
-        checks = [shape.checks[shape.levels.index(o)] if shape and o in shape.levels else [] for o in ordinals]
+        checks = level_checks(states.tracks.get(track), ordinals)
         tracks[track] = {"levels": ordinals, "checks": checks, "states": [column(by_level[o]) for o in ordinals]}
     return {"v": FORMAT, "entities": entities, "checks": {c: column(v) for c, v in columns.items()},
             "tracks": tracks}
@@ -313,8 +323,7 @@ def from_report(check_results: Iterable[Any], track_results: Iterable[Any], trac
         for lv in tr.levels:
             levels_out[(tr.track_id, key, lv.ordinal)] = LEVEL_PASSED if lv.certified else LEVEL_FAILED
     for t in tracks:
-        levels = sorted(t.levels, key=lambda lv: lv.ordinal)
-        states.tracks[t.id] = TrackShape([lv.ordinal for lv in levels], [[lc.id for lc in lv.checks] for lv in levels])
+        states.tracks[t.id] = track_shape(t)
     return states
 
 
@@ -389,10 +398,7 @@ def encode_run(check_results: Sequence[Any], track_results: Iterable[Any], track
             if column_of is None:
                 column_of = by_level[lv.ordinal] = {}
             column_of[i] = LEVEL_PASSED if lv.certified else LEVEL_FAILED
-    shapes: dict[str, TrackShape] = {}
-    for t in tracks:
-        levels = sorted(t.levels, key=lambda lv: lv.ordinal)
-        shapes[t.id] = TrackShape([lv.ordinal for lv in levels], [[lc.id for lc in lv.checks] for lv in levels])
+    shapes = {t.id: track_shape(t) for t in tracks}
 
     def column(values_at: Mapping[int, str]) -> str:
         out = [ABSENT] * n
@@ -402,9 +408,8 @@ def encode_run(check_results: Sequence[Any], track_results: Iterable[Any], track
 
     out_tracks: dict[str, Any] = {}
     for track, by_level in level_columns.items():
-        shape = shapes.get(track)
         ordinals = sorted(by_level)
-        checks = [shape.checks[shape.levels.index(o)] if shape and o in shape.levels else [] for o in ordinals]
+        checks = level_checks(shapes.get(track), ordinals)
         out_tracks[track] = {"levels": ordinals, "checks": checks,
                              "states": [column(by_level[o]) for o in ordinals]}
     doc = {"v": FORMAT, "entities": entities, "checks": columns, "tracks": out_tracks}

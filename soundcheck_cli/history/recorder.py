@@ -15,7 +15,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter
 from typing import Any
 
 from soundcheck_cli.errors import Problem, Problems, SoundcheckError
@@ -31,7 +30,6 @@ from soundcheck_cli.rules.model import CheckState
 
 LOCK_NAME = "history"
 LOCK_WAIT = 30.0
-_MESSAGE = attrgetter("message")
 # Every state's message is kept (a passed or not-applicable result has one only when the check configures
 # passedMessage/notApplicableMessage or a collector gave a reason): `soundcheck site` shows them on entity pages.
 KEEP_MESSAGES = frozenset(CheckState)

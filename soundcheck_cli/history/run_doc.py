@@ -20,14 +20,14 @@ from soundcheck_cli.history.codec import (
     ABSENT,
     FORMAT,
     MessageSpool,
-    TrackShape,
     encode,
     encode_run,
     encode_str,
     from_report,
+    level_checks,
+    track_shape,
 )
 
-_ENTITY_REF = attrgetter("entity_ref")
 _MESSAGE = attrgetter("message")
 _CHECK_ID = attrgetter("check_id")
 _PAD = ABSENT.encode("ascii")
@@ -115,16 +115,11 @@ class RunEncoder:
 
     def doc(self) -> dict[str, Any]:
         n = len(self.entities)
-        shapes = {}
-        for t in self.tracks:
-            levels = sorted(t.levels, key=lambda lv: lv.ordinal)
-            shapes[t.id] = TrackShape([lv.ordinal for lv in levels], [[lc.id for lc in lv.checks] for lv in levels])
+        shapes = {t.id: track_shape(t) for t in self.tracks}
         tracks: dict[str, Any] = {}
         for track, by_level in self.levels.items():
-            shape = shapes.get(track)
             ordinals = sorted(by_level)
-            checks = [shape.checks[shape.levels.index(o)] if shape and o in shape.levels else [] for o in ordinals]
-            tracks[track] = {"levels": ordinals, "checks": checks,
+            tracks[track] = {"levels": ordinals, "checks": level_checks(shapes.get(track), ordinals),
                              "states": [_text(by_level[o], n) for o in ordinals]}
         return {"v": FORMAT, "entities": list(self.entities),
                 "checks": {c: _text(column, n) for c, column in self.columns.items()}, "tracks": tracks}
