@@ -269,9 +269,11 @@ def test_recording_matches_the_general_path(tmp_path):
                 if how == "general":
                     outcome = recorder.RunOutcome()
                     _general_record(store, settings, report, outcome)
-                elif how == "parts":
-                    outcome = recorder.record_and_publish(store, settings, report, changes=True,
-                                                          parts=_split(report, 7))
+                elif how == "parts":  # as app.reports' Recorder gives them: a RunEncoder fed part by part
+                    encoder = recorder.new_encoder(report)
+                    for part in _split(report, 7):
+                        encoder.add(part)
+                    outcome = recorder.record_and_publish(store, settings, report, changes=True, encoder=encoder)
                 else:
                     outcome = recorder.record_and_publish(store, settings, report, changes=True)
                 runs = store.get_meta(INDEX_KEY)

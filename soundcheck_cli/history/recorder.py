@@ -56,7 +56,7 @@ def _selection(report: RunReport, settings: Any) -> dict[str, list[str]]:
 
 def record_and_publish(store: FactStore, settings: Any, report: RunReport, *, out: Callable[[str, str], None] | None = None,
                        http_options: Any = None, bus: Any = None, sleep: Callable[[float], None] = time.sleep,
-                       catalog: Any = None, changes: bool | None = None, parts: Sequence[RunReport] | None = None,
+                       catalog: Any = None, changes: bool | None = None,
                        encoder: RunEncoder | None = None) -> RunOutcome:
     """Record the run and publish its change events. ``catalog``: the entities of the catalog as loaded for the run
     (default: the run's own entities), where the notification sinks find each entity's owner and the owner's email
@@ -64,11 +64,10 @@ def record_and_publish(store: FactStore, settings: Any, report: RunReport, *, ou
     reads them, and a first run over 100,000 entities x 20 checks has 2,000,000 of them (every result is new), which
     took ~500 MB and ~7 s for nothing.
 
-    ``parts``: the run's parts (``evaluation.evaluate_stream``) when ``report`` is their join; ``encoder``: a
-    ``RunEncoder`` that was already given every part (``Recorder``: then ``report`` is the run's head, without
-    results, and no change is computed)."""
-    history_settings: HistorySettings = getattr(settings, "history", None) or HistorySettings()
-    events_settings: EventsSettings = getattr(settings, "events", None) or EventsSettings()
+    ``encoder``: a ``RunEncoder`` already given every part of the run (``Recorder``), whose states, counts and
+    messages are recorded; without one, ``report`` is encoded here as the run's one part. Either way ``report``
+    gives the run's time, selection and entities, and its results are read only by the notification sinks."""
+    history_settings, events_settings = _settings(settings)
     outcome = RunOutcome()
     problems = Problems()
     if not history_settings.enabled and not events_settings.enabled:
@@ -76,8 +75,7 @@ def record_and_publish(store: FactStore, settings: Any, report: RunReport, *, ou
     if encoder is None:
         encoder = new_encoder(report)
         try:
-            for part in (parts if parts is not None else [report]):
-                encoder.add(part)
+            encoder.add(report)
         except BaseException:
             encoder.messages.close()
             raise
@@ -123,6 +121,12 @@ def record_and_publish(store: FactStore, settings: Any, report: RunReport, *, ou
     return outcome
 
 
+def _settings(settings: Any) -> tuple[HistorySettings, EventsSettings]:
+    """The history and events settings of ``settings`` (their defaults when it has none)."""
+    return (getattr(settings, "history", None) or HistorySettings(),
+            getattr(settings, "events", None) or EventsSettings())
+
+
 def new_encoder(head: RunReport) -> RunEncoder:
     return RunEncoder(head.tracks, frozenset(state.value for state in KEEP_MESSAGES), MESSAGE_LIMIT)
 
@@ -137,8 +141,7 @@ class Recorder:
         self.settings = settings
         self.head = head
         self.options = options
-        history_settings = getattr(settings, "history", None) or HistorySettings()
-        events_settings = getattr(settings, "events", None) or EventsSettings()
+        history_settings, events_settings = _settings(settings)
         self.enabled = history_settings.enabled or events_settings.enabled
         self.keep_parts = events_settings.enabled
         self.parts: list[RunReport] = []
