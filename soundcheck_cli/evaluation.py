@@ -296,7 +296,7 @@ class EvaluationStream:
 def evaluate_stream(
     settings: Settings,
     entities: list[Entity],
-    facts: Mapping[tuple[str, FactRef], Fact] | Callable[[list[str]], Mapping[tuple[str, FactRef], Fact]],
+    facts: Mapping[tuple[str, FactRef], Fact] | Callable[[list[Entity], list[str]], Mapping[tuple[str, FactRef], Fact]],
     *,
     track_ids: Sequence[str] = (),
     check_ids: Sequence[str] = (),
@@ -311,8 +311,9 @@ def evaluate_stream(
     """``evaluate``'s run as an ``EvaluationStream``. Selection errors (``UsageError``) and dependency cycles
     (``ConfigError``) are raised here, before any part.
 
-    ``facts`` is the run's facts (a mapping: the fact tables are built here, once), or ``facts(entity keys)``, a
-    function giving the facts of a chunk's entities (``FactStore.load_entities``): then each chunk's facts are
+    ``facts`` is the run's facts (a mapping: the fact tables are built here, once), or ``facts(entities, keys)``,
+    a function giving the facts of a chunk's entities (with their entity keys, as ``FactStore.load_entities``
+    takes them): then each chunk's facts are
     read, indexed, evaluated and dropped in turn, and the run never holds every fact (issue 23: 270,000 facts took
     ~350 MB at 100,000 entities)."""
     now = now or utcnow()
@@ -363,15 +364,19 @@ def evaluate_stream(
                  for kind, value in order if kind == "check" and not value.manual}
         for start in range(0, len(considered), size):
             part = considered[start:start + size]
+            infos: list[EntityInfo] = []
+            for entity in part:
+                ref_text = str(entity.ref)
+                infos.append((entity, ref_text, entity_key(ref_text)))
             if per_chunk:  # the chunk's facts, into the same tables (the bound checks hold their ``get``s)
                 with paused():
-                    chunk_tables = build_tables(facts([entity_key(str(e.ref)) for e in part]), stored, now)  # type: ignore[operator]
+                    chunk_tables = build_tables(facts(part, [key for _e, _r, key in infos]), stored, now)  # type: ignore[operator]
                 for ref in stored:
                     table = tables[ref]
                     table.clear()
                     table.update(chunk_tables[ref])
                 del chunk_tables
-            yield _evaluate_part(settings, part, order, checks, tracks, tables, bound, computed, now,
+            yield _evaluate_part(settings, infos, order, checks, tracks, tables, bound, computed, now,
                                  not_applicable, pushed, exempted, warnings, exemption_notice_days)
             for ref in computed:  # a certification is read by the same entity's checks only: done with
                 tables[ref].clear()
@@ -379,15 +384,12 @@ def evaluate_stream(
     return EvaluationStream(head, parts, warnings.items)
 
 
-def _evaluate_part(settings: Settings, considered: list[Entity], order: list[Node], checks: list[Check],
+def _evaluate_part(settings: Settings, infos: list[EntityInfo], order: list[Node], checks: list[Check],
                    tracks: list[Track], tables: dict[FactRef, dict[str, Any]], bound: Mapping[str, Any],
                    computed: Mapping[FactRef, Track], now: datetime,
                    not_applicable: Mapping[FactRef, Mapping[str, str]], pushed: Mapping[str, Mapping[str, Any]],
                    exempted: Mapping[str, Any], warnings: Problems, notice_days: int) -> RunReport:
-    infos: list[EntityInfo] = []
-    for entity in considered:
-        ref_text = str(entity.ref)
-        infos.append((entity, ref_text, entity_key(ref_text)))
+    considered = [entity for entity, _r, _k in infos]
     masks = _Masks(considered)
 
     check_results: dict[str, list[CheckResult]] = {}

@@ -23,7 +23,7 @@ from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.catalog.select import select_entities
 from soundcheck_cli.config.model import Settings
 from soundcheck_cli.errors import ExitCode, Location, Problem, Problems, Severity, UsageError
-from soundcheck_cli.facts.interface import FactStore, entity_key
+from soundcheck_cli.facts.interface import FactStore
 from soundcheck_cli.facts.model import Fact, FactRef, utcnow
 from soundcheck_cli.results import RunReport
 
@@ -269,14 +269,11 @@ def check_stream(workspace: Workspace, options: CheckOptions, *, now: datetime |
             from soundcheck_cli.results_store import by_check, pushed_results
 
             pushed = by_check(pushed_results(store))
-        by_key = {entity_key(str(e.ref)): e for e in workspace.entities}
-
-        def chunk_facts(keys: list[str]) -> dict[tuple[str, FactRef], Fact]:
+        def chunk_facts(chunk: list[Entity], keys: list[str]) -> dict[tuple[str, FactRef], Fact]:
             """A chunk's stored facts, with its catalog facts from the catalog as loaded for this run."""
             facts = store.load_entities(keys)
-            chunk = [by_key[k] for k in keys if k in by_key]
-            for fact in catalog_facts(chunk, now, copy=False):  # evaluation only reads them
-                facts[(entity_key(fact.entity_ref), fact.fact_ref)] = fact
+            for key, fact in zip(keys, catalog_facts(chunk, now, copy=False)):  # one per entity; only read
+                facts[(key, fact.fact_ref)] = fact
             return facts
 
         stream = evaluate_stream(
