@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import chain
 from datetime import datetime
+from itertools import chain
 
 from soundcheck_cli.catalog.model import Entity
 from soundcheck_cli.errors import Problem
@@ -35,13 +35,12 @@ class RunReport:
     def join(cls, head: RunReport, parts: Sequence[RunReport], problems: Sequence[Problem] = ()) -> RunReport:
         """One report from a run's ``head`` (its entities, checks, tracks and time) and its parts
         (``evaluation.EvaluationStream``), in part order; ``problems`` are the run's."""
-        if len(parts) == 1:
-            only = parts[0]
-            return cls(head.generated_at, head.entities, head.checks, head.tracks, only.check_results,
-                       only.track_results, tuple(head.problems) + tuple(problems))
-        return cls(head.generated_at, head.entities, head.checks, head.tracks,
-                   tuple(chain.from_iterable(p.check_results for p in parts)),
-                   tuple(chain.from_iterable(p.track_results for p in parts)),
+        if len(parts) == 1:  # one part's results as they are: no copy of a whole run's results
+            check_results, track_results = parts[0].check_results, parts[0].track_results
+        else:
+            check_results = tuple(chain.from_iterable(p.check_results for p in parts))
+            track_results = tuple(chain.from_iterable(p.track_results for p in parts))
+        return cls(head.generated_at, head.entities, head.checks, head.tracks, check_results, track_results,
                    tuple(head.problems) + tuple(problems))
 
     def part(self) -> RunReport:
