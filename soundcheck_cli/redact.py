@@ -19,7 +19,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -183,11 +183,19 @@ class Redactor:
     def redact_known_chunks(self, chunks: Iterable[str]) -> Iterator[str]:
         """``redact_known`` over text that comes in pieces each ending with a newline: piece by piece, unless a
         known secret spans lines (then the pieces are joined first, so that it is masked whole)."""
-        if any("\n" in value for value in self._values):
+        if self.spans_lines():
             yield self.redact_known("".join(chunks))
             return
         for chunk in chunks:
             yield self.redact_known(chunk)
+
+    def spans_lines(self) -> bool:
+        """Whether a known secret spans lines: text in pieces that end with a newline is then masked whole."""
+        return any("\n" in value for value in self._values)
+
+    def known_writer(self, write: Callable[[str], None]) -> KnownWriter:
+        """``redact_known_chunks`` for text that is pushed piece by piece (a report written part by part)."""
+        return KnownWriter(self, write)
 
     def redact_headers(self, headers: Mapping[str, Any]) -> dict[str, str]:
         """A copy of ``headers`` for logging: credentials masked by name, known secrets masked anywhere."""
@@ -218,3 +226,25 @@ NULL_REDACTOR = Redactor()
 # The process-wide redactor: every config loaded registers its secrets here (``app.load_settings``), and the
 # CLI masks with it whatever it prints -- reports, warnings and error messages alike.
 GLOBAL = Redactor()
+
+
+class KnownWriter:
+    """``write`` with the redactor's known secrets masked in each piece it is given (each ends with a newline); when
+    a known secret spans lines, the pieces are kept and masked whole at ``flush`` (``Redactor.redact_known_chunks``'s
+    rule)."""
+
+    def __init__(self, redactor: Redactor, write: Callable[[str], None]) -> None:
+        self.redactor = redactor
+        self.target = write
+        self.pieces: list[str] | None = [] if redactor.spans_lines() else None
+
+    def __call__(self, text: str) -> None:
+        if self.pieces is not None:
+            self.pieces.append(text)
+        else:
+            self.target(self.redactor.redact_known(text))
+
+    def flush(self) -> None:
+        if self.pieces:
+            self.target(self.redactor.redact_known("".join(self.pieces)))
+            self.pieces = []

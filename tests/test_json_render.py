@@ -84,3 +84,23 @@ def test_pieces_are_masked_one_by_one_unless_a_secret_spans_lines() -> None:
     assert list(redactor.redact_known_chunks(pieces)) == [f"a {MASK} b\n", "s3cret-\n", "token\n"]
     redactor.add("two\nlines")  # could straddle two pieces: joined, then masked whole
     assert list(redactor.redact_known_chunks(["one two\n", "lines s3cret-token\n"])) == [f"one {MASK} {MASK}\n"]
+
+
+def test_a_known_writer_masks_pushed_pieces_as_redact_known_chunks_does():
+    """``Redactor.known_writer``: the same rule for text pushed piece by piece (a report written part by part):
+    piece by piece, or whole at ``flush`` when a known secret spans lines."""
+    from soundcheck_cli.redact import MASK, Redactor
+
+    cases = ((["s3cret-token"], ["a s3cret-token b\n", "s3cret-\n", "token\n"],
+              [f"a {MASK} b\n", "s3cret-\n", "token\n"]),
+             (["s3cret-\ntoken", "another-s3cret"], ["one another-s3cret\n", "s3cret-\n", "token\n"],
+              [f"one {MASK}\n{MASK}\n"]))
+    for secrets, pieces, expected in cases:
+        redactor = Redactor(secrets)
+        written: list[str] = []
+        writer = redactor.known_writer(written.append)
+        for piece in pieces:
+            writer(piece)
+        assert written == (expected if len(expected) > 1 else [])  # held until flush when a secret spans lines
+        writer.flush()
+        assert written == expected == list(redactor.redact_known_chunks(pieces))

@@ -186,15 +186,16 @@ class _Outputs:
 
     def __init__(self, head: RunReport, plan_: list[Output], files: _Files, print_out: Callable[[str], None] | None,
                  *, color: bool, width: int | None, show_all: bool, step_summary: bool) -> None:
+        from soundcheck_cli.redact import GLOBAL
         from soundcheck_cli.reporters import get_writer
 
-        self.sinks = [_Redacting(files.write_to(o)) for o in files.outputs]
+        self.sinks = [GLOBAL.known_writer(files.write_to(o)) for o in files.outputs]
         self.writers = [get_writer(o.format)(head, sink, width=120, show_all=show_all, root=repo_root())
                         for o, sink in zip(files.outputs, self.sinks)]
         if print_out is not None:
             for o in plan_:
                 if o.path is None:
-                    self.sinks.append(_Redacting(print_out))
+                    self.sinks.append(GLOBAL.known_writer(print_out))
                     self.writers.append(get_writer(o.format)(head, self.sinks[-1], color=color, width=width,
                                                              show_all=show_all, root=repo_root()))
         self.annotations: list[str] = []
@@ -214,29 +215,6 @@ class _Outputs:
             writer.close(problems)
         for sink in self.sinks:
             sink.flush()
-
-
-class _Redacting:
-    """``write`` with the known secrets masked in each piece (every writer's piece ends with a newline); when a
-    known secret spans lines, the pieces are kept and masked whole at ``flush``."""
-
-    def __init__(self, write: Callable[[str], None]) -> None:
-        from soundcheck_cli.redact import GLOBAL
-
-        self.target = write
-        self.redactor = GLOBAL
-        self.pieces: list[str] | None = [] if any("\n" in v for v in GLOBAL.values) else None
-
-    def __call__(self, text: str) -> None:
-        if self.pieces is not None:
-            self.pieces.append(text)
-        else:
-            self.target(self.redactor.redact_known(text))
-
-    def flush(self) -> None:
-        if self.pieces:
-            self.target(self.redactor.redact_known("".join(self.pieces)))
-            self.pieces = []
 
 
 def _append_step_summary(text: str) -> str | None:
