@@ -49,15 +49,35 @@ def _module(name: str) -> Any:
 
 class ReportWriter:
     """Writes one report of a run given in parts: ``add(part)`` per part (a ``RunReport`` of an entity chunk), then
-    ``close(problems)`` once. Text goes to ``write`` in pieces that each end with a newline."""
+    ``close(problems)`` once. Text goes to ``write`` in pieces that each end with a newline.
+
+    ``add(part)`` is ``take(piece(part))``, split so that a run can make the pieces of its parts in worker
+    processes (``app.fanout``) and hand them to the writer in part order:
+
+    - ``piece(part)`` does the work that grows with the part's results (formatting, counting, picking the capped
+      lists) and returns what ``take`` needs, as plain picklable data that is cheap to pickle (text, numbers,
+      small tuples; not the results themselves). It reads the options set at ``__init__`` and never changes
+      ``self``: in a worker, such changes would be lost.
+    - ``take(piece)`` merges a piece into the writer's state and writes what can be written.
+
+    ``PIECES`` says the split is real: a writer whose piece is the part itself (the default) would make a worker
+    pickle every result, which costs as much as evaluating them, so a run with such a writer is not fanned out."""
+
+    PIECES = False
 
     def __init__(self, head: Any, write: Callable[[str], None], **options: Any) -> None:
         self.head = head
         self.write = write
         self.options = options
 
-    def add(self, part: Any) -> None:
+    def piece(self, part: Any) -> Any:
+        return part
+
+    def take(self, piece: Any) -> None:
         raise NotImplementedError
+
+    def add(self, part: Any) -> None:
+        self.take(self.piece(part))
 
     def close(self, problems: Sequence[Any] = ()) -> None:
         raise NotImplementedError
