@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from operator import attrgetter
+from typing import Any
 
 from soundcheck_cli.errors import ExitCode, UsageError
 from soundcheck_cli.results import RunReport
@@ -172,16 +173,21 @@ class Tally:
         self.below: dict[str, list[tuple[str, int | None]]] = {}
         self.below_count: Counter[str] = Counter()
 
-    def add(self, part: RunReport) -> None:
-        if part.check_results or part.track_results:
-            self.any_result = True
+    PIECES = True  # ``piece``/``take``: a part's counts, made where the part is (``app.fanout``)
+
+    def piece(self, part: RunReport) -> tuple[bool, Counter[CheckState], dict[str, tuple[int, list[Any]]]]:
+        """Whether the part has results, the counts of its states and, per track with a bar, how many of its
+        entities are below the bar with the first ``MAX_NAMED`` of them. Changes nothing."""
+        any_result = bool(part.check_results or part.track_results)
+        states: Counter[CheckState] = Counter()
+        below: dict[str, tuple[int, list[Any]]] = {}
         if self.options.exit_zero:
-            return
+            return any_result, states, below
         if self.failing:
             only = self.options.campaign_checks
             # Counted in C over all results (200,000 at 10k entities x 20 checks); narrowed at the verdict.
-            self.states.update(map(_STATE, part.check_results) if only is None
-                               else (r.state for r in part.check_results if r.check_id in only))
+            states.update(map(_STATE, part.check_results) if only is None
+                          else (r.state for r in part.check_results if r.check_id in only))
         bars = self.bars
         for tr in part.track_results:
             bar = bars.get(tr.track_id)
@@ -190,10 +196,23 @@ class Tally:
             reached = tr.highest_level.ordinal if tr.highest_level is not None else None
             # A bar of 0 (or less) is met by everyone: "no level reached" counts as level 0.
             if bar[0] > 0 and (reached is None or reached < bar[0]):
-                self.below_count[tr.track_id] += 1
-                named = self.below.setdefault(tr.track_id, [])
+                count, named = below.setdefault(tr.track_id, (0, []))
                 if len(named) < MAX_NAMED:
                     named.append((tr.entity_ref, reached))
+                below[tr.track_id] = (count + 1, named)
+        return any_result, states, below
+
+    def take(self, piece: tuple[bool, Counter[CheckState], dict[str, tuple[int, list[Any]]]]) -> None:
+        any_result, states, below = piece
+        self.any_result = self.any_result or any_result
+        self.states.update(states)
+        for track_id, (count, entities) in below.items():
+            self.below_count[track_id] += count
+            named = self.below.setdefault(track_id, [])
+            named.extend(entities[:MAX_NAMED - len(named)])
+
+    def add(self, part: RunReport) -> None:
+        self.take(self.piece(part))
 
     def verdict(self) -> Verdict:
         options = self.options

@@ -269,9 +269,11 @@ def check_stream(workspace: Workspace, options: CheckOptions, *, now: datetime |
             from soundcheck_cli.results_store import by_check, pushed_results
 
             pushed = by_check(pushed_results(store))
+        reading = [store]  # a worker process reads through its own (``in_worker``)
+
         def chunk_facts(chunk: list[Entity], keys: list[str]) -> dict[tuple[str, FactRef], Fact]:
             """A chunk's stored facts, with its catalog facts from the catalog as loaded for this run."""
-            facts = store.load_entities(keys)
+            facts = reading[0].load_entities(keys)
             for key, fact in zip(keys, catalog_facts(chunk, now, copy=False)):  # one per entity; only read
                 facts[(key, fact.fact_ref)] = fact
             return facts
@@ -291,6 +293,16 @@ def check_stream(workspace: Workspace, options: CheckOptions, *, now: datetime |
         store.close()
         raise
     stream.on_close = store.close
+
+    def in_worker() -> None:
+        """A forked worker opens the store anew: a connection (PostgreSQL's socket) is never used by two
+        processes. The parent's store object stays referenced and is never closed in the worker (closing it would
+        end the parent's session); the worker's ``stream.close()`` closes the worker's own."""
+        own = workspace.open_store()
+        reading.insert(0, own)  # reading[1] keeps the parent's store alive, unused
+        stream.on_close = own.close
+
+    stream.in_worker = in_worker
     stream.head = replace(stream.head, problems=tuple(workspace.warnings))
     return stream
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
@@ -90,18 +90,28 @@ class CheckRun:
 
 
 class _Counts:
-    """The summary line's counts, part by part."""
+    """The summary line's counts, part by part (``piece``/``take``: see ``app.fanout``)."""
+
+    PIECES = True
 
     def __init__(self) -> None:
         self.states: Counter[Any] = Counter()
         self.results = 0
         self.entities = 0
 
-    def add(self, part: RunReport) -> None:
+    @staticmethod
+    def piece(part: RunReport) -> tuple[Counter[Any], int, int]:
         results = part.check_results
-        self.states.update(map(_STATE, results))
-        self.results += len(results)
-        self.entities += len(set(map(_ENTITY_REF, results)))
+        return Counter(map(_STATE, results)), len(results), len(set(map(_ENTITY_REF, results)))
+
+    def take(self, piece: tuple[Counter[Any], int, int]) -> None:
+        states, results, entities = piece
+        self.states.update(states)
+        self.results += results
+        self.entities += entities
+
+    def add(self, part: RunReport) -> None:
+        self.take(self.piece(part))
 
     def text(self) -> str:
         from soundcheck_cli.reporters.common import summary_text
@@ -149,13 +159,9 @@ def check_and_report(workspace: Any, options: Any, *, formats: Sequence[str] | N
                 recorder = Recorder(workspace.open_store, workspace.settings, head, out=out, catalog=workspace.entities)
                 try:
                     done, total = 0, len(head.entities)
-                    for part in stream.parts():
-                        tally.add(part)
-                        counts.add(part)
-                        outs.add(part)
-                        recorder.add(part)
+                    for entities in _feed(stream, [tally, counts, outs, recorder]):
                         if progress is not None:
-                            done += len(part.entities)
+                            done += entities
                             progress(done, total)
                     problems = tuple(head.problems) + tuple(stream.problems)
                     outs.close(problems)
@@ -177,6 +183,24 @@ def check_and_report(workspace: Any, options: Any, *, formats: Sequence[str] | N
             stream.close()  # the store the facts are read from, also when the run stops early
     return CheckRun(verdict, plan_, GLOBAL.redact_known("".join(outs.annotations)) or None, summary_warning,
                     list(outcome.warnings), problems, counts.text())
+
+
+def _feed(stream: Any, consumers: list[Any]) -> Iterator[int]:
+    """Every part of ``stream`` to every consumer, in order; yields each part's number of entities. The parts are
+    made in worker processes when that pays (``app.fanout``), else here, one by one."""
+    from soundcheck_cli.app import fanout
+
+    workers = fanout.worker_count(stream, consumers)
+    if not workers:
+        for part in stream.parts():
+            for consumer in consumers:
+                consumer.add(part)
+            yield len(part.entities)
+        return
+    for pieces, entities in fanout.pieces(stream, consumers, workers):
+        for consumer, piece in zip(consumers, pieces):
+            consumer.take(piece)
+        yield entities
 
 
 class _Outputs:
@@ -205,6 +229,17 @@ class _Outputs:
         self.summary: list[str] = []
         if step_summary:
             self.writers.append(get_writer("markdown")(head, self.summary.append))
+
+    @property
+    def PIECES(self) -> bool:  # noqa: N802 - the consumers' flag (``app.fanout``)
+        return all(writer.PIECES for writer in self.writers)
+
+    def piece(self, part: RunReport) -> list[Any]:
+        return [writer.piece(part) for writer in self.writers]
+
+    def take(self, pieces: list[Any]) -> None:
+        for writer, piece in zip(self.writers, pieces):
+            writer.take(piece)
 
     def add(self, part: RunReport) -> None:
         for writer in self.writers:

@@ -147,6 +147,18 @@ class Recorder:
         self.parts: list[RunReport] = []
         self.encoder = new_encoder(head) if self.enabled else None
 
+    @property
+    def PIECES(self) -> bool:  # noqa: N802 - the consumers' flag (``app.fanout``)
+        """With events on the parts themselves are kept: the run's parts must then be made in this process."""
+        return not self.keep_parts
+
+    def piece(self, part: RunReport) -> Any:
+        return None if self.encoder is None else self.encoder.piece(part)
+
+    def take(self, piece: Any) -> None:
+        if self.encoder is not None:
+            self.encoder.take(piece)
+
     def add(self, part: RunReport) -> None:
         if self.encoder is None:
             return

@@ -50,7 +50,10 @@ class RunEncoder:
         self.messages = MessageSpool()
         self._names: list[str] = []  # '"<slot>":' of each entity slot, the JSON key of its messages
 
-    def add(self, part: Any) -> None:
+    def piece(self, part: Any) -> tuple[dict[str, Any], list[tuple[str, int]], list[tuple[str, list[int], list[str]]]]:
+        """What ``take`` needs of a part, as plain data (``app.fanout``): its ``codec.encode`` document (entity
+        refs, a state text per check and per track level), its counts by state (first-seen order) and, per check,
+        the part's entity index and JSON text of each message kept. Changes nothing."""
         results = part.check_results
         run = encode_run(results, part.track_results, self.tracks)
         if run is None:  # an entity twice in the part: its states as the general path has them (the last wins)
@@ -60,6 +63,27 @@ class RunEncoder:
             slot_of = [local[entity_key(r.entity_ref)] for r in results]
         else:
             doc, values, slot_of = run.doc, run.values, run.slot_of
+        counts = list(Counter(values).items())  # counted in C; first-seen order kept
+        # Messages: each check's of this part together (check-major), each distinct text encoded once.
+        messages = list(map(_MESSAGE, results))
+        keep = self.keep
+        wanted = list(compress(range(len(values)), messages))  # the results that have a message
+        if not keep.issuperset(values):
+            wanted = [i for i in wanted if values[i] in keep]
+        texts = _Texts(self.limit)
+        kept: list[tuple[str, list[int], list[str]]] = []
+        start = 0
+        for check_id, group in groupby(map(_CHECK_ID, results)):  # one group per check (check-major)
+            end = start + len(list(group))
+            lo, hi = bisect_left(wanted, start), bisect_left(wanted, end)
+            if hi > lo:
+                chosen = wanted[lo:hi]
+                kept.append((check_id, [slot_of[i] for i in chosen], [texts[messages[i]] for i in chosen]))
+            start = end
+        return doc, counts, kept
+
+    def take(self, piece: tuple[dict[str, Any], list[tuple[str, int]], list[tuple[str, list[int], list[str]]]]) -> None:
+        doc, counts, kept = piece
         slots = self._slots(doc["entities"])
         n = len(self.entities)
         for column in self.columns.values():
@@ -77,24 +101,15 @@ class RunEncoder:
                     column = by_level[ordinal] = bytearray(_PAD * n)
                 column.extend(_PAD * (n - len(column)))
                 _place(column, slots, text)
-        counts = self.counts
-        for value, count in Counter(values).items():  # counted in C; first-seen order kept
-            counts[value] = counts.get(value, 0) + count
-        # Messages: each check's of this part together (check-major), each distinct text encoded once.
-        messages = list(map(_MESSAGE, results))
-        keep = self.keep
-        wanted = list(compress(range(len(values)), messages))  # the results that have a message
-        if not keep.issuperset(values):
-            wanted = [i for i in wanted if values[i] in keep]
+        run_counts = self.counts
+        for value, count in counts:
+            run_counts[value] = run_counts.get(value, 0) + count
         names = [self._names[slot] for slot in slots]  # '"<run slot>":' of each of the part's entities
-        texts = _Texts(self.limit)
-        start = 0
-        for check_id, group in groupby(map(_CHECK_ID, results)):  # one group per check (check-major)
-            end = start + len(list(group))
-            lo, hi = bisect_left(wanted, start), bisect_left(wanted, end)
-            if hi > lo:
-                self.messages.add(check_id, [names[slot_of[i]] + texts[messages[i]] for i in wanted[lo:hi]])
-            start = end
+        for check_id, local, texts in kept:
+            self.messages.add(check_id, list(map(str.__add__, [names[i] for i in local], texts)))
+
+    def add(self, part: Any) -> None:
+        self.take(self.piece(part))
 
     def _slots(self, refs: list[str]) -> Slots:
         """The run's entity slot of each of a part's entities (new entities get the next slots)."""

@@ -142,14 +142,25 @@ class Writer(ReportWriter):
         self.counts: Counter[str] = Counter()
         self.entities = 0
 
-    def add(self, part: RunReport) -> None:
+    PIECES = True
+
+    def piece(self, part: RunReport) -> tuple[Counter[str], int, list[str], list[str]]:
+        """The part's counts by state, its number of entities, and the text of its results and of its
+        certifications, block by block (each block its items joined as the document lists them)."""
         part = redacted(part, self.redactor)
-        self.counts.update(map(_STATE_VALUES, part.check_results))  # C-level counting
-        self.entities += len(set(map(_ENTITY_REFS, part.check_results)).union(map(_ENTITY_REFS, part.track_results)))
-        for lines in _result_blocks(part):
-            self.results.add(lines)
-        for lines in _certification_blocks(part):
-            self.certifications.add(lines)
+        return (Counter(map(_STATE_VALUES, part.check_results)),  # C-level counting
+                len(set(map(_ENTITY_REFS, part.check_results)).union(map(_ENTITY_REFS, part.track_results))),
+                [_ITEM_SEPARATOR.join(lines) for lines in _result_blocks(part) if lines],
+                [_ITEM_SEPARATOR.join(lines) for lines in _certification_blocks(part) if lines])
+
+    def take(self, piece: tuple[Counter[str], int, list[str], list[str]]) -> None:
+        counts, entities, results, certifications = piece
+        self.counts.update(counts)
+        self.entities += entities
+        for block in results:
+            self.results.add_block(block)
+        for block in certifications:
+            self.certifications.add_block(block)
 
     def close(self, problems: Any = ()) -> None:
         try:
@@ -171,6 +182,9 @@ class Writer(ReportWriter):
         self.write("}\n")
 
 
+_ITEM_SEPARATOR = ",\n    "  # between the items of a list: one per line
+
+
 class _ListText:
     """A JSON list member written block by block, in the layout of ``dumps_lines`` (one item per line): a block is
     held until it is known whether more items follow, so every piece ends with a newline."""
@@ -181,11 +195,14 @@ class _ListText:
         self.pending: str | None = None
 
     def add(self, lines: list[str]) -> None:
-        if not lines:
-            return
+        if lines:
+            self.add_block(_ITEM_SEPARATOR.join(lines))
+
+    def add_block(self, block: str) -> None:
+        """``block``: one or more items' text, joined by ``_ITEM_SEPARATOR``."""
         if self.pending is not None:
             self.write(self.pending + ",\n")
-        self.pending = (self.head + "[\n    " if self.pending is None else "    ") + ",\n    ".join(lines)
+        self.pending = (self.head + "[\n    " if self.pending is None else "    ") + block
 
     def close(self, comma: str) -> None:
         self.write(f"{self.head}[]{comma}\n" if self.pending is None else f"{self.pending}\n  ]{comma}\n")

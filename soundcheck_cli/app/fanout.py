@@ -1,0 +1,165 @@
+"""A run's chunks evaluated in worker processes, their pieces handed over in chunk order (issue 23).
+
+``check`` evaluates a run entity chunk by entity chunk (``evaluation.EvaluationStream``) and hands each part to
+its *consumers*: the report writers, the gate's tally, the summary counts and the history's recorder. Each
+consumer's ``add(part)`` is ``take(piece(part))`` (``reporters.ReportWriter``): ``piece`` does the work that grows
+with the results (formatting the report's text, encoding the history's states and messages, counting) and
+returns plain data; ``take`` merges it into the consumer. A chunk's results depend on its own entities only, so
+the chunks and their pieces can be made anywhere, in any order, as long as the pieces are *taken* in chunk order:
+the reports and the history are then byte for byte those of a run in one process.
+
+``pieces(stream, consumers, workers)`` forks ``workers`` processes (the documented ``fork`` start method of
+``multiprocessing``: a worker inherits the loaded config, catalog and compiled checks, nothing is pickled on the
+way in). Worker ``w`` evaluates chunks ``w``, ``w + workers``, ... and sends each chunk's pieces through its own
+pipe; the parent reads the pipes in turn, so the pieces come in chunk order, and takes them. A worker is at
+most one chunk ahead of the parent (a pipe holds 64 kB), so the run's memory stays bounded.
+
+What it buys, measured (``bench/bench_check.py``, 100,000 entities x 20 checks, 2 cores): see
+``docs/scaling.md``. It is used only where it can pay: on a machine with 2 or more usable cores, with every
+consumer's piece plain data (``PIECES``; a piece that is the part itself would have to be pickled, which costs
+as much as evaluating it), for runs of ``MIN_CHUNKS`` chunks or more, and where ``fork`` exists (Linux; macOS's
+``fork`` is unsafe with its system frameworks, Windows has none). ``SOUNDCHECK_WORKERS`` sets the number of
+workers (``0`` or ``1``: evaluate in the one process).
+
+Errors keep their meaning: a worker's error (a store that cannot be read) is raised in the parent as it was
+raised in the worker; a worker that dies without saying why is a bug (exit code 3); the parent's error (a full
+disk) or Ctrl-C stops every worker. Workers ignore Ctrl-C (the parent stops them) and never touch the parent's
+store connection, files or terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+MIN_CHUNKS = 2
+ENV = "SOUNDCHECK_WORKERS"
+
+
+def worker_count(stream: Any, consumers: Sequence[Any]) -> int:
+    """How many worker processes make ``stream``'s pieces: 0 means none (the run is evaluated in this process)."""
+    if stream.count < MIN_CHUNKS or not all(getattr(c, "PIECES", False) for c in consumers):
+        return 0
+    if not hasattr(os, "fork") or sys.platform == "darwin":
+        return 0
+    wanted = os.environ.get(ENV, "").strip()
+    if wanted:
+        try:
+            n = int(wanted)
+        except ValueError:
+            from soundcheck_cli.errors import UsageError
+
+            raise UsageError(f"${ENV} must be a whole number of worker processes (0: none), not {wanted!r}") from None
+    else:
+        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if n < 2:
+        return 0
+    return min(n, stream.count)
+
+
+class WorkerDied(Exception):
+    """A worker process ended without sending its pieces or an error (killed: by the out-of-memory killer, by a
+    user). Not a ``SoundcheckError``: the CLI ends with exit code 3 and this message."""
+
+
+def _ending(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        import signal
+
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = " (SIGKILL: often the out-of-memory killer)" if name == "SIGKILL" else ""
+        return f"was killed by {name}{hint}"
+    return f"ended with exit code {exitcode}"
+
+
+def pieces(stream: Any, consumers: Sequence[Any], workers: int) -> Iterator[tuple[list[Any], int]]:
+    """For each chunk of ``stream``, in chunk order: the consumers' pieces of its part and its number of entities.
+    Chunk ``i`` is made by worker ``i % workers``; worker 0 is this process (its pieces are never pickled), the
+    others are forked. The warnings the workers' evaluation raised are appended to ``stream.problems`` in chunk
+    order, as the one process run appends them."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for handle in (sys.stdout, sys.stderr):  # a worker flushes its copy of these buffers when it ends
+        try:
+            handle.flush()
+        except (OSError, ValueError):
+            pass
+    ends: list[Any] = [None]
+    processes: list[Any] = []
+    try:
+        for index in range(1, workers):
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(target=_work, args=(stream, consumers, index, workers, send),
+                                      name=f"soundcheck-check-{index}", daemon=True)
+            process.start()
+            send.close()  # the parent's copy: the worker's end is then the only writer, and its death is EOF
+            ends.append(receive)
+            processes.append(process)
+        for chunk in range(stream.count):
+            index = chunk % workers
+            if index == 0:
+                part = stream.part(chunk)
+                made = [consumer.piece(part) for consumer in consumers]
+                entities = len(part.entities)
+                del part
+                yield made, entities
+                continue
+            try:
+                kind, *message = ends[index].recv()
+            except EOFError:
+                process = processes[index - 1]
+                process.join(5)
+                raise WorkerDied(f"worker process {process.name} {_ending(process.exitcode)} before it sent "
+                                 f"the results of chunk {chunk}; run again, or with {ENV}=0 to evaluate in one "
+                                 "process") from None
+            if kind == "error":
+                raise message[0]
+            made, entities, warnings = message
+            stream.problems.extend(warnings)
+            yield made, entities
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join()
+        for end in ends[1:]:
+            end.close()
+
+
+def _work(stream: Any, consumers: Sequence[Any], index: int, workers: int, send: Any) -> None:
+    """A forked worker: the pieces of chunks ``index``, ``index + workers``, ..., or the error that stopped it,
+    sent to the parent."""
+    import pickle
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent stops us
+    stream.on_close = None  # the parent's to call (its store), never a worker's
+    try:
+        if stream.in_worker is not None:
+            stream.in_worker()
+        for chunk in range(index, stream.count, workers):
+            before = len(stream.problems)
+            part = stream.part(chunk)
+            made = [consumer.piece(part) for consumer in consumers]
+            entities = len(part.entities)
+            del part
+            send.send(("pieces", made, entities, stream.problems[before:]))
+            del made
+    except BaseException as exc:  # sent to the parent, which raises it where the one-process run would
+        try:
+            try:
+                send.send(("error", exc))
+            except (pickle.PicklingError, TypeError, AttributeError):  # an error that does not pickle: its text
+                send.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+        except OSError:
+            pass  # the parent is gone (it stopped the run): nobody to tell
+    finally:
+        stream.close()
+        send.close()

@@ -1,0 +1,202 @@
+"""``check`` fanned out over worker processes (``app.fanout``, issue 23): the same reports, exit code and history
+as a run in one process, errors raised as they would be there, and the fan-out used only where it can pay.
+
+The runs use chunks of one entity (``evaluation.CHUNK``) so that the bundled sample has many chunks, and set
+``SOUNDCHECK_WORKERS`` so that the test does not depend on the machine's cores. ``fanout.pieces`` is watched to
+know that a run was really fanned out."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from soundcheck_cli import evaluation
+from soundcheck_cli.app import fanout
+from soundcheck_cli.cli.commands import run_cli
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = str(ROOT / "sample-config" / "app-config.yaml")
+FORMATS = ("json",)  # the formats whose writers make pieces; the others are added as they do
+
+
+@pytest.fixture
+def fanned(monkeypatch):
+    """Counts the runs that were fanned out (and with how many workers)."""
+    seen: list[int] = []
+    original = fanout.pieces
+
+    def watching(stream, consumers, workers):
+        seen.append(workers)
+        yield from original(stream, consumers, workers)
+
+    monkeypatch.setattr(fanout, "pieces", watching)
+    monkeypatch.setattr(evaluation, "CHUNK", 1)
+    return seen
+
+
+def _run(tmp_path: Path, name: str, capsys, monkeypatch, workers: str, *extra: str,
+         store: str | None = None) -> tuple[int, str, str, Path]:
+    monkeypatch.setenv(fanout.ENV, workers)
+    folder = tmp_path / name
+    folder.mkdir()
+    args = ["check", "-c", SAMPLE, "--store", store or str(folder / "store")]
+    for fmt in FORMATS:
+        args += ["-f", fmt, "-o", str(folder / f"r.{fmt}")]
+    code = run_cli(args + list(extra))
+    out = capsys.readouterr()
+    return code, out.out, out.err, folder
+
+
+def _history(folder: Path) -> tuple:
+    from soundcheck_cli.facts.store import open_store
+    from soundcheck_cli.history.store import History
+
+    with open_store(str(folder / "store")) as store:
+        history = History(store)
+        runs = history.runs()
+        record = history.load(runs[-1])
+        return (len(runs), runs[-1].counts, runs[-1].entities, record.states.checks, record.states.levels,
+                record.messages, history.state().checks)
+
+
+def _report(folder: Path, fmt: str) -> str:
+    text = (folder / f"r.{fmt}").read_text()
+    if fmt == "json":
+        doc = json.loads(text)
+        doc.pop("generatedAt")
+        return json.dumps(doc, indent=1)  # results in their order: the order is part of what is compared
+    return text
+
+
+@pytest.mark.parametrize("workers", ["2", "3"])
+def test_a_fanned_out_run_writes_what_one_process_writes(tmp_path, capsys, monkeypatch, fanned, workers):
+    one = _run(tmp_path, "one", capsys, monkeypatch, "0")
+    assert fanned == []
+    many = _run(tmp_path, "many", capsys, monkeypatch, workers)
+    assert fanned == [int(workers)]
+    assert many[0] == one[0] == 1  # the sample has failing checks: the same gate verdict
+    assert many[1] == one[1]
+    for fmt in FORMATS:
+        assert _report(many[3], fmt) == _report(one[3], fmt), fmt
+    assert json.loads((many[3] / "r.json").read_text())["summary"]["results"]["failed"] > 0
+    assert _history(many[3]) == _history(one[3])
+
+
+def test_the_evaluations_warnings_come_back_from_the_workers_in_order(tmp_path, capsys, monkeypatch, fanned):
+    """An exemption that has expired is a warning raised while a chunk is evaluated: it must reach the report and
+    the terminal as in one process."""
+    config = tmp_path / "exempt.yaml"
+    config.write_text(
+        "soundcheck:\n  exemptions:\n"
+        "    - {checkId: has_owner, entityRef: component:default/payments-api, reason: old, expires: '2020-01-01'}\n"
+        "    - {checkId: has_description, entityRef: component:platform/search-indexer, reason: old,"
+        " expires: '2020-02-01'}\n")
+    one = _run(tmp_path, "one", capsys, monkeypatch, "0", "-c", str(config))
+    many = _run(tmp_path, "many", capsys, monkeypatch, "2", "-c", str(config))
+    assert fanned == [2]
+    problems = json.loads((one[3] / "r.json").read_text())["problems"]
+    assert sum("2020-0" in p["message"] for p in problems) == 2
+    assert json.loads((many[3] / "r.json").read_text())["problems"] == problems
+    assert many[2] == one[2]
+
+
+def test_a_workers_error_is_the_error_of_the_run(tmp_path, capsys, monkeypatch, fanned):
+    """A store that fails in a worker: the same message and exit code as in one process, the report files left
+    empty and nothing recorded."""
+    from soundcheck_cli.errors import Location, StoreError
+    from soundcheck_cli.facts.store import DiskFactStore
+
+    original = DiskFactStore.load_entities
+
+    def failing(self, keys):
+        if any("search" in key for key in keys):
+            raise StoreError("database disk image is malformed", Location(self.directory))
+        return original(self, keys)
+
+    monkeypatch.setattr(DiskFactStore, "load_entities", failing)
+    one = _run(tmp_path, "one", capsys, monkeypatch, "0")
+    many = _run(tmp_path, "many", capsys, monkeypatch, "2")
+    assert fanned == [2]
+    assert many[0] == one[0] == 2
+    assert "database disk image is malformed" in many[2]
+    assert many[2].replace(str(many[3]), "X") == one[2].replace(str(one[3]), "X")
+    for fmt in FORMATS:
+        assert (many[3] / f"r.{fmt}").read_text() == ""
+    assert _history_runs(many[3]) == 0
+
+
+def _history_runs(folder: Path) -> int:
+    from soundcheck_cli.facts.store import open_store
+    from soundcheck_cli.history.store import History
+
+    with open_store(str(folder / "store")) as store:
+        return len(History(store).runs())
+
+
+def test_a_worker_that_dies_stops_the_run_with_a_clear_message(tmp_path, capsys, monkeypatch, fanned):
+    from soundcheck_cli.facts.store import DiskFactStore
+
+    original = DiskFactStore.load_entities
+    parent = os.getpid()
+
+    def dying(self, keys):
+        if os.getpid() != parent and any("search" in key for key in keys):
+            os._exit(9)
+        return original(self, keys)
+
+    monkeypatch.setattr(DiskFactStore, "load_entities", dying)
+    code, _out, err, folder = _run(tmp_path, "many", capsys, monkeypatch, "2")
+    assert fanned == [2]
+    assert code == 3
+    assert "ended with exit code 9 before it sent the results of chunk" in err
+    assert f"{fanout.ENV}=0" in err
+    assert "Traceback" not in err
+    for fmt in FORMATS:
+        assert (folder / f"r.{fmt}").read_text() == ""
+    assert _history_runs(folder) == 0
+
+
+def test_a_bad_worker_count_is_a_usage_error(tmp_path, capsys, monkeypatch, fanned):
+    code, _out, err, folder = _run(tmp_path, "bad", capsys, monkeypatch, "two")
+    assert code == 2
+    assert "$SOUNDCHECK_WORKERS must be a whole number of worker processes (0: none), not 'two'" in err
+
+
+def test_the_fan_out_is_used_only_where_it_can_pay(tmp_path, capsys, monkeypatch, fanned):
+    """One worker asked for, a format whose pieces would be the results themselves (``PIECES`` false), or events
+    on (the recorder keeps every result): the run stays in one process, with the same answers."""
+    from soundcheck_cli.reporters import get_writer
+
+    _run(tmp_path, "one-worker", capsys, monkeypatch, "1")
+    assert fanned == []
+    lacking = [fmt for fmt in ("table", "markdown", "html", "junit", "sarif", "github")
+               if not get_writer(fmt).PIECES]
+    if lacking:
+        _run(tmp_path, "lacking", capsys, monkeypatch, "2", "-f", lacking[0])
+        assert fanned == []
+    events = tmp_path / "events.yaml"
+    events.write_text("soundcheck:\n  events:\n    enabled: true\n    sinks:\n      - type: stdout\n")
+    _run(tmp_path, "events", capsys, monkeypatch, "2", "-c", str(events))
+    assert fanned == []
+    _run(tmp_path, "fanned", capsys, monkeypatch, "2")
+    assert fanned == [2]
+
+
+def test_a_run_with_its_facts_in_postgresql_fans_out_on_connections_of_its_own(tmp_path, capsys, monkeypatch,
+                                                                              fanned, pg_url):
+    """Each worker opens its own connection; the parent's stays usable for recording the run afterwards."""
+    assert run_cli(["store", "init", "--store", pg_url]) == 0
+    one = _run(tmp_path, "one", capsys, monkeypatch, "0", store=pg_url)
+    many = _run(tmp_path, "many", capsys, monkeypatch, "2", store=pg_url)
+    assert fanned == [2]
+    assert many[0] == one[0] == 1
+    assert _report(many[3], "json") == _report(one[3], "json")
+    from soundcheck_cli.facts.locate import open_any
+    from soundcheck_cli.history.store import History
+
+    with open_any(pg_url) as store:
+        runs = History(store).runs()
+    assert len(runs) == 2 and runs[0].counts == runs[1].counts
