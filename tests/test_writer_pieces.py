@@ -293,3 +293,24 @@ def test_markdown_leaves_out_of_a_piece_only_what_the_run_leaves_out():
     text = "".join(written)
     assert text == reporters.get("markdown")(report, **options)
     assert "#### group:default/team-a (8)" in text and "_… and 1 more_" in text
+
+
+def test_a_full_sarif_writer_formats_no_more_results_and_a_stale_copy_still_serves_it():
+    """Once a state holds ``max_results`` results, the writer's pieces leave it out (a big run formats no more);
+    a copy of the writer made earlier (a worker's) still makes pieces that write the same."""
+    report = many_owners_report(120)
+    head, parts = split(report, 40)
+    written: list[str] = []
+    writer = reporters.get_writer("sarif")(head, written.append, root=ROOT, max_results=9)
+    stale = reporters.get_writer("sarif")(head, lambda text: None, root=ROOT, max_results=9)
+    writer.add(parts[0])
+    assert set(writer.spooled.values()) == {9}  # every state is full after the first part
+    count, lines = writer.piece(parts[1])
+    assert count > 0 and lines == {}
+    stale_count, stale_lines = stale.piece(parts[1])
+    assert stale_count == count and sum(n for n, _text in stale_lines.values()) == 9 * len(writer.spooled)
+    for part in parts[1:]:
+        writer.take(pickle.loads(pickle.dumps(stale.piece(part))))
+    writer.close(report.problems)
+    assert "".join(written) == reporters.get("sarif")(RunReport.join(head, parts, report.problems), root=ROOT,
+                                                       max_results=9)

@@ -194,7 +194,10 @@ _ANCHOR = "\0"
 def _numbered(text: str, first: int) -> str:
     """``text`` with its ``_ANCHOR`` marks replaced by ``first``, ``first + 1``, ... in order."""
     pieces = text.split(_ANCHOR)
-    return pieces[0] + "".join(map("{}{}".format, range(first, first + len(pieces) - 1), pieces[1:]))
+    out = [""] * (2 * len(pieces) - 1)
+    out[::2] = pieces
+    out[1::2] = map(str, range(first, first + len(pieces) - 1))
+    return "".join(out)
 
 
 class _TrackCounts:
@@ -230,11 +233,12 @@ class Writer(ReportWriter):
         self.shown = 0  # entities listed so far: the next one's anchor
         self.spool = Spool()
 
-    def piece(self, part: RunReport) -> tuple[int, int, dict[CheckState, int], list[Any], int, str, str]:
+    def piece(self, part: RunReport) -> tuple[int, int, dict[CheckState, int], list[Any], int, str, tuple[str, ...]]:
         """The part's counts (results, entities, states, each track's card) and the number of entities it lists
-        with their table rows and check details as text. An entity's anchor (``e-N``, numbered through the run)
-        is not known here: each row and details block holds a NUL where its number goes, which ``take`` fills in
-        (``esc`` turns any NUL of the data into U+FFFD, so the NULs are those)."""
+        with their table rows and check details as text (the details in blocks of about 1,000 lines, which
+        ``take`` numbers and spools one by one, as small as they come). An entity's anchor (``e-N``, numbered
+        through the run) is not known here: each row and details block holds a NUL where its number goes, which
+        ``take`` fills in (``esc`` turns any NUL of the data into U+FFFD, so the NULs are those)."""
         report = redacted(part, self.redactor)
         index = build_index(report)
         by_entity = results_by_entity(report)
@@ -276,6 +280,7 @@ class Writer(ReportWriter):
             out.append("<tr>" + "".join(cells) + "</tr>\n")
         table = "".join(out)
 
+        details: list[str] = []  # blocks of about 1,000 lines: ``take`` numbers and spools them one by one
         out = []
         for entity in shown:
             ref = str(entity.ref)
@@ -303,9 +308,13 @@ class Writer(ReportWriter):
                                f"<td>{where_in}</td><td><pre>{message}</pre></td></tr>\n")
                 out.append("</tbody></table>\n")
             out.append("</details>\n")
-        return len(report.check_results), len(by_entity), states, tracks, len(shown), table, "".join(out)
+            if len(out) >= 1000:
+                details.append("".join(out))
+                out = []
+        details.append("".join(out))
+        return len(report.check_results), len(by_entity), states, tracks, len(shown), table, tuple(details)
 
-    def take(self, piece: tuple[int, int, dict[CheckState, int], list[Any], int, str, str]) -> None:
+    def take(self, piece: tuple[int, int, dict[CheckState, int], list[Any], int, str, tuple[str, ...]]) -> None:
         results, entities, states, tracks, shown, table, details = piece
         self.results += results
         self.entities += entities
@@ -316,10 +325,12 @@ class Writer(ReportWriter):
             counts.at_top += at_top
             for label, n in distribution:
                 counts.distribution[label] = counts.distribution.get(label, 0) + n
+        self.spool.add("table", _numbered(table, self.shown))
         first = self.shown
+        for block in details:
+            self.spool.add("details", _numbered(block, first))
+            first += block.count(_ANCHOR)
         self.shown += shown
-        self.spool.add("table", _numbered(table, first))
-        self.spool.add("details", _numbered(details, first))
 
     def close(self, problems: Any = ()) -> None:
         try:

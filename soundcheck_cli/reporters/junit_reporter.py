@@ -153,9 +153,11 @@ class Writer(ReportWriter):
         self.alone_counts = _counts()
         self.spool = Spool()
 
-    def piece(self, part: RunReport) -> tuple[list[tuple[dict[str, int], str, str]], tuple[dict[str, int], str]]:
-        """Per track its counts, its testcases' text and its ``<system-out>`` lines; then the same of the checks
-        in no track (without lines)."""
+    def piece(self, part: RunReport) -> tuple[list[tuple[dict[str, int], tuple[str, ...], str]],
+                                              tuple[dict[str, int], tuple[str, ...]]]:
+        """Per track its counts, its testcases' text (in blocks of about 1,000: ``take`` encodes and spools them
+        one by one, as small as they come) and its ``<system-out>`` lines; then the same of the checks in no
+        track (without lines)."""
         part = redacted(part, self.redactor)
         index = build_index(part)
         suites = []
@@ -177,7 +179,7 @@ class Writer(ReportWriter):
             if rows:
                 out = escape(clean_text("\n".join(f"{tr.entity_ref}: level reached {reached_label(tr)}"
                                                    for tr in rows))) + "\n"
-            suites.append((counts, "".join(blocks), out))
+            suites.append((counts, tuple(blocks), out))
         alone_counts = _counts()
         blocks = []
         alone = standalone_checks(part, index)
@@ -189,18 +191,21 @@ class Writer(ReportWriter):
                     blocks.append(_cases(cases))
                     cases = []
             blocks.append(_cases(cases))
-        return suites, (alone_counts, "".join(blocks))
+        return suites, (alone_counts, tuple(blocks))
 
-    def take(self, piece: tuple[list[tuple[dict[str, int], str, str]], tuple[dict[str, int], str]]) -> None:
+    def take(self, piece: tuple[list[tuple[dict[str, int], tuple[str, ...], str]],
+                                tuple[dict[str, int], tuple[str, ...]]]) -> None:
         suites, (alone_counts, alone_cases) = piece
         for i, (counts, cases, out) in enumerate(suites):
             for key, n in counts.items():
                 self.counts[i][key] += n
-            self.spool.add(("cases", i), cases)
+            for block in cases:
+                self.spool.add(("cases", i), block)
             self.spool.add(("out", i), out)
         for key, n in alone_counts.items():
             self.alone_counts[key] += n
-        self.spool.add(("cases", None), alone_cases)
+        for block in alone_cases:
+            self.spool.add(("cases", None), block)
 
     def close(self, problems: Any = ()) -> None:
         try:

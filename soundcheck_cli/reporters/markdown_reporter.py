@@ -164,7 +164,10 @@ class Writer(ReportWriter):
         results = part.check_results
         tracks = [counts.piece(track, track_rows(part, track)) for track, counts in zip(part.tracks, self.tracks)]
         pairs = Counter(zip(map(_CHECK_ID, results), map(_STATE, results)))  # counted at C speed
-        owners: dict[str, list[Any]] = {}  # owner -> [count, its results (rank, result, check)]
+        # owner -> [count, its records ([state rank, check id, entity ref], row)] with ``show_all``, else
+        # [count, {(state rank, check id): [size, [(entity ref, result)]]}]
+        owners: dict[str, list[Any]] = {}
+        everything = self.runs is not None
         entity_owner: dict[str, str] = {}  # an entity's owner, for the checks without one of their own
         not_passing = 0
         for r in results:
@@ -181,37 +184,35 @@ class Writer(ReportWriter):
                     owner = entity_owner[r.entity_ref] = owner_of(None, index.entity(r.entity_ref))
             entry = owners.get(owner)
             if entry is None:
-                entry = owners[owner] = [0, []]
+                entry = owners[owner] = [0, [] if everything else {}]
             entry[0] += 1
-            entry[1].append((_ORDER[state], r, check))
-        if self.runs is not None:
-            listed = [(owner, count, _sorted_rows(found)) for owner, (count, found) in owners.items()]
+            if everything:
+                entry[1].append(([_ORDER[state], r.check_id, r.entity_ref], _row(r, check)))
+                continue
+            group = entry[1].get((_ORDER[state], r.check_id))
+            if group is None:
+                group = entry[1][(_ORDER[state], r.check_id)] = [0, []]
+            group[0] += 1
+            group[1].append((r.entity_ref, r))
+        if everything:
+            listed = [(owner, count, _sorted_rows(records)) for owner, (count, records) in owners.items()]
         else:
-            listed = self._capped_piece(owners)
+            listed = self._capped_piece(owners, index)
         return len(results), len(set(map(_ENTITY_REF, results))), tracks, pairs, not_passing, listed
 
-    def _capped_piece(self, owners: dict[str, list[Any]]) -> list[Any]:
+    def _capped_piece(self, owners: dict[str, list[Any]], index: Any) -> list[Any]:
         """``piece``'s owners when capped: per (state rank, check) its size and first ``limit`` rows by entity,
         without the owners and groups that the ``max_rows`` cap leaves out already in this part (the rows of the
         owners that sort before them in any run, counted as ``_prune`` counts)."""
         per_check = self.per_check
         assert self.cap is not None and per_check is not None
-        groups: dict[str, dict[tuple[int, str], list[Any]]] = {}
-        for owner, (_count, found) in owners.items():
-            by_key = groups[owner] = {}
-            for rank, r, check in found:
-                group = by_key.get((rank, r.check_id))
-                if group is None:
-                    group = by_key[(rank, r.check_id)] = [0, []]
-                group[0] += 1
-                group[1].append((r.entity_ref, r, check))
         # Owners of equal (is "(no owner)", lower-case name) are ordered by their first appearance in the run,
         # which a part does not know: only the rows of owners of a smaller such key are surely before an owner.
         before = 0  # rows of the owners of a smaller key
         pending = 0  # rows of the owners of the current key
         current = None
         kept: dict[str, dict[tuple[int, str], tuple[int, list[tuple[str, str]]]] | None] = {}
-        for owner in sorted(groups, key=lambda o: (o.startswith("("), o.lower())):
+        for owner in sorted(owners, key=lambda o: (o.startswith("("), o.lower())):
             if (o_key := (owner.startswith("("), owner.lower())) != current:
                 current, before, pending = o_key, before + pending, 0
             if before >= self.cap:
@@ -219,17 +220,18 @@ class Writer(ReportWriter):
                 continue
             rows = before
             out = kept[owner] = {}
-            for key in sorted(groups[owner]):
+            groups = owners[owner][1]
+            for key in sorted(groups):
                 if rows >= self.cap:
                     continue
-                size, items = groups[owner][key]
+                size, items = groups[key]
                 if len(items) > per_check:  # the group's first rows by entity ref: what it lists
                     items.sort(key=_KEY)
                     del items[per_check:]
-                out[key] = (size, [(ref, _row(r, check)) for ref, r, check in items])
+                out[key] = (size, [(ref, _row(r, index.check(r.check_id))) for ref, r in items])
                 rows += min(size, per_check)
                 pending += min(size, per_check)
-        return [(owner, count, kept[owner]) for owner, (count, _found) in owners.items()]
+        return [(owner, count, kept[owner]) for owner, (count, _groups) in owners.items()]
 
     def take(self, piece: tuple[int, int, list[Any], Counter[tuple[str, CheckState]], int, list[Any]]) -> None:
         results, entities, tracks, pairs, not_passing, listed = piece
@@ -401,10 +403,9 @@ def _row(r: CheckResult, check: Any) -> str:
             f"{cell(message_of(r, check))} |")
 
 
-def _sorted_rows(found: list[tuple[int, CheckResult, Any]]) -> str:
-    """An owner's results ``(state rank, result, check)`` as its block of ``SortedRuns``: rows by (state, check,
-    entity)."""
-    records = [([rank, r.check_id, r.entity_ref], _row(r, check)) for rank, r, check in found]
+def _sorted_rows(records: list[tuple[list[Any], str]]) -> str:
+    """An owner's records ``([state rank, check id, entity ref], row)`` as its block of ``SortedRuns``: sorted by
+    (state, check, entity)."""
     records.sort(key=_KEY)
     return records_text(records)
 

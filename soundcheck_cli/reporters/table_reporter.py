@@ -275,18 +275,18 @@ class Writer(ReportWriter):
         results = part.check_results
         counts = Counter(zip(map(_CHECK_ID, results), map(_STATE, results)))  # counted at C speed
         checks = {c.id: c for c in part.checks}
-        listed: dict[tuple[CheckState, str], list[tuple[str, str]]] = defaultdict(list)
+        listed: dict[tuple[CheckState, str], list[CheckResult]] = defaultdict(list)
         for r in results:
             if r.state in NOT_PASSING:
-                listed[(r.state, r.check_id)].append((r.entity_ref, r))  # type: ignore[arg-type]
+                listed[(r.state, r.check_id)].append(r)
         groups = {}
         for (state, check_id), items in listed.items():
             if self.cap is not None and len(items) > self.cap:  # the first ``cap`` by entity ref: what can be listed
-                items.sort(key=_FIRST)
+                items.sort(key=_ENTITY_REF)
                 del items[self.cap:]
             check = checks.get(check_id)
-            lines = [(ref, _failure_lines(r, check)) for ref, r in items]  # type: ignore[arg-type]
-            groups[(state, check_id)] = (counts[(check_id, state)], lines)
+            groups[(state, check_id)] = (counts[(check_id, state)],
+                                         [(r.entity_ref, _failure_lines(r, check)) for r in items])
         return tracks, len(results), len(set(map(_ENTITY_REF, results))), counts, groups
 
     def take(self, piece: tuple[list[Any], int, int, Counter[tuple[str, CheckState]], dict[Any, Any]]) -> None:
