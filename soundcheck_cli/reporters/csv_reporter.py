@@ -35,7 +35,10 @@ def render(report: RunReport, *, root: str | None = None, spreadsheet_safe: bool
 
 
 class Writer(ReportWriter):
-    """The header row at once, then each part's rows as they come (``reporters.get_writer``): holds nothing."""
+    """The header row at once, then each part's rows as they come (``reporters.get_writer``): holds nothing. A
+    part's piece is its rows as text."""
+
+    PIECES = True
 
     def __init__(self, head: RunReport, write: Any, *, root: str | None = None, spreadsheet_safe: bool = True,
                  redactor: Any = None, **_: Any) -> None:
@@ -45,9 +48,11 @@ class Writer(ReportWriter):
         self.redactor = redactor
         write(_rows([COLUMNS]))
 
-    def add(self, part: RunReport) -> None:
+    def piece(self, part: RunReport) -> tuple[str, ...]:
+        """The part's rows as CSV text, in blocks of 1,000 rows (what ``take`` writes, one block at a time)."""
         part = redacted(part, self.redactor)
         index = build_index(part)
+        blocks = []
         rows = []
         for r in part.check_results:
             entity = index.entity(r.entity_ref)
@@ -70,10 +75,15 @@ class Writer(ReportWriter):
             row.append(_safe(clean_text("; ".join(r.missing_facts)), self.safe))
             rows.append(row)
             if len(rows) >= 1000:
-                self.write(_rows(rows))
+                blocks.append(_rows(rows))
                 rows = []
         if rows:
-            self.write(_rows(rows))
+            blocks.append(_rows(rows))
+        return tuple(blocks)
+
+    def take(self, piece: tuple[str, ...]) -> None:
+        for block in piece:
+            self.write(block)
 
     def close(self, problems: Any = ()) -> None:
         pass

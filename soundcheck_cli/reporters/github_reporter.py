@@ -57,7 +57,10 @@ def render(report: RunReport, *, root: str | None = None, max_annotations: int =
 class Writer(ReportWriter):
     """The commands of a run given in parts (``reporters.get_writer``), in the order of the joined report: per
     state (failed, error, not-reported, warning) its results in part order. Holds the first ``max_annotations``
-    commands of each state and the count of the rest; writes at the close."""
+    commands of each state and the count of the rest; writes at the close. A part's piece is its count and the
+    commands of its first ``max_annotations`` results of each state."""
+
+    PIECES = True
 
     def __init__(self, head: RunReport, write: Any, *, root: str | None = None,
                  max_annotations: int = DEFAULT_MAX_ANNOTATIONS, redactor: Any = None, **_: Any) -> None:
@@ -68,20 +71,34 @@ class Writer(ReportWriter):
         self.kept: dict[CheckState, list[str]] = {state: [] for state in PRIORITY}
         self.total = 0
 
-    def add(self, part: RunReport) -> None:
+    def piece(self, part: RunReport) -> tuple[int, dict[CheckState, tuple[str, ...]]]:
+        """How many of the part's results did not pass, and per state the commands of its first
+        ``max_annotations``: as many as ``take`` can keep, whatever it kept before."""
         wanted = [r for r in part.check_results if r.state in COMMAND]
-        self.total += len(wanted)
         room = max(0, self.max)
-        wanted = [r for r in wanted if len(self.kept[r.state]) < room]
-        if not wanted:
-            return
-        part = redacted(RunReport(part.generated_at, part.entities, part.checks, (), tuple(wanted), ()),
+        per_state = dict.fromkeys(PRIORITY, 0)
+        listed = []
+        for r in wanted:
+            if per_state[r.state] < room:
+                per_state[r.state] += 1
+                listed.append(r)
+        if not listed:
+            return len(wanted), {}
+        part = redacted(RunReport(part.generated_at, part.entities, part.checks, (), tuple(listed), ()),
                         self.redactor)
         index = build_index(part)
+        commands: dict[CheckState, list[str]] = {}
         for r in part.check_results:
-            kept = self.kept[r.state]
-            if len(kept) < room:
-                kept.append(_command(r, index, self.root))
+            commands.setdefault(r.state, []).append(_command(r, index, self.root))
+        return len(wanted), {state: tuple(lines) for state, lines in commands.items()}
+
+    def take(self, piece: tuple[int, dict[CheckState, tuple[str, ...]]]) -> None:
+        count, commands = piece
+        self.total += count
+        room = max(0, self.max)
+        for state, lines in commands.items():
+            kept = self.kept[state]
+            kept.extend(lines[: max(0, room - len(kept))])
 
     def close(self, problems: Any = ()) -> None:
         lines = [line for state in sorted(PRIORITY, key=PRIORITY.__getitem__) for line in self.kept[state]]

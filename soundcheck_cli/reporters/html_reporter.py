@@ -187,6 +187,19 @@ def render(report: RunReport, *, root: str | None = None, title: str = "Soundche
     return "".join(render_whole(Writer, report, root=root, title=title, redactor=redactor))
 
 
+# Where an entity's anchor number goes in a piece's text (see ``Writer.piece``).
+_ANCHOR = "\0"
+
+
+def _numbered(text: str, first: int) -> str:
+    """``text`` with its ``_ANCHOR`` marks replaced by ``first``, ``first + 1``, ... in order."""
+    pieces = text.split(_ANCHOR)
+    out = [""] * (2 * len(pieces) - 1)
+    out[::2] = pieces
+    out[1::2] = map(str, range(first, first + len(pieces) - 1))
+    return "".join(out)
+
+
 class _TrackCounts:
     """A track's card, counted part by part: its rows, how many reached the top level, the level distribution."""
 
@@ -196,18 +209,15 @@ class _TrackCounts:
         self.top = track.levels[-1].ordinal if track.levels else None
         self.distribution: dict[str, int] = dict(level_distribution(track, ()))
 
-    def add(self, track: Track, rows: list[TrackResult]) -> None:
-        self.rows += len(rows)
-        self.at_top += sum(1 for tr in rows if tr.highest_level is not None and tr.highest_level.ordinal == self.top)
-        for label, n in level_distribution(track, rows):
-            self.distribution[label] = self.distribution.get(label, 0) + n
-
 
 class Writer(ReportWriter):
     """The page of a run given in parts (``reporters.get_writer``). The summary and the track cards (counts) come
     before the two long lists, the entity table and the check details: each part's rows of both go to a temporary
     file, copied at the close. Holds the counts. An entity's rows come from its own part (an entity is in one
-    part), in the order of the entities, so the page is the same whatever the split into parts."""
+    part), in the order of the entities, so the page is the same whatever the split into parts. A part's piece is
+    its counts and its rows as text."""
+
+    PIECES = True
 
     def __init__(self, head: RunReport, write: Any, *, root: str | None = None, title: str = "Soundcheck report",
                  redactor: Any = None, **_: Any) -> None:
@@ -223,16 +233,23 @@ class Writer(ReportWriter):
         self.shown = 0  # entities listed so far: the next one's anchor
         self.spool = Spool()
 
-    def add(self, part: RunReport) -> None:
+    def piece(self, part: RunReport) -> tuple[int, int, dict[CheckState, int], list[Any], int, str, tuple[str, ...]]:
+        """The part's counts (results, entities, states, each track's card) and the number of entities it lists
+        with their table rows and check details as text (the details in blocks of about 1,000 lines, which
+        ``take`` numbers and spools one by one, as small as they come). An entity's anchor (``e-N``, numbered
+        through the run) is not known here: each row and details block holds a NUL where its number goes, which
+        ``take`` fills in (``esc`` turns any NUL of the data into U+FFFD, so the NULs are those)."""
         report = redacted(part, self.redactor)
         index = build_index(report)
         by_entity = results_by_entity(report)
-        self.results += len(report.check_results)
-        self.entities += len(by_entity)
+        states = dict.fromkeys(CheckState, 0)
         for r in report.check_results:
-            self.states[r.state] += 1
-        for track, counts in zip(report.tracks, self.tracks):
-            counts.add(track, track_rows(report, track))
+            states[r.state] += 1
+        tracks = []
+        for track, tally in zip(report.tracks, self.tracks):
+            rows = track_rows(report, track)
+            at_top = sum(1 for tr in rows if tr.highest_level is not None and tr.highest_level.ordinal == tally.top)
+            tracks.append((len(rows), at_top, level_distribution(track, rows)))
         reached: dict[tuple[str, str], TrackResult] = {(tr.track_id, tr.entity_ref): tr for tr in report.track_results}
         levels_of: dict[tuple[str, str], list[str]] = defaultdict(list)  # (entity, check) -> "track level N"
         for tr in report.track_results:
@@ -242,15 +259,13 @@ class Writer(ReportWriter):
 
         shown = [e for e in report.entities if str(e.ref) in by_entity or any((t.id, str(e.ref)) in reached
                                                                              for t in report.tracks)]
-        anchors = {str(e.ref): f"e-{self.shown + i}" for i, e in enumerate(shown)}
-        self.shown += len(shown)
         out: list[str] = []
         for entity in shown:
             ref = str(entity.ref)
             counts = state_counts(by_entity.get(ref, []))
             not_passing = sum(counts[s] for s in NOT_PASSING)
             skipped = sum(counts[s] for s in SKIPPED)
-            cells = [f'<td data-sort="{esc(ref.lower())}"><a href="#{anchors[ref]}">{esc(ref)}</a></td>',
+            cells = [f'<td data-sort="{esc(ref.lower())}"><a href="#e-{_ANCHOR}">{esc(ref)}</a></td>',
                      f"<td>{esc(entity.kind)}</td>", f"<td>{esc(owner_of(None, entity))}</td>"]
             for track in report.tracks:
                 tr = reached.get((track.id, ref))
@@ -263,8 +278,9 @@ class Writer(ReportWriter):
             cells += [f'<td class="num">{counts[CheckState.PASSED]}</td>', f'<td class="num">{not_passing}</td>',
                       f'<td class="num">{skipped}</td>']
             out.append("<tr>" + "".join(cells) + "</tr>\n")
-        self.spool.add("table", "".join(out))
+        table = "".join(out)
 
+        details: list[str] = []  # blocks of about 1,000 lines: ``take`` numbers and spools them one by one
         out = []
         for entity in shown:
             ref = str(entity.ref)
@@ -275,7 +291,7 @@ class Writer(ReportWriter):
             where = ""
             if source is not None:
                 where = f'<p class="src">{esc(source.path)}{":" + str(source.line) if source.line else ""}</p>'
-            out.append(f'<details class="entity" id="{anchors[ref]}"><summary>{esc(ref)} '
+            out.append(f'<details class="entity" id="e-{_ANCHOR}"><summary>{esc(ref)} '
                        f'<span class="src">({esc(brief)})</span></summary>{where}\n')
             if results:
                 out.append("<table><thead><tr><th>Check</th><th>State</th><th>Tracks</th><th>Message</th></tr>"
@@ -293,9 +309,28 @@ class Writer(ReportWriter):
                 out.append("</tbody></table>\n")
             out.append("</details>\n")
             if len(out) >= 1000:
-                self.spool.add("details", "".join(out))
+                details.append("".join(out))
                 out = []
-        self.spool.add("details", "".join(out))
+        details.append("".join(out))
+        return len(report.check_results), len(by_entity), states, tracks, len(shown), table, tuple(details)
+
+    def take(self, piece: tuple[int, int, dict[CheckState, int], list[Any], int, str, tuple[str, ...]]) -> None:
+        results, entities, states, tracks, shown, table, details = piece
+        self.results += results
+        self.entities += entities
+        for state, n in states.items():
+            self.states[state] += n
+        for counts, (rows, at_top, distribution) in zip(self.tracks, tracks):
+            counts.rows += rows
+            counts.at_top += at_top
+            for label, n in distribution:
+                counts.distribution[label] = counts.distribution.get(label, 0) + n
+        self.spool.add("table", _numbered(table, self.shown))
+        first = self.shown
+        for block in details:
+            self.spool.add("details", _numbered(block, first))
+            first += block.count(_ANCHOR)
+        self.shown += shown
 
     def close(self, problems: Any = ()) -> None:
         try:

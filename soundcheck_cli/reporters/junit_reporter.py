@@ -138,7 +138,9 @@ class Writer(ReportWriter):
     """The document of a run given in parts (``reporters.get_writer``), in the order of the joined report. The
     counts come first (``<testsuites tests=... failures=...>``, each suite's), so each suite's testcases (and a
     track suite's ``<system-out>`` lines) go to a temporary file as they come and are copied at the close, suite
-    by suite. Holds the counts of each suite."""
+    by suite. Holds the counts of each suite. A part's piece is, per suite, its counts and its text."""
+
+    PIECES = True
 
     def __init__(self, head: RunReport, write: Any, *, root: str | None = None, warning_as_failure: bool = False,
                  redactor: Any = None, **_: Any) -> None:
@@ -151,34 +153,59 @@ class Writer(ReportWriter):
         self.alone_counts = _counts()
         self.spool = Spool()
 
-    def add(self, part: RunReport) -> None:
+    def piece(self, part: RunReport) -> tuple[list[tuple[dict[str, int], tuple[str, ...], str]],
+                                              tuple[dict[str, int], tuple[str, ...]]]:
+        """Per track its counts, its testcases' text (in blocks of about 1,000: ``take`` encodes and spools them
+        one by one, as small as they come) and its ``<system-out>`` lines; then the same of the checks in no
+        track (without lines)."""
         part = redacted(part, self.redactor)
         index = build_index(part)
-        for i, track in enumerate(part.tracks):
+        suites = []
+        for track in part.tracks:
             rows = track_rows(part, track)
-            counts = self.counts[i]
+            counts = _counts()
             cases = []
+            blocks = []
             for tr in rows:
                 for lv in tr.levels:
                     context = f"track: {track.id} ({level_label(lv.ordinal, lv.name)})"
                     for result in lv.checks:
                         cases.append(_testcase(counts, index, result, self.root, context, self.warning_as_failure))
                 if len(cases) >= 1000:
-                    self.spool.add(("cases", i), _cases(cases))
+                    blocks.append(_cases(cases))
                     cases = []
-            self.spool.add(("cases", i), _cases(cases))
+            blocks.append(_cases(cases))
+            out = ""
             if rows:
-                out = clean_text("\n".join(f"{tr.entity_ref}: level reached {reached_label(tr)}" for tr in rows))
-                self.spool.add(("out", i), escape(out) + "\n")
+                out = escape(clean_text("\n".join(f"{tr.entity_ref}: level reached {reached_label(tr)}"
+                                                   for tr in rows))) + "\n"
+            suites.append((counts, tuple(blocks), out))
+        alone_counts = _counts()
+        blocks = []
         alone = standalone_checks(part, index)
         if alone:
             cases = []
             for result in _standalone_results(part, (c.id for c in alone)):
-                cases.append(_testcase(self.alone_counts, index, result, self.root, "", self.warning_as_failure))
+                cases.append(_testcase(alone_counts, index, result, self.root, "", self.warning_as_failure))
                 if len(cases) >= 1000:
-                    self.spool.add(("cases", None), _cases(cases))
+                    blocks.append(_cases(cases))
                     cases = []
-            self.spool.add(("cases", None), _cases(cases))
+            blocks.append(_cases(cases))
+        return suites, (alone_counts, tuple(blocks))
+
+    def take(self, piece: tuple[list[tuple[dict[str, int], tuple[str, ...], str]],
+                                tuple[dict[str, int], tuple[str, ...]]]) -> None:
+        suites, (alone_counts, alone_cases) = piece
+        for i, (counts, cases, out) in enumerate(suites):
+            for key, n in counts.items():
+                self.counts[i][key] += n
+            for block in cases:
+                self.spool.add(("cases", i), block)
+            self.spool.add(("out", i), out)
+        for key, n in alone_counts.items():
+            self.alone_counts[key] += n
+        for block in alone_cases:
+            self.spool.add(("cases", None), block)
 
     def close(self, problems: Any = ()) -> None:
         try:

@@ -32,7 +32,7 @@ from soundcheck_cli.reporters.common import (
     summary_text,
     track_rows,
 )
-from soundcheck_cli.reporters.spool import SortedRuns
+from soundcheck_cli.reporters.spool import SortedRuns, records_text
 from soundcheck_cli.results import RunReport
 from soundcheck_cli.rules.model import CheckResult, CheckState
 
@@ -72,15 +72,25 @@ class _TrackCounts:
         self.at_top = 0
         self.top = track.levels[-1].ordinal if track.levels else None
 
-    def add(self, track: Any, rows: list[Any]) -> None:
-        self.rows += len(rows)
+    def piece(self, track: Any, rows: list[Any]) -> tuple[int, dict[int, int], list[tuple[str, int]], int]:
+        """``rows``' count, how many are certified at each level, their level distribution, how many reached the
+        top level: what ``take`` adds."""
+        certified_at: dict[int, int] = defaultdict(int)
         for tr in rows:
             for lv in tr.levels:
                 if lv.certified:
-                    self.certified_at[lv.ordinal] += 1
-        for label, n in level_distribution(track, rows):
+                    certified_at[lv.ordinal] += 1
+        at_top = sum(1 for tr in rows if tr.highest_level is not None and tr.highest_level.ordinal == self.top)
+        return len(rows), dict(certified_at), level_distribution(track, rows), at_top
+
+    def take(self, piece: tuple[int, dict[int, int], list[tuple[str, int]], int]) -> None:
+        rows, certified_at, distribution, at_top = piece
+        self.rows += rows
+        for ordinal, n in certified_at.items():
+            self.certified_at[ordinal] += n
+        for label, n in distribution:
             self.distribution[label] = self.distribution.get(label, 0) + n
-        self.at_top += sum(1 for tr in rows if tr.highest_level is not None and tr.highest_level.ordinal == self.top)
+        self.at_top += at_top
 
 
 def _track_section(track: Any, counts: _TrackCounts) -> list[str]:
@@ -115,7 +125,10 @@ class Writer(ReportWriter):
     Capped (the default): per owner and (state, check) its count and first ``limit`` rows by entity, and only for
     the owners and groups that come before the ``max_rows`` cap (those after it never come back: adding results
     only pushes them further). With ``show_all`` every row is listed: each part's rows, sorted, go to a temporary
-    file and are merged at the close (``spool.SortedRuns``); the memory is a count per owner."""
+    file and are merged at the close (``spool.SortedRuns``); the memory is a count per owner. A part's piece is its
+    counts and its rows as text: capped, only those it can list (``piece``)."""
+
+    PIECES = True
 
     def __init__(self, head: RunReport, write: Any, *, max_rows: int = DEFAULT_MAX_ROWS,
                  title: str = "Soundcheck results", limit: int = DEFAULT_LIMIT, show_all: bool = False,
@@ -135,29 +148,33 @@ class Writer(ReportWriter):
         self.not_passing = 0
         self.owners_seen: dict[str, int] = {}  # owner -> rank of first appearance (ties of the sort keep it)
         self.owner_count: Counter[str] = Counter()
-        # owner -> (state rank, check id) -> [size, results listed: (entity ref, result)]
+        # owner -> (state rank, check id) -> [size, rows listed: (entity ref, row)]
         self.groups: dict[str, dict[tuple[int, str], list[Any]]] = {}
         self.runs = SortedRuns() if self.cap is None and self.per_check is None else None
 
-    def add(self, part: RunReport) -> None:
+    def piece(self, part: RunReport) -> tuple[int, int, list[Any], Counter[tuple[str, CheckState]], int, list[Any]]:
+        """The part's counts (results, entities, each track's table, (check, state)), how many of its results
+        did not pass, and per owner in order of first appearance ``(owner, count, listed)``: with ``show_all``
+        ``listed`` is the owner's rows as a block of ``spool.SortedRuns``; capped, it is per (state rank, check)
+        the group's size and first ``limit`` rows by entity (``(entity ref, row)``), without the owners and
+        groups that come after the ``max_rows`` cap in this part alone (None for such an owner: whatever the
+        other parts hold, they come after it in the run too)."""
         part = redacted(part, self.redactor)
         index = build_index(part)
         results = part.check_results
-        self.results += len(results)
-        self.entities += len(set(map(_ENTITY_REF, results)))
-        for track, counts in zip(part.tracks, self.tracks):
-            counts.add(track, track_rows(part, track))
-        for (check_id, state), n in Counter(zip(map(_CHECK_ID, results), map(_STATE, results))).items():
-            self.states[state] += n  # counted at C speed: a few (check, state) pairs per part
-            self.by_check[check_id][state] += n
-        records: list[tuple[list[Any], str]] = []
+        tracks = [counts.piece(track, track_rows(part, track)) for track, counts in zip(part.tracks, self.tracks)]
+        pairs = Counter(zip(map(_CHECK_ID, results), map(_STATE, results)))  # counted at C speed
+        # owner -> [count, its records ([state rank, check id, entity ref], row)] with ``show_all``, else
+        # [count, {(state rank, check id): [size, [(entity ref, result)]]}]
+        owners: dict[str, list[Any]] = {}
+        everything = self.runs is not None
         entity_owner: dict[str, str] = {}  # an entity's owner, for the checks without one of their own
-        groups = self.groups
+        not_passing = 0
         for r in results:
             state = r.state
             if state not in _ORDER:
                 continue
-            self.not_passing += 1
+            not_passing += 1
             check = index.check(r.check_id)
             if check is not None and check.owner_entity_ref:
                 owner = check.owner_entity_ref
@@ -165,31 +182,93 @@ class Writer(ReportWriter):
                 owner = entity_owner.get(r.entity_ref)  # type: ignore[assignment]
                 if owner is None:
                     owner = entity_owner[r.entity_ref] = owner_of(None, index.entity(r.entity_ref))
-            seen = self.owners_seen.setdefault(owner, len(self.owners_seen))
-            self.owner_count[owner] += 1
-            rank = _ORDER[state]
-            if self.runs is not None:
-                records.append(([owner.startswith("("), owner.lower(), seen, rank, r.check_id, r.entity_ref],
-                                _row(r, check)))
+            entry = owners.get(owner)
+            if entry is None:
+                entry = owners[owner] = [0, [] if everything else {}]
+            entry[0] += 1
+            if everything:
+                entry[1].append(([_ORDER[state], r.check_id, r.entity_ref], _row(r, check)))
                 continue
-            by_key = groups.get(owner)
-            if by_key is None:
-                by_key = groups[owner] = {}
-            group = by_key.get((rank, r.check_id))
+            group = entry[1].get((_ORDER[state], r.check_id))
             if group is None:
-                group = by_key[(rank, r.check_id)] = [0, []]
+                group = entry[1][(_ORDER[state], r.check_id)] = [0, []]
             group[0] += 1
-            group[1].append((r.entity_ref, r))  # written at the close if it is still among the first
+            group[1].append((r.entity_ref, r))
+        if everything:
+            listed = [(owner, count, _sorted_rows(records)) for owner, (count, records) in owners.items()]
+        else:
+            listed = self._capped_piece(owners, index)
+        return len(results), len(set(map(_ENTITY_REF, results))), tracks, pairs, not_passing, listed
+
+    def _capped_piece(self, owners: dict[str, list[Any]], index: Any) -> list[Any]:
+        """``piece``'s owners when capped: per (state rank, check) its size and first ``limit`` rows by entity,
+        without the owners and groups that the ``max_rows`` cap leaves out already in this part (the rows of the
+        owners that sort before them in any run, counted as ``_prune`` counts)."""
+        per_check = self.per_check
+        assert self.cap is not None and per_check is not None
+        # Owners of equal (is "(no owner)", lower-case name) are ordered by their first appearance in the run,
+        # which a part does not know: only the rows of owners of a smaller such key are surely before an owner.
+        before = 0  # rows of the owners of a smaller key
+        pending = 0  # rows of the owners of the current key
+        current = None
+        kept: dict[str, dict[tuple[int, str], tuple[int, list[tuple[str, str]]]] | None] = {}
+        for owner in sorted(owners, key=lambda o: (o.startswith("("), o.lower())):
+            if (o_key := (owner.startswith("("), owner.lower())) != current:
+                current, before, pending = o_key, before + pending, 0
+            if before >= self.cap:
+                kept[owner] = None
+                continue
+            rows = before
+            out = kept[owner] = {}
+            groups = owners[owner][1]
+            for key in sorted(groups):
+                if rows >= self.cap:
+                    continue
+                size, items = groups[key]
+                if len(items) > per_check:  # the group's first rows by entity ref: what it lists
+                    items.sort(key=_KEY)
+                    del items[per_check:]
+                out[key] = (size, [(ref, _row(r, index.check(r.check_id))) for ref, r in items])
+                rows += min(size, per_check)
+                pending += min(size, per_check)
+        return [(owner, count, kept[owner]) for owner, (count, _groups) in owners.items()]
+
+    def take(self, piece: tuple[int, int, list[Any], Counter[tuple[str, CheckState]], int, list[Any]]) -> None:
+        results, entities, tracks, pairs, not_passing, listed = piece
+        self.results += results
+        self.entities += entities
+        for counts, track_piece in zip(self.tracks, tracks):
+            counts.take(track_piece)
+        for (check_id, state), n in pairs.items():
+            self.states[state] += n
+            self.by_check[check_id][state] += n
+        self.not_passing += not_passing
         if self.runs is not None:
-            records.sort(key=_KEY)
-            self.runs.add_run(records)
+            blocks = []
+            for owner, count, text in listed:
+                seen = self.owners_seen.setdefault(owner, len(self.owners_seen))
+                self.owner_count[owner] += count
+                blocks.append(([owner.startswith("("), owner.lower(), seen], text))
+            blocks.sort(key=_KEY)
+            self.runs.add_run(blocks)
             return
-        if self.per_check is not None:
-            for by_key in groups.values():  # keep the first rows of each group by entity ref: what it lists
-                for _size, kept in by_key.values():
-                    if len(kept) > self.per_check:
-                        kept.sort(key=_KEY)
-                        del kept[self.per_check:]
+        per_check = self.per_check
+        for owner, count, owner_groups in listed:
+            self.owners_seen.setdefault(owner, len(self.owners_seen))
+            if owner_groups is None:  # after the cap in its part alone: after it in the run
+                continue
+            self.owner_count[owner] += count
+            by_key = self.groups.setdefault(owner, {})
+            for key, (size, items) in owner_groups.items():
+                group = by_key.get(key)
+                if group is None:
+                    group = by_key[key] = [0, []]
+                group[0] += size
+                kept = group[1]
+                kept.extend(items)  # written at the close if it is still among the first
+                if per_check is not None and len(kept) > per_check:
+                    kept.sort(key=_KEY)
+                    del kept[per_check:]
         self._prune()
 
     def _owner_key(self, owner: str) -> tuple[bool, str, int]:
@@ -252,10 +331,10 @@ class Writer(ReportWriter):
             self._write(lines)
             lines = self._everything()
         else:
-            lines += self._capped(index)
+            lines += self._capped()
         self._write(lines, last=True)
 
-    def _capped(self, index: Any) -> list[str]:
+    def _capped(self) -> list[str]:
         """The list by owner, cut at ``max_rows`` rows and ``limit`` rows per owner and check."""
         lines: list[str] = []
         cap, per_check = self.cap, self.per_check
@@ -271,10 +350,10 @@ class Writer(ReportWriter):
                 size, kept = groups[(rank, check_id)]
                 state = NOT_PASSING[rank]
                 kept.sort(key=_KEY)
-                for _ref, r in kept if per_check is None else kept[:per_check]:
+                for _ref, row in kept if per_check is None else kept[:per_check]:
                     if cap is not None and rows >= cap:
                         break
-                    lines.append(_row(r, index.check(r.check_id)))
+                    lines.append(row)
                     rows += 1
                     accounted += 1
                 if cap is not None and rows >= cap:
@@ -322,6 +401,13 @@ class Writer(ReportWriter):
 def _row(r: CheckResult, check: Any) -> str:
     return (f"| {STATE_ICON[r.state]} {r.state.value} | {code(r.check_id)} | {code(r.entity_ref)} | "
             f"{cell(message_of(r, check))} |")
+
+
+def _sorted_rows(records: list[tuple[list[Any], str]]) -> str:
+    """An owner's records ``([state rank, check id, entity ref], row)`` as its block of ``SortedRuns``: sorted by
+    (state, check, entity)."""
+    records.sort(key=_KEY)
+    return records_text(records)
 
 
 def _KEY(item: Any) -> Any:

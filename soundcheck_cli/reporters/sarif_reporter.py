@@ -167,7 +167,9 @@ class Writer(ReportWriter):
     report: per state (failed, error, warning, not-reported, exempt), in part order. Each state's first
     ``max_results`` results go to a temporary file (one compact JSON line each), the rest are counted; at the close
     the rules, the kept results (laid out as ``json.dumps(indent=2)`` does) and the totals are written. Holds the
-    counts."""
+    counts. A part's piece is its count and the JSON lines of its first ``max_results`` results of each state."""
+
+    PIECES = True
 
     def __init__(self, head: RunReport, write: Any, *, root: str | None = None,
                  max_results: int = GITHUB_MAX_RESULTS, redactor: Any = None, **_: Any) -> None:
@@ -181,25 +183,47 @@ class Writer(ReportWriter):
         self.total = 0
         self.spool = Spool()
 
-    def add(self, part: RunReport) -> None:
+    def piece(self, part: RunReport) -> tuple[int, dict[CheckState, tuple[int, str]]]:
+        """How many of the part's results are reported, and per state the first of them that ``take`` may keep,
+        as their number and their JSON lines, one text.
+
+        That is the first ``max_results`` less what this writer has kept of the state so far: once a state is full,
+        a big run's later parts format none of its results (at most 25,000 a state in all, instead of every
+        failing result of the run: a part of 5,000 entities x 20 checks takes 5 ms instead of 275 ms then). A copy of the writer in a worker process knows what was kept when it was
+        made, never more than the writer it serves has kept by now (counts only grow), so its pieces hold at least
+        what ``take`` keeps."""
         room = max(0, self.max)
         reported = [r for r in part.check_results if r.state in PRIORITY and r.check_id in self.rule_index]
-        self.total += len(reported)
-        reported = [r for r in reported if self.spooled[r.state] < room]
-        if not reported:
-            return
-        part = redacted(RunReport(part.generated_at, part.entities, part.checks, part.tracks, tuple(reported), ()),
+        per_state = dict(self.spooled)
+        listed = []
+        for r in reported:
+            if per_state[r.state] < room:
+                per_state[r.state] += 1
+                listed.append(r)
+        if not listed:
+            return len(reported), {}
+        part = redacted(RunReport(part.generated_at, part.entities, part.checks, part.tracks, tuple(listed), ()),
                         self.redactor)
         index = build_index(part)
         rule_index = {c.id: i for i, c in enumerate(part.checks)}  # the ids as masked in this part
-        lines: dict[CheckState, list[str]] = {state: [] for state in PRIORITY}
+        lines: dict[CheckState, list[str]] = {}
         for r in part.check_results:
-            if self.spooled[r.state] < room:
-                self.spooled[r.state] += 1
-                lines[r.state].append(json.dumps(_result(r, rule_index[r.check_id], index, self.root),
-                                                 ensure_ascii=False) + "\n")
-        for state, text in lines.items():
-            self.spool.add(state, "".join(text))
+            lines.setdefault(r.state, []).append(json.dumps(_result(r, rule_index[r.check_id], index, self.root),
+                                                            ensure_ascii=False) + "\n")
+        return len(reported), {state: (len(text), "".join(text)) for state, text in lines.items()}
+
+    def take(self, piece: tuple[int, dict[CheckState, tuple[int, str]]]) -> None:
+        count, lines = piece
+        self.total += count
+        room = max(0, self.max)
+        for state, (n, text) in lines.items():
+            left = room - self.spooled[state]
+            if left <= 0:
+                continue
+            if n > left:  # the cap falls in this piece: its first ``left`` lines (a JSON line holds no newline)
+                n, text = left, "".join(line + "\n" for line in text.split("\n", left)[:left])
+            self.spooled[state] += n
+            self.spool.add(state, text)
 
     def close(self, problems: Any = ()) -> None:
         try:

@@ -7,7 +7,8 @@ the counts in memory and the text on disk, and copies the text in order at the c
 - ``Spool``: text appended under keys (a suite, a state, a table), copied key by key; one file for every key,
   each key's text a list of (offset, length) segments, so the memory is a few numbers per key and part;
 - ``SortedRuns``: records sorted part by part (one run per part), merged at the close (``heapq.merge``): an external
-  merge sort for a list that must come out sorted across parts (Markdown's ``--all`` list).
+  merge sort for a list that must come out sorted across parts (Markdown's ``--all`` list). A run's text is made
+  with its part (``records_text``, in a worker process when a run fans out) and written as it is.
 
 Text is stored as UTF-8 with ``surrogatepass`` so whatever a ``str`` holds comes back unchanged; every piece
 handed back ends with a newline (the caller masks secrets piece by piece).
@@ -68,37 +69,51 @@ class Spool:
 class SortedRuns:
     """Records ``(key, text)`` added as runs sorted by ``key`` (one per part); ``merged()`` gives every record in
     ``key`` order, earlier runs first among equal keys (``heapq.merge`` is stable), as a sort of everything would.
-    Keys are JSON lists (of strings, numbers, booleans), compared as Python lists."""
+    Keys are JSON lists (of strings, numbers, booleans), compared as Python lists.
+
+    A run comes as blocks, each a key prefix and the text of its records (``records_text``), whose keys are the
+    rest: the records of one block share the start of their key, which may only be known where the blocks are put
+    in order (Markdown's owner rank, numbered through the run), while the text was made elsewhere."""
 
     def __init__(self) -> None:
         self.file = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
-        self.runs: list[tuple[int, int]] = []
+        self.runs: list[list[tuple[int, int, list[Any]]]] = []  # per run, its blocks: offset, length, key prefix
         self.end = 0
 
-    def add_run(self, records: list[tuple[list[Any], str]]) -> None:
-        """One run: ``records`` already sorted by key."""
-        if not records:
-            return
-        data = "".join(json.dumps([key, text], ensure_ascii=False) + "\n" for key, text in records)
-        encoded = data.encode("utf-8", "surrogatepass")
-        self.file.seek(self.end)
-        self.file.write(encoded)
-        self.runs.append((self.end, len(encoded)))
-        self.end += len(encoded)
+    def add_run(self, blocks: list[tuple[list[Any], str]]) -> None:
+        """One run: ``blocks`` of ``(prefix, records_text(...))``, in key order (the prefixes ascending, each
+        block's records sorted by the rest of their key)."""
+        run = []
+        for prefix, text in blocks:
+            if not text:
+                continue
+            encoded = text.encode("utf-8", "surrogatepass")
+            self.file.seek(self.end)
+            self.file.write(encoded)
+            run.append((self.end, len(encoded), prefix))
+            self.end += len(encoded)
+        if run:
+            self.runs.append(run)
 
     def merged(self) -> Iterator[tuple[list[Any], str]]:
-        readers = [self._records(offset, length) for offset, length in self.runs]
+        readers = [self._records(run) for run in self.runs]
         yield from heapq.merge(*readers, key=lambda record: record[0])
 
-    def _records(self, offset: int, length: int) -> Iterator[tuple[list[Any], str]]:
-        for piece in _read(self.file, offset, length, block=1 << 16):
-            for line in piece.split("\n")[:-1]:
-                key, text = json.loads(line)
-                yield key, text
+    def _records(self, run: list[tuple[int, int, list[Any]]]) -> Iterator[tuple[list[Any], str]]:
+        for offset, length, prefix in run:
+            for piece in _read(self.file, offset, length, block=1 << 16):
+                for line in piece.split("\n")[:-1]:
+                    key, text = json.loads(line)
+                    yield prefix + key, text
 
     def close(self) -> None:
         self.file.close()
         self.runs = []
+
+
+def records_text(records: list[tuple[list[Any], str]]) -> str:
+    """``(key, text)`` records as a block's text for ``SortedRuns.add_run``: a JSON line each."""
+    return "".join(json.dumps([key, text], ensure_ascii=False) + "\n" for key, text in records)
 
 
 def _read(file: Any, offset: int, length: int, block: int = BLOCK) -> Iterator[str]:

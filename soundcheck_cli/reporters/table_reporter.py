@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections import Counter, defaultdict
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from soundcheck_cli.reporters.common import (
@@ -59,6 +59,9 @@ STATE_STYLE = {
 MARKS = {"certified": ("✔", "32"), "failed": ("✘", "31"), "unknown": ("?", "35")}
 LEGEND = "✔ certified, ✘ a check failed, ? facts missing or a check errored"
 _ENTITY_REF = attrgetter("entity_ref")
+_CHECK_ID = attrgetter("check_id")
+_STATE = attrgetter("state")
+_FIRST = itemgetter(0)
 
 
 class _Paint:
@@ -97,28 +100,60 @@ def _more(count: int, what: str) -> str:
 
 class _TrackTally:
     """What a track's section shows, counted part by part: its rows, how many reached the top level and each
-    level, and the first ``limit`` rows (all of them when ``limit`` is None)."""
+    level, and the grid lines of the first ``limit`` rows (all of them when ``limit`` is None). The grid's layout
+    (``width`` decides whether the level headers are written out) is fixed at the start, so that a part's lines
+    can be made apart (``Writer.piece``)."""
 
-    def __init__(self, track: Any, limit: int | None) -> None:
+    def __init__(self, track: Any, limit: int | None, width: int) -> None:
         self.track = track
         self.limit = limit
         self.top = track.levels[-1].ordinal if track.levels else None
         self.count = 0
         self.at_top = 0
         self.distribution: dict[str, int] = dict(level_distribution(track, ()))
-        self.shown: list[Any] = []
+        self.shown: list[str] = []
+        labels = [terminal_safe(level_label(lv.ordinal, lv.name)) for lv in track.levels]
+        self.reached_width = max([cells("Level reached")] + [cells(x) for x in labels] + [cells("none")])
+        headers = labels
+        self.legend = None
+        # The level headers written out when the grid leaves 30 columns for the entity ref, else "L1", "L2"...
+        # with a legend: the grid never pushes the refs off a narrow terminal.
+        if sum(cells(h) + 2 for h in headers) + self.reached_width + 30 > width:
+            headers = [f"L{lv.ordinal}" for lv in track.levels]
+            self.legend = INDENT + ", ".join(f"L{lv.ordinal} = {label}" for lv, label in zip(track.levels, labels))
+        self.headers = headers
+        self.widths = [max(1, cells(h)) for h in headers]
 
-    def add(self, rows: list[Any]) -> None:
-        self.count += len(rows)
-        self.at_top += sum(1 for tr in rows if tr.highest_level is not None and tr.highest_level.ordinal == self.top)
-        for label, n in level_distribution(self.track, rows):
+    def piece(self, rows: list[Any], paint: _Paint) -> tuple[int, int, list[tuple[str, int]], tuple[str, ...]]:
+        """``rows``' count, how many reached the top level, their level distribution and the grid lines of the
+        first ``limit``: what ``take`` adds."""
+        at_top = sum(1 for tr in rows if tr.highest_level is not None and tr.highest_level.ordinal == self.top)
+        listed = rows if self.limit is None else rows[: self.limit]
+        return (len(rows), at_top, level_distribution(self.track, rows),
+                tuple(self._grid_line(tr, paint) for tr in listed))
+
+    def take(self, piece: tuple[int, int, list[tuple[str, int]], tuple[str, ...]]) -> None:
+        count, at_top, distribution, lines = piece
+        self.count += count
+        self.at_top += at_top
+        for label, n in distribution:
             self.distribution[label] = self.distribution.get(label, 0) + n
-        room = len(rows) if self.limit is None else self.limit - len(self.shown)
+        room = len(lines) if self.limit is None else self.limit - len(self.shown)
         if room > 0:
-            self.shown.extend(rows[:room])
+            self.shown.extend(lines[:room])
+
+    def _grid_line(self, tr: Any, paint: _Paint) -> str:
+        marks = []
+        for lr, w in zip(tr.levels, self.widths):
+            mark, sgr = MARKS[_level_mark(lr)]
+            marks.append(paint(_pad(mark, w, center=True), sgr))
+        reached = tr.highest_level
+        label = "none" if reached is None else terminal_safe(level_label(reached.ordinal, reached.name))
+        return INDENT + "  ".join(marks + [paint(_pad(label, self.reached_width), "31" if reached is None else "32"),
+                                           terminal_safe(tr.entity_ref)])
 
 
-def _track_section(tally: _TrackTally, paint: _Paint, width: int) -> list[str]:
+def _track_section(tally: _TrackTally, paint: _Paint) -> list[str]:
     track = tally.track
     at_top = tally.at_top
     title = f"{terminal_safe(track.title)} ({terminal_safe(track.id)})"
@@ -127,29 +162,12 @@ def _track_section(tally: _TrackTally, paint: _Paint, width: int) -> list[str]:
         return lines + [f"{INDENT}no entity selected by this track's filter", ""]
     distribution = " · ".join(f"{terminal_safe(label)} {count:,}" for label, count in tally.distribution.items())
     lines.append(f"{INDENT}highest level reached: {distribution}")
-
-    labels = [terminal_safe(level_label(lv.ordinal, lv.name)) for lv in track.levels]
-    reached_width = max([cells("Level reached")] + [cells(x) for x in labels] + [cells("none")])
-    headers = labels
-    # The level headers written out when the grid leaves 30 columns for the entity ref, else "L1", "L2"... with a
-    # legend: the grid never pushes the refs off a narrow terminal.
-    if sum(cells(h) + 2 for h in headers) + reached_width + 30 > width:
-        headers = [f"L{lv.ordinal}" for lv in track.levels]
-        lines.append(INDENT + ", ".join(f"L{lv.ordinal} = {label}" for lv, label in zip(track.levels, labels)))
-    widths = [max(1, cells(h)) for h in headers]
-    lines.append(INDENT + "  ".join(headers + [_pad("Level reached", reached_width), "Entity"]))
-    shown = tally.shown
-    for tr in shown:
-        marks = []
-        for lr, w in zip(tr.levels, widths):
-            mark, sgr = MARKS[_level_mark(lr)]
-            marks.append(paint(_pad(mark, w, center=True), sgr))
-        reached = tr.highest_level
-        label = "none" if reached is None else terminal_safe(level_label(reached.ordinal, reached.name))
-        lines.append(INDENT + "  ".join(marks + [paint(_pad(label, reached_width), "31" if reached is None else "32"),
-                                                 terminal_safe(tr.entity_ref)]))
-    if len(shown) < tally.count:
-        lines.append(_more(tally.count - len(shown), " entities"))
+    if tally.legend is not None:
+        lines.append(tally.legend)
+    lines.append(INDENT + "  ".join(tally.headers + [_pad("Level reached", tally.reached_width), "Entity"]))
+    lines += tally.shown
+    if len(tally.shown) < tally.count:
+        lines.append(_more(tally.count - len(tally.shown), " entities"))
     lines += [f"{INDENT}({LEGEND})", ""]
     return lines
 
@@ -182,10 +200,10 @@ def _check_name(check_id: str, name: str | None) -> str:
     return f"{text} ({terminal_safe(name)})" if name and name != check_id else text
 
 
-def _failures_section(checks: Any, groups: dict[tuple[CheckState, str], list[CheckResult]],
+def _failures_section(checks: Any, groups: dict[tuple[CheckState, str], list[tuple[str, str]]],
                       sizes: Counter[tuple[CheckState, str]], paint: _Paint, limit: int | None) -> list[str]:
-    """``groups``: per (state, check) the results to list (the first ``limit`` by entity ref, or all); ``sizes``:
-    how many results each group has."""
+    """``groups``: per (state, check) the results to list (the first ``limit`` by entity ref, or all), each as
+    its entity ref and its lines (``_failure_lines``); ``sizes``: how many results each group has."""
     if not groups:
         return []
     checks_by_id = {c.id: c for c in checks}
@@ -200,16 +218,20 @@ def _failures_section(checks: Any, groups: dict[tuple[CheckState, str], list[Che
         check = checks_by_id.get(check_id)
         name = _check_name(check_id, check.name if check is not None else None)
         lines.append(f"{paint(state.value, STATE_STYLE[state])}: {name}, {size:,} {noun}")
-        items.sort(key=_ENTITY_REF)
+        items.sort(key=_FIRST)
         shown = items if limit is None else items[:limit]
-        for r in shown:
-            lines.append(INDENT + terminal_safe(r.entity_ref))
-            reason = terminal_safe(message_of(r, check))
-            lines.extend(f"{INDENT}{INDENT}{line}" for line in reason.split("\n"))
+        lines.extend(text for _ref, text in shown)
         if len(shown) < size:
             lines.append(_more(size - len(shown), ""))
         lines.append("")
     return lines
+
+
+def _failure_lines(r: CheckResult, check: Any) -> str:
+    """A listed result: its entity ref, then its reason whole and indented (lines joined by newlines)."""
+    reason = terminal_safe(message_of(r, check))
+    return "\n".join([INDENT + terminal_safe(r.entity_ref)]
+                     + [f"{INDENT}{INDENT}{line}" for line in reason.split("\n")])
 
 
 def render(report: RunReport, *, color: bool = False, width: int | None = None, limit: int = DEFAULT_LIMIT,
@@ -221,7 +243,10 @@ def render(report: RunReport, *, color: bool = False, width: int | None = None, 
 
 class Writer(ReportWriter):
     """The table of a run given in parts (``reporters.get_writer``): counts, and the entities each section lists
-    (``limit`` per grid and group; all of them with ``show_all``), written at the close."""
+    (``limit`` per grid and group; all of them with ``show_all``), written at the close. A part's piece is its
+    counts and the lines of what it can list."""
+
+    PIECES = True
 
     def __init__(self, head: RunReport, write: Any, *, color: bool = False, width: int | None = None,
                  limit: int = DEFAULT_LIMIT, show_all: bool = False, redactor: Any = None, **_: Any) -> None:
@@ -231,44 +256,60 @@ class Writer(ReportWriter):
         self.paint = _Paint(color)
         self.width = width or 120
         self.cap = None if show_all else max(0, limit)
-        self.tracks = [_TrackTally(t, self.cap) for t in self.head.tracks]
+        self.tracks = [_TrackTally(t, self.cap, self.width) for t in self.head.tracks]
         self.counts_of: dict[str, Counter[CheckState]] = defaultdict(Counter)
-        self.groups: dict[tuple[CheckState, str], list[CheckResult]] = defaultdict(list)
+        self.groups: dict[tuple[CheckState, str], list[tuple[str, str]]] = defaultdict(list)
         self.sizes: Counter[tuple[CheckState, str]] = Counter()
         self.results = 0
         self.entities = 0
 
-    def add(self, part: RunReport) -> None:
+    def piece(self, part: RunReport) -> tuple[list[Any], int, int, Counter[tuple[str, CheckState]], dict[Any, Any]]:
+        """The part's track sections (``_TrackTally.piece``), its counts of results, entities and (check, state),
+        and per (state, check) that did not pass its size and its first ``limit`` results by entity ref, as
+        (entity ref, lines)."""
         part = redacted(part, self.redactor)
         by_track: dict[str, list[Any]] = defaultdict(list)
         for tr in part.track_results:
             by_track[tr.track_id].append(tr)
-        for tally in self.tracks:
-            tally.add(by_track.get(tally.track.id, []))
+        tracks = [tally.piece(by_track.get(tally.track.id, []), self.paint) for tally in self.tracks]
         results = part.check_results
-        self.results += len(results)
-        self.entities += len(set(map(_ENTITY_REF, results)))
-        touched: set[tuple[CheckState, str]] = set()
+        counts = Counter(zip(map(_CHECK_ID, results), map(_STATE, results)))  # counted at C speed
+        checks = {c.id: c for c in part.checks}
+        listed: dict[tuple[CheckState, str], list[CheckResult]] = defaultdict(list)
         for r in results:
-            state = r.state
-            self.counts_of[r.check_id][state] += 1
-            if state in NOT_PASSING:
-                key = (state, r.check_id)
-                self.sizes[key] += 1
-                self.groups[key].append(r)
-                touched.add(key)
-        if self.cap is not None:
-            for key in touched:  # keep the first ``cap`` by entity ref: what the group lists
-                items = self.groups[key]
-                if len(items) > self.cap:
-                    items.sort(key=_ENTITY_REF)
-                    del items[self.cap:]
+            if r.state in NOT_PASSING:
+                listed[(r.state, r.check_id)].append(r)
+        groups = {}
+        for (state, check_id), items in listed.items():
+            if self.cap is not None and len(items) > self.cap:  # the first ``cap`` by entity ref: what can be listed
+                items.sort(key=_ENTITY_REF)
+                del items[self.cap:]
+            check = checks.get(check_id)
+            groups[(state, check_id)] = (counts[(check_id, state)],
+                                         [(r.entity_ref, _failure_lines(r, check)) for r in items])
+        return tracks, len(results), len(set(map(_ENTITY_REF, results))), counts, groups
+
+    def take(self, piece: tuple[list[Any], int, int, Counter[tuple[str, CheckState]], dict[Any, Any]]) -> None:
+        tracks, results, entities, counts, groups = piece
+        for tally, track_piece in zip(self.tracks, tracks):
+            tally.take(track_piece)
+        self.results += results
+        self.entities += entities
+        for (check_id, state), n in counts.items():
+            self.counts_of[check_id][state] += n
+        for key, (size, items) in groups.items():
+            self.sizes[key] += size
+            kept = self.groups[key]
+            kept.extend(items)
+            if self.cap is not None and len(kept) > self.cap:  # keep the first ``cap`` by entity ref
+                kept.sort(key=_FIRST)
+                del kept[self.cap:]
 
     def close(self, problems: Any = ()) -> None:
         lines: list[str] = []
         in_tracks: set[str] = set()
         for tally in self.tracks:
-            lines += _track_section(tally, self.paint, self.width)
+            lines += _track_section(tally, self.paint)
             for level in tally.track.levels:
                 in_tracks.update(lc.id for lc in level.checks)
         lines += _standalone_section(self.head.checks, in_tracks, self.counts_of, self.paint)
