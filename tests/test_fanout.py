@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from soundcheck_cli.cli.commands import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = str(ROOT / "sample-config" / "app-config.yaml")
-FORMATS = ("json",)  # the formats whose writers make pieces; the others are added as they do
+FORMATS = ("json", "csv", "junit", "sarif", "html", "markdown", "table", "github")
 
 
 @pytest.fixture
@@ -68,17 +69,17 @@ def _report(folder: Path, fmt: str) -> str:
         doc = json.loads(text)
         doc.pop("generatedAt")
         return json.dumps(doc, indent=1)  # results in their order: the order is part of what is compared
-    return text
+    return re.sub(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?Z?", "<time of the run>", text)
 
 
 @pytest.mark.parametrize("workers", ["2", "3"])
 def test_a_fanned_out_run_writes_what_one_process_writes(tmp_path, capsys, monkeypatch, fanned, workers):
-    one = _run(tmp_path, "one", capsys, monkeypatch, "0")
+    one = _run(tmp_path, "one", capsys, monkeypatch, "0", "-f", "table")  # and a table on standard output
     assert fanned == []
-    many = _run(tmp_path, "many", capsys, monkeypatch, workers)
+    many = _run(tmp_path, "many", capsys, monkeypatch, workers, "-f", "table")
     assert fanned == [int(workers)]
     assert many[0] == one[0] == 1  # the sample has failing checks: the same gate verdict
-    assert many[1] == one[1]
+    assert "results for" in one[1] and many[1] == one[1]
     for fmt in FORMATS:
         assert _report(many[3], fmt) == _report(one[3], fmt), fmt
     assert json.loads((many[3] / "r.json").read_text())["summary"]["results"]["failed"] > 0
@@ -168,21 +169,35 @@ def test_a_bad_worker_count_is_a_usage_error(tmp_path, capsys, monkeypatch, fann
 def test_the_fan_out_is_used_only_where_it_can_pay(tmp_path, capsys, monkeypatch, fanned):
     """One worker asked for, a format whose pieces would be the results themselves (``PIECES`` false), or events
     on (the recorder keeps every result): the run stays in one process, with the same answers."""
-    from soundcheck_cli.reporters import get_writer
+    from soundcheck_cli.reporters import FORMATS as ALL, ReportWriter, get_writer
 
     _run(tmp_path, "one-worker", capsys, monkeypatch, "1")
     assert fanned == []
-    lacking = [fmt for fmt in ("table", "markdown", "html", "junit", "sarif", "github")
-               if not get_writer(fmt).PIECES]
-    if lacking:
-        _run(tmp_path, "lacking", capsys, monkeypatch, "2", "-f", lacking[0])
-        assert fanned == []
+    assert all(get_writer(fmt).PIECES for fmt in ALL)  # every format's pieces are plain data
+    assert not ReportWriter.PIECES  # a writer (a plugin's, a future format) that does not split: one process
+
+    class Stream:
+        count = 8
+
+    monkeypatch.setenv(fanout.ENV, "2")
+    assert fanout.worker_count(Stream(), [ReportWriter(None, print)]) == 0
+    assert fanout.worker_count(Stream(), [get_writer("json")(_head(), print)]) == 2
+    Stream.count = 1
+    assert fanout.worker_count(Stream(), [get_writer("json")(_head(), print)]) == 0  # one chunk: nothing to share
     events = tmp_path / "events.yaml"
     events.write_text("soundcheck:\n  events:\n    enabled: true\n    sinks:\n      - type: stdout\n")
     _run(tmp_path, "events", capsys, monkeypatch, "2", "-c", str(events))
     assert fanned == []
     _run(tmp_path, "fanned", capsys, monkeypatch, "2")
     assert fanned == [2]
+
+
+def _head():
+    from datetime import datetime, timezone
+
+    from soundcheck_cli.results import RunReport
+
+    return RunReport(datetime(2026, 1, 1, tzinfo=timezone.utc), (), (), (), (), ())
 
 
 def test_a_run_with_its_facts_in_postgresql_fans_out_on_connections_of_its_own(tmp_path, capsys, monkeypatch,
