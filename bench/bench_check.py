@@ -4,7 +4,7 @@ Writes the synthetic workload of ``bench_eval.py`` to disk as a user would have 
 entities per multi-document file), an app-config.yaml with the checks and a 3-level track, and a fact store
 filled with the facts -- then runs ``python -m soundcheck_cli check ... -f json -o report.json -q`` and prints,
 for each size of ``--sizes``: the first run (cold catalog cache, empty history) and the best (warm) wall time of
-``--repeat`` runs, microseconds per result, the peak RSS of the first and of the warm runs, and
+``--repeat`` runs, microseconds per result, the peak memory of the first and of the warm runs (``run_once``), and
 json-rules-engine's engine-only time on the same workload in the same run (``bench_jre.py``'s runner, mode
 "reused": one Engine, ``engine.run`` per entity; its node process's peak RSS) with the ratio to soundcheck's whole
 warm ``check``. The last line gives the growth from the smallest to the largest size (issue 23: RSS well below
@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -123,15 +124,17 @@ def write_workload(folder: Path, n_entities: int, n_checks: int, seed: int,
 
 
 def run_once(config: Path, catalog: Path, store: Path | str, out: Path, env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one ``check`` process: the child's own ``VmHWM``, written by the
-    ``bench_push.PEAK`` wrapper at its exit (``wait4``'s ``ru_maxrss`` also counts this script's memory at the
-    fork, and this script holds the workload it wrote: it inflated every figure before 2026-12-07's)."""
+    """Wall seconds and peak memory (MB) of one ``check``: the larger of the process's own ``VmHWM`` (written by
+    the ``bench_push.PEAK`` wrapper at its exit; ``wait4``'s ``ru_maxrss`` also counted this script's memory at
+    the fork) and the peak of its process tree's summed ``Pss``, sampled every 0.1 s (``TreeMemory``): a run fanned
+    out over worker processes (``app.fanout``) is the memory of all of them, pages they share counted once."""
     cmd = [sys.executable, "-c", PEAK, "check", "-c", str(config), "--catalog", str(catalog),
            "--store", str(store), "-f", "json", "-o", str(out), "-q"]
     with tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT, env=env)
-        proc.wait()
+        with TreeMemory(proc.pid) as tree:
+            proc.wait()
         wall = time.perf_counter() - started
         err.seek(0)
         errors = err.read().decode(errors="replace")
@@ -140,7 +143,54 @@ def run_once(config: Path, catalog: Path, store: Path | str, out: Path, env: dic
     peak = 0.0
     if "VmHWM:" in errors:
         peak = int(errors.rpartition("VmHWM:")[2].split()[0]) / 1024  # KiB
-    return wall, peak
+    return wall, max(peak, tree.peak / 1024)
+
+
+class TreeMemory:
+    """The peak of the summed proportional set size (``Pss`` of ``/proc/PID/smaps_rollup``, KiB) of a process and
+    its descendants, sampled by a thread every ``interval`` seconds while the ``with`` block runs."""
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, sum(map(_pss, _tree(self.pid))))
+
+
+def _tree(pid: int) -> list[int]:
+    out = [pid]
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as children:
+                for child in children.read().split():
+                    out += _tree(int(child))
+    except OSError:  # gone meanwhile
+        pass
+    return out
+
+
+def _pss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

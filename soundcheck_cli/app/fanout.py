@@ -77,10 +77,17 @@ def _ending(exitcode: int | None) -> str:
     return f"ended with exit code {exitcode}"
 
 
+def owner(chunk: int, workers: int) -> int:
+    """Which worker makes a chunk: 0 is this process, the others are forked; chunks go round. This process also
+    takes every piece, yet an even share measured best at 100,000 entities x 20 checks on 2 cores (6.8-7.1 s
+    against 8.2-8.8 s when it made one chunk in three): its own pieces are never pickled nor read from a pipe."""
+    return chunk % workers
+
+
 def pieces(stream: Any, consumers: Sequence[Any], workers: int) -> Iterator[tuple[list[Any], int]]:
     """For each chunk of ``stream``, in chunk order: the consumers' pieces of its part and its number of entities.
-    Chunk ``i`` is made by worker ``i % workers``; worker 0 is this process (its pieces are never pickled), the
-    others are forked. The warnings the workers' evaluation raised are appended to ``stream.problems`` in chunk
+    Chunk ``i`` is made by worker ``owner(i, workers)``; worker 0 is this process (its pieces are never pickled),
+    the others are forked. The warnings the workers' evaluation raised are appended to ``stream.problems`` in chunk
     order, as the one process run appends them."""
     import multiprocessing
 
@@ -102,7 +109,7 @@ def pieces(stream: Any, consumers: Sequence[Any], workers: int) -> Iterator[tupl
             ends.append(receive)
             processes.append(process)
         for chunk in range(stream.count):
-            index = chunk % workers
+            index = owner(chunk, workers)
             if index == 0:
                 part = stream.part(chunk)
                 made = [consumer.piece(part) for consumer in consumers]
@@ -134,8 +141,8 @@ def pieces(stream: Any, consumers: Sequence[Any], workers: int) -> Iterator[tupl
 
 
 def _work(stream: Any, consumers: Sequence[Any], index: int, workers: int, send: Any) -> None:
-    """A forked worker: the pieces of chunks ``index``, ``index + workers``, ..., or the error that stopped it,
-    sent to the parent."""
+    """A forked worker: the pieces of the chunks it owns (``owner``), or the error that stopped it, sent to the
+    parent."""
     import pickle
     import signal
 
@@ -144,7 +151,7 @@ def _work(stream: Any, consumers: Sequence[Any], index: int, workers: int, send:
     try:
         if stream.in_worker is not None:
             stream.in_worker()
-        for chunk in range(index, stream.count, workers):
+        for chunk in (c for c in range(stream.count) if owner(c, workers) == index):
             before = len(stream.problems)
             part = stream.part(chunk)
             made = [consumer.piece(part) for consumer in consumers]

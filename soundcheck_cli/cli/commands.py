@@ -264,10 +264,14 @@ def check(
     gate = _gate(fail_on, min_level, exit_zero, allow_empty)
     if gate.fail_on.value == "overdue" and campaign is None:
         raise UsageError("--fail-on overdue gates a campaign: give --campaign ID")
-    workspace = core.load_workspace(common_options(config, catalog, store, catalog_url), command="check")
-    print_warnings(workspace.warnings, quiet)
-    raise typer.Exit(_do_check(workspace, track, check, entity, format, output, quiet, gate, summary, show_all,
-                               campaign, expiring_within))
+    from soundcheck_cli.gcpause import paused
+
+    with paused(keep=True):  # from loading to the end: turned on in between, the collector walks the catalog
+        workspace = core.load_workspace(common_options(config, catalog, store, catalog_url), command="check")
+        print_warnings(workspace.warnings, quiet)
+        code = _do_check(workspace, track, check, entity, format, output, quiet, gate, summary, show_all, campaign,
+                         expiring_within)
+    raise typer.Exit(code)
 
 
 @app.command(epilog=COLLECT_EXIT_CODES)
@@ -615,7 +619,11 @@ def hoist_common_options(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``soundcheck`` console script: run the app and exit with the documented code."""
-    sys.exit(run_cli(argv))
+    code = run_cli(argv)
+    from soundcheck_cli.gcpause import before_exit
+
+    before_exit()
+    sys.exit(code)
 
 
 def run_cli(argv: list[str] | None = None) -> int:
