@@ -215,3 +215,72 @@ def test_a_run_with_its_facts_in_postgresql_fans_out_on_connections_of_its_own(t
     with open_any(pg_url) as store:
         runs = History(store).runs()
     assert len(runs) == 2 and runs[0].counts == runs[1].counts
+
+
+def _catalog(folder: Path, n: int, broken: bool = False) -> Path:
+    docs = [f"apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {{name: svc-{i}}}\n"
+            f"spec: {{type: service, owner: team-a, lifecycle: production}}" for i in range(n)]
+    catalog = folder / "catalog"
+    catalog.mkdir(parents=True, exist_ok=True)
+    (catalog / "services.yaml").write_text("\n---\n".join(docs) + "\n")
+    if broken:  # a file with a warning is never cached: parsed by every load, its warning given by each
+        (catalog / "broken.yaml").write_text(
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: 'Not A Name!'}\nspec: {}\n")
+    for name in catalog.iterdir():
+        os.utime(name, (1_700_000_000, 1_700_000_000))  # not "racy": cacheable
+    config = folder / "app-config.yaml"
+    config.write_text(
+        "soundcheck:\n  checks:\n    - id: has_owner\n      rule:\n        factRef: catalog:default/entity_descriptor\n"
+        "        path: $.spec.owner\n        operator: equal\n        value: team-a\n")
+    return config
+
+
+def test_a_big_catalog_without_a_cache_is_parsed_in_a_process_of_its_own(tmp_path, capsys, monkeypatch):
+    """The cache is filled by a throwaway process before this one loads the catalog (from the cache): the same
+    entities and the same warnings (once), whether the catalog was parsed apart or here."""
+    import soundcheck_cli.app as core
+    from soundcheck_cli.catalog import loader
+
+    seen: list[bool] = []
+    original = loader.load_catalog
+
+    def watching(paths, problems, **options):
+        seen.append(os.path.exists(options["cache_path"]))  # filled before this process parses anything?
+        return original(paths, problems, **options)
+
+    monkeypatch.setattr(core, "PARSE_APART", 1)
+    monkeypatch.setattr(loader, "load_catalog", watching)
+    outputs = []
+    for workers, name in (("2", "apart"), ("0", "here")):
+        monkeypatch.setenv(fanout.ENV, workers)
+        config = _catalog(tmp_path / name, 30, broken=True)
+        (tmp_path / name / "store").mkdir()
+        code = run_cli(["check", "-c", str(config), "--catalog", str(tmp_path / name / "catalog"),
+                        "--store", str(tmp_path / name / "store"), "-f", "json", "-o", str(tmp_path / name / "r.json")])
+        err = capsys.readouterr().err
+        assert code == 0
+        assert err.count("skipped: metadata.name") == 1, err
+        doc = json.loads((tmp_path / name / "r.json").read_text())
+        outputs.append((doc["summary"], [r["entityRef"] for r in doc["results"]], err.replace(name, "X")))
+        assert (tmp_path / name / "store" / "catalog-cache.json").exists()
+    assert seen == [True, False]  # parsed apart with a second process allowed; here with SOUNDCHECK_WORKERS=0
+    assert outputs[0] == outputs[1]
+    assert outputs[0][0]["results"]["passed"] == 30
+
+
+def test_a_throwaway_parse_that_fails_leaves_the_load_to_this_process(tmp_path, capsys, monkeypatch):
+    import soundcheck_cli.app as core
+
+    def failing(*args):
+        raise MemoryError("the parse ran out of memory")
+
+    monkeypatch.setattr(core, "PARSE_APART", 1)
+    monkeypatch.setattr(core, "_fill_catalog_cache", failing)
+    monkeypatch.setenv(fanout.ENV, "2")
+    config = _catalog(tmp_path, 12)
+    (tmp_path / "store").mkdir()
+    code = run_cli(["check", "-c", str(config), "--catalog", str(tmp_path / "catalog"),
+                    "--store", str(tmp_path / "store"), "-f", "json", "-o", str(tmp_path / "r.json")])
+    assert code == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / "r.json").read_text())["summary"]["results"]["passed"] == 12
+    assert (tmp_path / "store" / "catalog-cache.json").exists()  # written by this process's own load

@@ -38,25 +38,62 @@ MIN_CHUNKS = 2
 ENV = "SOUNDCHECK_WORKERS"
 
 
-def worker_count(stream: Any, consumers: Sequence[Any]) -> int:
-    """How many worker processes make ``stream``'s pieces: 0 means none (the run is evaluated in this process)."""
-    if stream.count < MIN_CHUNKS or not all(getattr(c, "PIECES", False) for c in consumers):
-        return 0
+def processes() -> int:
+    """How many processes may work at once: ``$SOUNDCHECK_WORKERS``, else the cores this process may use; 1 where
+    ``fork`` is missing or unsafe. A bad value is a ``UsageError``."""
     if not hasattr(os, "fork") or sys.platform == "darwin":
-        return 0
+        return 1
     wanted = os.environ.get(ENV, "").strip()
     if wanted:
         try:
-            n = int(wanted)
+            return max(1, int(wanted))
         except ValueError:
             from soundcheck_cli.errors import UsageError
 
             raise UsageError(f"${ENV} must be a whole number of worker processes (0: none), not {wanted!r}") from None
-    else:
-        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if n < 2:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def worker_count(stream: Any, consumers: Sequence[Any]) -> int:
+    """How many worker processes make ``stream``'s pieces: 0 means none (the run is evaluated in this process)."""
+    if stream.count < MIN_CHUNKS or not all(getattr(c, "PIECES", False) for c in consumers):
         return 0
-    return min(n, stream.count)
+    n = processes()
+    return 0 if n < 2 else min(n, stream.count)
+
+
+def apart(target: Any, *args: Any) -> bool:
+    """Run ``target(*args)`` in a forked process and wait for it: for work whose only product is a file and whose
+    memory should not stay in this process (``app.load_workspace``: a catalog parsed cold). False when it could not
+    run there (no second process allowed) or failed; the caller then does the work itself. Ctrl-C stops it."""
+    if processes() < 2:
+        return False
+    import multiprocessing
+
+    for handle in (sys.stdout, sys.stderr):  # the child flushes its copy of these buffers when it ends
+        try:
+            handle.flush()
+        except (OSError, ValueError):
+            pass
+    process = multiprocessing.get_context("fork").Process(target=_apart, args=(target, args), daemon=True)
+    process.start()
+    try:
+        process.join()
+    finally:
+        if process.is_alive():
+            process.terminate()
+            process.join()
+    return process.exitcode == 0
+
+
+def _apart(target: Any, args: tuple[Any, ...]) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
+    try:
+        target(*args)
+    except BaseException:
+        os._exit(1)  # the parent does the work itself and meets the error there, with its message
 
 
 class WorkerDied(Exception):

@@ -231,7 +231,7 @@ class _Outputs:
             self.writers.append(get_writer("markdown")(head, self.summary.append))
 
     @property
-    def PIECES(self) -> bool:  # noqa: N802 - the consumers' flag (``app.fanout``)
+    def PIECES(self) -> bool:  # the consumers' flag (``app.fanout``), read like their class attribute
         return all(writer.PIECES for writer in self.writers)
 
     def piece(self, part: RunReport) -> list[Any]:

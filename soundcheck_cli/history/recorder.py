@@ -148,7 +148,7 @@ class Recorder:
         self.encoder = new_encoder(head) if self.enabled else None
 
     @property
-    def PIECES(self) -> bool:  # noqa: N802 - the consumers' flag (``app.fanout``)
+    def PIECES(self) -> bool:  # the consumers' flag (``app.fanout``), read like their class attribute
         """With events on the parts themselves are kept: the run's parts must then be made in this process."""
         return not self.keep_parts
 
