@@ -284,3 +284,19 @@ def test_a_throwaway_parse_that_fails_leaves_the_load_to_this_process(tmp_path, 
     assert code == 0, capsys.readouterr().err
     assert json.loads((tmp_path / "r.json").read_text())["summary"]["results"]["passed"] == 12
     assert (tmp_path / "store" / "catalog-cache.json").exists()  # written by this process's own load
+
+
+def test_a_process_running_other_threads_does_not_fork(tmp_path, capsys, monkeypatch, fanned):
+    import threading
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
+    try:
+        code, _out, _err, _folder = _run(tmp_path, "threads", capsys, monkeypatch, "2")
+    finally:
+        stop.set()
+        other.join()
+    assert code == 1 and fanned == []
+    _run(tmp_path, "alone", capsys, monkeypatch, "2")
+    assert fanned == [2]

@@ -40,8 +40,12 @@ ENV = "SOUNDCHECK_WORKERS"
 
 def processes() -> int:
     """How many processes may work at once: ``$SOUNDCHECK_WORKERS``, else the cores this process may use; 1 where
-    ``fork`` is missing or unsafe. A bad value is a ``UsageError``."""
+    ``fork`` is missing or unsafe: on macOS, and in a process running other threads (a lock one of them holds at
+    the fork would stay held in the worker). A bad value is a ``UsageError``."""
     if not hasattr(os, "fork") or sys.platform == "darwin":
+        return 1
+    threading = sys.modules.get("threading")  # not imported: no other thread was started from Python
+    if threading is not None and threading.active_count() > 1:
         return 1
     wanted = os.environ.get(ENV, "").strip()
     if wanted:
