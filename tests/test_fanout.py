@@ -17,6 +17,7 @@ import pytest
 from soundcheck_cli import evaluation
 from soundcheck_cli.app import fanout
 from soundcheck_cli.cli.commands import run_cli
+from test_streaming_check import _history
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = str(ROOT / "sample-config" / "app-config.yaml")
@@ -49,18 +50,6 @@ def _run(tmp_path: Path, name: str, capsys, monkeypatch, workers: str, *extra: s
     code = run_cli(args + list(extra))
     out = capsys.readouterr()
     return code, out.out, out.err, folder
-
-
-def _history(folder: Path) -> tuple:
-    from soundcheck_cli.facts.store import open_store
-    from soundcheck_cli.history.store import History
-
-    with open_store(str(folder / "store")) as store:
-        history = History(store)
-        runs = history.runs()
-        record = history.load(runs[-1])
-        return (len(runs), runs[-1].counts, runs[-1].entities, record.states.checks, record.states.levels,
-                record.messages, history.state().checks)
 
 
 def _report(folder: Path, fmt: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -285,3 +285,15 @@ def source_of(entity: Entity | None, root: str | None = None) -> SourcePath | No
         while path.startswith("./"):
             path = path[2:]
     return SourcePath(path, relative, loc.line, loc.column)
+
+
+def first_per_state(results: Any, room: int, kept: Mapping[Any, int]) -> list[Any]:
+    """``results`` in order, each while its state has fewer than ``room`` listed, counting from ``kept`` (what a
+    writer already holds per state): the capped lists of the GitHub annotations and of SARIF."""
+    per_state = dict(kept)
+    listed = []
+    for r in results:
+        if per_state[r.state] < room:
+            per_state[r.state] += 1
+            listed.append(r)
+    return listed

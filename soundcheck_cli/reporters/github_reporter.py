@@ -22,6 +22,7 @@ from soundcheck_cli.reporters.common import (
     Index,
     build_index,
     clean_text,
+    first_per_state,
     message_of,
     redacted,
     source_of,
@@ -75,13 +76,7 @@ class Writer(ReportWriter):
         """How many of the part's results did not pass, and per state the commands of its first
         ``max_annotations``: as many as ``take`` can keep, whatever it kept before."""
         wanted = [r for r in part.check_results if r.state in COMMAND]
-        room = max(0, self.max)
-        per_state = dict.fromkeys(PRIORITY, 0)
-        listed = []
-        for r in wanted:
-            if per_state[r.state] < room:
-                per_state[r.state] += 1
-                listed.append(r)
+        listed = first_per_state(wanted, max(0, self.max), dict.fromkeys(PRIORITY, 0))
         if not listed:
             return len(wanted), {}
         part = redacted(RunReport(part.generated_at, part.entities, part.checks, (), tuple(listed), ()),
