@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from soundcheck_cli.errors import ConfigError, Problems
-from soundcheck_cli.facts.io import read_fact_files
+from soundcheck_cli.facts.push import read_files as read_fact_files
 from soundcheck_cli.facts.model import FactRef
 
 CI = FactRef("custom", "default", "github_actions_test")

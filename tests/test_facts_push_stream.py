@@ -14,7 +14,8 @@ import pytest
 from reliability.cli import clean_env, command, run, stored
 from soundcheck_cli.errors import ConfigError, Problems
 from soundcheck_cli.facts import push as fact_push
-from soundcheck_cli.facts.io import read_fact_files, read_located
+from soundcheck_cli.facts.io import read_located
+from soundcheck_cli.facts.push import read_files as read_fact_files
 
 REF = "ci:default/tests"
 

@@ -23,8 +23,8 @@ instead of hanging. Two readings, one answer (issue 18 item 28, issue 23):
   ``facts.push`` cannot cut (``read_located``): every value keeps its ``line:column`` and every problem is reported
   as ``file:line:col: ...``.
 
-If any fact is invalid, ``read_fact_files`` raises ``ConfigError`` with all the problems and returns nothing (and
-``facts.push.push_files`` writes nothing: one transaction). Sizes are checked with aliases expanded before anything
+If any fact is invalid, ``facts.push.read_files`` raises ``ConfigError`` with all the problems and returns nothing
+(and ``facts.push.push_files`` writes nothing: one transaction). Sizes are checked with aliases expanded before anything
 is built, so a "billion laughs" file fails at once.
 """
 
@@ -64,19 +64,6 @@ class _TooBig(Exception):
     def __init__(self, message: str, node: Any = None) -> None:
         super().__init__(message)
         self.node = node
-
-
-def read_fact_files(paths: list[str], problems: Problems) -> list[Fact]:
-    """Read and validate every fact in ``paths``; warnings go to ``problems``.
-
-    Errors are added to ``problems`` too, and then raised together as one ``ConfigError`` (ending with a line that
-    says nothing was pushed): either every fact is valid and returned, or none is. Of a fact given twice (the same
-    entity and fact ref), the last is kept, with a warning naming both places. This is ``facts.push``'s reading
-    (``push_files`` writes the facts into a store as it goes instead of returning them).
-    """
-    from soundcheck_cli.facts.push import read_files
-
-    return read_files(paths, problems)
 
 
 def read_located(path: str, name: str, problems: Problems, data: bytes | None = None) -> list[tuple[Fact | None, Location | None]]:

@@ -844,8 +844,8 @@ def push_files(paths: list[str], store: Any, problems: Problems) -> int:
 
 
 def read_files(paths: list[str], problems: Problems) -> list[Fact]:
-    """Every fact of ``paths`` in a list (what ``facts.io.read_fact_files`` returns): the same reading as
-    ``push_files``; of a fact given twice, the last is kept."""
+    """Every fact of ``paths`` in a list: the same reading as ``push_files``; of a fact given twice, the last is
+    kept. Errors are added to ``problems`` and then raised together as one ``ConfigError``."""
     facts: list[Fact] = []
 
     def collect(batches: Iterator[list[Fact]]) -> int:
