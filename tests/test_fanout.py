@@ -211,7 +211,8 @@ def _catalog(folder: Path, n: int, broken: bool = False) -> Path:
             f"spec: {{type: service, owner: team-a, lifecycle: production}}" for i in range(n)]
     catalog = folder / "catalog"
     catalog.mkdir(parents=True, exist_ok=True)
-    (catalog / "services.yaml").write_text("\n---\n".join(docs) + "\n")
+    for k in range(3):  # three files, shared out between the parsing processes
+        (catalog / f"services-{k}.yaml").write_text("\n---\n".join(docs[k::3]) + "\n")
     if broken:  # a file with a warning is never cached: parsed by every load, its warning given by each
         (catalog / "broken.yaml").write_text(
             "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: 'Not A Name!'}\nspec: {}\n")
@@ -224,9 +225,9 @@ def _catalog(folder: Path, n: int, broken: bool = False) -> Path:
     return config
 
 
-def test_a_big_catalog_without_a_cache_is_parsed_in_a_process_of_its_own(tmp_path, capsys, monkeypatch):
-    """The cache is filled by a throwaway process before this one loads the catalog (from the cache): the same
-    entities and the same warnings (once), whether the catalog was parsed apart or here."""
+def test_a_big_catalog_without_a_cache_is_parsed_apart_by_every_core(tmp_path, capsys, monkeypatch):
+    """The cache is filled by throwaway processes (a share of the files each) before this one loads the catalog
+    from it: the same entities and the same warnings (once), whether the catalog was parsed apart or here."""
     import soundcheck_cli.app as core
     from soundcheck_cli.catalog import loader
 
@@ -234,7 +235,8 @@ def test_a_big_catalog_without_a_cache_is_parsed_in_a_process_of_its_own(tmp_pat
     original = loader.load_catalog
 
     def watching(paths, problems, **options):
-        seen.append(os.path.exists(options["cache_path"]))  # filled before this process parses anything?
+        parts = options.get("cache_parts", ())  # filled before this process parses anything?
+        seen.append(len(parts) == 2 and all(os.path.exists(part) for part in parts))
         return original(paths, problems, **options)
 
     monkeypatch.setattr(core, "PARSE_APART", 1)
@@ -251,7 +253,9 @@ def test_a_big_catalog_without_a_cache_is_parsed_in_a_process_of_its_own(tmp_pat
         assert err.count("skipped: metadata.name") == 1, err
         doc = json.loads((tmp_path / name / "r.json").read_text())
         outputs.append((doc["summary"], [r["entityRef"] for r in doc["results"]], err.replace(name, "X")))
-        assert (tmp_path / name / "store" / "catalog-cache.json").exists()
+        cached = json.loads((tmp_path / name / "store" / "catalog-cache.json").read_text())["files"]
+        assert sorted(os.path.basename(path) for path in cached) == [f"services-{k}.yaml" for k in range(3)]
+        assert not [n for n in os.listdir(tmp_path / name / "store") if ".part" in n]  # the parts taken, removed
     assert seen == [True, False]  # parsed apart with a second process allowed; here with SOUNDCHECK_WORKERS=0
     assert outputs[0] == outputs[1]
     assert outputs[0][0]["results"]["passed"] == 30

@@ -175,25 +175,34 @@ def _load_file_catalog(options: CommonOptions, settings: Settings, problems: Pro
     origins = None if options.catalog_paths else config_location_origins(settings.app_config)
     cache_path = _catalog_cache_path(options, settings)
     root = getattr(settings.catalog_source, "root", None)
+    parts: tuple[str, ...] = ()
     if cache_path is not None and not os.path.exists(cache_path) and catalog_bytes(paths, options.cwd) >= PARSE_APART:
         from soundcheck_cli.app import fanout
 
-        fanout.apart(_fill_catalog_cache, paths, options.cwd, cache_path, origins, root)
-    return load_catalog(paths, problems, base_dir=options.cwd, cache_path=cache_path, origins=origins, root=root)
+        n = fanout.processes()
+        parts = tuple(f"{cache_path}.part{k}" for k in range(n))
+        fanout.apart(_fill_catalog_cache, [(paths, options.cwd, part, origins, root, (k, n))
+                                           for k, part in enumerate(parts)])
+    return load_catalog(paths, problems, base_dir=options.cwd, cache_path=cache_path, origins=origins, root=root,
+                        cache_parts=parts)
 
 
-# A catalog of this many bytes of YAML or more, with no cache yet, is parsed first in a process of its own that
-# fills the cache and exits; this process then reads the entities from the cache. Parsing 100,000 entities' YAML
-# leaves the heap fragmented (~400 MB held after, against ~215 MB read from the cache), and a forked ``check``
-# worker (``app.fanout``) writes into that heap's free slots, copying its pages: measured at 100,000 entities x 20
-# checks, the first ``check`` peaked at 774 MB (two processes' Pss) and now peaks at the warm run's ~510 MB.
+# A catalog of this many bytes of YAML or more, with no cache yet, is first parsed by throwaway processes, each a
+# share of its files, which fill parts of the cache and exit; this process then reads the entities from the cache
+# (the parts taken into it). It buys memory and time: parsing 100,000 entities' YAML leaves the heap fragmented
+# (~400 MB held after, against ~215 MB read from the cache), and a forked ``check`` worker (``app.fanout``) writes
+# into that heap's free slots, copying its pages; and the parse uses every core. Measured at 100,000 entities x 20
+# checks on 2 cores, first ``check``: 774 MB (two processes' Pss) parsed here, 506 MB parsed apart by one process;
+# times in docs/scaling.md.
 PARSE_APART = 8 * 1024 * 1024
 
 
-def _fill_catalog_cache(paths: list[str], base_dir: str, cache_path: str, origins: Any, root: Any) -> None:
+def _fill_catalog_cache(paths: list[str], base_dir: str, cache_path: str, origins: Any, root: Any,
+                        share: tuple[int, int]) -> None:
     from soundcheck_cli.catalog.loader import load_catalog
 
-    load_catalog(paths, Problems(), base_dir=base_dir, cache_path=cache_path, origins=origins, root=root)
+    load_catalog(paths, Problems(), base_dir=base_dir, cache_path=cache_path, origins=origins, root=root,
+                 share=share)
 
 
 def validate_workspace(workspace: Workspace) -> list[Problem]:

@@ -66,28 +66,35 @@ def worker_count(stream: Any, consumers: Sequence[Any]) -> int:
     return 0 if n < 2 else min(n, stream.count)
 
 
-def apart(target: Any, *args: Any) -> bool:
-    """Run ``target(*args)`` in a forked process and wait for it: for work whose only product is a file and whose
-    memory should not stay in this process (``app.load_workspace``: a catalog parsed cold). False when it could not
-    run there (no second process allowed) or failed; the caller then does the work itself. Ctrl-C stops it."""
-    if processes() < 2:
-        return False
+def apart(target: Any, calls: Sequence[tuple[Any, ...]]) -> int:
+    """Run ``target(*args)`` for each ``args`` of ``calls`` in forked processes at once, and wait for them: for work
+    whose only product is files and whose memory should not stay in this process (``app.load_workspace``: a
+    catalog parsed cold). Returns how many succeeded (0 when no second process is allowed); the caller does
+    what is missing itself. Ctrl-C stops them."""
+    if processes() < 2 or not calls:
+        return 0
     import multiprocessing
 
-    for handle in (sys.stdout, sys.stderr):  # the child flushes its copy of these buffers when it ends
+    for handle in (sys.stdout, sys.stderr):  # a child flushes its copy of these buffers when it ends
         try:
             handle.flush()
         except (OSError, ValueError):
             pass
-    process = multiprocessing.get_context("fork").Process(target=_apart, args=(target, args), daemon=True)
-    process.start()
+    context = multiprocessing.get_context("fork")
+    started = []
     try:
-        process.join()
-    finally:
-        if process.is_alive():
-            process.terminate()
+        for args in calls:
+            process = context.Process(target=_apart, args=(target, args), daemon=True)
+            process.start()
+            started.append(process)
+        for process in started:
             process.join()
-    return process.exitcode == 0
+    finally:
+        for process in started:
+            if process.is_alive():
+                process.terminate()
+                process.join()
+    return sum(process.exitcode == 0 for process in started)
 
 
 def _apart(target: Any, args: tuple[Any, ...]) -> None:

@@ -35,21 +35,36 @@ Stat = tuple[int, int]
 CachedDoc = tuple[Any, int, int]  # entity data, line, column of its document
 
 
+def _read(path: str) -> dict[str, list[Any]]:
+    """The entries of a cache file; none when it is missing, unreadable, or written by another version."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            doc = json.load(handle)
+        if isinstance(doc, dict) and doc.get("stamp") == _STAMP and isinstance(doc.get("files"), dict):
+            return doc["files"]  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        pass
+    return {}
+
+
 class CatalogCache:
     """Parsed clean catalog files by real path; ``get``/``put`` while loading, ``save`` once at the end."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, parts: tuple[str, ...] = ()) -> None:
+        """``parts``: caches written by processes that each parsed a share of the catalog (``app.load_workspace``),
+        taken into this one (and removed); ``save`` then writes them together."""
         self.path = path
-        self.entries: dict[str, list[Any]] = {}
+        self.entries: dict[str, list[Any]] = _read(path)
         self.used: set[str] = set()
         self.changed = False
-        try:
-            with open(path, encoding="utf-8") as handle:
-                doc = json.load(handle)
-            if isinstance(doc, dict) and doc.get("stamp") == _STAMP and isinstance(doc.get("files"), dict):
-                self.entries = doc["files"]
-        except (OSError, ValueError):
-            pass
+        for part in parts:
+            found = _read(part)
+            self.entries.update(found)
+            self.changed = self.changed or bool(found)
+            try:
+                os.unlink(part)
+            except OSError:
+                pass
 
     @staticmethod
     def stat(real: str) -> Stat | None:

@@ -362,6 +362,8 @@ class _CatalogLoader:
         self.entities: list[Entity] = []
         self.by_key: dict[str, Entity] = {}
         self.loaded: set[str] = set()
+        self.share: tuple[int, int] | None = None  # (k, n): only the paths' files k, k + n, ... (``load_catalog``)
+        self.numbered = 0
 
     # -- entry points ------------------------------------------------------------------------------------------
     def load_path(self, path: str, base_dir: str | None, where: Location | None = None) -> None:
@@ -387,6 +389,10 @@ class _CatalogLoader:
                 "(a symlink loop or a very large folder?); the files found so far are loaded", where)
         root = self.root or _root_of(path, base_dir)
         for file in expansion.files:
+            if self.share is not None:
+                number, self.numbered = self.numbered, self.numbered + 1
+                if number % self.share[1] != self.share[0]:
+                    continue
             real = os.path.realpath(file)
             if real not in self.loaded:
                 self.load_file(file, (_Frame(real, file, root),))
@@ -662,7 +668,8 @@ class _PlaceholderError(Exception):
 
 def load_catalog(paths: list[str], problems: Problems, *, base_dir: str | None = None,
                  cache_path: str | None = None, origins: Mapping[str, Location] | None = None,
-                 confine: bool = True, root: str | None = None) -> list[Entity]:
+                 confine: bool = True, root: str | None = None, cache_parts: tuple[str, ...] = (),
+                 share: tuple[int, int] | None = None) -> list[Entity]:
     """Load every entity reachable from ``paths`` (files, folders, globs; relative to ``base_dir`` or the cwd).
 
     Bad content never raises: unreadable files, malformed YAML, invalid entities, unresolvable Location targets
@@ -671,7 +678,9 @@ def load_catalog(paths: list[str], problems: Problems, *, base_dir: str | None =
     were tried (``origins`` maps a path to where a config declared it, for the message).
 
     ``cache_path``: a ``catalog.cache`` file to read clean files from and to update (same entities, same warnings;
-    only faster when the files did not change). ``confine``: Location targets and placeholders stay under the
+    only faster when the files did not change), with ``cache_parts`` taken into it. ``share=(k, n)``: only the
+    files numbered k, k + n, ... of the paths' files (in load order) are loaded, to fill a cache part (the
+    entities are then not the catalog's). ``confine``: Location targets and placeholders stay under the
     catalog root of the path that led to them (the folder given, the folder of the file given, a glob's folder),
     or under ``root`` when given (``soundcheck.catalog.root``).
     """
@@ -679,9 +688,10 @@ def load_catalog(paths: list[str], problems: Problems, *, base_dir: str | None =
     if cache_path is not None:
         from soundcheck_cli.catalog.cache import CatalogCache
 
-        cache = CatalogCache(cache_path)
+        cache = CatalogCache(cache_path, cache_parts)
     errors_before = len(problems.errors)
     loader = _CatalogLoader(problems, cache, confine=confine, root=root)
+    loader.share = share
     for path in paths:
         loader.load_path(path, base_dir, (origins or {}).get(path))
     if cache is not None:
