@@ -49,9 +49,22 @@ def run(args: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None, ti
 
 
 def spawn(args: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
+    """The CLI as a process of its own, with Ctrl-C's signal handled as Python does by default: a test suite
+    started in the background by a non-interactive shell (``cmd &``, ``nohup``) ignores SIGINT and a child inherits
+    that, which would make the signal tests fail for a reason of their launcher's. (Reset by the child itself, not
+    by a ``preexec_fn``, which is unsafe with the fault servers' threads running.)"""
     return subprocess.Popen(
-        command(args), cwd=cwd, env=clean_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", _WITH_SIGINT, *args], cwd=cwd, env=clean_env(env), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
     )
+
+
+_WITH_SIGINT = (
+    "import runpy, signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+    "sys.argv = ['soundcheck', *sys.argv[1:]]\n"
+    "runpy.run_module('soundcheck_cli', run_name='__main__')\n"
+)
 
 
 def stored(store: Path, fact_ref: str | None = None) -> dict[str, Any]:
