@@ -293,3 +293,32 @@ def test_a_process_running_other_threads_does_not_fork(tmp_path, capsys, monkeyp
     assert code == 1 and fanned == []
     _run(tmp_path, "alone", capsys, monkeypatch, "2")
     assert fanned == [2]
+
+
+def test_a_disk_that_fills_up_mid_write_of_a_fanned_out_run_leaves_no_cut_report(tmp_path):
+    """Two chunks (more than ``CHUNK`` entities), two processes, a file size limit (``RLIMIT_FSIZE``: writes past it
+    fail with EFBIG as on a full disk): the run fails with 2 naming the report, every report is left empty, and
+    nothing is recorded."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    config = _catalog(tmp_path, evaluation.CHUNK + 100)
+    (tmp_path / "store").mkdir()
+    limit = 256 * 1024
+
+    def small_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    proc = subprocess.Popen([sys.executable, "-m", "soundcheck_cli", "check", "-c", str(config), "--catalog",
+                             "catalog", "--store", "store", "-f", "json", "-o", "r.json", "-f", "csv", "-o", "r.csv",
+                             "-q"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=small_disk, env={**os.environ, fanout.ENV: "2"})
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert any(f"cannot write {name}: {os.strerror(27)}" in err for name in ("r.json", "r.csv")), err
+    assert "Traceback" not in err
+    assert (tmp_path / "r.json").stat().st_size == 0 and (tmp_path / "r.csv").stat().st_size == 0
+    assert _history_runs(tmp_path) == 0
