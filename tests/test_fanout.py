@@ -322,3 +322,16 @@ def test_a_disk_that_fills_up_mid_write_of_a_fanned_out_run_leaves_no_cut_report
     assert "Traceback" not in err
     assert (tmp_path / "r.json").stat().st_size == 0 and (tmp_path / "r.csv").stat().st_size == 0
     assert _history_runs(tmp_path) == 0
+
+
+def test_the_default_is_two_processes_within_the_cores_and_a_containers_cpu_quota(tmp_path, monkeypatch):
+    monkeypatch.delenv(fanout.ENV, raising=False)
+    assert 1 <= fanout.processes() <= fanout.DEFAULT_PROCESSES == 2
+    for text, cpus in (("max 100000\n", None), ("50000 100000\n", 1), ("150000 100000\n", 2), ("400000 100000", 4)):
+        (tmp_path / "cpu.max").write_text(text)
+        assert fanout.cgroup_cpus(str(tmp_path / "cpu.max")) == cpus
+    assert fanout.cgroup_cpus(str(tmp_path / "missing")) is None
+    monkeypatch.setattr(fanout, "cgroup_cpus", lambda: 1)  # a container with one CPU
+    assert fanout.processes() == 1
+    monkeypatch.setenv(fanout.ENV, "3")  # asked for: as many as asked
+    assert fanout.processes() == 3
