@@ -8,21 +8,21 @@ returns plain data; ``take`` merges it into the consumer. A chunk's results depe
 the chunks and their pieces can be made anywhere, in any order, as long as the pieces are *taken* in chunk order:
 the reports and the history are then byte for byte those of a run in one process.
 
-``pieces(stream, consumers, workers)`` forks ``workers`` processes (the documented ``fork`` start method of
+``pieces(stream, consumers, workers)`` forks ``workers - 1`` processes (the documented ``fork`` start method of
 ``multiprocessing``: a worker inherits the loaded config, catalog and compiled checks, nothing is pickled on the
-way in). Worker ``w`` evaluates chunks ``w``, ``w + workers``, ... and sends each chunk's pieces through its own
-pipe; the parent reads the pipes in turn, so the pieces come in chunk order, and takes them. A worker is at
-most one chunk ahead of the parent (a pipe holds 64 kB), so the run's memory stays bounded.
+way in). Chunk ``i`` is made by worker ``i % workers``, worker 0 being this process; a forked worker sends each
+chunk's pieces through its own pipe, and this process takes every piece in chunk order. A worker is at most one
+chunk ahead (a pipe holds 64 kB), so the run's memory stays bounded.
 
 What it buys, measured (``bench/bench_check.py``, 100,000 entities x 20 checks, 2 cores): see
 ``docs/scaling.md``. It is used only where it can pay: on a machine with 2 or more usable cores, with every
 consumer's piece plain data (``PIECES``; a piece that is the part itself would have to be pickled, which costs
 as much as evaluating it), for runs of ``MIN_CHUNKS`` chunks or more, and where ``fork`` exists (Linux; macOS's
-``fork`` is unsafe with its system frameworks, Windows has none). ``SOUNDCHECK_WORKERS`` sets the number of
-workers (``0`` or ``1``: evaluate in the one process).
+``fork`` is unsafe with its system frameworks, Windows has none), in a process running no other thread. Two
+processes by default (``processes``); ``SOUNDCHECK_WORKERS`` sets the number (``0`` or ``1``: one process).
 
 Errors keep their meaning: a worker's error (a store that cannot be read) is raised in the parent as it was
-raised in the worker; a worker that dies without saying why is a bug (exit code 3); the parent's error (a full
+raised in the worker; a worker that dies without saying why stops the run (exit code 3); the parent's error (a full
 disk) or Ctrl-C stops every worker. Workers ignore Ctrl-C (the parent stops them) and never touch the parent's
 store connection, files or terminal.
 """
