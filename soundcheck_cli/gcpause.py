@@ -8,8 +8,8 @@ the objects are freed by reference counting as before; only the walks are saved.
 Use it only where it pays a measured 20 % of a figure a user sees. ``check`` pauses it around the whole run
 (evaluation, report files, recording: ``app.reports.check_and_report``) and around reading the file catalog
 (``app.load_workspace``); the ``check`` command, from loading to its end (turned on in between, the collector made
-one collection of every object allocated while paused, the whole catalog: 0.2 s at 100,000 entities). Measured on the warm check of 10,000 entities x 20 checks, ``-f json -o``, alternating
-runs of the same commit with and without the two pauses: wall median -16 % (11 runs each) and -9 % (9 runs) in two
+one collection of every object allocated while paused, the whole catalog: 0.2 s at 100,000 entities). Measured on
+the warm check of 10,000 entities x 20 checks, ``-f json -o``, alternating runs of the same commit with and without the two pauses: wall median -16 % (11 runs each) and -9 % (9 runs) in two
 sessions; the collector off for the whole process: -21 % (7 runs), for 5 MB more peak memory (124 vs 120 MB). That
 is at the edge of the 20 % rule: re-measure (``bench/bench_check.py``) before adding or removing a pause. At 100,000
 entities x 20 checks (2026-12-08, warm, two processes, alternating): 7.3-7.5 s with every pause and freeze here,

@@ -180,9 +180,10 @@ def _load_file_catalog(options: CommonOptions, settings: Settings, problems: Pro
         from soundcheck_cli.app import fanout
 
         n = fanout.processes()
-        parts = tuple(f"{cache_path}.part{k}" for k in range(n))
-        fanout.apart(_fill_catalog_cache, [(paths, options.cwd, part, origins, root, (k, n))
-                                           for k, part in enumerate(parts)])
+        if n > 1:
+            parts = tuple(f"{cache_path}.part{k}" for k in range(n))
+            fanout.apart(_fill_catalog_cache, [(paths, options.cwd, part, origins, root, (k, n))
+                                               for k, part in enumerate(parts)])
     return load_catalog(paths, problems, base_dir=options.cwd, cache_path=cache_path, origins=origins, root=root,
                         cache_parts=parts)
 

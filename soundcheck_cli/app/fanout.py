@@ -40,8 +40,9 @@ ENV = "SOUNDCHECK_WORKERS"
 
 def processes() -> int:
     """How many processes may work at once: ``$SOUNDCHECK_WORKERS``, else ``DEFAULT_PROCESSES`` within the cores
-    this process may use and its cgroup's CPU quota; 1 where ``fork`` is missing or unsafe: on macOS, and in a process running other threads (a lock one of them holds at
-    the fork would stay held in the worker). A bad value is a ``UsageError``."""
+    this process may use and its cgroup's CPU quota; 1 where ``fork`` is missing or unsafe: on macOS, and in a
+    process running other threads (a lock one of them holds at the fork would stay held in the worker). A bad
+    value is a ``UsageError``."""
     if not hasattr(os, "fork") or sys.platform == "darwin":
         return 1
     threading = sys.modules.get("threading")  # not imported: no other thread was started from Python
@@ -96,11 +97,7 @@ def apart(target: Any, calls: Sequence[tuple[Any, ...]]) -> int:
         return 0
     import multiprocessing
 
-    for handle in (sys.stdout, sys.stderr):  # a child flushes its copy of these buffers when it ends
-        try:
-            handle.flush()
-        except (OSError, ValueError):
-            pass
+    _flush_std()
     context = multiprocessing.get_context("fork")
     started = []
     try:
@@ -116,6 +113,16 @@ def apart(target: Any, calls: Sequence[tuple[Any, ...]]) -> int:
                 process.terminate()
                 process.join()
     return sum(process.exitcode == 0 for process in started)
+
+
+def _flush_std() -> None:
+    """Write out this process's buffered standard output and error before a fork: a forked child flushes its copy
+    of those buffers when it ends, which would print their text twice."""
+    for handle in (sys.stdout, sys.stderr):
+        try:
+            handle.flush()
+        except (OSError, ValueError):
+            pass
 
 
 def _apart(target: Any, args: tuple[Any, ...]) -> None:
@@ -161,13 +168,9 @@ def pieces(stream: Any, consumers: Sequence[Any], workers: int) -> Iterator[tupl
     import multiprocessing
 
     context = multiprocessing.get_context("fork")
-    for handle in (sys.stdout, sys.stderr):  # a worker flushes its copy of these buffers when it ends
-        try:
-            handle.flush()
-        except (OSError, ValueError):
-            pass
+    _flush_std()
     ends: list[Any] = [None]
-    processes: list[Any] = []
+    forked: list[Any] = []
     try:
         for index in range(1, workers):
             receive, send = context.Pipe(duplex=False)
@@ -176,20 +179,16 @@ def pieces(stream: Any, consumers: Sequence[Any], workers: int) -> Iterator[tupl
             process.start()
             send.close()  # the parent's copy: the worker's end is then the only writer, and its death is EOF
             ends.append(receive)
-            processes.append(process)
+            forked.append(process)
         for chunk in range(stream.count):
             index = owner(chunk, workers)
             if index == 0:
-                part = stream.part(chunk)
-                made = [consumer.piece(part) for consumer in consumers]
-                entities = len(part.entities)
-                del part
-                yield made, entities
+                yield _made(stream, consumers, chunk)
                 continue
             try:
                 kind, *message = ends[index].recv()
             except EOFError:
-                process = processes[index - 1]
+                process = forked[index - 1]
                 process.join(5)
                 raise WorkerDied(f"worker process {process.name} {_ending(process.exitcode)} before it sent "
                                  f"the results of chunk {chunk}; run again, or with {ENV}=0 to evaluate in one "
@@ -200,13 +199,19 @@ def pieces(stream: Any, consumers: Sequence[Any], workers: int) -> Iterator[tupl
             stream.problems.extend(warnings)
             yield made, entities
     finally:
-        for process in processes:
+        for process in forked:
             if process.is_alive():
                 process.terminate()
-        for process in processes:
+        for process in forked:
             process.join()
         for end in ends[1:]:
             end.close()
+
+
+def _made(stream: Any, consumers: Sequence[Any], chunk: int) -> tuple[list[Any], int]:
+    """Chunk ``chunk`` evaluated, its consumers' pieces and its number of entities (the part itself dropped)."""
+    part = stream.part(chunk)
+    return [consumer.piece(part) for consumer in consumers], len(part.entities)
 
 
 def _work(stream: Any, consumers: Sequence[Any], index: int, workers: int, send: Any) -> None:
@@ -222,10 +227,7 @@ def _work(stream: Any, consumers: Sequence[Any], index: int, workers: int, send:
             stream.in_worker()
         for chunk in (c for c in range(stream.count) if owner(c, workers) == index):
             before = len(stream.problems)
-            part = stream.part(chunk)
-            made = [consumer.piece(part) for consumer in consumers]
-            entities = len(part.entities)
-            del part
+            made, entities = _made(stream, consumers, chunk)
             send.send(("pieces", made, entities, stream.problems[before:]))
             del made
     except BaseException as exc:  # sent to the parent, which raises it where the one-process run would

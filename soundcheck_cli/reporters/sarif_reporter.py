@@ -191,8 +191,8 @@ class Writer(ReportWriter):
         That is the first ``max_results`` less what this writer has kept of the state so far: once a state is full,
         a big run's later parts format none of its results (at most 25,000 a state in all, instead of every
         failing result of the run: a part of 5,000 entities x 20 checks takes 5 ms instead of 275 ms then). A copy
-        of the writer in a worker process knows what was kept when it was made, never more than the writer it serves has kept by now (counts only grow), so its pieces hold at least
-        what ``take`` keeps."""
+        of the writer in a worker process knows what was kept when it was made, never more than the writer it
+        serves has kept by now (counts only grow), so its pieces hold at least what ``take`` keeps."""
         reported = [r for r in part.check_results if r.state in PRIORITY and r.check_id in self.rule_index]
         listed = first_per_state(reported, max(0, self.max), self.spooled)
         if not listed:
